@@ -1,0 +1,492 @@
+//! The feature file, contract v1: the Parquet seam between `extract` and
+//! `classify` (see `shared/docs/feature-file.md`).
+//!
+//! This crate is the one owner of the schema: column names and types, the
+//! footer's metadata keys and their JSON shapes. `extract` writes through
+//! [`FeatureWriter`], `classify` reads through [`FeatureFile::open`], and
+//! neither spells a key or a column name itself.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, FixedSizeListArray, Float32Array, Int32Array, RecordBatch, StringArray,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use serde::{Deserialize, Serialize};
+
+/// The one `extract.format` this crate reads and writes.
+pub const FORMAT: &str = "1";
+
+/// Column names fixed by the contract; feature columns are named after their layer.
+pub mod columns {
+    pub const PATH: &str = "path";
+    pub const LABEL: &str = "label";
+    pub const LABEL_NAME: &str = "label_name";
+}
+
+/// Footer metadata keys.
+pub mod keys {
+    pub const FORMAT: &str = "extract.format";
+    pub const VERSION: &str = "extract.version";
+    pub const MODEL: &str = "extract.model";
+    pub const CLASSES: &str = "extract.classes";
+    pub const LAYERS: &str = "extract.layers";
+    pub const PREPROCESS: &str = "extract.preprocess";
+    pub const ROOT: &str = "extract.root";
+    pub const SKIPPED: &str = "extract.skipped";
+}
+
+/// Rows buffered before a row group is flushed: bounds memory whatever the
+/// number of images, while keeping row groups large enough to scan fast.
+pub const ROWS_PER_GROUP: usize = 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: not a Parquet file ({reason})")]
+    NotParquet { path: PathBuf, reason: String },
+    #[error("{path}: not a feature file: {reason}")]
+    NotFeatureFile { path: PathBuf, reason: String },
+    #[error("{path}: feature file format {found:?} is not supported (this tool reads format {FORMAT})")]
+    UnknownFormat { path: PathBuf, found: String },
+    #[error("writing {path}: {reason}")]
+    Write { path: PathBuf, reason: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub file: String,
+    pub sha256: String,
+    pub input: String,
+}
+
+/// What `extract` applied to a layer's activations to get one vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pool {
+    Avg,
+    Max,
+    #[serde(rename = "avgmax")]
+    AvgMax,
+    /// The tensor already is a vector (avgpool).
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerInfo {
+    pub tensor: String,
+    pub pool: Pool,
+    pub dim: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Preprocess {
+    pub resize: u32,
+    pub crop: u32,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub path: String,
+    pub error: String,
+}
+
+/// Everything in the footer. `layers` keeps the order of the feature columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    pub version: String,
+    pub model: ModelInfo,
+    pub classes: Vec<String>,
+    pub layers: Vec<(String, LayerInfo)>,
+    pub preprocess: Preprocess,
+    pub root: String,
+    pub skipped: Vec<Skipped>,
+}
+
+impl Header {
+    pub fn layer(&self, name: &str) -> Option<&LayerInfo> {
+        self.layers.iter().find(|(n, _)| n == name).map(|(_, l)| l)
+    }
+
+    fn to_key_values(&self) -> Vec<KeyValue> {
+        let json = |v: serde_json::Value| v.to_string();
+        let layers: serde_json::Map<String, serde_json::Value> = self
+            .layers
+            .iter()
+            .map(|(n, l)| (n.clone(), serde_json::to_value(l).expect("plain struct")))
+            .collect();
+        vec![
+            KeyValue::new(keys::FORMAT.into(), FORMAT.to_string()),
+            KeyValue::new(keys::VERSION.into(), self.version.clone()),
+            KeyValue::new(keys::MODEL.into(), json(serde_json::to_value(&self.model).expect("plain struct"))),
+            KeyValue::new(keys::CLASSES.into(), json(serde_json::to_value(&self.classes).expect("strings"))),
+            KeyValue::new(keys::LAYERS.into(), json(serde_json::Value::Object(layers))),
+            KeyValue::new(keys::PREPROCESS.into(), json(serde_json::to_value(&self.preprocess).expect("plain struct"))),
+            KeyValue::new(keys::ROOT.into(), self.root.clone()),
+            KeyValue::new(keys::SKIPPED.into(), json(serde_json::to_value(&self.skipped).expect("plain struct"))),
+        ]
+    }
+
+    fn from_key_values(path: &Path, kvs: &[KeyValue]) -> Result<Self> {
+        let bad = |reason: String| Error::NotFeatureFile { path: path.to_owned(), reason };
+        let get = |key: &str| -> Result<&str> {
+            kvs.iter()
+                .find(|kv| kv.key == key)
+                .and_then(|kv| kv.value.as_deref())
+                .ok_or_else(|| bad(format!("footer has no {key} key")))
+        };
+        let format = get(keys::FORMAT)?;
+        if format != FORMAT {
+            return Err(Error::UnknownFormat { path: path.to_owned(), found: format.to_string() });
+        }
+        fn parse<T: serde::de::DeserializeOwned>(key: &str, v: &str) -> Result<T, String> {
+            serde_json::from_str(v).map_err(|e| format!("{key} is not valid: {e}"))
+        }
+        let layers: serde_json::Map<String, serde_json::Value> =
+            parse(keys::LAYERS, get(keys::LAYERS)?).map_err(bad)?;
+        let layers = layers
+            .into_iter()
+            .map(|(n, v)| {
+                serde_json::from_value(v)
+                    .map(|l| (n.clone(), l))
+                    .map_err(|e| bad(format!("{} entry {n:?} is not valid: {e}", keys::LAYERS)))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Header {
+            version: get(keys::VERSION)?.to_string(),
+            model: parse(keys::MODEL, get(keys::MODEL)?).map_err(bad)?,
+            classes: parse(keys::CLASSES, get(keys::CLASSES)?).map_err(bad)?,
+            layers,
+            preprocess: parse(keys::PREPROCESS, get(keys::PREPROCESS)?).map_err(bad)?,
+            root: get(keys::ROOT)?.to_string(),
+            skipped: parse(keys::SKIPPED, get(keys::SKIPPED)?).map_err(bad)?,
+        })
+    }
+}
+
+fn schema(layers: &[(String, usize)]) -> SchemaRef {
+    let mut fields = vec![
+        Field::new(columns::PATH, DataType::Utf8, false),
+        Field::new(columns::LABEL, DataType::Int32, true),
+        Field::new(columns::LABEL_NAME, DataType::Utf8, true),
+    ];
+    for (name, dim) in layers {
+        fields.push(Field::new(name, feature_type(*dim), false));
+    }
+    Arc::new(Schema::new(fields))
+}
+
+fn feature_type(dim: usize) -> DataType {
+    DataType::FixedSizeList(Arc::new(Field::new_list_field(DataType::Float32, false)), dim as i32)
+}
+
+/// One batch of rows on its way into the file.
+pub struct Rows<'a> {
+    pub paths: &'a [String],
+    /// Class index per row; `None` for an image in no class folder.
+    pub labels: &'a [Option<i32>],
+    /// Per feature column, in the writer's layer order: rows x dim values, row-major.
+    pub features: &'a [&'a [f32]],
+}
+
+/// Streams rows into a temporary file beside the destination and renames it
+/// into place on [`FeatureWriter::finish`]; dropped unfinished, it leaves
+/// nothing behind at the destination.
+pub struct FeatureWriter {
+    dest: PathBuf,
+    classes: Vec<String>,
+    layers: Vec<(String, usize)>,
+    schema: SchemaRef,
+    writer: ArrowWriter<File>,
+    tmp: tempfile::TempPath,
+    rows: usize,
+}
+
+impl FeatureWriter {
+    /// `layers` are (column name, dimension) in column order; `classes` the
+    /// class names in index order.
+    pub fn create(dest: &Path, classes: &[String], layers: &[(String, usize)]) -> Result<Self> {
+        let werr = |reason: String| Error::Write { path: dest.to_owned(), reason };
+        let dir = match dest.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| Error::Io { path: dir.clone(), source: e })?;
+        let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".partial")
+            .tempfile_in(&dir)
+            .map_err(|e| Error::Io { path: dir.clone(), source: e })?;
+        let (file, tmp) = tmp.into_parts();
+        let schema = schema(layers);
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(ROWS_PER_GROUP))
+            .build();
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| werr(e.to_string()))?;
+        Ok(FeatureWriter {
+            dest: dest.to_owned(),
+            classes: classes.to_vec(),
+            layers: layers.to_vec(),
+            schema,
+            writer,
+            tmp,
+            rows: 0,
+        })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn write(&mut self, rows: Rows<'_>) -> Result<()> {
+        let n = rows.paths.len();
+        assert_eq!(rows.labels.len(), n, "one label per row");
+        assert_eq!(rows.features.len(), self.layers.len(), "one buffer per feature column");
+        let label_names: StringArray = rows
+            .labels
+            .iter()
+            .map(|l| l.map(|i| self.classes[i as usize].as_str()))
+            .collect();
+        let mut cols: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(rows.paths.iter())),
+            Arc::new(Int32Array::from(rows.labels.to_vec())),
+            Arc::new(label_names),
+        ];
+        for ((_, dim), values) in self.layers.iter().zip(rows.features) {
+            assert_eq!(values.len(), n * dim, "rows x dim values per feature column");
+            let field = Arc::new(Field::new_list_field(DataType::Float32, false));
+            let values = Arc::new(Float32Array::from(values.to_vec()));
+            cols.push(Arc::new(FixedSizeListArray::new(field, *dim as i32, values, None)));
+        }
+        let batch = RecordBatch::try_new(self.schema.clone(), cols).expect("columns match the schema");
+        self.writer
+            .write(&batch)
+            .map_err(|e| Error::Write { path: self.dest.clone(), reason: e.to_string() })?;
+        self.rows += n;
+        Ok(())
+    }
+
+    /// Writes the footer, then moves the file into place in one rename.
+    pub fn finish(mut self, header: &Header) -> Result<PathBuf> {
+        let werr = |reason: String| Error::Write { path: self.dest.clone(), reason };
+        let names: Vec<_> = header.layers.iter().map(|(n, l)| (n.clone(), l.dim)).collect();
+        assert_eq!(names, self.layers, "the header describes the columns written");
+        for kv in header.to_key_values() {
+            self.writer.append_key_value_metadata(kv);
+        }
+        let file = self.writer.into_inner().map_err(|e| werr(e.to_string()))?;
+        file.sync_all().map_err(|e| werr(e.to_string()))?;
+        drop(file);
+        self.tmp.persist(&self.dest).map_err(|e| werr(e.error.to_string()))?;
+        Ok(self.dest)
+    }
+}
+
+/// One feature column, read whole: rows x dim values, row-major.
+#[derive(Debug, Clone)]
+pub struct FeatureColumn {
+    pub name: String,
+    pub dim: usize,
+    pub values: Vec<f32>,
+}
+
+impl FeatureColumn {
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.values[i * self.dim..(i + 1) * self.dim]
+    }
+}
+
+/// A feature file read into memory.
+#[derive(Debug, Clone)]
+pub struct FeatureFile {
+    pub header: Header,
+    pub paths: Vec<String>,
+    pub labels: Vec<Option<i32>>,
+    pub columns: Vec<FeatureColumn>,
+}
+
+impl FeatureFile {
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| Error::Io { path: path.to_owned(), source: e })?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| Error::NotParquet { path: path.to_owned(), reason: e.to_string() })?;
+        let bad = |reason: String| Error::NotFeatureFile { path: path.to_owned(), reason };
+        let kvs = builder.metadata().file_metadata().key_value_metadata().cloned().unwrap_or_default();
+        let header = Header::from_key_values(path, &kvs)?;
+        let schema = builder.schema().clone();
+        for (name, ty) in [(columns::PATH, DataType::Utf8), (columns::LABEL, DataType::Int32)] {
+            match schema.field_with_name(name) {
+                Ok(f) if *f.data_type() == ty => {}
+                Ok(f) => return Err(bad(format!("column {name:?} is {} instead of {ty}", f.data_type()))),
+                Err(_) => return Err(bad(format!("no {name:?} column"))),
+            }
+        }
+        for (name, layer) in &header.layers {
+            match schema.field_with_name(name).map(|f| f.data_type().clone()) {
+                Ok(DataType::FixedSizeList(f, d)) if *f.data_type() == DataType::Float32 && d as usize == layer.dim => {}
+                Ok(ty) => return Err(bad(format!("column {name:?} is {ty}, not {} floats", layer.dim))),
+                Err(_) => return Err(bad(format!("footer names layer {name:?} but the file has no such column"))),
+            }
+        }
+        let reader = builder
+            .build()
+            .map_err(|e| Error::NotParquet { path: path.to_owned(), reason: e.to_string() })?;
+        let mut out = FeatureFile {
+            columns: header
+                .layers
+                .iter()
+                .map(|(n, l)| FeatureColumn { name: n.clone(), dim: l.dim, values: Vec::new() })
+                .collect(),
+            header,
+            paths: Vec::new(),
+            labels: Vec::new(),
+        };
+        for batch in reader {
+            let batch = batch.map_err(|e| bad(e.to_string()))?;
+            let paths = batch
+                .column_by_name(columns::PATH)
+                .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+                .expect("type checked above");
+            out.paths.extend(paths.iter().map(|p| p.unwrap_or_default().to_string()));
+            let labels = batch
+                .column_by_name(columns::LABEL)
+                .and_then(|c| c.as_any().downcast_ref::<Int32Array>())
+                .expect("type checked above");
+            for l in labels.iter() {
+                if let Some(i) = l {
+                    if i < 0 || i as usize >= out.header.classes.len() {
+                        return Err(bad(format!("label {i} is outside the {} classes", out.header.classes.len())));
+                    }
+                }
+                out.labels.push(l);
+            }
+            for col in &mut out.columns {
+                let list = batch
+                    .column_by_name(&col.name)
+                    .and_then(|c| c.as_any().downcast_ref::<FixedSizeListArray>())
+                    .expect("type checked above");
+                if list.null_count() > 0 {
+                    return Err(bad(format!("column {:?} has null rows", col.name)));
+                }
+                let values = list.values().as_any().downcast_ref::<Float32Array>().expect("type checked above");
+                let start = list.offset() * col.dim;
+                col.values.extend_from_slice(&values.values()[start..start + list.len() * col.dim]);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn len(&self) -> usize {
+        self.paths.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+
+    pub fn column(&self, name: &str) -> Option<&FeatureColumn> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(layers: &[(&str, usize)]) -> Header {
+        Header {
+            version: "0.1.0".into(),
+            model: ModelInfo { file: "m.onnx".into(), sha256: "ab".into(), input: "input".into() },
+            classes: vec!["cats".into(), "dogs".into()],
+            layers: layers
+                .iter()
+                .map(|(n, d)| (n.to_string(), LayerInfo { tensor: format!("/{n}"), pool: Pool::Avg, dim: *d }))
+                .collect(),
+            preprocess: Preprocess {
+                resize: 256,
+                crop: 224,
+                mean: [0.485, 0.456, 0.406],
+                std: [0.229, 0.224, 0.225],
+                filter: "bilinear".into(),
+            },
+            root: "/data/train".into(),
+            skipped: vec![Skipped { path: "cats/bad.jpg".into(), error: "truncated".into() }],
+        }
+    }
+
+    #[test]
+    fn round_trip_keeps_rows_columns_and_footer() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("f.parquet");
+        let h = header(&[("layer3", 3), ("avgpool", 2)]);
+        let layers = vec![("layer3".to_string(), 3), ("avgpool".to_string(), 2)];
+        let mut w = FeatureWriter::create(&dest, &h.classes, &layers).unwrap();
+        let paths = vec!["a.jpg".to_string(), "cats/1.jpg".to_string(), "dogs/2.jpg".to_string()];
+        let l3: Vec<f32> = (0..9).map(|v| v as f32).collect();
+        let ap: Vec<f32> = (0..6).map(|v| -(v as f32)).collect();
+        w.write(Rows { paths: &paths, labels: &[None, Some(0), Some(1)], features: &[&l3, &ap] }).unwrap();
+        assert!(!dest.exists(), "nothing appears before finish");
+        w.finish(&h).unwrap();
+
+        let f = FeatureFile::open(&dest).unwrap();
+        assert_eq!(f.header, h);
+        assert_eq!(f.paths, paths);
+        assert_eq!(f.labels, vec![None, Some(0), Some(1)]);
+        assert_eq!(f.column("layer3").unwrap().row(2), &[6.0, 7.0, 8.0]);
+        assert_eq!(f.column("avgpool").unwrap().row(1), &[-2.0, -3.0]);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "only the finished file remains");
+    }
+
+    #[test]
+    fn unfinished_writer_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("f.parquet");
+        let mut w = FeatureWriter::create(&dest, &[], &[("avgpool".into(), 1)]).unwrap();
+        w.write(Rows { paths: &["x.png".into()], labels: &[None], features: &[&[1.0]] }).unwrap();
+        drop(w);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_feature_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = dir.path().join("notes.parquet");
+        std::fs::write(&text, "hello").unwrap();
+        assert!(matches!(FeatureFile::open(&text), Err(Error::NotParquet { .. })));
+        assert!(matches!(FeatureFile::open(&dir.path().join("missing")), Err(Error::Io { .. })));
+
+        // A Parquet file without our footer.
+        let plain = dir.path().join("plain.parquet");
+        let schema = schema(&[]);
+        let mut w = ArrowWriter::try_new(File::create(&plain).unwrap(), schema, None).unwrap();
+        w.flush().unwrap();
+        w.close().unwrap();
+        let err = FeatureFile::open(&plain).unwrap_err();
+        assert!(err.to_string().contains("not a feature file"), "{err}");
+    }
+
+    #[test]
+    fn rejects_an_unknown_format() {
+        let mut kvs = header(&[("avgpool", 1)]).to_key_values();
+        kvs[0] = KeyValue::new(keys::FORMAT.into(), "2".to_string());
+        let err = Header::from_key_values(Path::new("f.parquet"), &kvs).unwrap_err();
+        assert!(matches!(err, Error::UnknownFormat { .. }));
+        assert!(err.to_string().contains("format \"2\" is not supported"), "{err}");
+    }
+}
