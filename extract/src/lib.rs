@@ -1,3 +1,328 @@
+//! `extract`: runs a ResNet50 ONNX model over an image folder and writes the
+//! activations of the chosen layers to a feature file (see the `featurefile`
+//! crate for the contract).
+//!
+//! Decoding and preprocessing run in parallel on a rayon pool, one batch ahead
+//! of inference, through a bounded queue; rows stream to Parquet in row
+//! groups, so memory does not grow with the number of images.
+
+pub mod dataset;
+pub mod layers;
+pub mod pool;
+pub mod preprocess;
+pub mod runtime;
+
 pub mod onnx {
+    #![allow(clippy::all)]
     include!(concat!(env!("OUT_DIR"), "/onnx.rs"));
+}
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Instant;
+
+use featurefile::{FeatureWriter, Header, LayerInfo, ModelInfo, Pool, Rows, Skipped};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+pub use runtime::Device;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("model file {0} does not exist (scripts/setup.sh writes the offline test model; see models/README.md for real weights)")]
+    ModelMissing(PathBuf),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Model { path: PathBuf, source: layers::Error },
+    #[error(transparent)]
+    Dataset(#[from] dataset::Error),
+    #[error(transparent)]
+    Runtime(#[from] runtime::Error),
+    #[error(transparent)]
+    FeatureFile(#[from] featurefile::Error),
+    #[error("{0}")]
+    Usage(String),
+    #[error("none of the {0} images could be read; nothing written")]
+    NothingRead(usize),
+    #[error("interrupted; nothing written")]
+    Interrupted,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub images: PathBuf,
+    pub out: PathBuf,
+    pub model: PathBuf,
+    pub layers: Vec<String>,
+    pub pool: Pool,
+    pub device: Device,
+    pub batch: usize,
+    pub threads: usize,
+    pub preprocess: preprocess::Config,
+    /// Set from outside (Ctrl-C) to stop between batches, writing nothing.
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// What a finished run reports on its last line.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub out: PathBuf,
+    pub written: usize,
+    pub skipped: usize,
+    pub seconds: f64,
+    pub device: String,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "wrote {} images to {} ({} skipped) in {:.1} s, {:.1} images/s on {}",
+            self.written,
+            self.out.display(),
+            self.skipped,
+            self.seconds,
+            self.written as f64 / self.seconds.max(1e-9),
+            self.device
+        )
+    }
+}
+
+/// The default image folder for an output file: `data/<stem of --out>`.
+pub fn default_images(out: &Path) -> PathBuf {
+    let stem = out.file_stem().map(|s| s.to_os_string()).unwrap_or_default();
+    Path::new("data").join(stem)
+}
+
+fn load_model(path: &Path) -> Result<(Vec<u8>, layers::Model)> {
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::ModelMissing(path.to_owned()),
+        _ => Error::Io { path: path.to_owned(), source: e },
+    })?;
+    let model = layers::Model::parse(&bytes).map_err(|e| Error::Model { path: path.to_owned(), source: e })?;
+    Ok((bytes, model))
+}
+
+/// The `--list-layers` table: what layer discovery found in a model.
+pub fn list_layers(model_path: &Path) -> Result<String> {
+    let (_, model) = load_model(model_path)?;
+    let mut s = String::new();
+    writeln!(s, "input {:?}: {}", model.input, model.input_shape).unwrap();
+    writeln!(s, "{} residual blocks", model.blocks.len()).unwrap();
+    writeln!(s, "{:<8}  {:<16}  {:>8}  {:>8}  tensor", "layer", "shape", "avg/max", "avgmax").unwrap();
+    for l in &model.layers {
+        let shape = l.shape.as_ref().expect("named layers have shapes");
+        let dims: Vec<i64> = shape.0.iter().map(|d| d.unwrap_or(1)).collect();
+        let p = pool::effective(Pool::Avg, &dims);
+        let (single, both) = match p {
+            Pool::None => (pool::dim(p, &dims).to_string(), "-".to_string()),
+            _ => (pool::dim(Pool::Avg, &dims).to_string(), pool::dim(Pool::AvgMax, &dims).to_string()),
+        };
+        writeln!(s, "{:<8}  {:<16}  {:>8}  {:>8}  {}", l.name, shape.to_string(), single, both, l.tensor).unwrap();
+    }
+    Ok(s)
+}
+
+/// One batch of preprocessed images on its way to inference.
+struct Prepared {
+    /// Entry indices of the images that decoded, in order.
+    ok: Vec<usize>,
+    /// `ok.len()` images, packed: the failures' slots are squeezed out.
+    data: Vec<f32>,
+    failed: Vec<(usize, String)>,
+}
+
+pub fn run(opts: &Options) -> Result<Summary> {
+    let start = Instant::now();
+    if opts.batch == 0 || opts.threads == 0 {
+        return Err(Error::Usage("--batch and --threads must be at least 1".into()));
+    }
+    if opts.preprocess.crop > opts.preprocess.resize {
+        return Err(Error::Usage(format!(
+            "--crop {} is larger than --resize {}",
+            opts.preprocess.crop, opts.preprocess.resize
+        )));
+    }
+    if opts.out.is_dir() {
+        return Err(Error::Usage(format!("--out {} is a folder; give a file name", opts.out.display())));
+    }
+    let (bytes, model) = load_model(&opts.model)?;
+    let crop = opts.preprocess.crop as i64;
+    if let Some((h, w)) = model.fixed_size() {
+        if (h, w) != (crop, crop) {
+            return Err(Error::Usage(format!("the model takes {w}x{h} images; use --crop {w}")));
+        }
+    }
+    let names = unique(opts.layers.iter().cloned());
+    let layers = model.resolve(&names).map_err(|e| Error::Model { path: opts.model.clone(), source: e })?;
+    let data = dataset::scan(&opts.images)?;
+
+    // Two names may resolve to one tensor; ask the model for it once.
+    let tensors = unique(layers.iter().map(|l| l.tensor.clone()));
+    let graph = model.with_outputs(&tensors.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut engine = runtime::Engine::new(&graph, &model.input, tensors.clone(), opts.device, opts.threads)?;
+    let note = match (opts.device, engine.device.as_str()) {
+        (Device::Auto, "cpu") => " (auto: no usable CUDA provider or GPU)",
+        _ => "",
+    };
+    eprintln!("device: {}{note}", engine.device);
+    let batch = match model.fixed_batch() {
+        Some(b) => b as usize,
+        None => opts.batch,
+    };
+
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads)
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start {} threads: {e}", opts.threads)))?;
+    let bar = progress_bar(data.entries.len() as u64);
+    let per_image = opts.preprocess.len();
+    let mut skipped: Vec<Skipped> =
+        data.unreadable.iter().map(|(p, e)| Skipped { path: p.clone(), error: e.clone() }).collect();
+    let mut writer: Option<(FeatureWriter, Vec<(String, LayerInfo)>)> = None;
+    let mut written = 0usize;
+
+    std::thread::scope(|scope| -> Result<()> {
+        // Two batches in flight at most: one being decoded, one waiting.
+        let (tx, rx) = mpsc::sync_channel::<Prepared>(1);
+        let (recycle_tx, recycle_rx) = mpsc::channel::<Vec<f32>>();
+        let entries = &data.entries;
+        let cfg = opts.preprocess;
+        let cancel = &opts.cancel;
+        scope.spawn(move || {
+            for (ci, chunk) in entries.chunks(batch).enumerate() {
+                if cancel.load(Ordering::Relaxed) {
+                    break;
+                }
+                let mut buf = recycle_rx.try_recv().unwrap_or_default();
+                buf.resize(chunk.len() * per_image, 0.0);
+                let results: Vec<Result<(), String>> = pool.install(|| {
+                    buf.par_chunks_mut(per_image)
+                        .zip(chunk.par_iter())
+                        .map(|(slot, e)| preprocess::preprocess_file(&e.abs, &cfg, slot))
+                        .collect()
+                });
+                let mut p = Prepared { ok: Vec::new(), data: buf, failed: Vec::new() };
+                for (i, r) in results.into_iter().enumerate() {
+                    let idx = ci * batch + i;
+                    match r {
+                        Ok(()) => {
+                            let dst = p.ok.len();
+                            if dst != i {
+                                p.data.copy_within(i * per_image..(i + 1) * per_image, dst * per_image);
+                            }
+                            p.ok.push(idx);
+                        }
+                        Err(e) => p.failed.push((idx, e)),
+                    }
+                }
+                p.data.truncate(p.ok.len() * per_image);
+                if tx.send(p).is_err() {
+                    break; // the consumer stopped on an error
+                }
+            }
+        });
+
+        let mut features: Vec<Vec<f32>> = vec![Vec::new(); layers.len()];
+        for p in rx {
+            if opts.cancel.load(Ordering::Relaxed) {
+                return Err(Error::Interrupted);
+            }
+            for (idx, err) in &p.failed {
+                let rel = &entries[*idx].rel;
+                bar.suspend(|| eprintln!("skipped {rel}: {err}"));
+                skipped.push(Skipped { path: rel.clone(), error: err.clone() });
+            }
+            bar.inc(p.failed.len() as u64);
+            if p.ok.is_empty() {
+                continue;
+            }
+            let n = p.ok.len();
+            let mut shapes: Vec<Vec<i64>> = vec![Vec::new(); tensors.len()];
+            for f in &mut features {
+                f.clear();
+            }
+            let pool_kind = opts.pool;
+            engine.run(&p.data, n, cfg.crop as usize, |i, shape, values| {
+                shapes[i] = shape.to_vec();
+                for (l, f) in layers.iter().zip(features.iter_mut()) {
+                    if l.tensor == tensors[i] {
+                        pool::pool_into(pool::effective(pool_kind, shape), shape, values, f);
+                    }
+                }
+            })?;
+            let _ = recycle_tx.send(p.data);
+            if writer.is_none() {
+                let infos: Vec<(String, LayerInfo)> = layers
+                    .iter()
+                    .map(|l| {
+                        let shape = &shapes[tensors.iter().position(|t| *t == l.tensor).expect("requested")];
+                        let pool = pool::effective(opts.pool, shape);
+                        (l.name.clone(), LayerInfo { tensor: l.tensor.clone(), pool, dim: pool::dim(pool, shape) })
+                    })
+                    .collect();
+                let cols: Vec<(String, usize)> = infos.iter().map(|(n, l)| (n.clone(), l.dim)).collect();
+                writer = Some((FeatureWriter::create(&opts.out, &data.classes, &cols)?, infos));
+            }
+            let (w, _) = writer.as_mut().expect("created above");
+            let paths: Vec<String> = p.ok.iter().map(|&i| entries[i].rel.clone()).collect();
+            let labels: Vec<Option<i32>> = p.ok.iter().map(|&i| entries[i].label).collect();
+            let cols: Vec<&[f32]> = features.iter().map(Vec::as_slice).collect();
+            w.write(Rows { paths: &paths, labels: &labels, features: &cols })?;
+            written += n;
+            bar.inc(n as u64);
+        }
+        if opts.cancel.load(Ordering::Relaxed) {
+            return Err(Error::Interrupted);
+        }
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+
+    let Some((w, infos)) = writer else {
+        return Err(Error::NothingRead(data.entries.len()));
+    };
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    let header = Header {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        model: ModelInfo {
+            file: opts.model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            input: model.input.clone(),
+        },
+        classes: data.classes.clone(),
+        layers: infos,
+        preprocess: opts.preprocess.record(),
+        root: data.root.to_string_lossy().into_owned(),
+        skipped,
+    };
+    let n_skipped = header.skipped.len();
+    let out = w.finish(&header)?;
+    Ok(Summary { out, written, skipped: n_skipped, seconds: start.elapsed().as_secs_f64(), device: engine.device })
+}
+
+/// The items in first-seen order, each once.
+fn unique(items: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for i in items {
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    out
+}
+
+fn progress_bar(len: u64) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} images  {per_sec}  eta {eta}")
+            .expect("valid template"),
+    );
+    bar
 }

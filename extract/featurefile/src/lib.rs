@@ -15,7 +15,8 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
+use parquet::arrow::{encode_arrow_schema, ArrowWriter, ARROW_SCHEMA_META_KEY};
 use parquet::basic::Compression;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
@@ -93,8 +94,8 @@ pub struct LayerInfo {
 pub struct Preprocess {
     pub resize: u32,
     pub crop: u32,
-    pub mean: [f32; 3],
-    pub std: [f32; 3],
+    pub mean: [f64; 3],
+    pub std: [f64; 3],
     pub filter: String,
 }
 
@@ -237,7 +238,12 @@ impl FeatureWriter {
             .set_compression(Compression::SNAPPY)
             .set_max_row_group_row_count(Some(ROWS_PER_GROUP))
             .build();
-        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| werr(e.to_string()))?;
+        // The embedded Arrow schema is written at finish instead, carrying the
+        // footer keys as schema metadata: pyarrow, pandas and polars show the
+        // schema's metadata, not the Parquet footer's, once one is embedded.
+        let options = ArrowWriterOptions::new().with_properties(props).with_skip_arrow_metadata(true);
+        let writer =
+            ArrowWriter::try_new_with_options(file, schema.clone(), options).map_err(|e| werr(e.to_string()))?;
         Ok(FeatureWriter {
             dest: dest.to_owned(),
             classes: classes.to_vec(),
@@ -286,7 +292,12 @@ impl FeatureWriter {
         let werr = |reason: String| Error::Write { path: self.dest.clone(), reason };
         let names: Vec<_> = header.layers.iter().map(|(n, l)| (n.clone(), l.dim)).collect();
         assert_eq!(names, self.layers, "the header describes the columns written");
-        for kv in header.to_key_values() {
+        let kvs = header.to_key_values();
+        let metadata: std::collections::HashMap<String, String> =
+            kvs.iter().map(|kv| (kv.key.clone(), kv.value.clone().unwrap_or_default())).collect();
+        let schema = self.schema.as_ref().clone().with_metadata(metadata);
+        self.writer.append_key_value_metadata(KeyValue::new(ARROW_SCHEMA_META_KEY.into(), encode_arrow_schema(&schema)));
+        for kv in kvs {
             self.writer.append_key_value_metadata(kv);
         }
         let file = self.writer.into_inner().map_err(|e| werr(e.to_string()))?;

@@ -1,0 +1,465 @@
+//! Finds ResNet's named layers in any ONNX export from the graph's structure,
+//! never from one exporter's node names, and exposes them as model outputs.
+//!
+//! Residual blocks are `Add` nodes followed by a `Relu`; their outputs are
+//! grouped into stages by shape (`layer1`..`layer4`), `stem` is the tensor the
+//! first block starts from, and `avgpool` the global pool after the last block.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use prost::Message;
+
+use crate::onnx::{
+    tensor_proto, tensor_shape_proto, type_proto, AttributeProto, GraphProto,
+    ModelProto, NodeProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+};
+
+/// The layer names `--layer` accepts besides raw tensor names, in network order.
+pub const NAMED: [&str; 6] = ["stem", "layer1", "layer2", "layer3", "layer4", "avgpool"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("not an ONNX model: {0}")]
+    Decode(#[from] prost::DecodeError),
+    #[error("the model has no image input")]
+    NoInput,
+    #[error("the model's input {name:?} is {shape}, not an image batch N x 3 x H x W")]
+    InputShape { name: String, shape: Shape },
+    #[error("no residual blocks (Add followed by Relu) found: not a ResNet-style model")]
+    NoBlocks,
+    #[error("the shape of tensor {0:?} could not be inferred")]
+    UnknownShape(String),
+    #[error("layer {0:?} is not present in this model ({1})")]
+    Missing(String, &'static str),
+    #[error("unknown layer {name:?}: use one of {}, or a tensor name from the model (see --list-layers)", NAMED.join(", "))]
+    Unknown { name: String },
+}
+
+/// A tensor shape; `None` where a dimension is symbolic (the batch) or unknown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shape(pub Vec<Option<i64>>);
+
+impl Shape {
+    fn known(dims: &[i64]) -> Self {
+        Shape(dims.iter().map(|&d| Some(d)).collect())
+    }
+    /// Dimensions after the batch, if all are known.
+    pub fn sample_dims(&self) -> Option<Vec<i64>> {
+        self.0.iter().skip(1).copied().collect()
+    }
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let dims: Vec<String> = self.0.iter().map(|d| d.map_or("N".to_string(), |d| d.to_string())).collect();
+        f.write_str(&dims.join("x"))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layer {
+    /// `stem`, `layer1`, ..., `avgpool`, or the raw tensor name.
+    pub name: String,
+    pub tensor: String,
+    pub shape: Option<Shape>,
+}
+
+/// A parsed model with the structure `extract` needs.
+pub struct Model {
+    proto: ModelProto,
+    pub input: String,
+    pub input_shape: Shape,
+    shapes: HashMap<String, Shape>,
+    /// Stage outputs and the pool, as found.
+    pub layers: Vec<Layer>,
+    /// Every residual block output, in order.
+    pub blocks: Vec<String>,
+}
+
+impl Model {
+    pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
+        let proto = ModelProto::decode(bytes)?;
+        let graph = proto.graph.as_ref().ok_or(Error::NoInput)?;
+        let inits: HashSet<&str> = graph.initializer.iter().map(|t| t.name()).collect();
+        // Old exporters list the weights among the inputs too.
+        let input = graph.input.iter().find(|i| !inits.contains(i.name())).ok_or(Error::NoInput)?;
+        let input_shape = value_info_shape(input).unwrap_or(Shape(vec![]));
+        let ok = input_shape.0.len() == 4 && input_shape.0[1] == Some(3);
+        if !ok {
+            return Err(Error::InputShape { name: input.name().to_string(), shape: input_shape });
+        }
+        let name = input.name().to_string();
+        let shapes = infer_shapes(graph, &name, &input_shape);
+        let (blocks, layers) = find_layers(graph, &name, &shapes)?;
+        Ok(Model { input: name, input_shape, shapes, layers, blocks, proto })
+    }
+
+    /// The batch size the model is fixed to, if it is.
+    pub fn fixed_batch(&self) -> Option<i64> {
+        self.input_shape.0[0]
+    }
+
+    /// The input's fixed spatial size, if it has one.
+    pub fn fixed_size(&self) -> Option<(i64, i64)> {
+        Some((self.input_shape.0[2]?, self.input_shape.0[3]?))
+    }
+
+    pub fn shape(&self, tensor: &str) -> Option<&Shape> {
+        self.shapes.get(tensor)
+    }
+
+    /// Resolves `--layer` names: the named layers, else any tensor in the graph.
+    pub fn resolve(&self, names: &[String]) -> Result<Vec<Layer>, Error> {
+        let graph = self.graph();
+        let tensors: HashSet<&str> = graph.node.iter().flat_map(|n| n.output.iter().map(|s| s.as_str())).collect();
+        names
+            .iter()
+            .map(|name| {
+                if let Some(l) = self.layers.iter().find(|l| &l.name == name) {
+                    return Ok(l.clone());
+                }
+                if NAMED.contains(&name.as_str()) {
+                    return Err(Error::Missing(name.clone(), "the graph does not have that many stages"));
+                }
+                if tensors.contains(name.as_str()) {
+                    return Ok(Layer { name: name.clone(), tensor: name.clone(), shape: self.shapes.get(name).cloned() });
+                }
+                Err(Error::Unknown { name: name.clone() })
+            })
+            .collect()
+    }
+
+    /// An in-memory copy of the model whose outputs are exactly `tensors`, so
+    /// ONNX Runtime computes what is asked and prunes the rest (an early layer
+    /// then costs only the layers before it).
+    pub fn with_outputs(&self, tensors: &[&str]) -> Vec<u8> {
+        let mut proto = self.proto.clone();
+        let graph = proto.graph.as_mut().expect("checked in parse");
+        graph.output = tensors
+            .iter()
+            .map(|t| ValueInfoProto {
+                name: Some(t.to_string()),
+                r#type: Some(TypeProto {
+                    value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                        elem_type: Some(tensor_proto::DataType::Float as i32),
+                        shape: None,
+                    })),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .collect();
+        proto.encode_to_vec()
+    }
+
+    fn graph(&self) -> &GraphProto {
+        self.proto.graph.as_ref().expect("checked in parse")
+    }
+}
+
+fn value_info_shape(v: &ValueInfoProto) -> Option<Shape> {
+    let Some(type_proto::Value::TensorType(t)) = v.r#type.as_ref()?.value.as_ref() else { return None };
+    Some(proto_shape(t.shape.as_ref()?))
+}
+
+fn proto_shape(s: &TensorShapeProto) -> Shape {
+    Shape(
+        s.dim
+            .iter()
+            .map(|d| match d.value {
+                Some(tensor_shape_proto::dimension::Value::DimValue(v)) if v > 0 => Some(v),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
+fn attr<'a>(node: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
+    node.attribute.iter().find(|a| a.name() == name)
+}
+
+fn attr_ints(node: &NodeProto, name: &str) -> Option<Vec<i64>> {
+    attr(node, name).map(|a| a.ints.clone())
+}
+
+fn attr_int(node: &NodeProto, name: &str) -> Option<i64> {
+    attr(node, name).and_then(|a| a.i)
+}
+
+fn tensor_ints(t: &TensorProto) -> Option<Vec<i64>> {
+    if t.data_type() != tensor_proto::DataType::Int64 as i32 {
+        return None;
+    }
+    if !t.int64_data.is_empty() {
+        return Some(t.int64_data.clone());
+    }
+    let raw = t.raw_data.as_ref()?;
+    Some(raw.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect())
+}
+
+/// Static shape inference for the operators a ResNet uses. Shapes the graph
+/// itself records (`value_info`) fill in where an operator is not covered.
+fn infer_shapes(graph: &GraphProto, input: &str, input_shape: &Shape) -> HashMap<String, Shape> {
+    let mut shapes: HashMap<String, Shape> = HashMap::new();
+    let mut consts: HashMap<String, Vec<i64>> = HashMap::new();
+    for t in &graph.initializer {
+        shapes.insert(t.name().to_string(), Shape::known(&t.dims));
+        if let Some(v) = tensor_ints(t) {
+            consts.insert(t.name().to_string(), v);
+        }
+    }
+    let recorded: HashMap<&str, Shape> = graph
+        .value_info
+        .iter()
+        .chain(&graph.output)
+        .filter_map(|v| Some((v.name(), value_info_shape(v)?)))
+        .collect();
+    shapes.insert(input.to_string(), input_shape.clone());
+    for node in &graph.node {
+        if node.op_type() == "Constant" {
+            if let Some(t) = attr(node, "value").and_then(|a| a.t.as_ref()) {
+                if let Some(v) = tensor_ints(t) {
+                    consts.insert(node.output[0].clone(), v);
+                }
+                shapes.insert(node.output[0].clone(), Shape::known(&t.dims));
+            }
+            continue;
+        }
+        let get = |i: usize| node.input.get(i).and_then(|n| shapes.get(n)).cloned();
+        let out = infer_node(node, get(0), get(1), |i| node.input.get(i).and_then(|n| consts.get(n)).cloned());
+        if let Some(name) = node.output.first() {
+            if let Some(s) = out.or_else(|| recorded.get(name.as_str()).cloned()) {
+                shapes.insert(name.clone(), s);
+            }
+        }
+    }
+    shapes
+}
+
+fn infer_node(
+    node: &NodeProto,
+    x: Option<Shape>,
+    w: Option<Shape>,
+    constant: impl Fn(usize) -> Option<Vec<i64>>,
+) -> Option<Shape> {
+    let x = x?;
+    let d = &x.0;
+    match node.op_type() {
+        "Relu" | "BatchNormalization" | "Clip" | "Identity" | "Dropout" | "Sigmoid" | "LeakyRelu"
+        | "HardSwish" | "Mul" | "Div" | "Sub" => Some(x),
+        "Add" => match w {
+            // A residual sum: both sides agree; a bias add keeps x's shape.
+            Some(w) if w.0.len() > d.len() => Some(w),
+            _ => Some(x),
+        },
+        "Conv" => {
+            let w = w?.0;
+            let k: Vec<i64> = w[2..].iter().map(|v| v.unwrap_or(1)).collect();
+            let mut out = vec![d[0], w[0]];
+            out.extend(spatial(node, d, &k));
+            Some(Shape(out))
+        }
+        "MaxPool" | "AveragePool" => {
+            let k = attr_ints(node, "kernel_shape")?;
+            let mut out = vec![d[0], d[1]];
+            out.extend(spatial(node, d, &k));
+            Some(Shape(out))
+        }
+        "GlobalAveragePool" | "GlobalMaxPool" => {
+            let mut out = d[..2].to_vec();
+            out.extend(std::iter::repeat_n(Some(1), d.len().saturating_sub(2)));
+            Some(Shape(out))
+        }
+        "ReduceMean" | "ReduceMax" => {
+            let axes = attr_ints(node, "axes").or_else(|| constant(1))?;
+            let rank = d.len() as i64;
+            let axes: Vec<usize> = axes.iter().map(|a| ((a + rank) % rank) as usize).collect();
+            let keep = attr_int(node, "keepdims").unwrap_or(1) != 0;
+            let out = d
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| match (axes.contains(&i), keep) {
+                    (false, _) => Some(*v),
+                    (true, true) => Some(Some(1)),
+                    (true, false) => None,
+                })
+                .collect();
+            Some(Shape(out))
+        }
+        "Flatten" => {
+            let axis = attr_int(node, "axis").unwrap_or(1).rem_euclid(d.len() as i64) as usize;
+            let prod = |s: &[Option<i64>]| s.iter().try_fold(1i64, |a, v| v.map(|v| a * v));
+            Some(Shape(vec![prod(&d[..axis]), prod(&d[axis..])]))
+        }
+        "Squeeze" => {
+            let axes = attr_ints(node, "axes").or_else(|| constant(1));
+            let out = d
+                .iter()
+                .enumerate()
+                .filter(|(i, v)| match &axes {
+                    Some(a) => !a.iter().any(|a| (a.rem_euclid(d.len() as i64)) as usize == *i),
+                    None => **v != Some(1),
+                })
+                .map(|(_, v)| *v)
+                .collect();
+            Some(Shape(out))
+        }
+        "Reshape" => {
+            let target = constant(1)?;
+            let total = d.iter().try_fold(1i64, |a, v| v.map(|v| a * v));
+            let mut out: Vec<Option<i64>> = target
+                .iter()
+                .enumerate()
+                .map(|(i, &t)| match t {
+                    0 => d.get(i).copied().flatten(),
+                    -1 => None,
+                    t => Some(t),
+                })
+                .collect();
+            if let (Some(total), Some(pos)) = (total, target.iter().position(|&t| t == -1)) {
+                let rest = out.iter().enumerate().filter(|(i, _)| *i != pos).try_fold(1i64, |a, (_, v)| v.map(|v| a * v));
+                out[pos] = rest.filter(|&r| r > 0).map(|r| total / r);
+            }
+            Some(Shape(out))
+        }
+        "Gemm" => {
+            let w = w?.0;
+            let trans_b = attr_int(node, "transB").unwrap_or(0) != 0;
+            Some(Shape(vec![d[0], if trans_b { w[0] } else { w[1] }]))
+        }
+        "MatMul" => {
+            let w = w?.0;
+            let mut out = d[..d.len() - 1].to_vec();
+            out.push(*w.last()?);
+            Some(Shape(out))
+        }
+        _ => None,
+    }
+}
+
+/// Output spatial dims of a convolution or pooling window over `d` (N, C, ...).
+fn spatial(node: &NodeProto, d: &[Option<i64>], k: &[i64]) -> Vec<Option<i64>> {
+    let n = k.len();
+    let strides = attr_ints(node, "strides").unwrap_or_else(|| vec![1; n]);
+    let dil = attr_ints(node, "dilations").unwrap_or_else(|| vec![1; n]);
+    let pads = attr_ints(node, "pads").unwrap_or_else(|| vec![0; 2 * n]);
+    let ceil = attr_int(node, "ceil_mode").unwrap_or(0) != 0;
+    let auto = attr(node, "auto_pad").map(|a| String::from_utf8_lossy(a.s()).into_owned()).unwrap_or_default();
+    (0..n)
+        .map(|i| {
+            let size = d.get(i + 2).copied().flatten()?;
+            let s = strides[i];
+            if auto == "SAME_UPPER" || auto == "SAME_LOWER" {
+                return Some((size + s - 1) / s);
+            }
+            let pad = if auto == "VALID" { 0 } else { pads[i] + pads[i + n] };
+            let eff = dil[i] * (k[i] - 1) + 1;
+            let span = size + pad - eff;
+            Some(if ceil { (span + s - 1) / s + 1 } else { span / s + 1 })
+        })
+        .collect()
+}
+
+fn find_layers(
+    graph: &GraphProto,
+    input: &str,
+    shapes: &HashMap<String, Shape>,
+) -> Result<(Vec<String>, Vec<Layer>), Error> {
+    let inits: HashSet<&str> = graph.initializer.iter().map(|t| t.name()).collect();
+    let mut consumers: HashMap<&str, Vec<&NodeProto>> = HashMap::new();
+    for node in &graph.node {
+        for i in &node.input {
+            consumers.entry(i.as_str()).or_default().push(node);
+        }
+    }
+    // Residual blocks: an Add of two computed tensors whose only consumer is a Relu.
+    let mut blocks: Vec<(&NodeProto, &str)> = Vec::new();
+    for node in graph.node.iter().filter(|n| n.op_type() == "Add") {
+        if node.input.len() != 2 || node.input.iter().any(|i| inits.contains(i.as_str())) {
+            continue;
+        }
+        if let Some([relu]) = consumers.get(node.output[0].as_str()).map(|v| v.as_slice()) {
+            if relu.op_type() == "Relu" {
+                blocks.push((node, relu.output[0].as_str()));
+            }
+        }
+    }
+    let (first_add, _) = *blocks.first().ok_or(Error::NoBlocks)?;
+    let shape_of = |t: &str| shapes.get(t).ok_or_else(|| Error::UnknownShape(t.to_string()));
+    let layer = |name: &str, tensor: &str| -> Result<Layer, Error> {
+        Ok(Layer { name: name.to_string(), tensor: tensor.to_string(), shape: Some(shape_of(tensor)?.clone()) })
+    };
+
+    let mut layers = vec![layer("stem", &block_start(graph, input, first_add, &inits))?];
+    // Consecutive blocks of one output shape form a stage; its last block is the stage output.
+    let mut stage = 0;
+    for (i, (_, out)) in blocks.iter().enumerate() {
+        let this = shape_of(out)?.sample_dims();
+        let next = blocks.get(i + 1).map(|(_, o)| shape_of(o)).transpose()?.map(|s| s.sample_dims());
+        if next.as_ref() != Some(&this) {
+            stage += 1;
+            layers.push(layer(&format!("layer{stage}"), out)?);
+        }
+    }
+
+    let last = blocks.last().expect("not empty").1;
+    if let Some(pool) = global_pool_after(graph, last, shapes) {
+        // Prefer the flattened vector when the exporter writes one right after the pool.
+        let flat = match consumers.get(pool.as_str()).map(|v| v.as_slice()) {
+            Some([n]) if matches!(n.op_type(), "Flatten" | "Reshape" | "Squeeze")
+                && shapes.get(&n.output[0]).is_some_and(|s| s.0.len() == 2) => n.output[0].clone(),
+            _ => pool,
+        };
+        layers.push(layer("avgpool", &flat)?);
+    }
+    Ok((blocks.iter().map(|(_, o)| o.to_string()).collect(), layers))
+}
+
+/// The tensor a block's two branches both start from: the nearest common
+/// ancestor of the Add's inputs (the stem's output for the first block).
+fn block_start(graph: &GraphProto, input: &str, add: &NodeProto, inits: &HashSet<&str>) -> String {
+    let producer: HashMap<&str, (usize, &NodeProto)> = graph
+        .node
+        .iter()
+        .enumerate()
+        .flat_map(|(i, n)| n.output.iter().map(move |o| (o.as_str(), (i, n))))
+        .collect();
+    let ancestors = |start: &str| -> HashSet<String> {
+        let mut seen = HashSet::new();
+        let mut stack = vec![start.to_string()];
+        while let Some(t) = stack.pop() {
+            if inits.contains(t.as_str()) || !seen.insert(t.clone()) {
+                continue;
+            }
+            if let Some((_, n)) = producer.get(t.as_str()) {
+                stack.extend(n.input.iter().cloned());
+            }
+        }
+        seen
+    };
+    let a = ancestors(&add.input[0]);
+    let b = ancestors(&add.input[1]);
+    a.intersection(&b)
+        .max_by_key(|t| producer.get(t.as_str()).map_or(-1, |(i, _)| *i as i64))
+        .cloned()
+        .unwrap_or_else(|| input.to_string())
+}
+
+/// The first global pooling downstream of `from`: GlobalAveragePool, a
+/// ReduceMean over the spatial axes, or an AveragePool whose output is 1x1.
+fn global_pool_after(graph: &GraphProto, from: &str, shapes: &HashMap<String, Shape>) -> Option<String> {
+    let start = graph.node.iter().position(|n| n.output.iter().any(|o| o == from))?;
+    graph.node[start + 1..]
+        .iter()
+        .find(|n| {
+            let out = shapes.get(&n.output[0]);
+            let one_by_one = out.is_some_and(|s| s.0.len() == 4 && s.0[2] == Some(1) && s.0[3] == Some(1));
+            match n.op_type() {
+                "GlobalAveragePool" => true,
+                "ReduceMean" | "AveragePool" => one_by_one || out.is_some_and(|s| s.0.len() == 2),
+                _ => false,
+            }
+        })
+        .map(|n| n.output[0].clone())
+}
