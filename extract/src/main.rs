@@ -55,7 +55,17 @@ enum PoolArg {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            // clap's first line says what is wrong; keep the error to that line.
+            let msg = e.to_string();
+            let line = msg.lines().next().unwrap_or_default().trim_start_matches("error: ");
+            eprintln!("extract: {line}");
+            return ExitCode::from(2);
+        }
+    };
     if cli.list_layers {
         return match extract::list_layers(&cli.model) {
             Ok(table) => {

@@ -207,9 +207,10 @@ fn resize_window(
         None => (first, first + n),
     };
     // Pillow 13 runs the vertical pass first when it shrinks much more than
-    // the horizontal one; the intermediate image is rounded to 8 bits, so the
-    // order shows in the result.
-    let vertical_first = need_h && need_v && h as i64 - nh as i64 > 2 * (w as i64 - nw as i64);
+    // the horizontal one (growth counts as no shrinking); the intermediate
+    // image is rounded to 8 bits, so the order shows in the result. The rule
+    // was pinned down against PIL itself, enlargements and mixed cases included.
+    let vertical_first = need_h && need_v && h.saturating_sub(nh) > 2 * w.saturating_sub(nw);
     if vertical_first {
         let (x0, x1) = span(&hx, left, cw);
         let tmp = vertical(src, w, x0, x1 - x0, 0, vy.as_ref().unwrap(), top, ch);

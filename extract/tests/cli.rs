@@ -1,0 +1,392 @@
+//! End-to-end tests of the `extract` binary against the field's reference
+//! (PIL + onnxruntime's Python API from the project's .venv) and the
+//! feature-file contract as pyarrow reads it.
+//!
+//! They need what `scripts/setup.sh` installs: the .venv and the generated
+//! models in models/ (`scripts/test.sh` runs it first).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn python() -> PathBuf {
+    let p = root().join(".venv/bin/python");
+    assert!(p.exists(), "{} is missing: run scripts/setup.sh first", p.display());
+    p
+}
+
+fn model(name: &str) -> PathBuf {
+    let p = root().join("models").join(name);
+    assert!(p.exists(), "{} is missing: run scripts/setup.sh first", p.display());
+    p
+}
+
+fn photos() -> Option<PathBuf> {
+    let p = root().join("../shared/data/imagenet-samples");
+    p.is_dir().then_some(p)
+}
+
+fn extract(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_extract")).args(args).output().expect("extract runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn py(script: &str, args: &[&str]) -> Output {
+    Command::new(python()).arg(root().join(script)).args(args).output().expect("python runs")
+}
+
+fn py_json(script: &str, args: &[&str]) -> Value {
+    let o = py(script, args);
+    let out = String::from_utf8_lossy(&o.stdout);
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{script}: {e}\nstdout: {out}\nstderr: {}", stderr(&o)))
+}
+
+/// The generated image set (every colour mode and format, a corrupt file, ...).
+fn generated(dir: &Path) -> PathBuf {
+    let images = dir.join("images");
+    let o = py("extract/tests/py/make_images.py", &[images.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    images
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let o = extract(args);
+    assert!(o.status.success(), "extract {args:?} failed: {}", stderr(&o));
+    stderr(&o)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn finds_the_layers_of_a_torchvision_export() {
+    let o = extract(&["--model", s(&model("resnet50.onnx")), "--list-layers"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    let rows: Vec<Vec<&str>> = table.lines().skip(3).map(|l| l.split_whitespace().collect()).collect();
+    let got: Vec<(&str, &str, &str)> = rows.iter().map(|r| (r[0], r[1], r[2])).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("stem", "Nx64x56x56", "64"),
+            ("layer1", "Nx256x56x56", "256"),
+            ("layer2", "Nx512x28x28", "512"),
+            ("layer3", "Nx1024x14x14", "1024"),
+            ("layer4", "Nx2048x7x7", "2048"),
+            ("avgpool", "Nx2048", "2048"),
+        ]
+    );
+    assert!(table.contains("16 residual blocks"), "{table}");
+}
+
+#[test]
+fn any_resnet50_export_gives_the_same_features() {
+    // The same seeded network under other node names, with a fixed batch of 1,
+    // batch norm folded into the convolutions and a Reshape for Flatten.
+    let dir = tempfile::tempdir().unwrap();
+    let foreign = dir.path().join("foreign.onnx");
+    let o = py(
+        "scripts/make-test-model.py",
+        &["--variant", "foreign", "--width", "8", "--out", s(&foreign)],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let listed = extract(&["--model", s(&foreign), "--list-layers"]);
+    let table = String::from_utf8_lossy(&listed.stdout);
+    assert!(table.contains("input \"data\": 1x3x224x224"), "{table}");
+    for (layer, shape) in [("stem", "1x8x56x56"), ("layer3", "1x128x14x14"), ("avgpool", "1x256")] {
+        assert!(table.lines().any(|l| l.starts_with(layer) && l.contains(shape)), "{layer} {shape} in\n{table}");
+    }
+
+    let images = generated(dir.path());
+    let a = dir.path().join("a.parquet");
+    let b = dir.path().join("b.parquet");
+    let narrow = model("resnet50-narrow.onnx");
+    run_ok(&["--model", s(&narrow), "--images", s(&images), "--layer", "layer2,avgpool", "--out", s(&a)]);
+    run_ok(&["--model", s(&foreign), "--images", s(&images), "--layer", "layer2,avgpool", "--out", s(&b), "--batch", "8"]);
+    let fa = featurefile::FeatureFile::open(&a).unwrap();
+    let fb = featurefile::FeatureFile::open(&b).unwrap();
+    assert_eq!(fa.paths, fb.paths);
+    for layer in ["layer2", "avgpool"] {
+        let (ca, cb) = (fa.column(layer).unwrap(), fb.column(layer).unwrap());
+        for i in 0..fa.len() {
+            let cos = cosine(ca.row(i), cb.row(i));
+            assert!(cos > 0.9999, "{layer} of {}: cosine {cos}", fa.paths[i]);
+        }
+    }
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+    let n = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    dot / (n(a) * n(b))
+}
+
+fn assert_parity(features: &Path, model: &Path, layer: &str) -> Value {
+    let o = py("scripts/reference-features.py", &[s(features), "--model", s(model), "--layer", layer]);
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", stderr(&o)));
+    assert!(o.status.success(), "parity below 0.999 on {layer}: {report}");
+    assert!(report["min_cosine"].as_f64().unwrap() >= 0.999, "{report}");
+    report
+}
+
+#[test]
+fn matches_pil_and_onnxruntime_on_generated_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = generated(dir.path());
+    let out = dir.path().join("gen.parquet");
+    for m in ["resnet50-narrow.onnx", "resnet50.onnx"] {
+        run_ok(&["--model", s(&model(m)), "--images", s(&images), "--layer", "stem,layer2,avgpool", "--out", s(&out)]);
+        for layer in ["stem", "layer2", "avgpool"] {
+            let report = assert_parity(&out, &model(m), layer);
+            // Lossless files decode to the same pixels in PIL and here, and
+            // the resize is a port of PIL's: the model input is bit-identical.
+            for (path, v) in report["images"].as_object().unwrap() {
+                if !path.ends_with(".jpg") {
+                    assert_eq!(v[1].as_f64().unwrap(), 0.0, "{m} {layer} {path} differs from PIL: {v}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn matches_pil_and_onnxruntime_on_real_photos() {
+    let Some(photos) = photos() else {
+        eprintln!("shared photos not present; skipped");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("photos.parquet");
+    let full = model("resnet50.onnx");
+    run_ok(&["--model", s(&full), "--images", s(&photos), "--layer", "layer3,avgpool", "--out", s(&out)]);
+    let report = assert_parity(&out, &full, "avgpool");
+    assert_eq!(report["rows"], 100);
+    assert_parity(&out, &full, "layer3");
+}
+
+#[test]
+fn the_test_model_is_smooth_and_its_features_are_varied() {
+    let Some(photos) = photos() else {
+        eprintln!("shared photos not present; skipped");
+        return;
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&photos)
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|f| f.unwrap().path())
+        .collect();
+    files.sort();
+    let picked: Vec<&str> = files.iter().step_by(5).map(|p| s(p)).collect();
+    let full = model("resnet50.onnx");
+    let mut args = vec![s(&full)];
+    args.extend(&picked);
+    let h = py_json("extract/tests/py/model_health.py", &args);
+    assert_eq!(h["blocks"], 16, "{h}");
+    assert!(h["noise_min_cosine"].as_f64().unwrap() >= 0.9995, "+-1 grey level moves features: {h}");
+    assert!(h["pairwise_mean_cosine"].as_f64().unwrap() < 0.95, "photos too alike for a 0.999 bar: {h}");
+    assert_eq!(h["blocks_finite"], true, "{h}");
+    assert!(h["blocks_min_std"].as_f64().unwrap() > 0.01, "a block output is constant: {h}");
+}
+
+#[test]
+fn writes_the_contract_as_pyarrow_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = generated(dir.path());
+    let out = dir.path().join("f.parquet");
+    let err = run_ok(&[
+        "--model", s(&model("resnet50-narrow.onnx")), "--images", s(&images),
+        "--layer", "layer3,avgpool", "--pool", "avgmax", "--batch", "4", "--out", s(&out),
+    ]);
+    // One summary line at the end; the corrupt file named on the way.
+    assert!(err.contains("skipped alpha/broken.jpg: "), "{err}");
+    let last = err.lines().last().unwrap();
+    assert!(last.starts_with("wrote 15 images to ") && last.contains("(1 skipped)") && last.contains("images/s on cpu"), "{last}");
+
+    let c = py_json("extract/tests/py/check_contract.py", &[s(&out)]);
+    assert_eq!(
+        c["schema"],
+        serde_json::json!({
+            "path": "string not null",
+            "label": "int32",
+            "label_name": "string",
+            "layer3": "fixed_size_list<item: float not null>[256] not null",
+            "avgpool": "fixed_size_list<item: float not null>[256] not null",
+        })
+    );
+    assert_eq!(c["format"], "1");
+    assert_eq!(c["classes"], serde_json::json!(["alpha", "beta"]));
+    assert_eq!(c["layers"]["layer3"]["pool"], "avgmax");
+    assert_eq!(c["layers"]["avgpool"]["pool"], "none");
+    assert_eq!(c["preprocess"], serde_json::json!({
+        "resize": 256, "crop": 224, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+        "filter": "pil-bilinear-antialias"
+    }));
+    assert_eq!(c["model"]["file"], "resnet50-narrow.onnx");
+    assert_eq!(c["model"]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(c["root"], s(&images.canonicalize().unwrap()));
+    assert_eq!(c["skipped"][0]["path"], "alpha/broken.jpg");
+    assert_eq!(c["sorted"], true);
+    assert_eq!(c["rows"], 15);
+    assert_eq!(c["row_groups"], 1);
+    // Labels index the sorted class folders; the root image has none.
+    assert_eq!(c["labels"]["alpha/nested/deeper/wide.webp"], serde_json::json!([0, "alpha"]));
+    assert_eq!(c["labels"]["beta/rotated.jpg"], serde_json::json!([1, "beta"]));
+    assert_eq!(c["labels"]["loose.png"], serde_json::json!([null, null]));
+    assert_eq!(c["polars_rows"], 15);
+    assert_eq!(c["duckdb_rows"], 15);
+    assert_eq!(c["pandas_rows"], 15);
+}
+
+#[test]
+fn streams_many_rows_in_row_groups() {
+    // More images than one row group holds, each written once, in order.
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("many");
+    let o = Command::new(python())
+        .args(["-c", "import sys, os\nfrom PIL import Image\nfor i in range(1100):\n    d=os.path.join(sys.argv[1], 'c%d' % (i % 3)); os.makedirs(d, exist_ok=True)\n    Image.new('RGB', (24 + i % 7, 16), (i % 256, (i * 7) % 256, 90)).save(os.path.join(d, '%04d.png' % i))", s(&images)])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = dir.path().join("many.parquet");
+    run_ok(&["--model", s(&model("resnet50-narrow.onnx")), "--images", s(&images), "--layer", "stem", "--out", s(&out)]);
+    let c = py_json("extract/tests/py/check_contract.py", &[s(&out)]);
+    assert_eq!(c["rows"], 1100);
+    assert_eq!(c["row_groups"], 2);
+    assert_eq!(c["sorted"], true);
+}
+
+fn assert_fails(args: &[&str], out: &Path, expect: &str) {
+    let o = extract(args);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{args:?} succeeded");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line, got: {err}");
+    assert!(err.starts_with("extract: ") && err.contains(expect), "{expect:?} not in: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!out.exists(), "{} was written", out.display());
+    let dir = out.parent().unwrap();
+    let partial = std::fs::read_dir(dir).unwrap().flatten().any(|e| e.file_name().to_string_lossy().ends_with(".partial"));
+    assert!(!partial, "a partial file was left in {}", dir.display());
+}
+
+#[test]
+fn bad_input_is_one_clear_line_and_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = d.join("out/f.parquet");
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let narrow = model("resnet50-narrow.onnx");
+    let images = d.join("imgs/cats");
+    std::fs::create_dir_all(&images).unwrap();
+    image::RgbImage::from_pixel(40, 30, image::Rgb([1, 2, 3])).save(images.join("a.png")).unwrap();
+    let imgs = d.join("imgs");
+    let (o, m, i) = (s(&out), s(&narrow), s(&imgs));
+
+    assert_fails(&["--model", m, "--images", s(&d.join("nope")), "--out", o], &out, "image folder");
+    let empty = d.join("empty/cats");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(empty.join("notes.txt"), "x").unwrap();
+    assert_fails(&["--model", m, "--images", s(&d.join("empty")), "--out", o], &out, "no images found under");
+    assert_fails(&["--model", s(&d.join("missing.onnx")), "--images", i, "--out", o], &out, "model file");
+    let not_onnx = d.join("model.onnx");
+    std::fs::write(&not_onnx, "this is not a protobuf").unwrap();
+    assert_fails(&["--model", s(&not_onnx), "--images", i, "--out", o], &out, "not an ONNX model");
+    assert_fails(&["--model", m, "--images", i, "--layer", "layer9", "--out", o], &out, "unknown layer \"layer9\"");
+    assert_fails(&["--model", m, "--images", i, "--crop", "300", "--out", o], &out, "--crop 300 is larger than --resize 256");
+    assert_fails(&["--model", m, "--images", i, "--device", "tpu", "--out", o], &out, "is not a device");
+
+    // Every image unreadable: nothing to write.
+    let bad = d.join("bad/cats");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("a.jpg"), "not a jpeg").unwrap();
+    let o2 = extract(&["--model", m, "--images", s(&d.join("bad")), "--out", o]);
+    assert!(!o2.status.success());
+    assert!(stderr(&o2).contains("none of the 1 images could be read"), "{}", stderr(&o2));
+    assert!(!out.exists());
+}
+
+#[test]
+fn cuda_that_cannot_start_is_an_error_not_a_fallback() {
+    // This machine's ONNX Runtime is the CPU build (or there is no GPU).
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("imgs/x");
+    std::fs::create_dir_all(&images).unwrap();
+    image::RgbImage::from_pixel(40, 30, image::Rgb([1, 2, 3])).save(images.join("a.png")).unwrap();
+    let out = dir.path().join("f.parquet");
+    let m = model("resnet50-narrow.onnx");
+    let o = extract(&["--model", s(&m), "--images", s(&dir.path().join("imgs")), "--device", "cuda", "--out", s(&out)]);
+    if o.status.success() {
+        // A machine with a working CUDA provider: it must say so.
+        assert!(stderr(&o).contains("device: cuda:0"), "{}", stderr(&o));
+        return;
+    }
+    assert!(stderr(&o).contains("--device cuda:0: the CUDA execution provider could not start"), "{}", stderr(&o));
+    assert!(!out.exists());
+    // auto falls back and says which it used.
+    let err = run_ok(&["--model", s(&m), "--images", s(&dir.path().join("imgs")), "--out", s(&out)]);
+    assert!(err.contains("device: cpu (auto:"), "{err}");
+}
+
+#[test]
+fn missing_onnx_runtime_says_how_to_install_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("imgs/x");
+    std::fs::create_dir_all(&images).unwrap();
+    image::RgbImage::from_pixel(40, 30, image::Rgb([1, 2, 3])).save(images.join("a.png")).unwrap();
+    let out = dir.path().join("f.parquet");
+    let o = Command::new(env!("CARGO_BIN_EXE_extract"))
+        .env("ORT_DYLIB_PATH", dir.path().join("nowhere/libonnxruntime.so"))
+        .args(["--model", s(&model("resnet50-narrow.onnx")), "--images", s(&dir.path().join("imgs")), "--out", s(&out)])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("ONNX Runtime not found") && err.contains("scripts/setup.sh"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn an_interrupted_run_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("imgs/x");
+    std::fs::create_dir_all(&images).unwrap();
+    for i in 0..400 {
+        image::RgbImage::from_pixel(300, 200, image::Rgb([i as u8, 2, 3])).save(images.join(format!("{i:03}.png"))).unwrap();
+    }
+    let out = dir.path().join("out/f.parquet");
+    let (full, imgs) = (model("resnet50.onnx"), dir.path().join("imgs"));
+    let args = ["--model", s(&full), "--images", s(&imgs), "--batch", "4", "--out", s(&out)];
+    for signal in ["INT", "KILL"] {
+        let child = Command::new(env!("CARGO_BIN_EXE_extract"))
+            .args(args)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait until it is writing (the partial file exists), then stop it.
+        let start = std::time::Instant::now();
+        loop {
+            let writing = out.parent().unwrap().read_dir().map(|mut d| d.next().is_some()).unwrap_or(false);
+            if writing || start.elapsed().as_secs() > 60 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert!(!o.status.success(), "{signal}: still succeeded");
+        assert!(!out.exists(), "{signal}: {} was written", out.display());
+        if signal == "INT" {
+            assert!(stderr(&o).contains("interrupted; nothing written"), "{}", stderr(&o));
+            let left: Vec<_> = out.parent().unwrap().read_dir().unwrap().collect();
+            assert!(left.is_empty(), "Ctrl-C left {left:?}");
+        }
+    }
+}
