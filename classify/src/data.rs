@@ -1,0 +1,85 @@
+//! A feature file as a training or scoring set: one feature column as a
+//! matrix, labels by class name.
+
+use std::path::{Path, PathBuf};
+
+use featurefile::{FeatureFile, LayerInfo};
+use ndarray::Array2;
+
+use crate::Error;
+
+#[derive(Debug, Clone)]
+pub struct Data {
+    pub file: PathBuf,
+    /// rows x dim, as f64 for the solvers.
+    pub x: Array2<f64>,
+    /// Index into `classes` per row; `None` for unlabeled rows.
+    pub y: Vec<Option<usize>>,
+    pub classes: Vec<String>,
+    pub paths: Vec<String>,
+    pub column: String,
+    pub layer: LayerInfo,
+    pub backbone_file: String,
+    pub backbone_sha256: String,
+    /// `extract.root`: where the images were at extraction time.
+    pub root: String,
+}
+
+impl Data {
+    /// Reads `file` and takes the feature column `layer`, which may be left
+    /// out when the file has only one.
+    pub fn load(file: &Path, layer: Option<&str>) -> Result<Self, Error> {
+        let f = FeatureFile::open(file)?;
+        let names: Vec<&str> = f.columns.iter().map(|c| c.name.as_str()).collect();
+        let column = match (layer, names.as_slice()) {
+            (Some(l), _) => f.column(l).ok_or_else(|| {
+                Error::Input(format!("{}: no feature column {l:?} (it has {})", file.display(), names.join(", ")))
+            })?,
+            (None, [_]) => &f.columns[0],
+            (None, []) => return Err(Error::Input(format!("{}: no feature columns", file.display()))),
+            (None, _) => {
+                return Err(Error::Input(format!(
+                    "{}: several feature columns ({}); choose one with --layer",
+                    file.display(),
+                    names.join(", ")
+                )))
+            }
+        };
+        if let Some(i) = column.values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Input(format!(
+                "{}: {} of {} is not finite ({})",
+                file.display(),
+                column.name,
+                f.paths[i / column.dim],
+                column.values[i]
+            )));
+        }
+        let x = Array2::from_shape_vec((f.len(), column.dim), column.values.iter().map(|&v| v as f64).collect())
+            .expect("rows x dim values");
+        Ok(Data {
+            file: file.to_owned(),
+            x,
+            y: f.labels.iter().map(|l| l.map(|i| i as usize)).collect(),
+            layer: f.header.layer(&column.name).expect("column comes from the header").clone(),
+            column: column.name.clone(),
+            classes: f.header.classes.clone(),
+            paths: f.paths.clone(),
+            backbone_file: f.header.model.file.clone(),
+            backbone_sha256: f.header.model.sha256.clone(),
+            root: f.header.root.clone(),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.paths.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+
+    /// Rows that have a label.
+    pub fn labeled(&self) -> Vec<usize> {
+        (0..self.len()).filter(|&i| self.y[i].is_some()).collect()
+    }
+}

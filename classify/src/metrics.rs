@@ -1,0 +1,139 @@
+//! Accuracy, per-class precision / recall / F1, macro F1 and the confusion
+//! matrix, as a table for people and as JSON for programs.
+
+use std::fmt::Write as _;
+
+use serde_json::{json, Map, Value};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassStats {
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub support: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// Confusion classes: the classifier's, then any class only the scored file has.
+    pub classes: Vec<String>,
+    /// rows = true class, columns = predicted class.
+    pub matrix: Vec<Vec<usize>>,
+    pub accuracy: f64,
+    pub macro_f1: f64,
+    pub per_class: Vec<ClassStats>,
+    /// Labeled rows scored.
+    pub rows: usize,
+    /// Unlabeled rows in the file (not scored).
+    pub unlabeled: usize,
+}
+
+impl Report {
+    /// `truth` and `predicted` index into `classes`.
+    pub fn new(classes: Vec<String>, truth: &[usize], predicted: &[usize], unlabeled: usize) -> Self {
+        let k = classes.len();
+        let mut matrix = vec![vec![0usize; k]; k];
+        for (&t, &p) in truth.iter().zip(predicted) {
+            matrix[t][p] += 1;
+        }
+        let correct: usize = (0..k).map(|i| matrix[i][i]).sum();
+        let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        let per_class: Vec<ClassStats> = (0..k)
+            .map(|i| {
+                let support: usize = matrix[i].iter().sum();
+                let predicted: usize = matrix.iter().map(|r| r[i]).sum();
+                let precision = ratio(matrix[i][i], predicted);
+                let recall = ratio(matrix[i][i], support);
+                let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
+                ClassStats { precision, recall, f1, support }
+            })
+            .collect();
+        // Macro F1 over the classes present in the truth or the predictions,
+        // as scikit-learn averages over the labels it sees.
+        let seen: Vec<&ClassStats> = per_class
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| s.support > 0 || matrix.iter().any(|r| r[*i] > 0))
+            .map(|(_, s)| s)
+            .collect();
+        let macro_f1 = seen.iter().map(|s| s.f1).sum::<f64>() / seen.len().max(1) as f64;
+        Report { accuracy: ratio(correct, truth.len()), macro_f1, per_class, matrix, classes, rows: truth.len(), unlabeled }
+    }
+
+    pub fn to_json(&self) -> Value {
+        let per_class: Map<String, Value> = self
+            .classes
+            .iter()
+            .zip(&self.per_class)
+            .map(|(c, s)| {
+                (c.clone(), json!({"precision": s.precision, "recall": s.recall, "f1": s.f1, "support": s.support}))
+            })
+            .collect();
+        json!({
+            "accuracy": self.accuracy,
+            "macro_f1": self.macro_f1,
+            "per_class": per_class,
+            "confusion": {"classes": self.classes, "matrix": self.matrix},
+            "rows": self.rows,
+            "unlabeled": self.unlabeled,
+        })
+    }
+
+    pub fn to_table(&self) -> String {
+        let mut s = String::new();
+        let w = self.classes.iter().map(|c| c.len()).max().unwrap_or(0).max(9);
+        writeln!(s, "accuracy  {:.4}  ({} rows{})", self.accuracy, self.rows,
+            if self.unlabeled > 0 { format!(", {} unlabeled not scored", self.unlabeled) } else { String::new() }).unwrap();
+        writeln!(s, "macro F1  {:.4}", self.macro_f1).unwrap();
+        writeln!(s).unwrap();
+        writeln!(s, "{:<w$}  {:>9}  {:>9}  {:>9}  {:>7}", "class", "precision", "recall", "f1", "support").unwrap();
+        for (c, st) in self.classes.iter().zip(&self.per_class) {
+            writeln!(s, "{c:<w$}  {:>9.4}  {:>9.4}  {:>9.4}  {:>7}", st.precision, st.recall, st.f1, st.support).unwrap();
+        }
+        writeln!(s).unwrap();
+        writeln!(s, "confusion (rows: true class, columns: predicted)").unwrap();
+        let cw = self
+            .classes
+            .iter()
+            .map(|c| c.len())
+            .chain(self.matrix.iter().flatten().map(|n| n.to_string().len()))
+            .max()
+            .unwrap_or(1);
+        write!(s, "{:<w$}", "").unwrap();
+        for c in &self.classes {
+            write!(s, "  {c:>cw$}").unwrap();
+        }
+        writeln!(s).unwrap();
+        for (c, row) in self.classes.iter().zip(&self.matrix) {
+            write!(s, "{c:<w$}").unwrap();
+            for n in row {
+                write!(s, "  {n:>cw$}").unwrap();
+            }
+            writeln!(s).unwrap();
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_match_scikit_learn_by_hand() {
+        let classes = vec!["cat".to_string(), "dog".to_string(), "owl".to_string()];
+        // truth:     cat cat cat dog dog owl
+        // predicted: cat cat dog dog cat owl
+        let r = Report::new(classes, &[0, 0, 0, 1, 1, 2], &[0, 0, 1, 1, 0, 2], 2);
+        assert_eq!(r.matrix, vec![vec![2, 1, 0], vec![1, 1, 0], vec![0, 0, 1]]);
+        assert!((r.accuracy - 4.0 / 6.0).abs() < 1e-12);
+        let cat = &r.per_class[0];
+        assert!((cat.precision - 2.0 / 3.0).abs() < 1e-12 && (cat.recall - 2.0 / 3.0).abs() < 1e-12);
+        assert!((r.macro_f1 - (2.0 / 3.0 + 0.5 + 1.0) / 3.0).abs() < 1e-12);
+        let j = r.to_json();
+        assert_eq!(j["per_class"]["dog"]["support"], 2);
+        assert_eq!(j["unlabeled"], 2);
+        let table = r.to_table();
+        assert!(table.contains("cat          2    1    0") || table.lines().any(|l| l.starts_with("cat") && l.ends_with("2    1    0")), "{table}");
+    }
+}

@@ -1,0 +1,157 @@
+//! The saved classifier: one JSON file with everything needed to use it
+//! and to check that a feature file fits it.
+
+use std::path::Path;
+
+use featurefile::LayerInfo;
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Model, Spec};
+use crate::scale::Scaler;
+use crate::{Data, Error, Result};
+
+const FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Backbone {
+    pub file: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Classifier {
+    pub format: u32,
+    pub version: String,
+    pub model: Model,
+    /// In the order of the model's outputs.
+    pub classes: Vec<String>,
+    pub feature_column: String,
+    pub dim: usize,
+    pub scaler: Scaler,
+    pub backbone: Backbone,
+    pub layer: LayerInfo,
+    pub train_file: String,
+    pub train_rows: usize,
+    pub train_accuracy: f64,
+    pub fit_seconds: f64,
+}
+
+impl Classifier {
+    pub(crate) fn new(
+        model: Model,
+        classes: Vec<String>,
+        data: &Data,
+        scaler: Scaler,
+        train_accuracy: f64,
+        fit_seconds: f64,
+        train_rows: usize,
+    ) -> Self {
+        Classifier {
+            format: FORMAT,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            model,
+            classes,
+            feature_column: data.column.clone(),
+            dim: data.x.ncols(),
+            scaler,
+            backbone: Backbone { file: data.backbone_file.clone(), sha256: data.backbone_sha256.clone() },
+            layer: data.layer.clone(),
+            train_file: data.file.display().to_string(),
+            train_rows,
+            train_accuracy,
+            fit_seconds,
+        }
+    }
+
+    pub fn spec(&self) -> Spec {
+        match &self.model {
+            Model::Logistic { c, .. } => Spec::Logistic { c: *c },
+            Model::Svm { kernel, c, gamma, .. } => Spec::Svm { kernel: *kernel, c: *c, gamma: gamma.unwrap_or(0.0) },
+        }
+    }
+
+    /// Writes the file whole or not at all.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let io = |reason: String| Error::Io { path: path.to_owned(), reason };
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        std::fs::create_dir_all(dir).map_err(|e| io(e.to_string()))?;
+        let mut tmp = tempfile::Builder::new().suffix(".partial").tempfile_in(dir).map_err(|e| io(e.to_string()))?;
+        serde_json::to_writer(std::io::BufWriter::new(tmp.as_file_mut()), self).map_err(|e| io(e.to_string()))?;
+        tmp.as_file().sync_all().map_err(|e| io(e.to_string()))?;
+        tmp.persist(path).map_err(|e| io(e.error.to_string()))?;
+        Ok(())
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+            path: path.to_owned(),
+            reason: match e.kind() {
+                std::io::ErrorKind::NotFound => "no such classifier file (classify fit writes one)".into(),
+                _ => e.to_string(),
+            },
+        })?;
+        let c: Classifier = serde_json::from_str(&text)
+            .map_err(|e| Error::Input(format!("{}: not a classifier file ({e})", path.display())))?;
+        if c.format != FORMAT {
+            return Err(Error::Input(format!(
+                "{}: classifier format {} is not supported (this tool reads format {FORMAT})",
+                path.display(),
+                c.format
+            )));
+        }
+        Ok(c)
+    }
+
+    /// Reads the classifier's feature column from `file` and checks that it
+    /// comes from the same backbone and layer: features of another model or
+    /// layer would be scored without a word otherwise.
+    pub fn load_compatible(&self, file: &Path, allow_mismatch: bool) -> Result<Data> {
+        let data = Data::load(file, Some(&self.feature_column))?;
+        if data.x.ncols() != self.dim {
+            return Err(Error::Input(format!(
+                "{}: {} has {} values per row; the classifier was fitted on {}",
+                file.display(),
+                self.feature_column,
+                data.x.ncols(),
+                self.dim
+            )));
+        }
+        if !allow_mismatch {
+            if data.backbone_sha256 != self.backbone.sha256 {
+                return Err(Error::Input(format!(
+                    "{}: features come from another model ({} sha256 {}..) than the classifier's ({} sha256 {}..); --allow-mismatch to score anyway",
+                    file.display(),
+                    data.backbone_file,
+                    &data.backbone_sha256[..12.min(data.backbone_sha256.len())],
+                    self.backbone.file,
+                    &self.backbone.sha256[..12.min(self.backbone.sha256.len())]
+                )));
+            }
+            if data.layer != self.layer {
+                return Err(Error::Input(format!(
+                    "{}: column {} is tensor {:?} pooled {:?}; the classifier was fitted on {:?} pooled {:?}; --allow-mismatch to score anyway",
+                    file.display(),
+                    self.feature_column,
+                    data.layer.tensor,
+                    data.layer.pool,
+                    self.layer.tensor,
+                    self.layer.pool
+                )));
+            }
+        }
+        Ok(data)
+    }
+
+    /// Per-class scores of raw (unscaled) rows.
+    pub fn scores(&self, x: &Array2<f64>) -> Array2<f64> {
+        self.model.scores(self.scaler.transform(x).view(), self.classes.len())
+    }
+
+    pub fn predict(&self, x: &Array2<f64>) -> Vec<usize> {
+        self.model.classes_of(&self.scores(x))
+    }
+}
