@@ -1,0 +1,366 @@
+//! `classify` end to end: on feature files that `extract` writes, against
+//! scikit-learn from the project's .venv, and on bad input.
+//!
+//! They need what `scripts/setup.sh` installs (`scripts/test.sh` runs it).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn python() -> PathBuf {
+    let p = root().join(".venv/bin/python");
+    assert!(p.exists(), "{} is missing: run scripts/setup.sh first", p.display());
+    p
+}
+
+fn model(name: &str) -> PathBuf {
+    let p = root().join("models").join(name);
+    assert!(p.exists(), "{} is missing: run scripts/setup.sh first", p.display());
+    p
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The `extract` binary beside ours (cargo builds it for a workspace test
+/// run; a run of this package alone builds it here).
+fn extract_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let bin = Path::new(env!("CARGO_BIN_EXE_classify")).with_file_name("extract");
+        if !bin.exists() {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let ok = Command::new(cargo).args(["build", "-p", "extract"]).current_dir(root()).status().unwrap();
+            assert!(ok.success(), "building extract failed");
+        }
+        bin
+    })
+    .clone()
+}
+
+fn extract(images: &Path, out: &Path, model_name: &str, extra: &[&str]) {
+    let o = Command::new(extract_bin())
+        .args(["--model", s(&model(model_name)), "--images", s(images), "--out", s(out)])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "extract: {}", stderr(&o));
+}
+
+fn classify(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_classify")).args(args).output().unwrap()
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = classify(args);
+    assert!(o.status.success(), "classify {args:?}: {}", stderr(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn py(script: &str, args: &[&str]) -> Output {
+    let o = Command::new(python()).arg(root().join(script)).args(args).output().unwrap();
+    assert!(o.status.success(), "{script}: {}", stderr(&o));
+    o
+}
+
+/// Train and val feature files (`layer2` and `avgpool` of the narrow model)
+/// for a generated task.
+fn dataset(dir: &Path, classes: usize, train: usize, val: usize, easy: bool) -> (PathBuf, PathBuf) {
+    let images = dir.join("images");
+    let (c, t, v) = (classes.to_string(), train.to_string(), val.to_string());
+    let mut args = vec![s(&images), "--classes", &c, "--train", &t, "--val", &v];
+    if easy {
+        args.push("--easy");
+    }
+    py("classify/tests/py/make_dataset.py", &args);
+    let (tr, va) = (dir.join("train.parquet"), dir.join("val.parquet"));
+    extract(&images.join("train"), &tr, "resnet50-narrow.onnx", &["--layer", "layer2,avgpool"]);
+    extract(&images.join("val"), &va, "resnet50-narrow.onnx", &["--layer", "layer2,avgpool"]);
+    (tr, va)
+}
+
+fn score_json(file: &Path, classifier: &Path) -> Value {
+    let out = ok(&["score", s(file), "--classifier", s(classifier), "--json"]);
+    serde_json::from_str(&out).unwrap()
+}
+
+/// Our validation accuracy against scikit-learn's for every model, with the
+/// same C, gamma and scaling: never more than 1 point below.
+fn compare_with_scikit_learn(train: &Path, val: &Path, layers: &[&str], dir: &Path) {
+    let clf = dir.join("c.json");
+    let cases: [&[&str]; 5] = [
+        &["--model", "logistic"],
+        &["--model", "logistic", "--C", "0.1"],
+        &["--model", "svm", "--kernel", "linear"],
+        &["--model", "svm", "--kernel", "rbf"],
+        &["--model", "svm", "--kernel", "rbf", "--C", "3", "--gamma", "0.002"],
+    ];
+    for layer in layers {
+        for case in cases {
+            let mut args = vec!["fit", "--train", s(train), "--out", s(&clf), "--layer", layer];
+            args.extend(case);
+            ok(&args);
+            let ours = score_json(val, &clf)["accuracy"].as_f64().unwrap();
+            let mut ref_args = vec![s(train), s(val), "--layer", layer];
+            ref_args.extend(case);
+            let o = py("classify/tests/py/sklearn_reference.py", &ref_args);
+            let theirs: Value = serde_json::from_slice(&o.stdout).unwrap();
+            let theirs = theirs["val_accuracy"].as_f64().unwrap();
+            eprintln!("{layer} {case:?}: classify {ours:.4}, scikit-learn {theirs:.4}");
+            assert!(ours >= theirs - 0.01, "{layer} {case:?}: classify {ours:.4} vs scikit-learn {theirs:.4}");
+        }
+    }
+}
+
+#[test]
+fn as_good_as_scikit_learn_on_generated_images() {
+    let dir = tempfile::tempdir().unwrap();
+    // Four classes, hard enough that the models disagree somewhere.
+    let (train, val) = dataset(dir.path(), 4, 60, 40, false);
+    compare_with_scikit_learn(&train, &val, &["layer2", "avgpool"], dir.path());
+}
+
+#[test]
+fn as_good_as_scikit_learn_on_real_photos() {
+    let photos = root().join("../shared/data/imagenet-samples");
+    if !photos.is_dir() {
+        eprintln!("shared photos not present; skipped");
+        return;
+    }
+    // A stratified split by links: the first 15 photos of each class train, the other 10 validate.
+    let dir = tempfile::tempdir().unwrap();
+    for class in std::fs::read_dir(&photos).unwrap() {
+        let class = class.unwrap().path();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&class).unwrap().map(|f| f.unwrap().path()).collect();
+        files.sort();
+        for (i, f) in files.iter().enumerate() {
+            let split = if i < 15 { "train" } else { "val" };
+            let d = dir.path().join(split).join(class.file_name().unwrap());
+            std::fs::create_dir_all(&d).unwrap();
+            std::os::unix::fs::symlink(f, d.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let (train, val) = (dir.path().join("train.parquet"), dir.path().join("val.parquet"));
+    extract(&dir.path().join("train"), &train, "resnet50.onnx", &["--layer", "layer3,avgpool"]);
+    extract(&dir.path().join("val"), &val, "resnet50.onnx", &["--layer", "layer3,avgpool"]);
+    compare_with_scikit_learn(&train, &val, &["layer3", "avgpool"], dir.path());
+}
+
+#[test]
+fn the_pipeline_learns_a_learnable_task() {
+    // Generated images in class folders -> extract -> fit -> score.
+    let dir = tempfile::tempdir().unwrap();
+    let (train, val) = dataset(dir.path(), 3, 30, 20, true);
+    let clf = dir.path().join("models/classifier.json");
+    let fit = ok(&["fit", "--train", s(&train), "--out", s(&clf), "--model", "svm", "--layer", "layer2"]);
+    assert!(fit.contains("3 classes") && fit.contains("train accuracy"), "{fit}");
+    let r = score_json(&val, &clf);
+    let acc = r["accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.9, "accuracy {acc} (chance is 0.33): {r}");
+    assert_eq!(r["rows"], 60);
+    assert_eq!(r["confusion"]["classes"], serde_json::json!(["azure", "crimson", "lime"]));
+    let m = r["confusion"]["matrix"].as_array().unwrap();
+    let total: u64 = m.iter().flat_map(|row| row.as_array().unwrap()).map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(total, 60);
+    assert_eq!(r["per_class"]["lime"]["support"], 20);
+    assert!(r["macro_f1"].as_f64().unwrap() > 0.85, "{r}");
+
+    // The text report names the classes in an aligned confusion table.
+    let table = ok(&["score", s(&val), "--classifier", s(&clf)]);
+    assert!(table.starts_with("accuracy  "), "{table}");
+    let header = table.lines().find(|l| l.trim_start().starts_with("azure") && l.contains("lime")).unwrap();
+    assert!(table.lines().any(|l| l.starts_with("crimson") && l.len() == header.len()), "{table}");
+
+    // The saved classifier records what it was fitted on.
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&clf).unwrap()).unwrap();
+    assert_eq!(saved["model"]["kind"], "svm");
+    assert_eq!(saved["feature_column"], "layer2");
+    assert_eq!(saved["dim"], 64);
+    assert_eq!(saved["classes"], serde_json::json!(["azure", "crimson", "lime"]));
+    assert_eq!(saved["scaler"]["kind"], "standard");
+    assert_eq!(saved["backbone"]["file"], "resnet50-narrow.onnx");
+    assert_eq!(saved["layer"]["pool"], "avg");
+    assert!(saved["train_accuracy"].as_f64().unwrap() > 0.9 && saved["fit_seconds"].as_f64().is_some());
+
+    // predict: path, class, one score per class, CSV and Parquet.
+    let csv = dir.path().join("p.csv");
+    let o = classify(&["predict", s(&val), "--classifier", s(&clf), "--out", s(&csv)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next().unwrap(), "path,predicted,score_azure,score_crimson,score_lime");
+    assert_eq!(lines.count(), 60);
+    let pq = dir.path().join("p.parquet");
+    ok(&["predict", s(&val), "--classifier", s(&clf), "--out", s(&pq)]);
+    let o = Command::new(python())
+        .args(["-c", "import sys, pyarrow.parquet as pq; t = pq.read_table(sys.argv[1]); print(t.num_rows, t.column_names)", s(&pq)])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "60 ['path', 'predicted', 'score_azure', 'score_crimson', 'score_lime']");
+}
+
+#[test]
+fn classes_are_matched_by_name_not_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train, val) = dataset(dir.path(), 3, 20, 10, true);
+    let clf = dir.path().join("c.json");
+    ok(&["fit", "--train", s(&train), "--out", s(&clf), "--layer", "avgpool"]);
+    let plain = score_json(&val, &clf);
+
+    // The same validation images with an extra class folder that sorts first:
+    // every class index in the file shifts by one, and an image of the
+    // unknown class is scored as a miss.
+    let images = dir.path().join("images/val");
+    std::fs::create_dir_all(images.join("aardvark")).unwrap();
+    std::fs::copy(images.join("azure/000.png"), images.join("aardvark/000.png")).unwrap();
+    let shifted = dir.path().join("shifted.parquet");
+    extract(&images, &shifted, "resnet50-narrow.onnx", &["--layer", "layer2,avgpool"]);
+    let r = score_json(&shifted, &clf);
+    assert_eq!(r["confusion"]["classes"], serde_json::json!(["azure", "crimson", "lime", "aardvark"]));
+    let m = &r["confusion"]["matrix"];
+    for (row, class) in [(0, "azure"), (2, "lime")] {
+        let (got, want) = (m[row].as_array().unwrap(), plain["confusion"]["matrix"][row].as_array().unwrap());
+        assert_eq!(&got[..3], &want[..], "the {class} row moves with its name");
+        assert_eq!(got[3], 0);
+    }
+    assert_eq!(m[3][3], 0, "the classifier never predicts a class it does not know");
+    assert_eq!(r["rows"], 31);
+}
+
+fn assert_fails(args: &[&str], expect: &str) {
+    let o = classify(args);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{args:?} succeeded");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line, got: {err}");
+    assert!(err.starts_with("classify: ") && err.contains(expect), "{expect:?} not in: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn bad_input_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (train, val) = dataset(d, 3, 12, 4, true);
+    let (t, v) = (s(&train), s(&val));
+    let clf = d.join("c.json");
+    let c = s(&clf);
+
+    // Files that are not feature files.
+    assert_fails(&["fit", "--train", s(&d.join("missing.parquet")), "--out", c, "--layer", "avgpool"], "missing.parquet: No such file");
+    let text = d.join("notes.parquet");
+    std::fs::write(&text, "hello").unwrap();
+    assert_fails(&["fit", "--train", s(&text), "--out", c], "not a Parquet file");
+    let plain = d.join("plain.parquet");
+    let o = Command::new(python()).args(["-c", "import sys, pyarrow as pa, pyarrow.parquet as pq; pq.write_table(pa.table({'x': [1, 2]}), sys.argv[1])", s(&plain)]).output().unwrap();
+    assert!(o.status.success());
+    assert_fails(&["fit", "--train", s(&plain), "--out", c], "not a feature file");
+    let v2 = d.join("v2.parquet");
+    py("classify/tests/py/tweak.py", &[t, s(&v2), "--format", "2"]);
+    assert_fails(&["fit", "--train", s(&v2), "--out", c], "format \"2\" is not supported");
+
+    // Columns.
+    assert_fails(&["fit", "--train", t, "--out", c], "several feature columns (layer2, avgpool); choose one with --layer");
+    assert_fails(&["fit", "--train", t, "--out", c, "--layer", "layer4"], "no feature column \"layer4\"");
+
+    // Values and classes.
+    let nan = d.join("nan.parquet");
+    py("classify/tests/py/tweak.py", &[t, s(&nan), "--nan-row", "3"]);
+    let rows = featurefile::FeatureFile::open(&train).unwrap().paths;
+    assert_fails(&["fit", "--train", s(&nan), "--out", c, "--layer", "avgpool"], &format!("avgpool of {} is not finite", rows[3]));
+    let one = d.join("one");
+    std::fs::create_dir_all(one.join("only")).unwrap();
+    std::fs::copy(d.join("images/train/lime/000.png"), one.join("only/a.png")).unwrap();
+    let one_file = d.join("one.parquet");
+    extract(&one, &one_file, "resnet50-narrow.onnx", &[]);
+    assert_fails(&["fit", "--train", s(&one_file), "--out", c], "1 labeled class in the file; fitting needs at least two");
+    assert_fails(&["fit", "--train", t, "--out", c, "--layer", "avgpool", "--cv", "13", "--C", "1,2"], "has 12 examples, fewer than the 13 folds");
+    assert_fails(&["fit", "--train", t, "--out", c, "--layer", "avgpool", "--C", "1,2"], "need --cv K");
+    assert_fails(&["fit", "--train", t, "--out", c, "--layer", "avgpool", "--C", "0"], "--C values must be positive");
+    assert!(!clf.exists(), "a failed fit wrote a classifier");
+
+    // Scoring with a classifier that does not fit the file.
+    assert_fails(&["score", v, "--classifier", c], "no such classifier file");
+    ok(&["fit", "--train", t, "--out", c, "--layer", "layer2"]);
+    let foreign = d.join("foreign.onnx");
+    py("scripts/make-test-model.py", &["--variant", "foreign", "--width", "8", "--seed", "9", "--out", s(&foreign)]);
+    let other = d.join("other.parquet");
+    let o = Command::new(extract_bin())
+        .args(["--model", s(&foreign), "--images", s(&d.join("images/val")), "--layer", "layer2", "--out", s(&other)])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_fails(&["score", s(&other), "--classifier", c], "features come from another model");
+    ok(&["score", s(&other), "--classifier", c, "--allow-mismatch"]);
+    let maxed = d.join("max.parquet");
+    extract(&d.join("images/val"), &maxed, "resnet50-narrow.onnx", &["--layer", "layer2", "--pool", "max"]);
+    assert_fails(&["score", s(&maxed), "--classifier", c], "pooled Max");
+    let wide = d.join("wide.parquet");
+    extract(&d.join("images/val"), &wide, "resnet50-narrow.onnx", &["--layer", "layer2", "--pool", "avgmax"]);
+    assert_fails(&["score", s(&wide), "--classifier", c], "has 128 values per row; the classifier was fitted on 64");
+    let avg_only = d.join("avg.parquet");
+    extract(&d.join("images/val"), &avg_only, "resnet50-narrow.onnx", &["--layer", "avgpool"]);
+    assert_fails(&["score", s(&avg_only), "--classifier", c], "no feature column \"layer2\"");
+    let not_json = d.join("bad.json");
+    std::fs::write(&not_json, "{").unwrap();
+    assert_fails(&["score", v, "--classifier", s(&not_json)], "not a classifier file");
+    assert_fails(&["predict", v, "--classifier", c, "--out", s(&d.join("p.txt"))], "use a .csv or .parquet file name");
+    assert_fails(&["fit", "--model", "forest"], "invalid value 'forest'");
+}
+
+#[test]
+fn unlabeled_rows_are_ignored_in_fit_and_counted_in_score() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    py("classify/tests/py/make_dataset.py", &[s(&d.join("images")), "--classes", "2", "--train", "10", "--val", "6", "--easy"]);
+    for split in ["train", "val"] {
+        let base = d.join("images").join(split);
+        std::fs::copy(base.join("crimson/000.png"), base.join("loose-1.png")).unwrap();
+        std::fs::copy(base.join("lime/001.png"), base.join("loose-2.png")).unwrap();
+        extract(&base, &d.join(format!("{split}.parquet")), "resnet50-narrow.onnx", &[]);
+    }
+    let clf = d.join("c.json");
+    let o = classify(&["fit", "--train", s(&d.join("train.parquet")), "--out", s(&clf)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("warning: 2 unlabeled rows ignored"), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("on 20 rows"));
+    let r = score_json(&d.join("val.parquet"), &clf);
+    assert_eq!(r["rows"], 12);
+    assert_eq!(r["unlabeled"], 2);
+    // Binary logistic regression: probabilities per class in predict.
+    let csv = d.join("p.csv");
+    ok(&["predict", s(&d.join("val.parquet")), "--classifier", s(&clf), "--out", s(&csv)]);
+    for line in std::fs::read_to_string(&csv).unwrap().lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let (a, b): (f64, f64) = (f[2].parse().unwrap(), f[3].parse().unwrap());
+        assert!((a + b - 1.0).abs() < 1e-9, "{line}");
+    }
+}
+
+#[test]
+fn cross_validation_prints_its_table_and_keeps_the_best() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train, _) = dataset(dir.path(), 3, 15, 2, false);
+    let clf = dir.path().join("c.json");
+    let out = ok(&[
+        "fit", "--train", s(&train), "--out", s(&clf), "--layer", "avgpool",
+        "--model", "svm", "--kernel", "rbf", "--C", "0.1,10", "--gamma", "0.001,0.01", "--cv", "3",
+    ]);
+    let rows: Vec<&str> = out.lines().filter(|l| l.trim_start().starts_with("svm rbf")).collect();
+    assert_eq!(rows.len(), 4, "{out}");
+    let best = rows.iter().find(|l| l.ends_with("<- best")).expect("a best row");
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&clf).unwrap()).unwrap();
+    let c = saved["model"]["c"].as_f64().unwrap();
+    let g = saved["model"]["gamma"].as_f64().unwrap();
+    assert!(best.contains(&format!("C={c} ")) && best.contains(&format!("gamma={g:.6}")), "{best} vs C={c} gamma={g}");
+}
