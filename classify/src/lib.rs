@@ -6,6 +6,7 @@ pub mod data;
 pub mod metrics;
 pub mod model;
 pub mod predict;
+pub mod report;
 pub mod saved;
 pub mod scale;
 
@@ -33,6 +34,27 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Writes `out` whole or not at all: `fill` writes a temporary file beside
+/// it, which is synced and renamed into place only when `fill` succeeds.
+pub(crate) fn write_atomically(
+    out: &Path,
+    fill: impl FnOnce(&mut std::fs::File) -> std::result::Result<(), String>,
+) -> Result<()> {
+    let io = |reason: String| Error::Io { path: out.to_owned(), reason };
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io(e.to_string()))?;
+    let mut tmp = tempfile::Builder::new().suffix(".partial").tempfile_in(dir).map_err(|e| io(e.to_string()))?;
+    fill(tmp.as_file_mut()).map_err(io)?;
+    tmp.as_file().sync_all().map_err(|e| io(e.to_string()))?;
+    // Temporary files are private (0600); the result is an ordinary file.
+    featurefile::make_readable(tmp.as_file()).map_err(|e| io(e.to_string()))?;
+    tmp.persist(out).map_err(|e| io(e.error.to_string()))?;
+    Ok(())
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModelKind {

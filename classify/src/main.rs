@@ -55,6 +55,12 @@ enum Command {
         /// Score features from another backbone or layer than the classifier's
         #[arg(long)]
         allow_mismatch: bool,
+        /// Also write a self-contained HTML report (metrics, confusion grid, image gallery)
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Most images in the report's gallery (wrong ones first)
+        #[arg(long, default_value_t = 500)]
+        report_limit: usize,
     },
     /// Predicted class and per-class scores for every row of a feature file
     Predict {
@@ -139,9 +145,14 @@ fn run(command: Command) -> classify::Result<()> {
             }
             print!("{}", report.to_text());
         }
-        Command::Score { file, classifier, json, allow_mismatch } => {
+        Command::Score { file, classifier, json, allow_mismatch, report, report_limit } => {
             let c = Classifier::load(&classifier)?;
             let scored = classify::score(&c, &file, allow_mismatch)?;
+            if let Some(out) = report {
+                let w = classify::report::write(&scored, &c, &file, &out, report_limit)?;
+                let missing = if w.missing > 0 { format!(", {} images not found", w.missing) } else { String::new() };
+                eprintln!("wrote report {} ({} images{missing})", w.path.display(), w.cards);
+            }
             if json {
                 println!("{}", scored.report.to_json());
             } else {

@@ -25,40 +25,35 @@ pub fn predict(classifier: &Classifier, file: &Path, out: &Path, allow_mismatch:
         classifier.model.classes_of(&scores).into_iter().map(|k| classifier.classes[k].as_str()).collect();
     let score_names: Vec<String> = classifier.classes.iter().map(|c| format!("score_{c}")).collect();
 
-    let io = |reason: String| Error::Io { path: out.to_owned(), reason };
-    let dir = match out.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir).map_err(|e| io(e.to_string()))?;
-    let tmp = tempfile::Builder::new().suffix(".partial").tempfile_in(dir).map_err(|e| io(e.to_string()))?;
-    if parquet {
-        let mut fields = vec![Field::new("path", DataType::Utf8, false), Field::new("predicted", DataType::Utf8, false)];
-        fields.extend(score_names.iter().map(|n| Field::new(n, DataType::Float64, false)));
-        let schema = Arc::new(Schema::new(fields));
-        let mut cols: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(&data.paths)),
-            Arc::new(StringArray::from_iter_values(&predicted)),
-        ];
-        cols.extend(scores.columns().into_iter().map(|c| Arc::new(Float64Array::from(c.to_vec())) as ArrayRef));
-        let batch = RecordBatch::try_new(schema.clone(), cols).expect("columns match the schema");
-        let mut w = ArrowWriter::try_new(tmp.as_file().try_clone().map_err(|e| io(e.to_string()))?, schema, None)
-            .map_err(|e| io(e.to_string()))?;
-        w.write(&batch).map_err(|e| io(e.to_string()))?;
-        w.close().map_err(|e| io(e.to_string()))?;
-    } else {
-        let mut w = csv::Writer::from_writer(tmp.as_file());
-        let mut header = vec!["path".to_string(), "predicted".to_string()];
-        header.extend(score_names);
-        w.write_record(&header).map_err(|e| io(e.to_string()))?;
-        for (i, path) in data.paths.iter().enumerate() {
-            let mut rec = vec![path.clone(), predicted[i].to_string()];
-            rec.extend(scores.row(i).iter().map(|v| v.to_string()));
-            w.write_record(&rec).map_err(|e| io(e.to_string()))?;
+    crate::write_atomically(out, |file| {
+        let err = |e: &dyn std::fmt::Display| e.to_string();
+        if parquet {
+            let mut fields =
+                vec![Field::new("path", DataType::Utf8, false), Field::new("predicted", DataType::Utf8, false)];
+            fields.extend(score_names.iter().map(|n| Field::new(n, DataType::Float64, false)));
+            let schema = Arc::new(Schema::new(fields));
+            let mut cols: Vec<ArrayRef> = vec![
+                Arc::new(StringArray::from_iter_values(&data.paths)),
+                Arc::new(StringArray::from_iter_values(&predicted)),
+            ];
+            cols.extend(scores.columns().into_iter().map(|c| Arc::new(Float64Array::from(c.to_vec())) as ArrayRef));
+            let batch = RecordBatch::try_new(schema.clone(), cols).expect("columns match the schema");
+            let mut w = ArrowWriter::try_new(file, schema, None).map_err(|e| err(&e))?;
+            w.write(&batch).map_err(|e| err(&e))?;
+            w.close().map_err(|e| err(&e))?;
+        } else {
+            let mut w = csv::Writer::from_writer(file);
+            let mut header = vec!["path".to_string(), "predicted".to_string()];
+            header.extend(score_names);
+            w.write_record(&header).map_err(|e| err(&e))?;
+            for (i, path) in data.paths.iter().enumerate() {
+                let mut rec = vec![path.clone(), predicted[i].to_string()];
+                rec.extend(scores.row(i).iter().map(|v| v.to_string()));
+                w.write_record(&rec).map_err(|e| err(&e))?;
+            }
+            w.flush().map_err(|e| err(&e))?;
         }
-        w.flush().map_err(|e| io(e.to_string()))?;
-    }
-    tmp.as_file().sync_all().map_err(|e| io(e.to_string()))?;
-    tmp.persist(out).map_err(|e| io(e.error.to_string()))?;
+        Ok(())
+    })?;
     Ok(data.len())
 }

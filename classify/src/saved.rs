@@ -73,17 +73,9 @@ impl Classifier {
 
     /// Writes the file whole or not at all.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let io = |reason: String| Error::Io { path: path.to_owned(), reason };
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        std::fs::create_dir_all(dir).map_err(|e| io(e.to_string()))?;
-        let mut tmp = tempfile::Builder::new().suffix(".partial").tempfile_in(dir).map_err(|e| io(e.to_string()))?;
-        serde_json::to_writer(std::io::BufWriter::new(tmp.as_file_mut()), self).map_err(|e| io(e.to_string()))?;
-        tmp.as_file().sync_all().map_err(|e| io(e.to_string()))?;
-        tmp.persist(path).map_err(|e| io(e.error.to_string()))?;
-        Ok(())
+        crate::write_atomically(path, |f| {
+            serde_json::to_writer(std::io::BufWriter::new(f), self).map_err(|e| e.to_string())
+        })
     }
 
     pub fn load(path: &Path) -> Result<Self> {

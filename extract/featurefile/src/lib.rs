@@ -302,10 +302,24 @@ impl FeatureWriter {
         }
         let file = self.writer.into_inner().map_err(|e| werr(e.to_string()))?;
         file.sync_all().map_err(|e| werr(e.to_string()))?;
+        make_readable(&file).map_err(|e| werr(e.to_string()))?;
         drop(file);
         self.tmp.persist(&self.dest).map_err(|e| werr(e.error.to_string()))?;
         Ok(self.dest)
     }
+}
+
+/// Gives a finished temporary file (created 0600) the usual 0644, so the
+/// renamed result reads like any other output file.
+pub fn make_readable(file: &File) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
 }
 
 /// One feature column, read whole: rows x dim values, row-major.
