@@ -5,49 +5,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn python() -> PathBuf {
-    let p = root().join(".venv/bin/python");
-    assert!(p.exists(), "{} is missing: run scripts/setup.sh first", p.display());
-    p
-}
-
-fn model(name: &str) -> PathBuf {
-    let p = root().join("models").join(name);
-    assert!(p.exists(), "{} is missing: run scripts/setup.sh first", p.display());
-    p
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// The `extract` binary beside ours (cargo builds it for a workspace test
-/// run; a run of this package alone builds it here).
-fn extract_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let bin = Path::new(env!("CARGO_BIN_EXE_classify")).with_file_name("extract");
-        if !bin.exists() {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let ok = Command::new(cargo).args(["build", "-p", "extract"]).current_dir(root()).status().unwrap();
-            assert!(ok.success(), "building extract failed");
-        }
-        bin
-    })
-    .clone()
-}
+mod common;
+use common::{extract_bin, model, python, root, s, stderr};
 
 fn extract(images: &Path, out: &Path, model_name: &str, extra: &[&str]) {
     let o = Command::new(extract_bin())

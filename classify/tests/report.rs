@@ -4,28 +4,13 @@
 //! They need what `scripts/setup.sh` installs (`scripts/test.sh` runs it).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn python() -> PathBuf {
-    let p = root().join(".venv/bin/python");
-    assert!(p.exists(), "{} is missing: run scripts/setup.sh first", p.display());
-    p
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+mod common;
+use common::{extract_bin, python, root, s, stderr};
 
 fn run(cmd: &mut Command) -> String {
     let o = cmd.output().unwrap();
@@ -35,15 +20,6 @@ fn run(cmd: &mut Command) -> String {
 
 fn py(script: &str, args: &[&str]) -> String {
     run(Command::new(python()).arg(root().join(script)).args(args))
-}
-
-fn extract_bin() -> PathBuf {
-    let bin = Path::new(env!("CARGO_BIN_EXE_classify")).with_file_name("extract");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        run(Command::new(cargo).args(["build", "-p", "extract"]).current_dir(root()));
-    }
-    bin
 }
 
 fn classify() -> Command {

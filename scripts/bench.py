@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""The benchmark behind scripts/bench.sh: one table, every number a ratio
+against a baseline measured in the same run (this machine is noisy).
+
+For the same model file, threads and batch size:
+  1. inference bound: ONNX Runtime alone on a preprocessed batch
+     (extract/examples/inference_bound.rs, the session extract uses);
+  2. extract end to end on real JPEG photos, to Parquet;
+  3. the field's Python baseline on the same photos: PIL decode + resize +
+     crop + normalize in a loop, onnxruntime's Python API, pyarrow;
+  4. ratios 2/1 and 2/3, for the full and the narrow model; peak memory of
+     extract on N and 4N images;
+  5. classify fit against scikit-learn on one feature file (n in the
+     thousands): fit-time ratio and accuracy difference.
+"""
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+spec = importlib.util.spec_from_file_location("reference", os.path.join(ROOT, "scripts", "reference-features.py"))
+ref = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(ref)
+MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+EXTS = (".jpg", ".jpeg", ".png")
+
+
+def images_under(root):
+    out = []
+    for d, _, files in os.walk(root):
+        out += [os.path.join(d, f) for f in files if f.lower().endswith(EXTS) and not f.startswith(".")]
+    return sorted(out)
+
+
+def timed(cmd):
+    """Wall seconds and peak RSS (MiB) of a command, via GNU time."""
+    with tempfile.NamedTemporaryFile("r") as t:
+        start = time.perf_counter()
+        subprocess.run(["/usr/bin/time", "-f", "%M", "-o", t.name] + cmd, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        secs = time.perf_counter() - start
+        return secs, int(t.read().strip().splitlines()[-1]) / 1024
+
+
+def python_baseline(model_path, root, out, batch, threads):
+    """The usual PyTorch-free Python loop; returns seconds."""
+    start = time.perf_counter()
+    m = onnx.load(model_path)
+    pool = [n.output[0] for n in m.graph.node if n.op_type == "GlobalAveragePool"][0]
+    del m.graph.output[:]
+    m.graph.output.append(onnx.helper.make_tensor_value_info(pool, onnx.TensorProto.FLOAT, None))
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    paths = images_under(root)
+    feats = []
+    for i in range(0, len(paths), batch):
+        x = np.stack([ref.transform(ref.load_rgb(p), 256, 224, MEAN, STD) for p in paths[i:i + batch]])
+        feats.append(sess.run(None, {name: x})[0].reshape(len(x), -1))
+    f = np.concatenate(feats)
+    rel = [os.path.relpath(p, root) for p in paths]
+    col = pa.FixedSizeListArray.from_arrays(pa.array(f.ravel(), pa.float32()), f.shape[1])
+    pq.write_table(pa.table({"path": rel, "avgpool": col}), out)
+    return time.perf_counter() - start
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--photos", default=os.path.join(ROOT, "..", "shared", "data", "imagenet-samples"))
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--fit-rows", type=int, default=1600, help="rows of the classify-vs-scikit-learn feature file")
+    args = ap.parse_args()
+    extract = os.path.join(ROOT, "target", "release", "extract")
+    classify = os.path.join(ROOT, "target", "release", "classify")
+    bound = os.path.join(ROOT, "target", "release", "examples", "inference_bound")
+    tmp = tempfile.mkdtemp(prefix="bench-")
+    photos = args.photos
+    if not os.path.isdir(photos):
+        photos = os.path.join(tmp, "photos")
+        subprocess.run([sys.executable, os.path.join(ROOT, "extract", "tests", "py", "make_images.py"), photos], check=True)
+    n = len(images_under(photos))
+    common = ["--batch", str(args.batch), "--threads", str(args.threads)]
+    rows = []
+    print(f"machine: {os.cpu_count()} cores; threads {args.threads}, batch {args.batch}; {n} photos from {photos}\n")
+    print(f"{'model':<8} {'inference img/s':>16} {'extract img/s':>14} {'python img/s':>13} {'extract/inference':>18} {'extract/python':>15}")
+    for label, model in (("full", "models/resnet50.onnx"), ("narrow", "models/resnet50-narrow.onnx")):
+        model = os.path.join(ROOT, model)
+        out = subprocess.run([bound, model, str(n), str(args.batch), str(args.threads)], check=True,
+                             capture_output=True, text=True).stdout
+        inf = float(out.split("images_per_s=")[1])
+        secs, _ = timed([extract, "--model", model, "--images", photos, "--out", os.path.join(tmp, f"{label}.parquet"),
+                         "--device", "cpu"] + common)
+        ext = n / secs
+        py = n / python_baseline(model, photos, os.path.join(tmp, f"{label}-py.parquet"), args.batch, args.threads)
+        print(f"{label:<8} {inf:>16.1f} {ext:>14.1f} {py:>13.1f} {ext / inf:>18.2f} {ext / py:>15.2f}")
+        rows.append({"model": label, "inference": inf, "extract": ext, "python": py})
+
+    # Peak memory: the same photos once (N) and four times over (4N), narrow model.
+    many = os.path.join(tmp, "x4")
+    for k in range(4):
+        for p in images_under(photos):
+            d = os.path.join(many, os.path.relpath(os.path.dirname(p), photos))
+            os.makedirs(d, exist_ok=True)
+            os.symlink(p, os.path.join(d, f"{k}-{os.path.basename(p)}"))
+    narrow = os.path.join(ROOT, "models", "resnet50-narrow.onnx")
+    mem = []
+    for folder in (photos, many):
+        _, rss = timed([extract, "--model", narrow, "--images", folder, "--out", os.path.join(tmp, "mem.parquet"),
+                        "--device", "cpu"] + common)
+        mem.append(rss)
+    print(f"\npeak memory of extract (narrow): N={n}: {mem[0]:.0f} MiB, 4N={4 * n}: {mem[1]:.0f} MiB, ratio {mem[1] / mem[0]:.3f}")
+
+    # classify fit against scikit-learn on one feature file, n in the thousands.
+    digits = os.path.join(tmp, "digits")
+    per = max(2, args.fit_rows // 10)
+    subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "make-digits.py"), "--out", digits,
+                    "--train-per-class", str(per), "--val-per-class", "30"], check=True, stderr=subprocess.DEVNULL)
+    feats = {}
+    for split in ("train", "val"):
+        feats[split] = os.path.join(tmp, f"digits-{split}.parquet")
+        subprocess.run([extract, "--images", os.path.join(digits, split), "--out", feats[split], "--layer", "avgpool",
+                        "--device", "cpu"] + common, check=True, stderr=subprocess.DEVNULL)
+    print(f"\nclassify fit vs scikit-learn on {10 * per} x 2048 avgpool features of the full model, 10 classes")
+    print(f"{'model':<22} {'classify s':>11} {'sklearn s':>10} {'time ratio':>11} {'acc classify':>13} {'acc sklearn':>12}")
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    def load(path):
+        t = pq.read_table(path)
+        x = np.asarray(t.column("avgpool").combine_chunks().flatten(), np.float64).reshape(t.num_rows, -1)
+        return x, np.asarray(t.column("label_name").to_pylist())
+
+    xt, yt = load(feats["train"])
+    xv, yv = load(feats["val"])
+    for label, cli, make in (("logistic C=1", ["--model", "logistic"], lambda: LogisticRegression(C=1.0, max_iter=1000)),
+                             ("svm linear C=1", ["--model", "svm"], lambda: SVC(kernel="linear", C=1.0))):
+        clf = os.path.join(tmp, "c.json")
+        start = time.perf_counter()
+        subprocess.run([classify, "fit", "--train", feats["train"], "--out", clf] + cli, check=True, stdout=subprocess.DEVNULL)
+        ours_s = time.perf_counter() - start
+        ours = json.loads(subprocess.run([classify, "score", feats["val"], "--classifier", clf, "--json"], check=True,
+                                         capture_output=True, text=True).stdout)["accuracy"]
+        start = time.perf_counter()
+        s = StandardScaler().fit(xt)
+        m = make().fit(s.transform(xt), yt)
+        sk_s = time.perf_counter() - start
+        sk = float((m.predict(s.transform(xv)) == yv).mean())
+        print(f"{label:<22} {ours_s:>11.2f} {sk_s:>10.2f} {ours_s / sk_s:>11.2f} {ours:>13.4f} {sk:>12.4f}")
+
+
+if __name__ == "__main__":
+    main()
