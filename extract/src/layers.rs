@@ -130,12 +130,27 @@ impl Model {
             .collect()
     }
 
-    /// An in-memory copy of the model whose outputs are exactly `tensors`, so
-    /// ONNX Runtime computes what is asked and prunes the rest (an early layer
-    /// then costs only the layers before it).
+    /// An in-memory copy of the model whose outputs are exactly `tensors`,
+    /// cut down to the nodes and weights they depend on: ONNX Runtime does
+    /// not prune a graph by itself, so without the cut an early layer would
+    /// cost the whole network.
     pub fn with_outputs(&self, tensors: &[&str]) -> Vec<u8> {
         let mut proto = self.proto.clone();
         let graph = proto.graph.as_mut().expect("checked in parse");
+        let mut needed: HashSet<String> = tensors.iter().map(|t| t.to_string()).collect();
+        let mut keep = vec![false; graph.node.len()];
+        for (i, node) in graph.node.iter().enumerate().rev() {
+            if node.output.iter().any(|o| needed.contains(o)) {
+                keep[i] = true;
+                needed.extend(node.input.iter().filter(|n| !n.is_empty()).cloned());
+            }
+        }
+        let mut flags = keep.into_iter();
+        graph.node.retain(|_| flags.next().expect("one flag per node"));
+        graph.initializer.retain(|t| needed.contains(t.name()));
+        graph.value_info.retain(|v| needed.contains(v.name()));
+        let input = self.input.clone();
+        graph.input.retain(|i| i.name() == input || needed.contains(i.name()));
         graph.output = tensors
             .iter()
             .map(|t| ValueInfoProto {
@@ -462,4 +477,101 @@ fn global_pool_after(graph: &GraphProto, from: &str, shapes: &HashMap<String, Sh
             }
         })
         .map(|n| n.output[0].clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(op: &str, inputs: &[&str], output: &str) -> NodeProto {
+        NodeProto {
+            op_type: Some(op.into()),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![output.into()],
+            ..Default::default()
+        }
+    }
+
+    fn tensor(name: &str, dims: &[i64]) -> TensorProto {
+        TensorProto {
+            name: Some(name.into()),
+            dims: dims.to_vec(),
+            data_type: Some(tensor_proto::DataType::Float as i32),
+            float_data: vec![0.0; dims.iter().product::<i64>() as usize],
+            ..Default::default()
+        }
+    }
+
+    fn input(name: &str, dims: &[i64]) -> ValueInfoProto {
+        let dim = dims
+            .iter()
+            .map(|&d| tensor_shape_proto::Dimension {
+                value: Some(tensor_shape_proto::dimension::Value::DimValue(d)),
+                ..Default::default()
+            })
+            .collect();
+        ValueInfoProto {
+            name: Some(name.into()),
+            r#type: Some(TypeProto {
+                value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                    elem_type: Some(1),
+                    shape: Some(TensorShapeProto { dim }),
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// x -> conv -> relu = s; two residual blocks on s; pool; fc.
+    fn tiny() -> Model {
+        let graph = GraphProto {
+            node: vec![
+                node("Conv", &["x", "w0"], "c0"),
+                node("Relu", &["c0"], "s"),
+                node("Conv", &["s", "w1"], "c1"),
+                node("Add", &["c1", "s"], "a1"),
+                node("Relu", &["a1"], "b1"),
+                node("Conv", &["b1", "w2"], "c2"),
+                node("Add", &["c2", "b1"], "a2"),
+                node("Relu", &["a2"], "b2"),
+                node("GlobalAveragePool", &["b2"], "p"),
+                node("Flatten", &["p"], "f"),
+                node("Gemm", &["f", "fc"], "y"),
+            ],
+            initializer: vec![tensor("w0", &[4, 3, 1, 1]), tensor("w1", &[4, 4, 1, 1]), tensor("w2", &[4, 4, 1, 1]), tensor("fc", &[2, 4])],
+            input: vec![input("x", &[1, 3, 8, 8])],
+            output: vec![input("y", &[1, 2])],
+            ..Default::default()
+        };
+        let bytes = ModelProto { graph: Some(graph), ..Default::default() }.encode_to_vec();
+        Model::parse(&bytes).unwrap()
+    }
+
+    #[test]
+    fn finds_stem_stages_and_pool_by_structure() {
+        let m = tiny();
+        let found: Vec<(&str, &str, String)> =
+            m.layers.iter().map(|l| (l.name.as_str(), l.tensor.as_str(), l.shape.clone().unwrap().to_string())).collect();
+        assert_eq!(
+            found,
+            vec![("stem", "s", "1x4x8x8".to_string()), ("layer1", "b2", "1x4x8x8".to_string()), ("avgpool", "f", "1x4".to_string())]
+        );
+        assert_eq!(m.blocks, vec!["b1", "b2"]);
+    }
+
+    #[test]
+    fn the_copy_for_an_early_layer_keeps_only_what_it_needs() {
+        let m = tiny();
+        let cut = ModelProto::decode(m.with_outputs(&["s"]).as_slice()).unwrap();
+        let g = cut.graph.unwrap();
+        let ops: Vec<&str> = g.node.iter().map(|n| n.op_type()).collect();
+        assert_eq!(ops, vec!["Conv", "Relu"]);
+        let weights: Vec<&str> = g.initializer.iter().map(|t| t.name()).collect();
+        assert_eq!(weights, vec!["w0"]);
+        assert_eq!(g.output.iter().map(|o| o.name()).collect::<Vec<_>>(), vec!["s"]);
+
+        let all = ModelProto::decode(m.with_outputs(&["s", "f"]).as_slice()).unwrap().graph.unwrap();
+        assert_eq!(all.node.len(), 10, "everything but the classifier");
+    }
 }
