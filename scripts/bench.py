@@ -93,7 +93,8 @@ def main():
     ap.add_argument("--photos", default=os.path.join(ROOT, "..", "shared", "data", "imagenet-samples"))
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--fit-rows", type=int, default=1600, help="rows of the classify-vs-scikit-learn feature file")
+    ap.add_argument("--fit-rows", type=int, default=1500,
+                    help="training rows of the classify-vs-scikit-learn feature file (at most 1500)")
     args = ap.parse_args()
     extract = os.path.join(ROOT, "target", "release", "extract")
     classify = os.path.join(ROOT, "target", "release", "classify")
@@ -137,9 +138,11 @@ def main():
 
     # classify fit against scikit-learn on one feature file, n in the thousands.
     digits = os.path.join(tmp, "digits")
-    per = max(2, args.fit_rows // 10)
+    # The smallest digit class has 174 images: up to 150 train, the rest validate.
+    per = min(150, max(2, args.fit_rows // 10))
     subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "make-digits.py"), "--out", digits,
-                    "--train-per-class", str(per), "--val-per-class", "30"], check=True, stderr=subprocess.DEVNULL)
+                    "--train-per-class", str(per), "--val-per-class", str(174 - per)], check=True,
+                   stderr=subprocess.DEVNULL)
     feats = {}
     for split in ("train", "val"):
         feats[split] = os.path.join(tmp, f"digits-{split}.parquet")

@@ -2,7 +2,7 @@
 # The speed benchmark: prints one table of ratios against baselines measured
 # in the same run (scripts/bench.py says what each column is).
 #
-#   scripts/bench.sh [--batch 32] [--threads N] [--photos DIR] [--fit-rows 1600]
+#   scripts/bench.sh [--batch 32] [--threads N] [--photos DIR] [--fit-rows 1500]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
