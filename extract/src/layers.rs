@@ -105,10 +105,6 @@ impl Model {
         Some((self.input_shape.0[2]?, self.input_shape.0[3]?))
     }
 
-    pub fn shape(&self, tensor: &str) -> Option<&Shape> {
-        self.shapes.get(tensor)
-    }
-
     /// Resolves `--layer` names: the named layers, else any tensor in the graph.
     pub fn resolve(&self, names: &[String]) -> Result<Vec<Layer>, Error> {
         let graph = self.graph();
