@@ -264,6 +264,14 @@ fn streams_many_rows_in_row_groups() {
     assert_eq!(c["sorted"], true);
 }
 
+/// `dir/imgs/<class>/a.png`, one small image; returns `dir/imgs`.
+fn one_image_folder(dir: &Path, class: &str) -> PathBuf {
+    let images = dir.join("imgs").join(class);
+    std::fs::create_dir_all(&images).unwrap();
+    image::RgbImage::from_pixel(40, 30, image::Rgb([1, 2, 3])).save(images.join("a.png")).unwrap();
+    dir.join("imgs")
+}
+
 fn assert_fails(args: &[&str], out: &Path, expect: &str) {
     let o = extract(args);
     let err = stderr(&o);
@@ -284,10 +292,7 @@ fn bad_input_is_one_clear_line_and_no_file() {
     let out = d.join("out/f.parquet");
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
     let narrow = model("resnet50-narrow.onnx");
-    let images = d.join("imgs/cats");
-    std::fs::create_dir_all(&images).unwrap();
-    image::RgbImage::from_pixel(40, 30, image::Rgb([1, 2, 3])).save(images.join("a.png")).unwrap();
-    let imgs = d.join("imgs");
+    let imgs = one_image_folder(d, "cats");
     let (o, m, i) = (s(&out), s(&narrow), s(&imgs));
 
     assert_fails(&["--model", m, "--images", s(&d.join("nope")), "--out", o], &out, "image folder");
@@ -317,12 +322,10 @@ fn bad_input_is_one_clear_line_and_no_file() {
 fn cuda_that_cannot_start_is_an_error_not_a_fallback() {
     // This machine's ONNX Runtime is the CPU build (or there is no GPU).
     let dir = tempfile::tempdir().unwrap();
-    let images = dir.path().join("imgs/x");
-    std::fs::create_dir_all(&images).unwrap();
-    image::RgbImage::from_pixel(40, 30, image::Rgb([1, 2, 3])).save(images.join("a.png")).unwrap();
+    let imgs = one_image_folder(dir.path(), "x");
     let out = dir.path().join("f.parquet");
     let m = model("resnet50-narrow.onnx");
-    let o = extract(&["--model", s(&m), "--images", s(&dir.path().join("imgs")), "--device", "cuda", "--out", s(&out)]);
+    let o = extract(&["--model", s(&m), "--images", s(&imgs), "--device", "cuda", "--out", s(&out)]);
     if o.status.success() {
         // A machine with a working CUDA provider: it must say so.
         assert!(stderr(&o).contains("device: cuda:0"), "{}", stderr(&o));
@@ -331,20 +334,18 @@ fn cuda_that_cannot_start_is_an_error_not_a_fallback() {
     assert!(stderr(&o).contains("--device cuda:0: the CUDA execution provider could not start"), "{}", stderr(&o));
     assert!(!out.exists());
     // auto falls back and says which it used.
-    let err = run_ok(&["--model", s(&m), "--images", s(&dir.path().join("imgs")), "--out", s(&out)]);
+    let err = run_ok(&["--model", s(&m), "--images", s(&imgs), "--out", s(&out)]);
     assert!(err.contains("device: cpu (auto:"), "{err}");
 }
 
 #[test]
 fn missing_onnx_runtime_says_how_to_install_it() {
     let dir = tempfile::tempdir().unwrap();
-    let images = dir.path().join("imgs/x");
-    std::fs::create_dir_all(&images).unwrap();
-    image::RgbImage::from_pixel(40, 30, image::Rgb([1, 2, 3])).save(images.join("a.png")).unwrap();
+    let imgs = one_image_folder(dir.path(), "x");
     let out = dir.path().join("f.parquet");
     let o = Command::new(env!("CARGO_BIN_EXE_extract"))
         .env("ORT_DYLIB_PATH", dir.path().join("nowhere/libonnxruntime.so"))
-        .args(["--model", s(&model("resnet50-narrow.onnx")), "--images", s(&dir.path().join("imgs")), "--out", s(&out)])
+        .args(["--model", s(&model("resnet50-narrow.onnx")), "--images", s(&imgs), "--out", s(&out)])
         .output()
         .unwrap();
     assert!(!o.status.success());
