@@ -33,26 +33,8 @@ spec = importlib.util.spec_from_file_location("reference", os.path.join(ROOT, "s
 ref = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(ref)
 MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
-EXTS = (".jpg", ".jpeg", ".png")
-
-
-def images_under(root):
-    out = []
-    for d, _, files in os.walk(root):
-        out += [os.path.join(d, f) for f in files if f.lower().endswith(EXTS) and not f.startswith(".")]
-    return sorted(out)
-
-
-def make_photos(root, n=100, seed=0):
-    """Photo-sized JPEGs (500x375, smooth colour fields with detail) in four folders."""
-    from PIL import Image
-    rng = np.random.default_rng(seed)
-    for i in range(n):
-        d = os.path.join(root, f"class{i % 4}")
-        os.makedirs(d, exist_ok=True)
-        coarse = Image.fromarray((rng.random((24, 32, 3)) * 255).astype(np.uint8)).resize((500, 375), Image.BICUBIC)
-        a = np.asarray(coarse, np.float64) + rng.normal(0, 10, (375, 500, 3))
-        Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).save(os.path.join(d, f"{i:03d}.jpg"), quality=90)
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from photos import images_under, make_photos, replicate  # noqa: E402
 
 
 def timed(cmd):
@@ -123,11 +105,7 @@ def main():
 
     # Peak memory: the same photos once (N) and four times over (4N), narrow model.
     many = os.path.join(tmp, "x4")
-    for k in range(4):
-        for p in images_under(photos):
-            d = os.path.join(many, os.path.relpath(os.path.dirname(p), photos))
-            os.makedirs(d, exist_ok=True)
-            os.symlink(p, os.path.join(d, f"{k}-{os.path.basename(p)}"))
+    replicate(photos, many, 4)
     narrow = os.path.join(ROOT, "models", "resnet50-narrow.onnx")
     mem = []
     for folder in (photos, many):

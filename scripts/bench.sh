@@ -6,5 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cargo build --release --quiet -p extract -p classify --example inference_bound
+cargo build --release --quiet -p extract -p classify --bins --example inference_bound
 exec .venv/bin/python scripts/bench.py "$@"

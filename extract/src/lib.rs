@@ -133,8 +133,8 @@ pub fn list_layers(model_path: &Path) -> Result<String> {
 struct Prepared {
     /// Entry indices of the images that decoded, in order.
     ok: Vec<usize>,
-    /// `ok.len()` images, packed: the failures' slots are squeezed out.
-    data: Vec<f32>,
+    /// `ok.len()` images first, packed: the failures' slots are squeezed out.
+    data: runtime::HostBuffer,
     failed: Vec<(usize, String)>,
 }
 
@@ -189,9 +189,13 @@ pub fn run(opts: &Options) -> Result<Summary> {
     let mut written = 0usize;
 
     std::thread::scope(|scope| -> Result<()> {
-        // Two batches in flight at most: one being decoded, one waiting.
+        // Two batches in flight at most: one being decoded, one waiting; a
+        // third buffer is the one inference reads. They go round and round.
         let (tx, rx) = mpsc::sync_channel::<Prepared>(1);
-        let (recycle_tx, recycle_rx) = mpsc::channel::<Vec<f32>>();
+        let (recycle_tx, recycle_rx) = mpsc::channel::<runtime::HostBuffer>();
+        for b in engine.buffers(3, batch * per_image)? {
+            let _ = recycle_tx.send(b);
+        }
         let entries = &data.entries;
         let cfg = opts.preprocess;
         let cancel = &opts.cancel;
@@ -200,10 +204,10 @@ pub fn run(opts: &Options) -> Result<Summary> {
                 if cancel.load(Ordering::Relaxed) {
                     break;
                 }
-                let mut buf = recycle_rx.try_recv().unwrap_or_default();
-                buf.resize(chunk.len() * per_image, 0.0);
+                let Ok(mut buf) = recycle_rx.recv() else { break };
                 let results: Vec<Result<(), String>> = pool.install(|| {
-                    buf.par_chunks_mut(per_image)
+                    buf.as_mut_slice()[..chunk.len() * per_image]
+                        .par_chunks_mut(per_image)
                         .zip(chunk.par_iter())
                         .map(|(slot, e)| preprocess::preprocess_file(&e.abs, &cfg, slot))
                         .collect()
@@ -215,14 +219,13 @@ pub fn run(opts: &Options) -> Result<Summary> {
                         Ok(()) => {
                             let dst = p.ok.len();
                             if dst != i {
-                                p.data.copy_within(i * per_image..(i + 1) * per_image, dst * per_image);
+                                p.data.as_mut_slice().copy_within(i * per_image..(i + 1) * per_image, dst * per_image);
                             }
                             p.ok.push(idx);
                         }
                         Err(e) => p.failed.push((idx, e)),
                     }
                 }
-                p.data.truncate(p.ok.len() * per_image);
                 if tx.send(p).is_err() {
                     break; // the consumer stopped on an error
                 }
@@ -249,7 +252,8 @@ pub fn run(opts: &Options) -> Result<Summary> {
                 f.clear();
             }
             let pool_kind = opts.pool;
-            engine.run(&p.data, n, cfg.crop as usize, |i, shape, values| {
+            let rows = if engine.pads() { batch } else { n };
+            engine.run(&p.data.as_slice()[..rows * per_image], n, cfg.crop as usize, |i, shape, values| {
                 shapes[i] = shape.to_vec();
                 for (l, f) in layers.iter().zip(features.iter_mut()) {
                     if l.tensor == tensors[i] {

@@ -21,7 +21,9 @@ pub enum Error {
 }
 
 fn ort_err(e: impl std::fmt::Display) -> Error {
-    Error::Ort(e.to_string())
+    // ONNX Runtime's messages can end in (or contain) newlines; errors here
+    // are one line.
+    Error::Ort(e.to_string().split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +116,43 @@ pub fn init() -> Result<&'static ort::environment::Environment, Error> {
     env.as_ref().map(|(_, env)| env).map_err(Clone::clone)
 }
 
+/// Host memory for preprocessed batches. On CUDA it is page-locked (pinned),
+/// so the copy to the GPU is one DMA at bus speed rather than a copy staged
+/// through a driver buffer.
+pub struct HostBuffer(Memory);
+
+enum Memory {
+    Heap(Vec<f32>),
+    #[cfg(feature = "cuda")]
+    Pinned(Pinned),
+}
+
+#[cfg(feature = "cuda")]
+struct Pinned(ort::value::Tensor<f32>);
+
+// The tensor is plain host memory that this value alone owns (it keeps its
+// allocator alive), and it moves between threads whole, never shared.
+#[cfg(feature = "cuda")]
+unsafe impl Send for Pinned {}
+
+impl HostBuffer {
+    pub fn as_slice(&self) -> &[f32] {
+        match &self.0 {
+            Memory::Heap(v) => v,
+            #[cfg(feature = "cuda")]
+            Memory::Pinned(t) => t.0.extract_tensor().1,
+        }
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [f32] {
+        match &mut self.0 {
+            Memory::Heap(v) => v,
+            #[cfg(feature = "cuda")]
+            Memory::Pinned(t) => t.0.extract_tensor_mut().1,
+        }
+    }
+}
+
 /// A session that runs the model with the chosen outputs.
 pub struct Engine {
     session: Session,
@@ -121,45 +160,139 @@ pub struct Engine {
     outputs: Vec<String>,
     /// What actually runs it: `cpu` or `cuda:N`.
     pub device: String,
+    #[cfg(feature = "cuda")]
+    cuda: Option<CudaRun>,
+}
+
+/// I/O binding on CUDA: the input is copied to the GPU when bound, and the
+/// outputs come back into pinned host memory.
+#[cfg(feature = "cuda")]
+struct CudaRun {
+    binding: ort::session::IoBinding,
 }
 
 impl Engine {
     /// `model` is the serialized model whose graph outputs are `outputs`.
     pub fn new(model: &[u8], input: &str, outputs: Vec<String>, device: Device, threads: usize) -> Result<Self, Error> {
         let env = init()?;
-        let (session, used) = match device {
-            Device::Cpu => (session(env, model, threads, None)?, "cpu".to_string()),
-            Device::Cuda(n) => {
-                let s = session(env, model, threads, Some(n)).map_err(|e| match e {
-                    Error::NoCudaBuild => e,
-                    other => Error::Cuda(format!("cuda:{n}"), other.to_string()),
-                })?;
-                (s, format!("cuda:{n}"))
+        let cuda_error = |n: i32| {
+            move |e: Error| match e {
+                Error::NoCudaBuild => e,
+                other => Error::Cuda(format!("cuda:{n}"), other.to_string()),
             }
+        };
+        let (session, gpu) = match device {
+            Device::Cpu => (session(env, model, threads, None)?, None),
+            Device::Cuda(n) => (session(env, model, threads, Some(n)).map_err(cuda_error(n))?, Some(n)),
             Device::Auto => match session(env, model, threads, Some(0)) {
-                Ok(s) => (s, "cuda:0".to_string()),
-                Err(_) => (session(env, model, threads, None)?, "cpu".to_string()),
+                Ok(s) => (s, Some(0)),
+                Err(_) => (session(env, model, threads, None)?, None),
             },
         };
-        Ok(Engine { session, input: input.to_string(), outputs, device: used })
+        let mut engine = Engine {
+            session,
+            input: input.to_string(),
+            outputs,
+            device: gpu.map_or("cpu".to_string(), |n| format!("cuda:{n}")),
+            #[cfg(feature = "cuda")]
+            cuda: None,
+        };
+        #[cfg(feature = "cuda")]
+        if let Some(n) = gpu {
+            engine.bind(true).map_err(cuda_error(n))?;
+        }
+        Ok(engine)
     }
 
-    /// Runs `n` images (`data` is n x 3 x size x size) and hands each output,
-    /// in the order given at creation, to `f` with its shape.
+    /// Whether runs go through I/O binding with pinned memory (the default
+    /// on CUDA). Off, a CUDA session copies from ordinary memory in `run`;
+    /// the benchmark compares the two.
+    #[cfg(feature = "cuda")]
+    pub fn bind(&mut self, on: bool) -> Result<(), Error> {
+        use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
+        self.cuda = None;
+        if on && self.device != "cpu" {
+            let mut binding = self.session.create_binding().map_err(ort_err)?;
+            let output = MemoryInfo::new(AllocationDevice::CUDA_PINNED, 0, AllocatorType::Device, MemoryType::CPUOutput)
+                .map_err(ort_err)?;
+            for name in &self.outputs {
+                binding.bind_output_to_device(name.as_str(), &output).map_err(ort_err)?;
+            }
+            self.cuda = Some(CudaRun { binding });
+        }
+        Ok(())
+    }
+
+    /// On a GPU, every batch runs at full size, the rows past the real
+    /// images being left-over padding: a new batch shape would start
+    /// cuDNN's convolution search over again (a partial last batch, or a
+    /// batch with an unreadable image squeezed out).
+    pub fn pads(&self) -> bool {
+        self.device != "cpu"
+    }
+
+    /// `count` buffers of `len` values each, in the memory this engine
+    /// copies from fastest.
+    pub fn buffers(&self, count: usize, len: usize) -> Result<Vec<HostBuffer>, Error> {
+        #[cfg(feature = "cuda")]
+        if self.cuda.is_some() {
+            use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
+            let info = MemoryInfo::new(AllocationDevice::CUDA_PINNED, 0, AllocatorType::Device, MemoryType::CPUInput)
+                .map_err(ort_err)?;
+            let pinned = Allocator::new(&self.session, info).map_err(ort_err)?;
+            return (0..count)
+                .map(|_| {
+                    let t = ort::value::Tensor::<f32>::new(&pinned, [len]).map_err(ort_err)?;
+                    Ok(HostBuffer(Memory::Pinned(Pinned(t))))
+                })
+                .collect();
+        }
+        Ok((0..count).map(|_| HostBuffer(Memory::Heap(vec![0.0; len]))).collect())
+    }
+
+    /// Runs the images in `data` (each 3 x size x size) and hands each
+    /// output, in the order given at creation, to `f` with its shape,
+    /// keeping only the first `n` rows: the others are padding.
     pub fn run(&mut self, data: &[f32], n: usize, size: usize, mut f: impl FnMut(usize, &[i64], &[f32])) -> Result<(), Error> {
-        let shape = vec![n as i64, 3, size as i64, size as i64];
+        let rows = data.len() / (3 * size * size);
+        assert!(n <= rows && rows * 3 * size * size == data.len(), "run: {n} images in a buffer of {rows}");
+        let shape = vec![rows as i64, 3, size as i64, size as i64];
         let tensor = ort::value::TensorRef::from_array_view((shape, data)).map_err(ort_err)?;
+        let mut hand_over = |i: usize, shape: &[i64], values: &[f32]| {
+            let mut shape = shape.to_vec();
+            let per_row = values.len() / rows;
+            shape[0] = n as i64;
+            f(i, &shape, &values[..n * per_row]);
+        };
+        #[cfg(feature = "cuda")]
+        if let Some(cuda) = &mut self.cuda {
+            // Binding copies the input to the GPU now; the run is synchronous,
+            // so the caller may refill `data` once this returns.
+            cuda.binding.bind_input(self.input.as_str(), &tensor).map_err(ort_err)?;
+            let result = (|| {
+                let outputs = self.session.run_binding(&cuda.binding).map_err(ort_err)?;
+                for (i, name) in self.outputs.iter().enumerate() {
+                    let (shape, values) = outputs[name.as_str()].try_extract_tensor::<f32>().map_err(ort_err)?;
+                    hand_over(i, shape, values);
+                }
+                Ok(())
+            })();
+            cuda.binding.clear_inputs();
+            return result;
+        }
         let outputs = self.session.run(ort::inputs![self.input.as_str() => tensor]).map_err(ort_err)?;
         for (i, name) in self.outputs.iter().enumerate() {
             let (shape, values) = outputs[name.as_str()].try_extract_tensor::<f32>().map_err(ort_err)?;
-            f(i, shape, values);
+            hand_over(i, shape, values);
         }
         Ok(())
     }
 }
 
 fn session(env: &ort::environment::Environment, model: &[u8], threads: usize, cuda: Option<i32>) -> Result<Session, Error> {
-    let mut builder = Session::builder(env).map_err(ort_err)?.with_intra_threads(threads).map_err(ort_err)?;
+    // On a GPU the CPU threads belong to decoding; ONNX Runtime needs few.
+    let intra = if cuda.is_some() { 1 } else { threads };
+    let mut builder = Session::builder(env).map_err(ort_err)?.with_intra_threads(intra).map_err(ort_err)?;
     if let Some(n) = cuda {
         builder = with_cuda(builder, n)?;
     }
@@ -168,13 +301,64 @@ fn session(env: &ort::environment::Environment, model: &[u8], threads: usize, cu
 
 #[cfg(feature = "cuda")]
 fn with_cuda(builder: ort::session::builder::SessionBuilder, device: i32) -> Result<ort::session::builder::SessionBuilder, Error> {
+    use ort::ep::cuda::ConvAlgorithmSearch;
+    preload_cuda_libraries();
     // ort skips a provider that fails to register and runs on the CPU without
     // a word; error_on_failure turns that into an error we can report.
-    let ep = ort::ep::CUDA::default().with_device_id(device).build().error_on_failure();
+    let ep = ort::ep::CUDA::default()
+        .with_device_id(device)
+        // One search per batch shape, kept for the run: with fixed-size
+        // batches (see Engine::pads) it is paid once.
+        .with_conv_algorithm_search(ConvAlgorithmSearch::Exhaustive)
+        .with_conv_max_workspace(true)
+        // TF32 would trade the CPU parity (cosine >= 0.999) for speed that
+        // decoding, not the GPU, limits.
+        .with_tf32(false)
+        .build()
+        .error_on_failure();
     builder.with_execution_providers([ep]).map_err(ort_err)
 }
 
 #[cfg(not(feature = "cuda"))]
 fn with_cuda(_: ort::session::builder::SessionBuilder, _: i32) -> Result<ort::session::builder::SessionBuilder, Error> {
     Err(Error::NoCudaBuild)
+}
+
+/// onnxruntime-gpu's CUDA provider links against the CUDA and cuDNN
+/// libraries that pip puts beside it (site-packages/nvidia/*/lib), which the
+/// dynamic loader does not search. Python's onnxruntime preloads them; so do
+/// we, from the site-packages that holds the ONNX Runtime we loaded. Where
+/// they are not there, the system's library path has to provide them, and
+/// ONNX Runtime's error names the one it missed.
+#[cfg(feature = "cuda")]
+fn preload_cuda_libraries() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let Ok(ort_lib) = locate() else { return };
+        // site-packages/onnxruntime/capi/libonnxruntime.so.X
+        let Some(site) = ort_lib.ancestors().nth(3) else { return };
+        let Ok(packages) = std::fs::read_dir(site.join("nvidia")) else { return };
+        let mut dirs: Vec<PathBuf> = packages.flatten().map(|p| p.path().join("lib")).filter(|d| d.is_dir()).collect();
+        dirs.sort();
+        // Dependencies first: the runtime and cuBLAS before cuDNN.
+        let order = ["libcudart.so", "libcublasLt.so", "libcublas.so", "libnvrtc.so", "libcurand.so", "libcufft.so", "libcudnn"];
+        for prefix in order {
+            for dir in &dirs {
+                let Ok(files) = std::fs::read_dir(dir) else { continue };
+                let mut libs: Vec<PathBuf> = files
+                    .flatten()
+                    .map(|f| f.path())
+                    .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix) && n.contains(".so.")))
+                    .collect();
+                libs.sort();
+                for lib in libs {
+                    // Kept loaded for the life of the process; a library that
+                    // fails here is reported by ONNX Runtime when it needs it.
+                    if let Ok(l) = unsafe { libloading::Library::new(&lib) } {
+                        std::mem::forget(l);
+                    }
+                }
+            }
+        }
+    });
 }

@@ -391,3 +391,46 @@ fn an_interrupted_run_leaves_no_file() {
         }
     }
 }
+
+/// scripts/gpu-check.sh with this build's binaries and runtime, nothing
+/// installed or built.
+fn gpu_check(dir: &Path, args: &[&str]) -> Output {
+    let exe = Path::new(env!("CARGO_BIN_EXE_extract"));
+    let bound = exe.parent().unwrap().join("examples/inference_bound");
+    assert!(bound.exists(), "{} is missing: cargo test builds the examples", bound.display());
+    let runtime = extract::runtime::locate().expect("ONNX Runtime in .venv");
+    Command::new("bash")
+        .arg(root().join("scripts/gpu-check.sh"))
+        .args(args)
+        .env("EXTRACT", exe)
+        .env("INFERENCE_BOUND", &bound)
+        .env("ORT_DYLIB_PATH", runtime)
+        .env("PYTHON", python())
+        .env("TMPDIR", dir)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_gpu_check_runs_its_steps_on_the_cpu() {
+    // What a GPU session runs, checked here on the CPU: parity read from
+    // extract's own report, and the speed table for each batch size.
+    let dir = tempfile::tempdir().unwrap();
+    let images = generated(dir.path());
+    let narrow = model("resnet50-narrow.onnx");
+    let common = ["--images", s(&images), "--model", s(&narrow), "--batches", "4,8", "--copies", "2"];
+    let o = gpu_check(dir.path(), &[&["--device", "cpu"], &common[..]].concat());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    assert!(out.contains("device asked cpu, extract ran on cpu"), "{out}");
+    assert!(out.contains("parity avgpool") && out.contains("parity layer2"), "{out}");
+    let rows: Vec<&str> = out.lines().filter(|l| l.trim_start().starts_with('4') || l.trim_start().starts_with('8')).collect();
+    assert_eq!(rows.len(), 2, "one speed row per batch size:\n{out}");
+    assert!(out.trim_end().ends_with("parity: ok"), "{out}");
+
+    // A GPU that is not there fails the check loudly.
+    let o = gpu_check(dir.path(), &[&["--device", "cuda"], &common[..]].concat());
+    if !o.status.success() {
+        assert!(stderr(&o).contains("the CUDA execution provider could not start"), "{}", stderr(&o));
+    }
+}

@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""The GPU check behind scripts/gpu-check.sh (which installs and builds what
+this needs, then runs it).
+
+1. Parity: extract on --device and on the CPU over the same photos; every
+   image's features must agree to cosine >= --min-cosine, layer by layer.
+   The device that actually ran is read from extract's own report, so a
+   silent fall-back to the CPU fails the check.
+2. Speed, for each batch size, on the photos linked --copies times over:
+   - inference: ONNX Runtime alone on a preprocessed batch, through the
+     session extract uses (I/O binding and pinned memory on CUDA), and
+     "plain" without those;
+   - extract end to end, to Parquet. Its rate is the marginal one between a
+     run over all the copies and a run over half of them, so the fixed cost
+     of starting (loading the model, cuDNN's algorithm search) drops out.
+Exits 1 when parity fails or the device was not the one asked for.
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pyarrow.parquet as pq
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from photos import images_under, make_photos, replicate  # noqa: E402
+
+
+def extract(args, images, out, device, batch, layers):
+    """Runs extract; returns (wall seconds, the device it reports)."""
+    cmd = [args.extract, "--model", args.model, "--images", images, "--out", out, "--device", device,
+           "--batch", str(batch)] + [a for layer in layers for a in ("--layer", layer)]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    start = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    secs = time.perf_counter() - start
+    if p.returncode != 0:
+        sys.exit(f"gpu-check: extract --device {device} failed: {p.stderr.strip()}")
+    ran = re.search(r"^device: (\S+)", p.stderr, re.M)
+    return secs, ran.group(1) if ran else "?"
+
+
+def features(path, layer):
+    t = pq.read_table(path)
+    x = np.asarray(t.column(layer).combine_chunks().flatten(), np.float64).reshape(t.num_rows, -1)
+    return t.column("path").to_pylist(), x
+
+
+def inference(args, n, batch, plain):
+    cmd = [args.bound, args.model, str(n), str(batch), str(args.threads or os.cpu_count()), args.device]
+    p = subprocess.run(cmd + (["--plain"] if plain else []), capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"gpu-check: inference_bound failed: {p.stderr.strip()[-400:]}")
+    return float(p.stdout.split("images_per_s=")[1].split()[0])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--extract", required=True)
+    ap.add_argument("--bound", required=True, help="the inference_bound example binary")
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--model", default=os.path.join(ROOT, "models", "resnet50.onnx"))
+    ap.add_argument("--images", default=os.path.join(ROOT, "..", "shared", "data", "imagenet-samples"))
+    ap.add_argument("--batches", default="32,64,128", help="comma-separated batch sizes")
+    ap.add_argument("--copies", type=int, default=40, help="links to each photo in the speed runs")
+    ap.add_argument("--threads", type=int, default=0, help="decode threads (default: all cores)")
+    ap.add_argument("--layers", default="layer2,avgpool", help="layers compared for parity")
+    ap.add_argument("--min-cosine", type=float, default=0.999)
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="gpu-check-")
+    photos = args.images
+    if not os.path.isdir(photos):
+        photos = os.path.join(tmp, "photos")
+        make_photos(photos)
+    n = len(images_under(photos))
+    layers = args.layers.split(",")
+    print(f"gpu-check: {n} photos from {photos}; model {os.path.basename(args.model)}; {os.cpu_count()} cores", flush=True)
+
+    # 1. Parity against the CPU.
+    cpu_out, dev_out = os.path.join(tmp, "cpu.parquet"), os.path.join(tmp, "dev.parquet")
+    extract(args, photos, cpu_out, "cpu", 32, layers)
+    _, ran = extract(args, photos, dev_out, args.device, 32, layers)
+    want = "cpu" if args.device == "cpu" else args.device if ":" in args.device else f"{args.device}:0"
+    failed = ran != want
+    print(f"device asked {args.device}, extract ran on {ran}{'' if not failed else '  <- WRONG DEVICE'}")
+    for layer in layers:
+        pc, fc = features(cpu_out, layer)
+        pd, fd = features(dev_out, layer)
+        assert pc == pd, "the two runs list different images"
+        cos = (fc * fd).sum(1) / (np.linalg.norm(fc, axis=1) * np.linalg.norm(fd, axis=1))
+        bad = cos < args.min_cosine
+        failed |= bool(bad.any())
+        print(f"parity {layer:<8} dim {fc.shape[1]:>5}: cosine min {cos.min():.6f} mean {cos.mean():.6f}; "
+              f"max |diff| {np.abs(fc - fd).max():.3g}; {int(bad.sum())} of {len(cos)} below {args.min_cosine}")
+
+    # 2. Speed.
+    full, half = os.path.join(tmp, "full"), os.path.join(tmp, "half")
+    total = replicate(photos, full, args.copies)
+    part = replicate(photos, half, max(1, args.copies // 2))
+    rows = []
+    for batch in (int(b) for b in args.batches.split(",")):
+        bound = inference(args, total, batch, plain=False)
+        plain = inference(args, total, batch, plain=True) if args.device != "cpu" else float("nan")
+        t_full, _ = extract(args, full, os.path.join(tmp, "speed.parquet"), args.device, batch, ["avgpool"])
+        t_half, _ = extract(args, half, os.path.join(tmp, "speed.parquet"), args.device, batch, ["avgpool"])
+        marginal = (total - part) / max(t_full - t_half, 1e-9)
+        rows.append((batch, bound, plain, marginal, total / t_full, t_full - total / marginal))
+        print(f"batch {batch}: done", flush=True)
+
+    print(f"\n{args.device}, {total} images ({args.copies} x {n} photos), avgpool, "
+          f"{args.threads or os.cpu_count()} decode threads")
+    print(f"{'batch':>5} {'inference img/s':>16} {'plain img/s':>12} {'extract img/s':>14} "
+          f"{'incl. start':>12} {'start s':>8} {'extract/inference':>18}")
+    for batch, bound, plain, marginal, whole, start in rows:
+        print(f"{batch:>5} {bound:>16.1f} {plain:>12.1f} {marginal:>14.1f} {whole:>12.1f} {start:>8.2f} "
+              f"{marginal / bound:>18.2f}")
+    print(f"\nparity: {'FAILED' if failed else 'ok'}")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

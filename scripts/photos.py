@@ -1,0 +1,40 @@
+"""Photo folders for the benchmarks: listing them, and generating photo-sized
+JPEGs where the shared photos are absent. Imported by bench.py and
+gpu-check.py (it needs only numpy and Pillow)."""
+import os
+
+import numpy as np
+
+EXTS = (".jpg", ".jpeg", ".png")
+
+
+def images_under(root):
+    out = []
+    for d, _, files in os.walk(root):
+        out += [os.path.join(d, f) for f in files if f.lower().endswith(EXTS) and not f.startswith(".")]
+    return sorted(out)
+
+
+def make_photos(root, n=100, seed=0):
+    """Photo-sized JPEGs (500x375, smooth colour fields with detail) in four folders."""
+    from PIL import Image
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        d = os.path.join(root, f"class{i % 4}")
+        os.makedirs(d, exist_ok=True)
+        coarse = Image.fromarray((rng.random((24, 32, 3)) * 255).astype(np.uint8)).resize((500, 375), Image.BICUBIC)
+        a = np.asarray(coarse, np.float64) + rng.normal(0, 10, (375, 500, 3))
+        Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).save(os.path.join(d, f"{i:03d}.jpg"), quality=90)
+
+
+def replicate(photos, dest, copies):
+    """`copies` links to every photo, class folders kept: a large folder that
+    decodes like the small one. Returns the number of images."""
+    n = 0
+    for k in range(copies):
+        for p in images_under(photos):
+            d = os.path.join(dest, os.path.relpath(os.path.dirname(p), photos))
+            os.makedirs(d, exist_ok=True)
+            os.symlink(os.path.abspath(p), os.path.join(d, f"{k}-{os.path.basename(p)}"))
+            n += 1
+    return n
