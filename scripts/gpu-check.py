@@ -8,8 +8,9 @@ this needs, then runs it).
    silent fall-back to the CPU fails the check.
 2. Speed, for each batch size, on the photos linked --copies times over:
    - inference: ONNX Runtime alone on a preprocessed batch, through the
-     session extract uses (I/O binding and pinned memory on CUDA), and
-     "plain" without those;
+     session extract uses (on CUDA: a pinned input bound by I/O binding),
+     and on CUDA without I/O binding ("off": plain Session::run, ordinary
+     memory);
    - extract end to end, to Parquet. Its rate is the marginal one between a
      run over all the copies and a run over half of them, so the fixed cost
      of starting (loading the model, cuDNN's algorithm search) drops out.
@@ -52,9 +53,9 @@ def features(path, layer):
     return t.column("path").to_pylist(), x
 
 
-def inference(args, n, batch, plain):
+def inference(args, n, batch, bind=None):
     cmd = [args.bound, args.model, str(n), str(batch), str(args.threads or os.cpu_count()), args.device]
-    p = subprocess.run(cmd + (["--plain"] if plain else []), capture_output=True, text=True)
+    p = subprocess.run(cmd + (["--bind", bind] if bind else []), capture_output=True, text=True)
     if p.returncode != 0:
         sys.exit(f"gpu-check: inference_bound failed: {p.stderr.strip()[-400:]}")
     return float(p.stdout.split("images_per_s=")[1].split()[0])
@@ -68,7 +69,7 @@ def main():
     ap.add_argument("--model", default=os.path.join(ROOT, "models", "resnet50.onnx"))
     ap.add_argument("--images", default=os.path.join(ROOT, "..", "shared", "data", "imagenet-samples"))
     ap.add_argument("--batches", default="32,64,128", help="comma-separated batch sizes")
-    ap.add_argument("--copies", type=int, default=40, help="links to each photo in the speed runs")
+    ap.add_argument("--copies", type=int, default=160, help="links to each photo in the speed runs")
     ap.add_argument("--threads", type=int, default=0, help="decode threads (default: all cores)")
     ap.add_argument("--layers", default="layer2,avgpool", help="layers compared for parity")
     ap.add_argument("--min-cosine", type=float, default=0.999)
@@ -105,20 +106,21 @@ def main():
     part = replicate(photos, half, max(1, args.copies // 2))
     rows = []
     for batch in (int(b) for b in args.batches.split(",")):
-        bound = inference(args, total, batch, plain=False)
-        plain = inference(args, total, batch, plain=True) if args.device != "cpu" else float("nan")
+        bound = inference(args, total, batch)
+        gpu = args.device != "cpu"
+        off = inference(args, total, batch, "off") if gpu else float("nan")
         t_full, _ = extract(args, full, os.path.join(tmp, "speed.parquet"), args.device, batch, ["avgpool"])
         t_half, _ = extract(args, half, os.path.join(tmp, "speed.parquet"), args.device, batch, ["avgpool"])
         marginal = (total - part) / max(t_full - t_half, 1e-9)
-        rows.append((batch, bound, plain, marginal, total / t_full, t_full - total / marginal))
+        rows.append((batch, bound, off, marginal, total / t_full, t_full - total / marginal))
         print(f"batch {batch}: done", flush=True)
 
     print(f"\n{args.device}, {total} images ({args.copies} x {n} photos), avgpool, "
           f"{args.threads or os.cpu_count()} decode threads")
-    print(f"{'batch':>5} {'inference img/s':>16} {'plain img/s':>12} {'extract img/s':>14} "
+    print(f"{'batch':>5} {'inference img/s':>16} {'unbound img/s':>14} {'extract img/s':>14} "
           f"{'incl. start':>12} {'start s':>8} {'extract/inference':>18}")
-    for batch, bound, plain, marginal, whole, start in rows:
-        print(f"{batch:>5} {bound:>16.1f} {plain:>12.1f} {marginal:>14.1f} {whole:>12.1f} {start:>8.2f} "
+    for batch, bound, off, marginal, whole, start in rows:
+        print(f"{batch:>5} {bound:>16.1f} {off:>14.1f} {marginal:>14.1f} {whole:>12.1f} {start:>8.2f} "
               f"{marginal / bound:>18.2f}")
     print(f"\nparity: {'FAILED' if failed else 'ok'}")
     sys.exit(1 if failed else 0)

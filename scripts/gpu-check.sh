@@ -7,7 +7,7 @@
 #      inference alone and end to end side by side (scripts/gpu-check.py).
 #
 #   scripts/gpu-check.sh [--device cuda:N] [--images DIR] [--batches 32,64,128]
-#                        [--copies 40] [--model models/resnet50.onnx]
+#                        [--copies 160] [--model models/resnet50.onnx]
 #
 # --device cpu runs every step on the CPU: that is how the tests check this
 # script on machines without a GPU. For a machine that cannot reach PyPI or

@@ -193,7 +193,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
         // third buffer is the one inference reads. They go round and round.
         let (tx, rx) = mpsc::sync_channel::<Prepared>(1);
         let (recycle_tx, recycle_rx) = mpsc::channel::<runtime::HostBuffer>();
-        for b in engine.buffers(3, batch * per_image)? {
+        for b in engine.buffers(3, batch, opts.preprocess.crop as usize)? {
             let _ = recycle_tx.send(b);
         }
         let entries = &data.entries;
@@ -252,8 +252,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
                 f.clear();
             }
             let pool_kind = opts.pool;
-            let rows = if engine.pads() { batch } else { n };
-            engine.run(&p.data.as_slice()[..rows * per_image], n, cfg.crop as usize, |i, shape, values| {
+            engine.run_buffer(&p.data, n, |i, shape, values| {
                 shapes[i] = shape.to_vec();
                 for (l, f) in layers.iter().zip(features.iter_mut()) {
                     if l.tensor == tensors[i] {

@@ -2,7 +2,7 @@
 //! and a session on the device the user asked for.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use ort::session::Session;
 
@@ -109,6 +109,7 @@ pub fn init() -> Result<&'static ort::environment::Environment, Error> {
             .map_err(|e| load(e.to_string()))?
             .with_name("extract")
             .with_telemetry(false)
+            .with_logger(Arc::new(log))
             .build()
             .map_err(|e| load(e.to_string()))?;
         Ok((path, env))
@@ -116,10 +117,14 @@ pub fn init() -> Result<&'static ort::environment::Environment, Error> {
     env.as_ref().map(|(_, env)| env).map_err(Clone::clone)
 }
 
-/// Host memory for preprocessed batches. On CUDA it is page-locked (pinned),
-/// so the copy to the GPU is one DMA at bus speed rather than a copy staged
-/// through a driver buffer.
-pub struct HostBuffer(Memory);
+/// Host memory for a batch of preprocessed images (`rows` x 3 x size x size).
+/// On CUDA it is page-locked (pinned): the copy to the GPU is then one DMA
+/// at bus speed rather than a copy staged through a driver buffer.
+pub struct HostBuffer {
+    memory: Memory,
+    rows: usize,
+    size: usize,
+}
 
 enum Memory {
     Heap(Vec<f32>),
@@ -136,8 +141,12 @@ struct Pinned(ort::value::Tensor<f32>);
 unsafe impl Send for Pinned {}
 
 impl HostBuffer {
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
     pub fn as_slice(&self) -> &[f32] {
-        match &self.0 {
+        match &self.memory {
             Memory::Heap(v) => v,
             #[cfg(feature = "cuda")]
             Memory::Pinned(t) => t.0.extract_tensor().1,
@@ -145,12 +154,50 @@ impl HostBuffer {
     }
 
     pub fn as_mut_slice(&mut self) -> &mut [f32] {
-        match &mut self.0 {
+        match &mut self.memory {
             Memory::Heap(v) => v,
             #[cfg(feature = "cuda")]
             Memory::Pinned(t) => t.0.extract_tensor_mut().1,
         }
     }
+}
+
+/// How a CUDA run moves its data.
+///
+/// Outputs bound to pinned memory would be the next step, but ONNX Runtime
+/// 1.31.1 fails those runs (`GPUDataTransfer::CopyTensorAsync dst_data !=
+/// src_data`, seen on an H200); the pooled outputs are small anyway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding {
+    /// `Session::run`: ONNX Runtime copies the input in and the outputs out.
+    Off,
+    /// I/O binding: the pinned input buffer is bound (and so copied to the
+    /// GPU) as it is; the outputs come back into ordinary memory.
+    Input,
+}
+
+impl std::str::FromStr for Binding {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "off" => Ok(Binding::Off),
+            "input" => Ok(Binding::Input),
+            _ => Err(format!("{s:?}: use off or input")),
+        }
+    }
+}
+
+/// ONNX Runtime's own log, one line per message on stderr. Every failure
+/// also comes back to us as an error, so this is for warnings (a node the
+/// GPU cannot run, say); cuDNN's rejected candidates during the convolution
+/// algorithm search ("No execution plans support the graph") are routine
+/// and dropped.
+fn log(level: ort::logging::LogLevel, _category: &str, _id: &str, location: &str, message: &str) {
+    use ort::logging::LogLevel;
+    if matches!(level, LogLevel::Verbose | LogLevel::Info) || location.contains("cudnn_fe_call") {
+        return;
+    }
+    eprintln!("onnxruntime: {}", message.split_whitespace().collect::<Vec<_>>().join(" "));
 }
 
 /// A session that runs the model with the chosen outputs.
@@ -161,14 +208,7 @@ pub struct Engine {
     /// What actually runs it: `cpu` or `cuda:N`.
     pub device: String,
     #[cfg(feature = "cuda")]
-    cuda: Option<CudaRun>,
-}
-
-/// I/O binding on CUDA: the input is copied to the GPU when bound, and the
-/// outputs come back into pinned host memory.
-#[cfg(feature = "cuda")]
-struct CudaRun {
-    binding: ort::session::IoBinding,
+    binding: Option<ort::session::IoBinding>,
 }
 
 impl Engine {
@@ -189,37 +229,37 @@ impl Engine {
                 Err(_) => (session(env, model, threads, None)?, None),
             },
         };
+        #[allow(unused_mut)]
         let mut engine = Engine {
             session,
             input: input.to_string(),
             outputs,
             device: gpu.map_or("cpu".to_string(), |n| format!("cuda:{n}")),
             #[cfg(feature = "cuda")]
-            cuda: None,
+            binding: None,
         };
         #[cfg(feature = "cuda")]
         if let Some(n) = gpu {
-            engine.bind(true).map_err(cuda_error(n))?;
+            engine.bind(Binding::Input).map_err(cuda_error(n))?;
         }
         Ok(engine)
     }
 
-    /// Whether runs go through I/O binding with pinned memory (the default
-    /// on CUDA). Off, a CUDA session copies from ordinary memory in `run`;
-    /// the benchmark compares the two.
+    /// Sets how CUDA runs move their data (`Binding::Input` unless set); the
+    /// benchmarks compare the choices. No effect on the CPU.
     #[cfg(feature = "cuda")]
-    pub fn bind(&mut self, on: bool) -> Result<(), Error> {
+    pub fn bind(&mut self, how: Binding) -> Result<(), Error> {
         use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
-        self.cuda = None;
-        if on && self.device != "cpu" {
-            let mut binding = self.session.create_binding().map_err(ort_err)?;
-            let output = MemoryInfo::new(AllocationDevice::CUDA_PINNED, 0, AllocatorType::Device, MemoryType::CPUOutput)
-                .map_err(ort_err)?;
-            for name in &self.outputs {
-                binding.bind_output_to_device(name.as_str(), &output).map_err(ort_err)?;
-            }
-            self.cuda = Some(CudaRun { binding });
+        self.binding = None;
+        if how == Binding::Off || self.device == "cpu" {
+            return Ok(());
         }
+        let mut binding = self.session.create_binding().map_err(ort_err)?;
+        let output = MemoryInfo::new(AllocationDevice::CPU, 0, AllocatorType::Device, MemoryType::Default).map_err(ort_err)?;
+        for name in &self.outputs {
+            binding.bind_output_to_device(name.as_str(), &output).map_err(ort_err)?;
+        }
+        self.binding = Some(binding);
         Ok(())
     }
 
@@ -231,62 +271,73 @@ impl Engine {
         self.device != "cpu"
     }
 
-    /// `count` buffers of `len` values each, in the memory this engine
+    /// `count` buffers of `rows` images each, in the memory this engine
     /// copies from fastest.
-    pub fn buffers(&self, count: usize, len: usize) -> Result<Vec<HostBuffer>, Error> {
+    pub fn buffers(&self, count: usize, rows: usize, size: usize) -> Result<Vec<HostBuffer>, Error> {
         #[cfg(feature = "cuda")]
-        if self.cuda.is_some() {
+        if self.binding.is_some() {
             use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
             let info = MemoryInfo::new(AllocationDevice::CUDA_PINNED, 0, AllocatorType::Device, MemoryType::CPUInput)
                 .map_err(ort_err)?;
             let pinned = Allocator::new(&self.session, info).map_err(ort_err)?;
             return (0..count)
                 .map(|_| {
-                    let t = ort::value::Tensor::<f32>::new(&pinned, [len]).map_err(ort_err)?;
-                    Ok(HostBuffer(Memory::Pinned(Pinned(t))))
+                    let t = ort::value::Tensor::<f32>::new(&pinned, [rows, 3, size, size]).map_err(ort_err)?;
+                    Ok(HostBuffer { memory: Memory::Pinned(Pinned(t)), rows, size })
                 })
                 .collect();
         }
-        Ok((0..count).map(|_| HostBuffer(Memory::Heap(vec![0.0; len]))).collect())
+        Ok((0..count).map(|_| HostBuffer { memory: Memory::Heap(vec![0.0; rows * 3 * size * size]), rows, size }).collect())
     }
 
-    /// Runs the images in `data` (each 3 x size x size) and hands each
-    /// output, in the order given at creation, to `f` with its shape,
-    /// keeping only the first `n` rows: the others are padding.
-    pub fn run(&mut self, data: &[f32], n: usize, size: usize, mut f: impl FnMut(usize, &[i64], &[f32])) -> Result<(), Error> {
+    /// Runs the first `n` images of `buf` (all of it where the engine pads)
+    /// and hands each output, in the order given at creation, to `f` with
+    /// its shape, `n` rows of it.
+    pub fn run_buffer(&mut self, buf: &HostBuffer, n: usize, f: impl FnMut(usize, &[i64], &[f32])) -> Result<(), Error> {
+        #[cfg(feature = "cuda")]
+        if let (Some(binding), Memory::Pinned(tensor)) = (&mut self.binding, &buf.memory) {
+            // An owned tensor is bound as it is (ort would copy a borrowed
+            // one through a CPU identity session first); binding copies it to
+            // the GPU, and the run is synchronous, so the caller may refill
+            // the buffer once this returns.
+            binding.bind_input(self.input.as_str(), &tensor.0).map_err(ort_err)?;
+            let result = self.session.run_binding(binding).map_err(ort_err).and_then(|outputs| {
+                hand_over(&self.outputs, &outputs, buf.rows, n, f)
+            });
+            binding.clear_inputs();
+            return result;
+        }
+        let rows = if self.pads() { buf.rows } else { n };
+        self.run(&buf.as_slice()[..rows * 3 * buf.size * buf.size], n, buf.size, f)
+    }
+
+    /// Runs the images in `data` (each 3 x size x size) with `Session::run`,
+    /// keeping the first `n` rows of each output.
+    pub fn run(&mut self, data: &[f32], n: usize, size: usize, f: impl FnMut(usize, &[i64], &[f32])) -> Result<(), Error> {
         let rows = data.len() / (3 * size * size);
         assert!(n <= rows && rows * 3 * size * size == data.len(), "run: {n} images in a buffer of {rows}");
         let shape = vec![rows as i64, 3, size as i64, size as i64];
         let tensor = ort::value::TensorRef::from_array_view((shape, data)).map_err(ort_err)?;
-        let mut hand_over = |i: usize, shape: &[i64], values: &[f32]| {
-            let mut shape = shape.to_vec();
-            let per_row = values.len() / rows;
-            shape[0] = n as i64;
-            f(i, &shape, &values[..n * per_row]);
-        };
-        #[cfg(feature = "cuda")]
-        if let Some(cuda) = &mut self.cuda {
-            // Binding copies the input to the GPU now; the run is synchronous,
-            // so the caller may refill `data` once this returns.
-            cuda.binding.bind_input(self.input.as_str(), &tensor).map_err(ort_err)?;
-            let result = (|| {
-                let outputs = self.session.run_binding(&cuda.binding).map_err(ort_err)?;
-                for (i, name) in self.outputs.iter().enumerate() {
-                    let (shape, values) = outputs[name.as_str()].try_extract_tensor::<f32>().map_err(ort_err)?;
-                    hand_over(i, shape, values);
-                }
-                Ok(())
-            })();
-            cuda.binding.clear_inputs();
-            return result;
-        }
         let outputs = self.session.run(ort::inputs![self.input.as_str() => tensor]).map_err(ort_err)?;
-        for (i, name) in self.outputs.iter().enumerate() {
-            let (shape, values) = outputs[name.as_str()].try_extract_tensor::<f32>().map_err(ort_err)?;
-            hand_over(i, shape, values);
-        }
-        Ok(())
+        hand_over(&self.outputs, &outputs, rows, n, f)
     }
+}
+
+/// Each output's first `n` of `rows` rows, in the engine's output order.
+fn hand_over(
+    names: &[String],
+    outputs: &ort::session::SessionOutputs,
+    rows: usize,
+    n: usize,
+    mut f: impl FnMut(usize, &[i64], &[f32]),
+) -> Result<(), Error> {
+    for (i, name) in names.iter().enumerate() {
+        let (shape, values) = outputs[name.as_str()].try_extract_tensor::<f32>().map_err(ort_err)?;
+        let mut shape = shape.to_vec();
+        shape[0] = n as i64;
+        f(i, &shape, &values[..n * (values.len() / rows)]);
+    }
+    Ok(())
 }
 
 fn session(env: &ort::environment::Environment, model: &[u8], threads: usize, cuda: Option<i32>) -> Result<Session, Error> {
