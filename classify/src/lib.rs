@@ -3,6 +3,7 @@
 
 pub mod cv;
 pub mod data;
+pub mod linear_svm;
 pub mod metrics;
 pub mod model;
 pub mod predict;
