@@ -143,7 +143,7 @@ fn run(command: Command) -> classify::Result<()> {
             if report.ignored_unlabeled > 0 {
                 eprintln!("classify: warning: {} unlabeled rows ignored", report.ignored_unlabeled);
             }
-            print!("{}", report.to_text());
+            emit(&report.to_text());
         }
         Command::Score { file, classifier, json, allow_mismatch, report, report_limit } => {
             let c = Classifier::load(&classifier)?;
@@ -154,9 +154,9 @@ fn run(command: Command) -> classify::Result<()> {
                 eprintln!("wrote report {} ({} images{missing})", w.path.display(), w.cards);
             }
             if json {
-                println!("{}", scored.report.to_json());
+                emit(&format!("{}\n", scored.report.to_json()));
             } else {
-                print!("{}", scored.report.to_table());
+                emit(&scored.report.to_table());
             }
         }
         Command::Predict { file, out, classifier, allow_mismatch } => {
@@ -166,4 +166,15 @@ fn run(command: Command) -> classify::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Results go to stdout; a reader that stops early (`| head`) ends the run
+/// quietly, as it does for any Unix filter.
+fn emit(text: &str) {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => eprintln!("classify: stdout: {e}"),
+        Ok(()) => {}
+    }
 }

@@ -144,6 +144,15 @@ fn the_pipeline_learns_a_learnable_task() {
     let header = table.lines().find(|l| l.trim_start().starts_with("azure") && l.contains("lime")).unwrap();
     assert!(table.lines().any(|l| l.starts_with("crimson") && l.len() == header.len()), "{table}");
 
+    // A reader that stops early is no error (`classify score | head`; here
+    // one that reads nothing).
+    let o = Command::new("bash")
+        .args(["-c", "set -o pipefail; \"$0\" score \"$1\" --classifier \"$2\" | true"])
+        .args([env!("CARGO_BIN_EXE_classify"), s(&val), s(&clf)])
+        .output()
+        .unwrap();
+    assert!(o.status.success() && stderr(&o).is_empty(), "{:?}: {}", o.status, stderr(&o));
+
     // The saved classifier records what it was fitted on.
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&clf).unwrap()).unwrap();
     assert_eq!(saved["model"]["kind"], "svm");

@@ -69,7 +69,7 @@ fn main() -> ExitCode {
     if cli.list_layers {
         return match extract::list_layers(&cli.model) {
             Ok(table) => {
-                print!("{table}");
+                emit(&table);
                 ExitCode::SUCCESS
             }
             Err(e) => fail(e),
@@ -116,4 +116,15 @@ fn main() -> ExitCode {
 fn fail(e: extract::Error) -> ExitCode {
     eprintln!("extract: {e}");
     ExitCode::FAILURE
+}
+
+/// Results go to stdout; a reader that stops early (`| head`) ends the run
+/// quietly, as it does for any Unix filter.
+fn emit(text: &str) {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => eprintln!("extract: stdout: {e}"),
+        Ok(()) => {}
+    }
 }
