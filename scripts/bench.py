@@ -75,6 +75,7 @@ def main():
     ap.add_argument("--photos", default=os.path.join(ROOT, "..", "shared", "data", "imagenet-samples"))
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--repeat", type=int, default=3, help="rounds of the extract measurements (median shown)")
     ap.add_argument("--fit-rows", type=int, default=1500,
                     help="training rows of the classify-vs-scikit-learn feature file (at most 1500)")
     args = ap.parse_args()
@@ -88,31 +89,38 @@ def main():
         make_photos(photos)
     n = len(images_under(photos))
     common = ["--batch", str(args.batch), "--threads", str(args.threads)]
-    rows = []
-    print(f"machine: {os.cpu_count()} cores; threads {args.threads}, batch {args.batch}; {n} photos from {photos}\n")
-    print(f"{'model':<8} {'inference img/s':>16} {'extract img/s':>14} {'python img/s':>13} {'extract/inference':>18} {'extract/python':>15}")
-    for label, model in (("full", "models/resnet50.onnx"), ("narrow", "models/resnet50-narrow.onnx")):
-        model = os.path.join(ROOT, model)
-        out = subprocess.run([bound, model, str(n), str(args.batch), str(args.threads)], check=True,
-                             capture_output=True, text=True).stdout
-        inf = float(out.split("images_per_s=")[1])
-        secs, _ = timed([extract, "--model", model, "--images", photos, "--out", os.path.join(tmp, f"{label}.parquet"),
-                         "--device", "cpu"] + common)
-        ext = n / secs
-        py = n / python_baseline(model, photos, os.path.join(tmp, f"{label}-py.parquet"), args.batch, args.threads)
-        print(f"{label:<8} {inf:>16.1f} {ext:>14.1f} {py:>13.1f} {ext / inf:>18.2f} {ext / py:>15.2f}")
-        rows.append({"model": label, "inference": inf, "extract": ext, "python": py})
 
-    # Peak memory: the same photos once (N) and four times over (4N), narrow model.
     many = os.path.join(tmp, "x4")
     replicate(photos, many, 4)
-    narrow = os.path.join(ROOT, "models", "resnet50-narrow.onnx")
+    print(f"machine: {os.cpu_count()} cores; threads {args.threads}, batch {args.batch}; {n} photos from {photos}")
+    print(f"rates are steady-state: (4N - N) images over the time between a run on N={n} and one on 4N "
+          f"(start-up excluded); the median of {args.repeat} rounds, each round measuring all three in turn\n")
+    print(f"{'model':<8} {'inference img/s':>16} {'extract img/s':>14} {'python img/s':>13} {'extract/inference':>18} {'extract/python':>15}")
     mem = []
-    for folder in (photos, many):
-        _, rss = timed([extract, "--model", narrow, "--images", folder, "--out", os.path.join(tmp, "mem.parquet"),
-                        "--device", "cpu"] + common)
-        mem.append(rss)
-    print(f"\npeak memory of extract (narrow): N={n}: {mem[0]:.0f} MiB, 4N={4 * n}: {mem[1]:.0f} MiB, ratio {mem[1] / mem[0]:.3f}")
+    for label, model in (("full", "models/resnet50.onnx"), ("narrow", "models/resnet50-narrow.onnx")):
+        model = os.path.join(ROOT, model)
+        out = os.path.join(tmp, f"{label}.parquet")
+        rounds = []
+        for _ in range(args.repeat):
+            text = subprocess.run([bound, model, str(3 * n), str(args.batch), str(args.threads)], check=True,
+                                  capture_output=True, text=True).stdout
+            inf = float(text.split("images_per_s=")[1].split()[0])
+            (t1, m1), (t4, m4) = (timed([extract, "--model", model, "--images", folder, "--out", out, "--device", "cpu"]
+                                        + common) for folder in (photos, many))
+            ext = 3 * n / (t4 - t1)
+            py = 3 * n / (python_baseline(model, many, out, args.batch, args.threads)
+                          - python_baseline(model, photos, out, args.batch, args.threads))
+            rounds.append((inf, ext, py, ext / inf, ext / py))
+            if label == "narrow":
+                mem.append((m1, m4))
+        inf, ext, py, r_inf, r_py = (float(np.median(col)) for col in zip(*rounds))
+        print(f"{label:<8} {inf:>16.1f} {ext:>14.1f} {py:>13.1f} {r_inf:>18.2f} {r_py:>15.2f}")
+        spread = [f"{r[3]:.2f}/{r[4]:.2f}" for r in rounds]
+        print(f"{'':<8} rounds (extract/inference / extract/python): {', '.join(spread)}")
+
+    # Peak memory: the same photos once (N) and four times over (4N), narrow model.
+    m1, m4 = (float(np.median(col)) for col in zip(*mem))
+    print(f"\npeak memory of extract (narrow): N={n}: {m1:.0f} MiB, 4N={4 * n}: {m4:.0f} MiB, ratio {m4 / m1:.3f}")
 
     # classify fit against scikit-learn on one feature file, n in the thousands.
     digits = os.path.join(tmp, "digits")

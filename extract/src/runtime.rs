@@ -343,7 +343,14 @@ fn hand_over(
 fn session(env: &ort::environment::Environment, model: &[u8], threads: usize, cuda: Option<i32>) -> Result<Session, Error> {
     // On a GPU the CPU threads belong to decoding; ONNX Runtime needs few.
     let intra = if cuda.is_some() { 1 } else { threads };
-    let mut builder = Session::builder(env).map_err(ort_err)?.with_intra_threads(intra).map_err(ort_err)?;
+    let mut builder = Session::builder(env)
+        .map_err(ort_err)?
+        .with_intra_threads(intra)
+        .map_err(ort_err)?
+        // ONNX Runtime's threads spin between operators by default, taking
+        // the cores that decode the next batch meanwhile.
+        .with_intra_op_spinning(false)
+        .map_err(ort_err)?;
     if let Some(n) = cuda {
         builder = with_cuda(builder, n)?;
     }
