@@ -34,7 +34,7 @@ ref = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(ref)
 MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from photos import images_under, make_photos, replicate  # noqa: E402
+from photos import images_under, photos_or_generated, replicate  # noqa: E402
 
 
 def timed(cmd):
@@ -83,11 +83,7 @@ def main():
     classify = os.path.join(ROOT, "target", "release", "classify")
     bound = os.path.join(ROOT, "target", "release", "examples", "inference_bound")
     tmp = tempfile.mkdtemp(prefix="bench-")
-    photos = args.photos
-    if not os.path.isdir(photos):
-        photos = os.path.join(tmp, "photos")
-        make_photos(photos)
-    n = len(images_under(photos))
+    photos, n = photos_or_generated(args.photos, tmp)
     common = ["--batch", str(args.batch), "--threads", str(args.threads)]
 
     many = os.path.join(tmp, "x4")

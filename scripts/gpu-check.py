@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from photos import images_under, make_photos, replicate  # noqa: E402
+from photos import photos_or_generated, replicate  # noqa: E402
 
 
 def extract(args, images, out, device, batch, layers):
@@ -75,11 +75,7 @@ def main():
     ap.add_argument("--min-cosine", type=float, default=0.999)
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="gpu-check-")
-    photos = args.images
-    if not os.path.isdir(photos):
-        photos = os.path.join(tmp, "photos")
-        make_photos(photos)
-    n = len(images_under(photos))
+    photos, n = photos_or_generated(args.images, tmp)
     layers = args.layers.split(",")
     print(f"gpu-check: {n} photos from {photos}; model {os.path.basename(args.model)}; {os.cpu_count()} cores", flush=True)
 

@@ -27,6 +27,15 @@ def make_photos(root, n=100, seed=0):
         Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).save(os.path.join(d, f"{i:03d}.jpg"), quality=90)
 
 
+def photos_or_generated(photos, tmp):
+    """`photos` when that folder exists, else generated ones under `tmp`;
+    with the number of images."""
+    if not os.path.isdir(photos):
+        photos = os.path.join(tmp, "photos")
+        make_photos(photos)
+    return photos, len(images_under(photos))
+
+
 def replicate(photos, dest, copies):
     """`copies` links to every photo, class folders kept: a large folder that
     decodes like the small one. Returns the number of images."""

@@ -398,9 +398,10 @@ fn preload_cuda_libraries() {
         let Ok(packages) = std::fs::read_dir(site.join("nvidia")) else { return };
         let mut dirs: Vec<PathBuf> = packages.flatten().map(|p| p.path().join("lib")).filter(|d| d.is_dir()).collect();
         dirs.sort();
-        // Dependencies first: the runtime and cuBLAS before cuDNN.
+        // Dependencies first: the runtime and cuBLAS before cuDNN. A second
+        // round picks up any library whose dependencies were not loaded yet.
         let order = ["libcudart.so", "libcublasLt.so", "libcublas.so", "libnvrtc.so", "libcurand.so", "libcufft.so", "libcudnn"];
-        for prefix in order {
+        for prefix in order.iter().chain(order.iter()) {
             for dir in &dirs {
                 let Ok(files) = std::fs::read_dir(dir) else { continue };
                 let mut libs: Vec<PathBuf> = files
