@@ -200,6 +200,7 @@ impl Model {
                 Ok(Model::Logistic { c, weights, intercepts })
             }
             Spec::Svm { kernel: Kernel::Linear, c, .. } => {
+                let x = x.as_standard_layout();
                 let machines = pairs(n_classes)
                     .into_iter()
                     .map(|(i, j)| {
