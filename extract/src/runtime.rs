@@ -141,10 +141,6 @@ struct Pinned(ort::value::Tensor<f32>);
 unsafe impl Send for Pinned {}
 
 impl HostBuffer {
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
     pub fn as_slice(&self) -> &[f32] {
         match &self.memory {
             Memory::Heap(v) => v,
