@@ -14,7 +14,6 @@ For the same model file, threads and batch size:
      thousands): fit-time ratio and accuracy difference.
 """
 import argparse
-import importlib.util
 import json
 import os
 import subprocess
@@ -28,13 +27,10 @@ import onnxruntime as ort
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from photos import images_under, photos_or_generated, replicate
+from reference import load_rgb, transform
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-spec = importlib.util.spec_from_file_location("reference", os.path.join(ROOT, "scripts", "reference-features.py"))
-ref = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(ref)
-MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from photos import images_under, photos_or_generated, replicate  # noqa: E402
 
 
 def timed(cmd):
@@ -61,7 +57,7 @@ def python_baseline(model_path, root, out, batch, threads):
     paths = images_under(root)
     feats = []
     for i in range(0, len(paths), batch):
-        x = np.stack([ref.transform(ref.load_rgb(p), 256, 224, MEAN, STD) for p in paths[i:i + batch]])
+        x = np.stack([transform(load_rgb(p), 256, 224) for p in paths[i:i + batch]])
         feats.append(sess.run(None, {name: x})[0].reshape(len(x), -1))
     f = np.concatenate(feats)
     rel = [os.path.relpath(p, root) for p in paths]

@@ -27,9 +27,9 @@ import time
 import numpy as np
 import pyarrow.parquet as pq
 
+from photos import photos_or_generated, replicate
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from photos import photos_or_generated, replicate  # noqa: E402
 
 
 def extract(args, images, out, device, batch, layers):

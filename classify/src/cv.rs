@@ -1,5 +1,10 @@
 //! Stratified K-fold cross-validation to pick C (and gamma).
 
+use ndarray::{Array2, Axis};
+
+use crate::model::{Model, Spec};
+use crate::{scale, Result};
+
 /// Fold of each row: within each class, rows are dealt to the folds in turn,
 /// in file order (which is sorted by path), so every fold gets its share of
 /// every class and the split is the same on every run.
@@ -12,6 +17,64 @@ pub fn stratified_folds(y: &[usize], n_classes: usize, k: usize) -> Vec<usize> {
             f
         })
         .collect()
+}
+
+/// The cross-validation table and the candidate it picks.
+#[derive(Debug, Clone)]
+pub struct Table {
+    /// (candidate, mean accuracy over the folds), in the candidates' order.
+    pub rows: Vec<(Spec, f64)>,
+    /// The best mean accuracy; ties go to the first (smallest C) candidate.
+    pub best: Spec,
+}
+
+/// One fold held out: the other folds scaled by their own statistics, and
+/// the held-out fold scaled the same way.
+struct Split {
+    x_train: Array2<f64>,
+    y_train: Vec<usize>,
+    x_test: Array2<f64>,
+    y_test: Vec<usize>,
+}
+
+/// Scores every candidate by stratified `k`-fold cross-validation on the raw
+/// (unscaled) rows `x_raw`: each fold's scaling is fitted on its training
+/// rows only, as a pipeline in scikit-learn would. `specs` is not empty.
+pub fn cross_validate(
+    specs: &[Spec],
+    x_raw: &Array2<f64>,
+    y: &[usize],
+    n_classes: usize,
+    k: usize,
+    scaling: scale::Kind,
+) -> Result<Table> {
+    let folds = stratified_folds(y, n_classes, k);
+    // Each fold scaled once, whatever the number of candidates.
+    let splits: Vec<Split> = (0..k)
+        .map(|f| {
+            let train: Vec<usize> = (0..y.len()).filter(|&i| folds[i] != f).collect();
+            let test: Vec<usize> = (0..y.len()).filter(|&i| folds[i] == f).collect();
+            let sc = scale::Scaler::fit(scaling, &x_raw.select(Axis(0), &train));
+            Split {
+                x_train: sc.transform(&x_raw.select(Axis(0), &train)),
+                y_train: train.iter().map(|&i| y[i]).collect(),
+                x_test: sc.transform(&x_raw.select(Axis(0), &test)),
+                y_test: test.iter().map(|&i| y[i]).collect(),
+            }
+        })
+        .collect();
+    let mut rows = Vec::with_capacity(specs.len());
+    for &spec in specs {
+        let mut acc = 0.0;
+        for s in &splits {
+            let m = Model::fit(spec, &s.x_train, &s.y_train, n_classes)?.model;
+            let pred = m.predict(s.x_test.view(), n_classes);
+            acc += s.y_test.iter().zip(&pred).filter(|(t, p)| t == p).count() as f64 / s.y_test.len() as f64;
+        }
+        rows.push((spec, acc / k as f64));
+    }
+    let best = rows.iter().fold(rows[0], |b, &c| if c.1 > b.1 { c } else { b }).0;
+    Ok(Table { rows, best })
 }
 
 #[cfg(test)]

@@ -32,27 +32,27 @@ impl Data {
         let f = FeatureFile::open(file)?;
         let names: Vec<&str> = f.columns.iter().map(|c| c.name.as_str()).collect();
         let column = match (layer, names.as_slice()) {
-            (Some(l), _) => f.column(l).ok_or_else(|| {
-                Error::Input(format!("{}: no feature column {l:?} (it has {})", file.display(), names.join(", ")))
+            (Some(l), _) => f.column(l).ok_or_else(|| Error::NoSuchColumn {
+                file: file.to_owned(),
+                column: l.to_string(),
+                available: names.iter().map(|n| n.to_string()).collect(),
             })?,
             (None, [_]) => &f.columns[0],
-            (None, []) => return Err(Error::Input(format!("{}: no feature columns", file.display()))),
+            (None, []) => return Err(Error::NoColumns(file.to_owned())),
             (None, _) => {
-                return Err(Error::Input(format!(
-                    "{}: several feature columns ({}); choose one with --layer",
-                    file.display(),
-                    names.join(", ")
-                )))
+                return Err(Error::SeveralColumns {
+                    file: file.to_owned(),
+                    available: names.iter().map(|n| n.to_string()).collect(),
+                })
             }
         };
         if let Some(i) = column.values.iter().position(|v| !v.is_finite()) {
-            return Err(Error::Input(format!(
-                "{}: {} of {} is not finite ({})",
-                file.display(),
-                column.name,
-                f.paths[i / column.dim],
-                column.values[i]
-            )));
+            return Err(Error::NotFinite {
+                file: file.to_owned(),
+                column: column.name.clone(),
+                row: f.paths[i / column.dim].clone(),
+                value: column.values[i],
+            });
         }
         let x = Array2::from_shape_vec((f.len(), column.dim), column.values.iter().map(|&v| v as f64).collect())
             .expect("rows x dim values");

@@ -1,9 +1,9 @@
 //! `classify`: fits a logistic regression or an SVM on a feature file written
 //! by `extract`, saves it, and scores or predicts other feature files.
 
-pub mod cv;
+pub(crate) mod cv;
 pub mod data;
-pub mod linear_svm;
+pub(crate) mod linear_svm;
 pub mod metrics;
 pub mod model;
 pub mod predict;
@@ -22,42 +22,74 @@ pub use metrics::Report;
 pub use model::{Kernel, Model, Spec};
 pub use saved::Classifier;
 
+/// Everything `classify` can refuse; each message is the one line a user sees.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     FeatureFile(#[from] featurefile::Error),
-    #[error("{0}")]
-    Input(String),
-    #[error("fitting {0}")]
-    Fit(String),
     #[error("{path}: {reason}")]
     Io { path: PathBuf, reason: String },
+
+    // Options, checked once before anything is read.
+    #[error("--C needs at least one value")]
+    NoC,
+    #[error("--C values must be positive")]
+    NonPositiveC,
+    #[error("--gamma values must be positive")]
+    NonPositiveGamma,
+    #[error("--cv needs at least 2 folds")]
+    TooFewFolds,
+    #[error("several --C/--gamma values need --cv K to choose between them")]
+    SeveralWithoutCv,
+    #[error("--out {}: use a .csv or .parquet file name", .0.display())]
+    PredictFormat(PathBuf),
+
+    // What the data allows.
+    #[error("{}: no feature column {column:?} (it has {})", .file.display(), .available.join(", "))]
+    NoSuchColumn { file: PathBuf, column: String, available: Vec<String> },
+    #[error("{}: no feature columns", .0.display())]
+    NoColumns(PathBuf),
+    #[error("{}: several feature columns ({}); choose one with --layer", .file.display(), .available.join(", "))]
+    SeveralColumns { file: PathBuf, available: Vec<String> },
+    #[error("{}: {column} of {row} is not finite ({value})", .file.display())]
+    NotFinite { file: PathBuf, column: String, row: String, value: f32 },
+    #[error("{}: {present} labeled class{} in the file; fitting needs at least two", .file.display(), if *.present == 1 { "" } else { "es" })]
+    TooFewClasses { file: PathBuf, present: usize },
+    #[error("class {class:?} has {n} examples, fewer than the {k} folds of --cv {k}")]
+    ClassSmallerThanFolds { class: String, n: usize, k: usize },
+    #[error("{}: no labeled rows to score", .0.display())]
+    NothingToScore(PathBuf),
+
+    // A saved classifier, and whether a feature file fits it.
+    #[error("{}: not a classifier file ({reason})", .path.display())]
+    NotAClassifier { path: PathBuf, reason: String },
+    #[error("{}: classifier format {found} is not supported (this tool reads format {supported})", .path.display())]
+    ClassifierFormat { path: PathBuf, found: u32, supported: u32 },
+    #[error("{}: {column} has {found} values per row; the classifier was fitted on {fitted}", .file.display())]
+    DimensionMismatch { file: PathBuf, column: String, found: usize, fitted: usize },
+    #[error("{}: features come from another model ({found_file} sha256 {}..) than the classifier's ({fitted_file} sha256 {}..); --allow-mismatch to score anyway", .file.display(), short(.found_sha256), short(.fitted_sha256))]
+    OtherBackbone { file: PathBuf, found_file: String, found_sha256: String, fitted_file: String, fitted_sha256: String },
+    #[error("{}: column {column} is tensor {:?} pooled {:?}; the classifier was fitted on {:?} pooled {:?}; --allow-mismatch to score anyway", .file.display(), .found.tensor, .found.pool, .fitted.tensor, .fitted.pool)]
+    OtherLayer { file: PathBuf, column: String, found: Box<featurefile::LayerInfo>, fitted: Box<featurefile::LayerInfo> },
+
+    #[error("fitting {spec}: {reason}")]
+    Fit { spec: Spec, reason: String },
+}
+
+fn short(sha256: &str) -> &str {
+    &sha256[..12.min(sha256.len())]
+}
+
+impl Error {
+    /// A failed write or read of `path`.
+    pub(crate) fn io(path: &Path, reason: impl std::fmt::Display) -> Self {
+        Error::Io { path: path.to_owned(), reason: reason.to_string() }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Writes `out` whole or not at all: `fill` writes a temporary file beside
-/// it, which is synced and renamed into place only when `fill` succeeds.
-pub(crate) fn write_atomically(
-    out: &Path,
-    fill: impl FnOnce(&mut std::fs::File) -> std::result::Result<(), String>,
-) -> Result<()> {
-    let io = |reason: String| Error::Io { path: out.to_owned(), reason };
-    let dir = match out.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir).map_err(|e| io(e.to_string()))?;
-    let mut tmp = tempfile::Builder::new().suffix(".partial").tempfile_in(dir).map_err(|e| io(e.to_string()))?;
-    fill(tmp.as_file_mut()).map_err(io)?;
-    tmp.as_file().sync_all().map_err(|e| io(e.to_string()))?;
-    // Temporary files are private (0600); the result is an ordinary file.
-    featurefile::make_readable(tmp.as_file()).map_err(|e| io(e.to_string()))?;
-    tmp.persist(out).map_err(|e| io(e.error.to_string()))?;
-    Ok(())
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ModelKind {
     Logistic,
     Svm,
@@ -78,6 +110,42 @@ pub struct FitOptions {
     pub cv: Option<usize>,
 }
 
+/// Fit options that passed [`FitOptions::check`]: what `fit` takes.
+#[derive(Debug, Clone)]
+pub struct ValidFitOptions(FitOptions);
+
+impl std::ops::Deref for ValidFitOptions {
+    type Target = FitOptions;
+    fn deref(&self) -> &FitOptions {
+        &self.0
+    }
+}
+
+impl FitOptions {
+    /// Checks what can be checked without reading the data, in one step, as
+    /// linfa's `ParamGuard` does: a fit never starts on options it would
+    /// refuse later.
+    pub fn check(self) -> Result<ValidFitOptions> {
+        if self.c.is_empty() {
+            return Err(Error::NoC);
+        }
+        if self.c.iter().any(|&c| !(c > 0.0 && c.is_finite())) {
+            return Err(Error::NonPositiveC);
+        }
+        if self.gamma.iter().any(|&g| !(g > 0.0 && g.is_finite())) {
+            return Err(Error::NonPositiveGamma);
+        }
+        if self.cv.is_some_and(|k| k < 2) {
+            return Err(Error::TooFewFolds);
+        }
+        let n_gamma = if self.model == ModelKind::Svm && self.kernel == Kernel::Rbf { self.gamma.len().max(1) } else { 1 };
+        if self.c.len() * n_gamma > 1 && self.cv.is_none() {
+            return Err(Error::SeveralWithoutCv);
+        }
+        Ok(ValidFitOptions(self))
+    }
+}
+
 /// What `fit` reports: the cross-validation table, if any, and the summary.
 #[derive(Debug, Clone)]
 pub struct FitReport {
@@ -89,13 +157,29 @@ pub struct FitReport {
 }
 
 impl FitReport {
+    /// What the user must know about the fit, one line each (stderr).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.ignored_unlabeled > 0 {
+            w.push(format!("{} unlabeled rows ignored", self.ignored_unlabeled));
+        }
+        if !self.classifier.converged {
+            w.push(format!(
+                "{} stopped at its iteration limit before converging; the saved classifier is an approximation (\"converged\": false)",
+                self.classifier.spec()
+            ));
+        }
+        w
+    }
+
     pub fn to_text(&self) -> String {
         let mut s = String::new();
         if !self.cv.is_empty() {
             writeln!(s, "cross-validation (mean accuracy over folds)").unwrap();
-            let best = self.cv.iter().map(|(_, a)| *a).fold(f64::NEG_INFINITY, f64::max);
-            for (spec, acc) in &self.cv {
-                let mark = if *acc == best { "  <- best" } else { "" };
+            // The candidate that was fitted: ties go to the first, and only it is marked.
+            let used = self.cv.iter().position(|(spec, _)| *spec == self.classifier.spec());
+            for (i, (spec, acc)) in self.cv.iter().enumerate() {
+                let mark = if Some(i) == used { "  <- best" } else { "" };
                 writeln!(s, "  {:<40} {acc:.4}{mark}", spec.to_string()).unwrap();
             }
         }
@@ -117,13 +201,9 @@ impl FitReport {
     }
 }
 
-fn candidates(opts: &FitOptions, x: &Array2<f64>) -> Result<Vec<Spec>> {
-    if opts.c.iter().any(|&c| !(c > 0.0 && c.is_finite())) {
-        return Err(Error::Input("--C values must be positive".into()));
-    }
-    if opts.gamma.iter().any(|&g| !(g > 0.0 && g.is_finite())) {
-        return Err(Error::Input("--gamma values must be positive".into()));
-    }
+/// The models to fit: one, or the grid `--cv` chooses from. `x` is the
+/// scaled training matrix (scikit-learn's `gamma="scale"` is computed on it).
+fn candidates(opts: &FitOptions, x: &Array2<f64>) -> Vec<Spec> {
     let gammas = if opts.gamma.is_empty() {
         // scikit-learn's gamma="scale": 1 / (n_features * X.var()).
         let var = x.var(0.0);
@@ -141,13 +221,10 @@ fn candidates(opts: &FitOptions, x: &Array2<f64>) -> Result<Vec<Spec>> {
             }
         }
     }
-    if specs.len() > 1 && opts.cv.is_none() {
-        return Err(Error::Input("several --C/--gamma values need --cv K to choose between them".into()));
-    }
-    Ok(specs)
+    specs
 }
 
-pub fn fit(opts: &FitOptions) -> Result<FitReport> {
+pub fn fit(opts: &ValidFitOptions) -> Result<FitReport> {
     let data = Data::load(&opts.train, opts.layer.as_deref())?;
     let rows = data.labeled();
     let ignored_unlabeled = data.len() - rows.len();
@@ -158,22 +235,11 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
     }
     let present = counts.iter().filter(|&&n| n > 0).count();
     if present < 2 {
-        return Err(Error::Input(format!(
-            "{}: {} labeled class{} in the file; fitting needs at least two",
-            opts.train.display(),
-            present,
-            if present == 1 { "" } else { "es" }
-        )));
+        return Err(Error::TooFewClasses { file: opts.train.clone(), present });
     }
     if let Some(k) = opts.cv {
-        if k < 2 {
-            return Err(Error::Input("--cv needs at least 2 folds".into()));
-        }
-        if let Some((i, n)) = counts.iter().enumerate().find(|(_, &n)| n > 0 && n < k) {
-            return Err(Error::Input(format!(
-                "class {:?} has {n} examples, fewer than the {k} folds of --cv {k}",
-                data.classes[i]
-            )));
+        if let Some((i, &n)) = counts.iter().enumerate().find(|(_, &n)| n > 0 && n < k) {
+            return Err(Error::ClassSmallerThanFolds { class: data.classes[i].clone(), n, k });
         }
     }
     // Classes with no example in the file cannot be learnt; the model is fitted
@@ -184,39 +250,23 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
     let x_raw = data.x.select(Axis(0), &rows);
     let scaler = scale::Scaler::fit(opts.scale, &x_raw);
     let x = scaler.transform(&x_raw);
-    let specs = candidates(opts, &x)?;
+    let specs = candidates(opts, &x);
     let n_classes = classes.len();
 
-    let mut cv = Vec::new();
-    let spec = if let Some(k) = opts.cv {
-        let folds = cv::stratified_folds(&y, n_classes, k);
-        for &spec in &specs {
-            let mut acc = 0.0;
-            for f in 0..k {
-                let train: Vec<usize> = (0..y.len()).filter(|&i| folds[i] != f).collect();
-                let test: Vec<usize> = (0..y.len()).filter(|&i| folds[i] == f).collect();
-                // Scaling statistics come from the training folds only.
-                let sc = scale::Scaler::fit(opts.scale, &x_raw.select(Axis(0), &train));
-                let xt = sc.transform(&x_raw.select(Axis(0), &train));
-                let yt: Vec<usize> = train.iter().map(|&i| y[i]).collect();
-                let m = Model::fit(spec, &xt, &yt, n_classes)?;
-                let pred = m.predict(sc.transform(&x_raw.select(Axis(0), &test)).view(), n_classes);
-                acc += test.iter().zip(&pred).filter(|(&i, &p)| y[i] == p).count() as f64 / test.len() as f64;
-            }
-            cv.push((spec, acc / k as f64));
+    let (spec, cv) = match opts.cv {
+        Some(k) => {
+            let table = cv::cross_validate(&specs, &x_raw, &y, n_classes, k, opts.scale)?;
+            (table.best, table.rows)
         }
-        // The best mean accuracy; ties go to the first (smallest C) candidate.
-        cv.iter().fold(cv[0], |b, &c| if c.1 > b.1 { c } else { b }).0
-    } else {
-        specs[0]
+        None => (specs[0], Vec::new()),
     };
 
     let start = Instant::now();
-    let model = Model::fit(spec, &x, &y, n_classes)?;
+    let fitted = Model::fit(spec, &x, &y, n_classes)?;
     let fit_seconds = start.elapsed().as_secs_f64();
-    let pred = model.predict(x.view(), n_classes);
+    let pred = fitted.model.predict(x.view(), n_classes);
     let train_accuracy = pred.iter().zip(&y).filter(|(p, t)| p == t).count() as f64 / y.len() as f64;
-    let classifier = Classifier::new(model, classes, &data, scaler, train_accuracy, fit_seconds, y.len());
+    let classifier = Classifier::new(fitted, classes, &data, scaler, train_accuracy, fit_seconds, y.len());
     classifier.save(&opts.out)?;
     Ok(FitReport { classifier, out: opts.out.clone(), cv, ignored_unlabeled })
 }
@@ -243,7 +293,7 @@ pub fn score(classifier: &Classifier, file: &Path, allow_mismatch: bool) -> Resu
     }
     let labeled = data.labeled();
     if labeled.is_empty() {
-        return Err(Error::Input(format!("{}: no labeled rows to score", file.display())));
+        return Err(Error::NothingToScore(file.to_owned()));
     }
     let pred = classifier.predict(&data.x.select(Axis(0), &labeled));
     let rows: Vec<(usize, usize, usize)> = labeled

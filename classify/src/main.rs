@@ -1,8 +1,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use classify::{scale, Classifier, FitOptions, Kernel, ModelKind};
+use featurefile::cli;
+
+const PROG: &str = "classify";
 
 /// Fit a logistic regression or an SVM on a feature file written by extract,
 /// and score or predict other feature files with it.
@@ -23,23 +26,23 @@ enum Command {
         /// Where to save the classifier
         #[arg(long, default_value = "models/classifier.json")]
         out: PathBuf,
-        #[arg(long, value_enum, default_value_t = ModelArg::Logistic)]
-        model: ModelArg,
+        #[arg(long, value_enum, default_value_t = ModelKind::Logistic)]
+        model: ModelKind,
         /// SVM kernel
-        #[arg(long, value_enum, default_value_t = KernelArg::Linear)]
-        kernel: KernelArg,
+        #[arg(long, value_enum, default_value_t = Kernel::Linear)]
+        kernel: Kernel,
         /// Inverse regularization strength, as scikit-learn's C; a comma list with --cv
         #[arg(long = "C", value_delimiter = ',', default_value = "1.0")]
         c: Vec<f64>,
-        /// RBF kernel width [default: scale, 1 / (D * var(X))]; a comma list with --cv
+        /// RBF kernel width, as scikit-learn's gamma; a comma list with --cv; scale is 1 / (D * var(X)) [default: scale]
         #[arg(long, value_delimiter = ',')]
         gamma: Vec<f64>,
-        /// Feature column (may be left out when the file has only one)
+        /// Feature column; may be left out when the file has only one [default: the only column]
         #[arg(long)]
         layer: Option<String>,
         /// Feature scaling, fitted on the training file and saved with the classifier
-        #[arg(long, value_enum, default_value_t = ScaleArg::Standard)]
-        scale: ScaleArg,
+        #[arg(long, value_enum, default_value_t = scale::Kind::Standard)]
+        scale: scale::Kind,
         /// Pick C (and gamma) by stratified K-fold cross-validation
         #[arg(long)]
         cv: Option<usize>,
@@ -75,41 +78,15 @@ enum Command {
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum ModelArg {
-    Logistic,
-    Svm,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum KernelArg {
-    Linear,
-    Rbf,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ScaleArg {
-    Standard,
-    L2,
-    None,
-}
-
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
-        Err(e) => {
-            // clap's first line says what is wrong; keep the error to that line.
-            let msg = e.to_string();
-            let line = msg.lines().next().unwrap_or_default().trim_start_matches("error: ");
-            eprintln!("classify: {line}");
-            return ExitCode::from(2);
-        }
+    let args: Cli = match cli::parse(PROG) {
+        Ok(args) => args,
+        Err(code) => return code,
     };
-    match run(cli.command) {
+    match run(args.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("classify: {e}");
+            eprintln!("{PROG}: {e}");
             ExitCode::FAILURE
         }
     }
@@ -118,32 +95,12 @@ fn main() -> ExitCode {
 fn run(command: Command) -> classify::Result<()> {
     match command {
         Command::Fit { train, out, model, kernel, c, gamma, layer, scale, cv } => {
-            let opts = FitOptions {
-                train,
-                out,
-                model: match model {
-                    ModelArg::Logistic => ModelKind::Logistic,
-                    ModelArg::Svm => ModelKind::Svm,
-                },
-                kernel: match kernel {
-                    KernelArg::Linear => Kernel::Linear,
-                    KernelArg::Rbf => Kernel::Rbf,
-                },
-                c,
-                gamma,
-                layer,
-                scale: match scale {
-                    ScaleArg::Standard => scale::Kind::Standard,
-                    ScaleArg::L2 => scale::Kind::L2,
-                    ScaleArg::None => scale::Kind::None,
-                },
-                cv,
-            };
+            let opts = FitOptions { train, out, model, kernel, c, gamma, layer, scale, cv }.check()?;
             let report = classify::fit(&opts)?;
-            if report.ignored_unlabeled > 0 {
-                eprintln!("classify: warning: {} unlabeled rows ignored", report.ignored_unlabeled);
+            for w in report.warnings() {
+                eprintln!("{PROG}: warning: {w}");
             }
-            emit(&report.to_text());
+            cli::emit(PROG, &report.to_text());
         }
         Command::Score { file, classifier, json, allow_mismatch, report, report_limit } => {
             let c = Classifier::load(&classifier)?;
@@ -154,9 +111,9 @@ fn run(command: Command) -> classify::Result<()> {
                 eprintln!("wrote report {} ({} images{missing})", w.path.display(), w.cards);
             }
             if json {
-                emit(&format!("{}\n", scored.report.to_json()));
+                cli::emit(PROG, &format!("{}\n", scored.report.to_json()));
             } else {
-                emit(&scored.report.to_table());
+                cli::emit(PROG, &scored.report.to_table());
             }
         }
         Command::Predict { file, out, classifier, allow_mismatch } => {
@@ -166,15 +123,4 @@ fn run(command: Command) -> classify::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Results go to stdout; a reader that stops early (`| head`) ends the run
-/// quietly, as it does for any Unix filter.
-fn emit(text: &str) {
-    use std::io::Write;
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
-        Err(e) => eprintln!("classify: stdout: {e}"),
-        Ok(()) => {}
-    }
 }

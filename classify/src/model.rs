@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::linear_svm::{self, Hyperplane};
 use crate::Error;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Kernel {
     Linear,
@@ -128,7 +128,15 @@ fn logistic_gradient_max(x: &Array2<f64>, y: &[usize], weights: &[Vec<f64>], int
 /// layer3 features it stopped at twice scikit-learn's loss and lost a point
 /// of validation accuracy. So where it stops short of the tolerance, it is
 /// restarted from where it stopped, until the loss stops falling.
-fn fit_logistic(x: &Array2<f64>, y: &[usize], n_classes: usize, alpha: f64) -> Result<(Vec<Vec<f64>>, Vec<f64>), String> {
+/// Returns the weights, the intercepts and whether a stopping rule was met
+/// before the restarts ran out.
+#[allow(clippy::type_complexity)]
+fn fit_logistic(
+    x: &Array2<f64>,
+    y: &[usize],
+    n_classes: usize,
+    alpha: f64,
+) -> Result<(Vec<Vec<f64>>, Vec<f64>, bool), String> {
     let ds = Dataset::new(x.clone(), Array1::from(y.to_vec()));
     let d = x.ncols();
     let tolerance = LOGISTIC_TOL * y.len() as f64;
@@ -136,6 +144,7 @@ fn fit_logistic(x: &Array2<f64>, y: &[usize], n_classes: usize, alpha: f64) -> R
     let mut best: Option<(f64, Vec<Vec<f64>>, Vec<f64>)> = None;
     let mut init1: Option<Array1<f64>> = None;
     let mut init2: Option<Array2<f64>> = None;
+    let mut converged = false;
     for _ in 0..LOGISTIC_RESTARTS {
         let (weights, intercepts) = if n_classes == 2 {
             let mut params = LogisticRegression::default()
@@ -182,34 +191,47 @@ fn fit_logistic(x: &Array2<f64>, y: &[usize], n_classes: usize, alpha: f64) -> R
             best = Some((loss, weights, intercepts));
         }
         if done {
+            converged = true;
             break;
         }
         slack = (slack / 10.0).max(1.0);
     }
     let (_, w, b) = best.expect("at least one fit");
-    Ok((w, b))
+    Ok((w, b, converged))
+}
+
+/// A fitted model, and whether its solver met its stopping rule: one that
+/// ran out of iterations returns an approximate model, which the caller
+/// must say.
+#[derive(Debug, Clone)]
+pub struct Fitted {
+    pub model: Model,
+    pub converged: bool,
 }
 
 impl Model {
     /// `y` holds class indices below `n_classes`; every class has examples.
-    pub fn fit(spec: Spec, x: &Array2<f64>, y: &[usize], n_classes: usize) -> Result<Self, Error> {
-        let fit_err = |e: String| Error::Fit(format!("{spec}: {e}"));
+    pub fn fit(spec: Spec, x: &Array2<f64>, y: &[usize], n_classes: usize) -> Result<Fitted, Error> {
+        let fit_err = |reason: String| Error::Fit { spec, reason };
         match spec {
             Spec::Logistic { c } => {
-                let (weights, intercepts) = fit_logistic(x, y, n_classes, 1.0 / c).map_err(fit_err)?;
-                Ok(Model::Logistic { c, weights, intercepts })
+                let (weights, intercepts, converged) = fit_logistic(x, y, n_classes, 1.0 / c).map_err(fit_err)?;
+                Ok(Fitted { model: Model::Logistic { c, weights, intercepts }, converged })
             }
             Spec::Svm { kernel: Kernel::Linear, c, .. } => {
                 let x = x.as_standard_layout();
-                let machines = pairs(n_classes)
+                let (machines, converged): (Vec<Hyperplane>, Vec<bool>) = pairs(n_classes)
                     .into_iter()
                     .map(|(i, j)| {
                         let rows: Vec<usize> = (0..y.len()).filter(|&r| y[r] == i || y[r] == j).collect();
                         let positive: Vec<bool> = rows.iter().map(|&r| y[r] == i).collect();
                         linear_svm::fit(x.view(), &rows, &positive, c)
                     })
-                    .collect();
-                Ok(Model::Svm { kernel: Kernel::Linear, c, gamma: None, machines: Machines::Linear(machines) })
+                    .unzip();
+                Ok(Fitted {
+                    model: Model::Svm { kernel: Kernel::Linear, c, gamma: None, machines: Machines::Linear(machines) },
+                    converged: converged.iter().all(|&c| c),
+                })
             }
             Spec::Svm { kernel, c, gamma } => {
                 // libsvm's (and so SVC's) stopping tolerance, not linfa's far tighter 1e-7:
@@ -229,11 +251,16 @@ impl Model {
                         params.fit(&ds).map_err(|e| fit_err(e.to_string()))
                     })
                     .collect::<Result<Vec<_>, _>>()?;
-                Ok(Model::Svm {
-                    kernel,
-                    c,
-                    gamma: (kernel == Kernel::Rbf).then_some(gamma),
-                    machines: Machines::Kernel(machines),
+                // linfa-svm keeps its exit reason private but prints it.
+                let converged = machines.iter().all(|m| !m.to_string().starts_with("Reached maximal iterations"));
+                Ok(Fitted {
+                    model: Model::Svm {
+                        kernel,
+                        c,
+                        gamma: (kernel == Kernel::Rbf).then_some(gamma),
+                        machines: Machines::Kernel(machines),
+                    },
+                    converged,
                 })
             }
         }
@@ -365,7 +392,7 @@ mod tests {
                 Spec::Svm { kernel: Kernel::Linear, c: 1.0, gamma: 0.0 },
                 Spec::Svm { kernel: Kernel::Rbf, c: 1.0, gamma: 0.3 },
             ] {
-                let m = Model::fit(spec, &x, &y, n).unwrap();
+                let m = Model::fit(spec, &x, &y, n).unwrap().model;
                 assert_eq!(m.predict(x.view(), n), y, "{spec} on {n} classes");
             }
         }
@@ -374,11 +401,13 @@ mod tests {
     #[test]
     fn logistic_probabilities_sum_to_one() {
         let (x, y) = blobs(3);
-        let m = Model::fit(Spec::Logistic { c: 1.0 }, &x, &y, 3).unwrap();
+        let m = Model::fit(Spec::Logistic { c: 1.0 }, &x, &y, 3).unwrap().model;
         for row in m.scores(x.view(), 3).rows() {
             assert!((row.sum() - 1.0).abs() < 1e-9);
         }
-        let b = Model::fit(Spec::Logistic { c: 1.0 }, &x.slice(ndarray::s![..40, ..]).to_owned(), &y[..40], 2).unwrap();
+        let b = Model::fit(Spec::Logistic { c: 1.0 }, &x.slice(ndarray::s![..40, ..]).to_owned(), &y[..40], 2)
+            .unwrap()
+            .model;
         let s = b.scores(array![[0.0, 0.0, 0.5]].view(), 2);
         assert!((s.row(0).sum() - 1.0).abs() < 1e-12 && s[[0, 0]] > 0.5, "{s}");
     }

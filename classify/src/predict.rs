@@ -17,7 +17,7 @@ pub fn predict(classifier: &Classifier, file: &Path, out: &Path, allow_mismatch:
     let parquet = match ext.as_deref() {
         Some("csv") => false,
         Some("parquet") => true,
-        _ => return Err(Error::Input(format!("--out {}: use a .csv or .parquet file name", out.display()))),
+        _ => return Err(Error::PredictFormat(out.to_owned())),
     };
     let data = classifier.load_compatible(file, allow_mismatch)?;
     let scores = classifier.scores(&data.x);
@@ -25,7 +25,7 @@ pub fn predict(classifier: &Classifier, file: &Path, out: &Path, allow_mismatch:
         classifier.model.classes_of(&scores).into_iter().map(|k| classifier.classes[k].as_str()).collect();
     let score_names: Vec<String> = classifier.classes.iter().map(|c| format!("score_{c}")).collect();
 
-    crate::write_atomically(out, |file| {
+    featurefile::atomic::write_atomically(out, |file| -> std::result::Result<(), String> {
         let err = |e: &dyn std::fmt::Display| e.to_string();
         if parquet {
             let mut fields =
@@ -54,6 +54,7 @@ pub fn predict(classifier: &Classifier, file: &Path, out: &Path, allow_mismatch:
             w.flush().map_err(|e| err(&e))?;
         }
         Ok(())
-    })?;
+    })
+    .map_err(|e| Error::io(out, e))?;
     Ok(data.len())
 }

@@ -8,9 +8,9 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use image::{DynamicImage, ImageDecoder, ImageReader};
+use image::DynamicImage;
 
-use crate::{Classifier, Result, Scored};
+use crate::{Classifier, Error, Result, Scored};
 
 /// Edge of the gallery thumbnails, in pixels.
 const THUMB: u32 = 160;
@@ -29,15 +29,7 @@ fn esc(s: &str) -> String {
 
 /// The image as a small inline JPEG, or why it could not be read.
 fn thumbnail(path: &Path) -> Result<String, String> {
-    let mut decoder = ImageReader::open(path)
-        .map_err(|e| e.to_string())?
-        .with_guessed_format()
-        .map_err(|e| e.to_string())?
-        .into_decoder()
-        .map_err(|e| e.to_string())?;
-    let orientation = decoder.orientation().map_err(|e| e.to_string())?;
-    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())?;
-    img.apply_orientation(orientation);
+    let img = featurefile::images::open_oriented(path)?;
     // Tiny images (8x8 digits) are enlarged with visible pixels, not blurred.
     let thumb = if img.width().max(img.height()) < THUMB / 2 {
         let k = THUMB / img.width().max(img.height()).max(1);
@@ -197,6 +189,7 @@ pub fn write(scored: &Scored, classifier: &Classifier, source: &Path, out: &Path
     )
     .unwrap();
 
-    crate::write_atomically(out, |f| std::io::Write::write_all(f, h.as_bytes()).map_err(|e| e.to_string()))?;
+    featurefile::atomic::write_atomically(out, |f| std::io::Write::write_all(f, h.as_bytes()))
+        .map_err(|e| Error::io(out, e))?;
     Ok(Written { path: out.to_owned(), cards: shown, missing })
 }

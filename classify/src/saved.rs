@@ -7,7 +7,7 @@ use featurefile::LayerInfo;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Model, Spec};
+use crate::model::{Fitted, Model, Spec};
 use crate::scale::Scaler;
 use crate::{Data, Error, Result};
 
@@ -35,11 +35,20 @@ pub struct Classifier {
     pub train_rows: usize,
     pub train_accuracy: f64,
     pub fit_seconds: f64,
+    /// false: the solver stopped at its iteration limit, the model is an
+    /// approximation (files written before this key existed converged or
+    /// did not say).
+    #[serde(default = "yes")]
+    pub converged: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Classifier {
     pub(crate) fn new(
-        model: Model,
+        fitted: Fitted,
         classes: Vec<String>,
         data: &Data,
         scaler: Scaler,
@@ -50,7 +59,8 @@ impl Classifier {
         Classifier {
             format: FORMAT,
             version: env!("CARGO_PKG_VERSION").to_string(),
-            model,
+            model: fitted.model,
+            converged: fitted.converged,
             classes,
             feature_column: data.column.clone(),
             dim: data.x.ncols(),
@@ -73,27 +83,20 @@ impl Classifier {
 
     /// Writes the file whole or not at all.
     pub fn save(&self, path: &Path) -> Result<()> {
-        crate::write_atomically(path, |f| {
-            serde_json::to_writer(std::io::BufWriter::new(f), self).map_err(|e| e.to_string())
-        })
+        featurefile::atomic::write_atomically(path, |f| serde_json::to_writer(std::io::BufWriter::new(f), self))
+            .map_err(|e| Error::io(path, e))?;
+        Ok(())
     }
 
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-            path: path.to_owned(),
-            reason: match e.kind() {
-                std::io::ErrorKind::NotFound => "no such classifier file (classify fit writes one)".into(),
-                _ => e.to_string(),
-            },
+        let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::io(path, "no such classifier file (classify fit writes one)"),
+            _ => Error::io(path, e),
         })?;
         let c: Classifier = serde_json::from_str(&text)
-            .map_err(|e| Error::Input(format!("{}: not a classifier file ({e})", path.display())))?;
+            .map_err(|e| Error::NotAClassifier { path: path.to_owned(), reason: e.to_string() })?;
         if c.format != FORMAT {
-            return Err(Error::Input(format!(
-                "{}: classifier format {} is not supported (this tool reads format {FORMAT})",
-                path.display(),
-                c.format
-            )));
+            return Err(Error::ClassifierFormat { path: path.to_owned(), found: c.format, supported: FORMAT });
         }
         Ok(c)
     }
@@ -104,35 +107,30 @@ impl Classifier {
     pub fn load_compatible(&self, file: &Path, allow_mismatch: bool) -> Result<Data> {
         let data = Data::load(file, Some(&self.feature_column))?;
         if data.x.ncols() != self.dim {
-            return Err(Error::Input(format!(
-                "{}: {} has {} values per row; the classifier was fitted on {}",
-                file.display(),
-                self.feature_column,
-                data.x.ncols(),
-                self.dim
-            )));
+            return Err(Error::DimensionMismatch {
+                file: file.to_owned(),
+                column: self.feature_column.clone(),
+                found: data.x.ncols(),
+                fitted: self.dim,
+            });
         }
         if !allow_mismatch {
             if data.backbone_sha256 != self.backbone.sha256 {
-                return Err(Error::Input(format!(
-                    "{}: features come from another model ({} sha256 {}..) than the classifier's ({} sha256 {}..); --allow-mismatch to score anyway",
-                    file.display(),
-                    data.backbone_file,
-                    &data.backbone_sha256[..12.min(data.backbone_sha256.len())],
-                    self.backbone.file,
-                    &self.backbone.sha256[..12.min(self.backbone.sha256.len())]
-                )));
+                return Err(Error::OtherBackbone {
+                    file: file.to_owned(),
+                    found_file: data.backbone_file.clone(),
+                    found_sha256: data.backbone_sha256.clone(),
+                    fitted_file: self.backbone.file.clone(),
+                    fitted_sha256: self.backbone.sha256.clone(),
+                });
             }
             if data.layer != self.layer {
-                return Err(Error::Input(format!(
-                    "{}: column {} is tensor {:?} pooled {:?}; the classifier was fitted on {:?} pooled {:?}; --allow-mismatch to score anyway",
-                    file.display(),
-                    self.feature_column,
-                    data.layer.tensor,
-                    data.layer.pool,
-                    self.layer.tensor,
-                    self.layer.pool
-                )));
+                return Err(Error::OtherLayer {
+                    file: file.to_owned(),
+                    column: self.feature_column.clone(),
+                    found: Box::new(data.layer.clone()),
+                    fitted: Box::new(self.layer.clone()),
+                });
             }
         }
         Ok(data)

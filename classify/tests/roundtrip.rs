@@ -67,7 +67,7 @@ fn saved_classifiers_predict_as_fitted() {
             scale: sc,
             cv: None,
         };
-        let fitted = classify::fit(&opts).unwrap().classifier;
+        let fitted = classify::fit(&opts.check().unwrap()).unwrap().classifier;
         let loaded = Classifier::load(&out).unwrap();
         let data = loaded.load_compatible(&val, false).unwrap();
         assert_eq!(loaded.predict(&data.x), fitted.predict(&data.x), "{model:?} {kernel:?}");
@@ -75,4 +75,42 @@ fn saved_classifiers_predict_as_fitted() {
         let scored = classify::score(&loaded, &val, false).unwrap();
         assert!(scored.report.accuracy > 0.6, "{model:?} {kernel:?}: {}", scored.report.accuracy);
     }
+}
+
+#[test]
+fn a_fit_that_did_not_converge_says_so_and_is_saved_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = dir.path().join("train.parquet");
+    write_features(&train, 3, 60);
+    let out = dir.path().join("c.json");
+    let opts = FitOptions {
+        train,
+        out: out.clone(),
+        model: ModelKind::Svm,
+        kernel: Kernel::Linear,
+        c: vec![1.0],
+        gamma: vec![],
+        layer: None,
+        scale: scale::Kind::Standard,
+        cv: None,
+    };
+    let mut report = classify::fit(&opts.check().unwrap()).unwrap();
+    assert!(report.classifier.converged, "blobs in 6 dimensions converge");
+    assert!(report.warnings().is_empty(), "{:?}", report.warnings());
+    let saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(saved["converged"], true);
+
+    // What a fit stopped at the solver's limit reports and keeps.
+    report.classifier.converged = false;
+    let w = report.warnings();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("svm linear C=1 stopped at its iteration limit"), "{w:?}");
+    report.classifier.save(&out).unwrap();
+    assert!(!Classifier::load(&out).unwrap().converged);
+
+    // A classifier saved before the key existed loads as it was.
+    let mut old: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    old.as_object_mut().unwrap().remove("converged");
+    std::fs::write(&out, old.to_string()).unwrap();
+    assert!(Classifier::load(&out).unwrap().converged);
 }

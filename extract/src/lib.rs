@@ -8,11 +8,11 @@
 
 pub mod dataset;
 pub mod layers;
-pub mod pool;
+pub(crate) mod pool;
 pub mod preprocess;
 pub mod runtime;
 
-pub mod onnx {
+pub(crate) mod onnx {
     #![allow(clippy::all)]
     include!(concat!(env!("OUT_DIR"), "/onnx.rs"));
 }
@@ -44,8 +44,16 @@ pub enum Error {
     Runtime(#[from] runtime::Error),
     #[error(transparent)]
     FeatureFile(#[from] featurefile::Error),
-    #[error("{0}")]
-    Usage(String),
+    #[error("--batch and --threads must be at least 1")]
+    ZeroBatchOrThreads,
+    #[error("--crop {crop} is larger than --resize {resize}")]
+    CropLargerThanResize { crop: u32, resize: u32 },
+    #[error("--out {} is a folder; give a file name", .0.display())]
+    OutIsAFolder(PathBuf),
+    #[error("the model takes {w}x{h} images; use --crop {w}")]
+    FixedInputSize { w: i64, h: i64 },
+    #[error("cannot start {threads} threads: {reason}")]
+    Threads { threads: usize, reason: String },
     #[error("none of the {0} images could be read; nothing written")]
     NothingRead(usize),
     #[error("interrupted; nothing written")]
@@ -67,6 +75,35 @@ pub struct Options {
     pub preprocess: preprocess::Config,
     /// Set from outside (Ctrl-C) to stop between batches, writing nothing.
     pub cancel: Arc<AtomicBool>,
+}
+
+/// Options that passed [`Options::check`]: what [`run`] takes.
+#[derive(Debug, Clone)]
+pub struct ValidOptions(Options);
+
+impl std::ops::Deref for ValidOptions {
+    type Target = Options;
+    fn deref(&self) -> &Options {
+        &self.0
+    }
+}
+
+impl Options {
+    /// Checks what can be checked before the model or the images are read,
+    /// in one step: a run never starts on options it would refuse later.
+    pub fn check(self) -> Result<ValidOptions> {
+        if self.batch == 0 || self.threads == 0 {
+            return Err(Error::ZeroBatchOrThreads);
+        }
+        let (crop, resize) = (self.preprocess.crop, self.preprocess.resize);
+        if crop > resize {
+            return Err(Error::CropLargerThanResize { crop, resize });
+        }
+        if self.out.is_dir() {
+            return Err(Error::OutIsAFolder(self.out.clone()));
+        }
+        Ok(ValidOptions(self))
+    }
 }
 
 /// What a finished run reports on its last line.
@@ -129,6 +166,91 @@ pub fn list_layers(model_path: &Path) -> Result<String> {
     Ok(s)
 }
 
+/// Runs the stages in turn: plan (model, layers, images), start the
+/// engine, decode batches on one thread while inference and writing run on
+/// this one, then seal the file with its footer.
+pub fn run(opts: &ValidOptions) -> Result<Summary> {
+    let start = Instant::now();
+    let plan = Plan::new(opts)?;
+    let mut engine = plan.start_engine(opts)?;
+    let mut sink = Sink::new(opts, &plan);
+    let bar = progress_bar(plan.data.entries.len() as u64);
+    std::thread::scope(|scope| -> Result<()> {
+        // Three buffers go round: one being decoded, one waiting, one that
+        // inference reads.
+        let (tx, rx) = mpsc::sync_channel::<Prepared>(1);
+        let (recycle_tx, recycle_rx) = mpsc::channel::<runtime::HostBuffer>();
+        for b in engine.buffers(3, plan.batch, opts.preprocess.crop as usize)? {
+            let _ = recycle_tx.send(b);
+        }
+        let decoders = rayon::ThreadPoolBuilder::new()
+            .num_threads(opts.threads)
+            .build()
+            .map_err(|e| Error::Threads { threads: opts.threads, reason: e.to_string() })?;
+        let (plan, cancel, cfg) = (&plan, &opts.cancel, opts.preprocess);
+        scope.spawn(move || decode(plan, cfg, &decoders, cancel, recycle_rx, tx));
+        for prepared in rx {
+            if opts.cancel.load(Ordering::Relaxed) {
+                return Err(Error::Interrupted);
+            }
+            let done = prepared.ok.len() + prepared.failed.len();
+            sink.take(&mut engine, prepared, &bar, &recycle_tx)?;
+            bar.inc(done as u64);
+        }
+        if opts.cancel.load(Ordering::Relaxed) {
+            return Err(Error::Interrupted);
+        }
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    let (out, written, skipped) = sink.finish(opts)?;
+    Ok(Summary { out, written, skipped, seconds: start.elapsed().as_secs_f64(), device: engine.device })
+}
+
+/// What a run will do, decided before any image is decoded: the model and
+/// the tensors to take from it, the images, and the batch size.
+struct Plan {
+    model_sha256: String,
+    model: layers::Model,
+    /// One per requested name, in the order asked.
+    layers: Vec<layers::Layer>,
+    /// The distinct tensors behind them (two names may resolve to one).
+    tensors: Vec<String>,
+    data: dataset::Dataset,
+    batch: usize,
+}
+
+impl Plan {
+    fn new(opts: &Options) -> Result<Self> {
+        let (bytes, model) = load_model(&opts.model)?;
+        let crop = opts.preprocess.crop as i64;
+        if let Some((h, w)) = model.fixed_size() {
+            if (h, w) != (crop, crop) {
+                return Err(Error::FixedInputSize { w, h });
+            }
+        }
+        let names = unique(opts.layers.iter().cloned());
+        let layers = model.resolve(&names).map_err(|e| Error::Model { path: opts.model.clone(), source: e })?;
+        let data = dataset::scan(&opts.images)?;
+        let tensors = unique(layers.iter().map(|l| l.tensor.clone()));
+        let batch = model.fixed_batch().map_or(opts.batch, |b| b as usize);
+        Ok(Plan { model_sha256: hex::encode(Sha256::digest(&bytes)), model, layers, tensors, data, batch })
+    }
+
+    /// A session on the model cut down to the requested tensors; says on
+    /// stderr which device runs it.
+    fn start_engine(&self, opts: &Options) -> Result<runtime::Engine> {
+        let graph = self.model.with_outputs(&self.tensors.iter().map(String::as_str).collect::<Vec<_>>());
+        let engine = runtime::Engine::new(&graph, &self.model.input, self.tensors.clone(), opts.device, opts.threads)?;
+        let note = match (opts.device, engine.device.as_str()) {
+            (Device::Auto, "cpu") => " (auto: no usable CUDA provider or GPU)",
+            _ => "",
+        };
+        eprintln!("device: {}{note}", engine.device);
+        Ok(engine)
+    }
+}
+
 /// One batch of preprocessed images on its way to inference.
 struct Prepared {
     /// Entry indices of the images that decoded, in order.
@@ -138,176 +260,156 @@ struct Prepared {
     failed: Vec<(usize, String)>,
 }
 
-pub fn run(opts: &Options) -> Result<Summary> {
-    let start = Instant::now();
-    if opts.batch == 0 || opts.threads == 0 {
-        return Err(Error::Usage("--batch and --threads must be at least 1".into()));
-    }
-    if opts.preprocess.crop > opts.preprocess.resize {
-        return Err(Error::Usage(format!(
-            "--crop {} is larger than --resize {}",
-            opts.preprocess.crop, opts.preprocess.resize
-        )));
-    }
-    if opts.out.is_dir() {
-        return Err(Error::Usage(format!("--out {} is a folder; give a file name", opts.out.display())));
-    }
-    let (bytes, model) = load_model(&opts.model)?;
-    let crop = opts.preprocess.crop as i64;
-    if let Some((h, w)) = model.fixed_size() {
-        if (h, w) != (crop, crop) {
-            return Err(Error::Usage(format!("the model takes {w}x{h} images; use --crop {w}")));
+/// The decoding stage: fills recycled buffers with the plan's batches,
+/// decoding each batch's images in parallel on `pool`, and sends them on in
+/// order. Stops at Ctrl-C, or when the consumer hangs up on an error.
+fn decode(
+    plan: &Plan,
+    cfg: preprocess::Config,
+    pool: &rayon::ThreadPool,
+    cancel: &AtomicBool,
+    recycled: mpsc::Receiver<runtime::HostBuffer>,
+    tx: mpsc::SyncSender<Prepared>,
+) {
+    let per_image = cfg.len();
+    for (ci, chunk) in plan.data.entries.chunks(plan.batch).enumerate() {
+        if cancel.load(Ordering::Relaxed) {
+            break;
         }
-    }
-    let names = unique(opts.layers.iter().cloned());
-    let layers = model.resolve(&names).map_err(|e| Error::Model { path: opts.model.clone(), source: e })?;
-    let data = dataset::scan(&opts.images)?;
-
-    // Two names may resolve to one tensor; ask the model for it once.
-    let tensors = unique(layers.iter().map(|l| l.tensor.clone()));
-    let graph = model.with_outputs(&tensors.iter().map(String::as_str).collect::<Vec<_>>());
-    let mut engine = runtime::Engine::new(&graph, &model.input, tensors.clone(), opts.device, opts.threads)?;
-    let note = match (opts.device, engine.device.as_str()) {
-        (Device::Auto, "cpu") => " (auto: no usable CUDA provider or GPU)",
-        _ => "",
-    };
-    eprintln!("device: {}{note}", engine.device);
-    let batch = match model.fixed_batch() {
-        Some(b) => b as usize,
-        None => opts.batch,
-    };
-
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.threads)
-        .build()
-        .map_err(|e| Error::Usage(format!("cannot start {} threads: {e}", opts.threads)))?;
-    let bar = progress_bar(data.entries.len() as u64);
-    let per_image = opts.preprocess.len();
-    let mut skipped: Vec<Skipped> =
-        data.unreadable.iter().map(|(p, e)| Skipped { path: p.clone(), error: e.clone() }).collect();
-    let mut writer: Option<(FeatureWriter, Vec<(String, LayerInfo)>)> = None;
-    let mut written = 0usize;
-
-    std::thread::scope(|scope| -> Result<()> {
-        // Two batches in flight at most: one being decoded, one waiting; a
-        // third buffer is the one inference reads. They go round and round.
-        let (tx, rx) = mpsc::sync_channel::<Prepared>(1);
-        let (recycle_tx, recycle_rx) = mpsc::channel::<runtime::HostBuffer>();
-        for b in engine.buffers(3, batch, opts.preprocess.crop as usize)? {
-            let _ = recycle_tx.send(b);
-        }
-        let entries = &data.entries;
-        let cfg = opts.preprocess;
-        let cancel = &opts.cancel;
-        scope.spawn(move || {
-            for (ci, chunk) in entries.chunks(batch).enumerate() {
-                if cancel.load(Ordering::Relaxed) {
-                    break;
-                }
-                let Ok(mut buf) = recycle_rx.recv() else { break };
-                let results: Vec<Result<(), String>> = pool.install(|| {
-                    buf.as_mut_slice()[..chunk.len() * per_image]
-                        .par_chunks_mut(per_image)
-                        .zip(chunk.par_iter())
-                        .map(|(slot, e)| preprocess::preprocess_file(&e.abs, &cfg, slot))
-                        .collect()
-                });
-                let mut p = Prepared { ok: Vec::new(), data: buf, failed: Vec::new() };
-                for (i, r) in results.into_iter().enumerate() {
-                    let idx = ci * batch + i;
-                    match r {
-                        Ok(()) => {
-                            let dst = p.ok.len();
-                            if dst != i {
-                                p.data.as_mut_slice().copy_within(i * per_image..(i + 1) * per_image, dst * per_image);
-                            }
-                            p.ok.push(idx);
-                        }
-                        Err(e) => p.failed.push((idx, e)),
-                    }
-                }
-                if tx.send(p).is_err() {
-                    break; // the consumer stopped on an error
-                }
-            }
+        let Ok(mut buf) = recycled.recv() else { break };
+        let results: Vec<Result<(), String>> = pool.install(|| {
+            buf.as_mut_slice()[..chunk.len() * per_image]
+                .par_chunks_mut(per_image)
+                .zip(chunk.par_iter())
+                .map(|(slot, e)| preprocess::preprocess_file(&e.abs, &cfg, slot))
+                .collect()
         });
-
-        let mut features: Vec<Vec<f32>> = vec![Vec::new(); layers.len()];
-        for p in rx {
-            if opts.cancel.load(Ordering::Relaxed) {
-                return Err(Error::Interrupted);
-            }
-            for (idx, err) in &p.failed {
-                let rel = &entries[*idx].rel;
-                bar.suspend(|| eprintln!("skipped {rel}: {err}"));
-                skipped.push(Skipped { path: rel.clone(), error: err.clone() });
-            }
-            bar.inc(p.failed.len() as u64);
-            if p.ok.is_empty() {
-                continue;
-            }
-            let n = p.ok.len();
-            let mut shapes: Vec<Vec<i64>> = vec![Vec::new(); tensors.len()];
-            for f in &mut features {
-                f.clear();
-            }
-            let pool_kind = opts.pool;
-            engine.run_buffer(&p.data, n, |i, shape, values| {
-                shapes[i] = shape.to_vec();
-                for (l, f) in layers.iter().zip(features.iter_mut()) {
-                    if l.tensor == tensors[i] {
-                        pool::pool_into(pool::effective(pool_kind, shape), shape, values, f);
+        let mut p = Prepared { ok: Vec::new(), data: buf, failed: Vec::new() };
+        for (i, r) in results.into_iter().enumerate() {
+            let idx = ci * plan.batch + i;
+            match r {
+                Ok(()) => {
+                    let dst = p.ok.len();
+                    if dst != i {
+                        p.data.as_mut_slice().copy_within(i * per_image..(i + 1) * per_image, dst * per_image);
                     }
+                    p.ok.push(idx);
                 }
-            })?;
-            let _ = recycle_tx.send(p.data);
-            if writer.is_none() {
-                let infos: Vec<(String, LayerInfo)> = layers
-                    .iter()
-                    .map(|l| {
-                        let shape = &shapes[tensors.iter().position(|t| *t == l.tensor).expect("requested")];
-                        let pool = pool::effective(opts.pool, shape);
-                        (l.name.clone(), LayerInfo { tensor: l.tensor.clone(), pool, dim: pool::dim(pool, shape) })
-                    })
-                    .collect();
-                let cols: Vec<(String, usize)> = infos.iter().map(|(n, l)| (n.clone(), l.dim)).collect();
-                writer = Some((FeatureWriter::create(&opts.out, &data.classes, &cols)?, infos));
+                Err(e) => p.failed.push((idx, e)),
             }
-            let (w, _) = writer.as_mut().expect("created above");
-            let paths: Vec<String> = p.ok.iter().map(|&i| entries[i].rel.clone()).collect();
-            let labels: Vec<Option<i32>> = p.ok.iter().map(|&i| entries[i].label).collect();
-            let cols: Vec<&[f32]> = features.iter().map(Vec::as_slice).collect();
-            w.write(Rows { paths: &paths, labels: &labels, features: &cols })?;
-            written += n;
-            bar.inc(n as u64);
         }
-        if opts.cancel.load(Ordering::Relaxed) {
-            return Err(Error::Interrupted);
+        if tx.send(p).is_err() {
+            break;
         }
-        Ok(())
-    })?;
-    bar.finish_and_clear();
+    }
+}
 
-    let Some((w, infos)) = writer else {
-        return Err(Error::NothingRead(data.entries.len()));
-    };
-    skipped.sort_by(|a, b| a.path.cmp(&b.path));
-    let header = Header {
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        model: ModelInfo {
-            file: opts.model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-            sha256: hex::encode(Sha256::digest(&bytes)),
-            input: model.input.clone(),
-        },
-        classes: data.classes.clone(),
-        layers: infos,
-        preprocess: opts.preprocess.record(),
-        root: data.root.to_string_lossy().into_owned(),
-        skipped,
-    };
-    let n_skipped = header.skipped.len();
-    let out = w.finish(&header)?;
-    Ok(Summary { out, written, skipped: n_skipped, seconds: start.elapsed().as_secs_f64(), device: engine.device })
+/// The inference and writing stage: runs each batch, pools its outputs and
+/// streams the rows to the feature file, which it creates on the first
+/// batch (the columns' sizes come from the first outputs).
+struct Sink<'p> {
+    plan: &'p Plan,
+    pool: Pool,
+    out: PathBuf,
+    writer: Option<(FeatureWriter, Vec<(String, LayerInfo)>)>,
+    /// One pooled buffer per requested layer, reused across batches.
+    features: Vec<Vec<f32>>,
+    skipped: Vec<Skipped>,
+    written: usize,
+}
+
+impl<'p> Sink<'p> {
+    fn new(opts: &Options, plan: &'p Plan) -> Self {
+        Sink {
+            plan,
+            pool: opts.pool,
+            out: opts.out.clone(),
+            writer: None,
+            features: vec![Vec::new(); plan.layers.len()],
+            skipped: plan.data.unreadable.iter().map(|(p, e)| Skipped { path: p.clone(), error: e.clone() }).collect(),
+            written: 0,
+        }
+    }
+
+    /// Takes one batch: names its failures, runs the rest, writes their rows
+    /// and hands the buffer back to the decoders.
+    fn take(
+        &mut self,
+        engine: &mut runtime::Engine,
+        p: Prepared,
+        bar: &ProgressBar,
+        recycle: &mpsc::Sender<runtime::HostBuffer>,
+    ) -> Result<()> {
+        let (entries, layers, tensors) = (&self.plan.data.entries, &self.plan.layers, &self.plan.tensors);
+        for (idx, err) in &p.failed {
+            let rel = &entries[*idx].rel;
+            bar.suspend(|| eprintln!("skipped {rel}: {err}"));
+            self.skipped.push(Skipped { path: rel.clone(), error: err.clone() });
+        }
+        if p.ok.is_empty() {
+            let _ = recycle.send(p.data);
+            return Ok(());
+        }
+        let n = p.ok.len();
+        let mut shapes: Vec<Vec<i64>> = vec![Vec::new(); tensors.len()];
+        for f in &mut self.features {
+            f.clear();
+        }
+        let (pool, features) = (self.pool, &mut self.features);
+        engine.run_buffer(&p.data, n, |i, shape, values| {
+            shapes[i] = shape.to_vec();
+            for (l, f) in layers.iter().zip(features.iter_mut()) {
+                if l.tensor == tensors[i] {
+                    pool::pool_into(pool::effective(pool, shape), shape, values, f);
+                }
+            }
+        })?;
+        let _ = recycle.send(p.data);
+        if self.writer.is_none() {
+            let infos: Vec<(String, LayerInfo)> = layers
+                .iter()
+                .map(|l| {
+                    let shape = &shapes[tensors.iter().position(|t| *t == l.tensor).expect("requested")];
+                    let pool = pool::effective(self.pool, shape);
+                    (l.name.clone(), LayerInfo { tensor: l.tensor.clone(), pool, dim: pool::dim(pool, shape) })
+                })
+                .collect();
+            let cols: Vec<(String, usize)> = infos.iter().map(|(n, l)| (n.clone(), l.dim)).collect();
+            self.writer = Some((FeatureWriter::create(&self.out, &self.plan.data.classes, &cols)?, infos));
+        }
+        let (w, _) = self.writer.as_mut().expect("created above");
+        let paths: Vec<String> = p.ok.iter().map(|&i| entries[i].rel.clone()).collect();
+        let labels: Vec<Option<i32>> = p.ok.iter().map(|&i| entries[i].label).collect();
+        let cols: Vec<&[f32]> = self.features.iter().map(Vec::as_slice).collect();
+        w.write(Rows { paths: &paths, labels: &labels, features: &cols })?;
+        self.written += n;
+        Ok(())
+    }
+
+    /// Writes the footer and moves the file into place: (path, rows, skipped).
+    fn finish(self, opts: &Options) -> Result<(PathBuf, usize, usize)> {
+        let plan = self.plan;
+        let Some((w, infos)) = self.writer else {
+            return Err(Error::NothingRead(plan.data.entries.len()));
+        };
+        let mut skipped = self.skipped;
+        skipped.sort_by(|a, b| a.path.cmp(&b.path));
+        let header = Header {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            model: ModelInfo {
+                file: opts.model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                sha256: plan.model_sha256.clone(),
+                input: plan.model.input.clone(),
+            },
+            classes: plan.data.classes.clone(),
+            layers: infos,
+            preprocess: opts.preprocess.record(),
+            root: plan.data.root.to_string_lossy().into_owned(),
+            skipped,
+        };
+        let n_skipped = header.skipped.len();
+        Ok((w.finish(&header)?, self.written, n_skipped))
+    }
 }
 
 /// The items in first-seen order, each once.

@@ -3,9 +3,11 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use extract::{preprocess, Device, Options};
-use featurefile::Pool;
+use featurefile::{cli, Pool};
+
+const PROG: &str = "extract";
 
 /// Run a ResNet50 ONNX model over an image folder (<root>/<class>/<image>)
 /// and write the activations of the chosen layers to a Parquet feature file.
@@ -25,8 +27,8 @@ struct Cli {
     #[arg(long, value_delimiter = ',', default_value = "avgpool")]
     layer: Vec<String>,
     /// Pooling of 4-D activations
-    #[arg(long, value_enum, default_value_t = PoolArg::Avg)]
-    pool: PoolArg,
+    #[arg(long, value_enum, default_value_t = Pool::Avg)]
+    pool: Pool,
     /// auto, cpu, cuda or cuda:N
     #[arg(long, default_value = "auto")]
     device: Device,
@@ -47,35 +49,21 @@ struct Cli {
     list_layers: bool,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum PoolArg {
-    Avg,
-    Max,
-    Avgmax,
-}
-
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
-        Err(e) => {
-            // clap's first line says what is wrong; keep the error to that line.
-            let msg = e.to_string();
-            let line = msg.lines().next().unwrap_or_default().trim_start_matches("error: ");
-            eprintln!("extract: {line}");
-            return ExitCode::from(2);
-        }
+    let args: Cli = match cli::parse(PROG) {
+        Ok(args) => args,
+        Err(code) => return code,
     };
-    if cli.list_layers {
-        return match extract::list_layers(&cli.model) {
+    if args.list_layers {
+        return match extract::list_layers(&args.model) {
             Ok(table) => {
-                emit(&table);
+                cli::emit(PROG, &table);
                 ExitCode::SUCCESS
             }
             Err(e) => fail(e),
         };
     }
-    let out = cli.out.expect("clap requires --out");
+    let out = args.out.expect("clap requires --out");
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
     // A second Ctrl-C while the current batch finishes kills the process as usual.
@@ -85,28 +73,24 @@ fn main() -> ExitCode {
         }
     });
     let opts = Options {
-        images: cli.images.unwrap_or_else(|| extract::default_images(&out)),
+        images: args.images.unwrap_or_else(|| extract::default_images(&out)),
         out,
-        model: cli.model,
-        layers: cli.layer,
-        pool: match cli.pool {
-            PoolArg::Avg => Pool::Avg,
-            PoolArg::Max => Pool::Max,
-            PoolArg::Avgmax => Pool::AvgMax,
-        },
-        device: cli.device,
-        batch: cli.batch,
-        threads: cli.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-        preprocess: preprocess::Config { resize: cli.resize, crop: cli.crop, ..Default::default() },
+        model: args.model,
+        layers: args.layer,
+        pool: args.pool,
+        device: args.device,
+        batch: args.batch,
+        threads: args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        preprocess: preprocess::Config { resize: args.resize, crop: args.crop, ..Default::default() },
         cancel,
     };
-    match extract::run(&opts) {
+    match opts.check().and_then(|opts| extract::run(&opts)) {
         Ok(summary) => {
             eprintln!("{summary}");
             ExitCode::SUCCESS
         }
         Err(extract::Error::Interrupted) => {
-            eprintln!("extract: interrupted; nothing written");
+            eprintln!("{PROG}: interrupted; nothing written");
             ExitCode::from(130)
         }
         Err(e) => fail(e),
@@ -114,17 +98,6 @@ fn main() -> ExitCode {
 }
 
 fn fail(e: extract::Error) -> ExitCode {
-    eprintln!("extract: {e}");
+    eprintln!("{PROG}: {e}");
     ExitCode::FAILURE
-}
-
-/// Results go to stdout; a reader that stops early (`| head`) ends the run
-/// quietly, as it does for any Unix filter.
-fn emit(text: &str) {
-    use std::io::Write;
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
-        Err(e) => eprintln!("extract: stdout: {e}"),
-        Ok(()) => {}
-    }
 }

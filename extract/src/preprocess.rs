@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
+use image::{DynamicImage, RgbImage};
 
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
@@ -58,15 +58,7 @@ fn shortest(v: f32) -> f64 {
 /// `convert("RGB")` does (alpha dropped); 16-bit samples are scaled to 8 bits
 /// (PIL would clip them).
 pub fn load_rgb(path: &Path) -> Result<RgbImage, String> {
-    let reader = ImageReader::open(path)
-        .map_err(|e| e.to_string())?
-        .with_guessed_format()
-        .map_err(|e| e.to_string())?;
-    let mut decoder = reader.into_decoder().map_err(|e| e.to_string())?;
-    let orientation = decoder.orientation().map_err(|e| e.to_string())?;
-    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())?;
-    img.apply_orientation(orientation);
-    Ok(match img {
+    Ok(match featurefile::images::open_oriented(path)? {
         DynamicImage::ImageRgb8(rgb) => rgb,
         other => other.to_rgb8(),
     })

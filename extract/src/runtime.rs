@@ -132,13 +132,11 @@ enum Memory {
     Pinned(Pinned),
 }
 
+/// Page-locked host memory owned by an ONNX Runtime tensor (which keeps its
+/// allocator alive); ort's values are `Send`, so buffers move between the
+/// decoding and inference threads as they are.
 #[cfg(feature = "cuda")]
 struct Pinned(ort::value::Tensor<f32>);
-
-// The tensor is plain host memory that this value alone owns (it keeps its
-// allocator alive), and it moves between threads whole, never shared.
-#[cfg(feature = "cuda")]
-unsafe impl Send for Pinned {}
 
 impl HostBuffer {
     pub fn as_slice(&self) -> &[f32] {

@@ -8,45 +8,18 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use featurefile::testing::{
+    assert_no_partial_files, assert_one_line_failure, cosine, model, py, py_json, python, root, s, shared_data,
+    stderr,
+};
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn python() -> PathBuf {
-    let p = root().join(".venv/bin/python");
-    assert!(p.exists(), "{} is missing: run scripts/setup.sh first", p.display());
-    p
-}
-
-fn model(name: &str) -> PathBuf {
-    let p = root().join("models").join(name);
-    assert!(p.exists(), "{} is missing: run scripts/setup.sh first", p.display());
-    p
-}
-
-fn photos() -> Option<PathBuf> {
-    let p = root().join("../shared/data/imagenet-samples");
-    p.is_dir().then_some(p)
-}
 
 fn extract(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_extract")).args(args).output().expect("extract runs")
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn py(script: &str, args: &[&str]) -> Output {
-    Command::new(python()).arg(root().join(script)).args(args).output().expect("python runs")
-}
-
-fn py_json(script: &str, args: &[&str]) -> Value {
-    let o = py(script, args);
-    let out = String::from_utf8_lossy(&o.stdout);
-    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{script}: {e}\nstdout: {out}\nstderr: {}", stderr(&o)))
+fn photos() -> Option<PathBuf> {
+    shared_data("imagenet-samples")
 }
 
 /// The generated image set (every colour mode and format, a corrupt file, ...).
@@ -63,26 +36,24 @@ fn run_ok(args: &[&str]) -> String {
     stderr(&o)
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 #[test]
 fn finds_the_layers_of_a_torchvision_export() {
     let o = extract(&["--model", s(&model("resnet50.onnx")), "--list-layers"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let table = String::from_utf8_lossy(&o.stdout);
     let rows: Vec<Vec<&str>> = table.lines().skip(3).map(|l| l.split_whitespace().collect()).collect();
-    let got: Vec<(&str, &str, &str)> = rows.iter().map(|r| (r[0], r[1], r[2])).collect();
+    let got: Vec<(&str, &str, &str, &str)> = rows.iter().map(|r| (r[0], r[1], r[2], r[4])).collect();
+    // Shapes alone would pass with a stage's first block in place of its
+    // last; the torchvision names say which block each layer is.
     assert_eq!(
         got,
         vec![
-            ("stem", "Nx64x56x56", "64"),
-            ("layer1", "Nx256x56x56", "256"),
-            ("layer2", "Nx512x28x28", "512"),
-            ("layer3", "Nx1024x14x14", "1024"),
-            ("layer4", "Nx2048x7x7", "2048"),
-            ("avgpool", "Nx2048", "2048"),
+            ("stem", "Nx64x56x56", "64", "/maxpool/MaxPool_output_0"),
+            ("layer1", "Nx256x56x56", "256", "/layer1.2/relu_2/Relu_output_0"),
+            ("layer2", "Nx512x28x28", "512", "/layer2.3/relu_2/Relu_output_0"),
+            ("layer3", "Nx1024x14x14", "1024", "/layer3.5/relu_2/Relu_output_0"),
+            ("layer4", "Nx2048x7x7", "2048", "/layer4.2/relu_2/Relu_output_0"),
+            ("avgpool", "Nx2048", "2048", "/flatten/Flatten_output_0"),
         ]
     );
     assert!(table.contains("16 residual blocks"), "{table}");
@@ -124,17 +95,15 @@ fn any_resnet50_export_gives_the_same_features() {
     }
 }
 
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
-    let n = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    dot / (n(a) * n(b))
-}
-
-fn assert_parity(features: &Path, model: &Path, layer: &str) -> Value {
-    let o = py("scripts/reference-features.py", &[s(features), "--model", s(model), "--layer", layer]);
+/// PIL + onnxruntime on the same model, the layer found by the reference
+/// itself (not read from the file) and pooled as `pool` says: every row at
+/// cosine >= 0.999.
+fn assert_parity(features: &Path, model: &Path, layer: &str, pool: &str) -> Value {
+    let o = py("scripts/reference-features.py", &[s(features), "--model", s(model), "--layer", layer, "--pool", pool]);
     let report: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", stderr(&o)));
     assert!(o.status.success(), "parity below 0.999 on {layer}: {report}");
     assert!(report["min_cosine"].as_f64().unwrap() >= 0.999, "{report}");
+    assert_eq!(report["tensor"], report["recorded_tensor"], "{layer} is another tensor than the reference finds");
     report
 }
 
@@ -145,8 +114,8 @@ fn matches_pil_and_onnxruntime_on_generated_images() {
     let out = dir.path().join("gen.parquet");
     for m in ["resnet50-narrow.onnx", "resnet50.onnx"] {
         run_ok(&["--model", s(&model(m)), "--images", s(&images), "--layer", "stem,layer2,avgpool", "--out", s(&out)]);
-        for layer in ["stem", "layer2", "avgpool"] {
-            let report = assert_parity(&out, &model(m), layer);
+        for (layer, pool) in [("stem", "avg"), ("layer2", "avg"), ("avgpool", "none")] {
+            let report = assert_parity(&out, &model(m), layer, pool);
             // Lossless files decode to the same pixels in PIL and here, and
             // the resize is a port of PIL's: the model input is bit-identical.
             for (path, v) in report["images"].as_object().unwrap() {
@@ -168,9 +137,87 @@ fn matches_pil_and_onnxruntime_on_real_photos() {
     let out = dir.path().join("photos.parquet");
     let full = model("resnet50.onnx");
     run_ok(&["--model", s(&full), "--images", s(&photos), "--layer", "layer3,avgpool", "--out", s(&out)]);
-    let report = assert_parity(&out, &full, "avgpool");
+    let report = assert_parity(&out, &full, "avgpool", "none");
     assert_eq!(report["rows"], 100);
-    assert_parity(&out, &full, "layer3");
+    assert_parity(&out, &full, "layer3", "avg");
+}
+
+#[test]
+fn every_pooling_and_the_v2_resize_match_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = generated(dir.path());
+    let narrow = model("resnet50-narrow.onnx");
+    for (pool, resize) in [("max", "256"), ("avgmax", "256"), ("avg", "232")] {
+        let out = dir.path().join(format!("{pool}-{resize}.parquet"));
+        run_ok(&[
+            "--model", s(&narrow), "--images", s(&images), "--layer", "layer1,layer3", "--pool", pool,
+            "--resize", resize, "--out", s(&out),
+        ]);
+        for layer in ["layer1", "layer3"] {
+            let report = assert_parity(&out, &narrow, layer, pool);
+            assert_eq!(report["rows"], 15);
+        }
+    }
+}
+
+/// The preprocessed model input itself against PIL's, image by image: on
+/// lossless files identical, on JPEGs within the decoders' rounding. Here a
+/// missing EXIF turn, a wrong CMYK or greyscale conversion cannot hide
+/// behind a network that averages it away.
+#[test]
+fn the_model_input_is_pils_for_every_kind_of_image() {
+    use extract::preprocess::{preprocess_file, Config};
+    let dir = tempfile::tempdir().unwrap();
+    let images = generated(dir.path());
+    let mut files: Vec<PathBuf> = Vec::new();
+    let mut stack = vec![images.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if p.is_dir() {
+                stack.push(p);
+            } else if extract::dataset::is_image(&p) && !name.starts_with('.') && name != "broken.jpg" {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    for resize in [256u32, 232] {
+        let refs = dir.path().join(format!("ref-{resize}"));
+        let mut args = vec![s(&refs).to_string(), "--resize".into(), resize.to_string()];
+        args.extend(files.iter().map(|p| s(p).to_string()));
+        let o = py("extract/tests/py/reference_tensors.py", &args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let cfg = Config { resize, ..Default::default() };
+        let read = |p: PathBuf| -> Vec<f32> {
+            std::fs::read(p).unwrap().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+        };
+        let mean_abs = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs() as f64).sum::<f64>() / a.len() as f64;
+        let mut turned = 0;
+        for (i, f) in files.iter().enumerate() {
+            let mut ours = vec![0f32; cfg.len()];
+            preprocess_file(f, &cfg, &mut ours).unwrap();
+            let theirs = read(refs.join(format!("{i}.f32")));
+            let diff = mean_abs(&ours, &theirs);
+            let name = s(f.strip_prefix(&images).unwrap()).to_string();
+            if name.ends_with(".jpg") {
+                // One grey level is 1 / 255 / 0.225 = 0.017 here; JPEG
+                // decoders differ by about a level on some pixels.
+                assert!(diff < 0.01, "{name} at resize {resize}: mean difference {diff} from PIL's input");
+            } else {
+                assert_eq!(diff, 0.0, "{name} at resize {resize}: not PIL's input");
+            }
+            let unturned = refs.join(format!("{i}.unturned.f32"));
+            if unturned.exists() {
+                let wrong = mean_abs(&ours, &read(unturned));
+                assert!(wrong > 30.0 * 0.01, "{name}: ignoring the EXIF turn would differ by only {wrong}");
+                turned += 1;
+            }
+        }
+        assert_eq!(turned, 1, "the generated set has one EXIF-turned JPEG");
+        assert!(files.iter().any(|f| s(f).ends_with("cmyk.jpg")) && files.iter().any(|f| s(f).ends_with("grey.jpg")));
+    }
 }
 
 #[test]
@@ -211,7 +258,7 @@ fn writes_the_contract_as_pyarrow_reads_it() {
     let last = err.lines().last().unwrap();
     assert!(last.starts_with("wrote 15 images to ") && last.contains("(1 skipped)") && last.contains("images/s on cpu"), "{last}");
 
-    let c = py_json("extract/tests/py/check_contract.py", &[s(&out)]);
+    let c = py_json("extract/tests/py/check_contract.py", &[s(&out), s(&model("resnet50-narrow.onnx"))]);
     assert_eq!(
         c["schema"],
         serde_json::json!({
@@ -231,7 +278,7 @@ fn writes_the_contract_as_pyarrow_reads_it() {
         "filter": "pil-bilinear-antialias"
     }));
     assert_eq!(c["model"]["file"], "resnet50-narrow.onnx");
-    assert_eq!(c["model"]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(c["model"]["sha256"], c["model_file_sha256"], "the recorded hash is the model file's");
     assert_eq!(c["root"], s(&images.canonicalize().unwrap()));
     assert_eq!(c["skipped"][0]["path"], "alpha/broken.jpg");
     assert_eq!(c["sorted"], true);
@@ -272,17 +319,12 @@ fn one_image_folder(dir: &Path, class: &str) -> PathBuf {
     dir.join("imgs")
 }
 
+/// One line, non-zero exit, and nothing at `out` nor beside it.
 fn assert_fails(args: &[&str], out: &Path, expect: &str) {
     let o = extract(args);
-    let err = stderr(&o);
-    assert!(!o.status.success(), "{args:?} succeeded");
-    assert_eq!(err.trim_end().lines().count(), 1, "one line, got: {err}");
-    assert!(err.starts_with("extract: ") && err.contains(expect), "{expect:?} not in: {err}");
-    assert!(!err.contains("panicked"), "{err}");
+    assert_one_line_failure("extract", args, &o, expect);
     assert!(!out.exists(), "{} was written", out.display());
-    let dir = out.parent().unwrap();
-    let partial = std::fs::read_dir(dir).unwrap().flatten().any(|e| e.file_name().to_string_lossy().ends_with(".partial"));
-    assert!(!partial, "a partial file was left in {}", dir.display());
+    assert_no_partial_files(out.parent().unwrap());
 }
 
 #[test]
@@ -393,10 +435,9 @@ fn an_interrupted_run_leaves_no_file() {
 }
 
 /// scripts/gpu-check.sh with this build's binaries and runtime, nothing
-/// installed or built.
-fn gpu_check(dir: &Path, args: &[&str]) -> Output {
-    let exe = Path::new(env!("CARGO_BIN_EXE_extract"));
-    let bound = exe.parent().unwrap().join("examples/inference_bound");
+/// installed or built; `exe` stands in for extract.
+fn gpu_check(dir: &Path, exe: &Path, args: &[&str]) -> Output {
+    let bound = Path::new(env!("CARGO_BIN_EXE_extract")).parent().unwrap().join("examples/inference_bound");
     assert!(bound.exists(), "{} is missing: cargo test builds the examples", bound.display());
     let runtime = extract::runtime::locate().expect("ONNX Runtime in .venv");
     Command::new("bash")
@@ -411,15 +452,32 @@ fn gpu_check(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A stand-in for extract that runs the real one after `rewrite` (a bash
+/// `case` body over "$a", one argument) has had its say on each argument.
+fn wrapped_extract(dir: &Path, name: &str, rewrite: &str) -> PathBuf {
+    let path = dir.join(name);
+    let real = env!("CARGO_BIN_EXE_extract");
+    std::fs::write(
+        &path,
+        format!("#!/usr/bin/env bash\nargs=()\nfor a in \"$@\"; do\n  case \"$a\" in\n{rewrite}\n    *) args+=(\"$a\") ;;\n  esac\ndone\nexec \"{real}\" \"${{args[@]}}\"\n"),
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&path).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&path, perms).unwrap();
+    path
+}
+
 #[test]
-fn the_gpu_check_runs_its_steps_on_the_cpu() {
+fn the_gpu_check_runs_its_steps_and_catches_what_it_guards() {
     // What a GPU session runs, checked here on the CPU: parity read from
     // extract's own report, and the speed table for each batch size.
     let dir = tempfile::tempdir().unwrap();
     let images = generated(dir.path());
     let narrow = model("resnet50-narrow.onnx");
+    let exe = Path::new(env!("CARGO_BIN_EXE_extract"));
     let common = ["--images", s(&images), "--model", s(&narrow), "--batches", "4,8", "--copies", "2"];
-    let o = gpu_check(dir.path(), &[&["--device", "cpu"], &common[..]].concat());
+    let o = gpu_check(dir.path(), exe, &[&["--device", "cpu"], &common[..]].concat());
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{out}\n{}", stderr(&o));
     assert!(out.contains("device asked cpu, extract ran on cpu"), "{out}");
@@ -428,9 +486,35 @@ fn the_gpu_check_runs_its_steps_on_the_cpu() {
     assert_eq!(rows.len(), 2, "one speed row per batch size:\n{out}");
     assert!(out.trim_end().ends_with("parity: ok"), "{out}");
 
-    // A GPU that is not there fails the check loudly.
-    let o = gpu_check(dir.path(), &[&["--device", "cuda"], &common[..]].concat());
-    if !o.status.success() {
+    // On the CPU the parity step compares two CPU runs; that it compares at
+    // all shows when the second run's features differ (another resize).
+    let drifting = wrapped_extract(dir.path(), "drifting", r#"    */dev.parquet) args+=("$a" --resize 232) ;;"#);
+    let o = gpu_check(dir.path(), &drifting, &[&["--device", "cpu", "--copies", "2", "--batches", "4"], &common[..4]].concat());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(!o.status.success() && out.contains("parity: FAILED"), "features that differ passed:\n{out}\n{}", stderr(&o));
+
+    // A device run that silently falls back to the CPU fails the check.
+    let falling_back = wrapped_extract(dir.path(), "falling-back", r#"    cuda*) args+=(cpu) ;;"#);
+    let o = gpu_check(dir.path(), &falling_back, &[&["--device", "cuda", "--copies", "2", "--batches", "4"], &common[..4]].concat());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(!o.status.success() && out.contains("<- WRONG DEVICE"), "a fall-back to the CPU passed:\n{out}");
+
+    // And this machine's CPU-only ONNX Runtime cannot run CUDA: the real
+    // extract says so and the check fails.
+    let runtime = extract::runtime::locate().unwrap();
+    let has_cuda = runtime.parent().unwrap().join("libonnxruntime_providers_cuda.so").exists();
+    let o = gpu_check(dir.path(), exe, &[&["--device", "cuda"], &common[..]].concat());
+    if has_cuda {
+        assert!(o.status.success(), "{}", stderr(&o));
+    } else {
+        assert!(!o.status.success(), "--device cuda passed on a CPU-only ONNX Runtime");
         assert!(stderr(&o).contains("the CUDA execution provider could not start"), "{}", stderr(&o));
     }
+}
+
+#[test]
+fn the_readme_lists_exactly_the_options_help_prints() {
+    let o = extract(&["--help"]);
+    assert!(o.status.success());
+    featurefile::testing::assert_readme_matches_help("extract", &String::from_utf8_lossy(&o.stdout));
 }

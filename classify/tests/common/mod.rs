@@ -1,47 +1,47 @@
-//! Helpers shared by classify's integration tests.
-#![allow(dead_code)]
+//! What classify's integration tests share beyond the workspace's helpers
+//! (`featurefile::testing`): the two binaries and feature files to fit on.
+#![allow(dead_code, unused_imports)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
-pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
+pub use featurefile::testing::{model, py, py_json, python, root, s, shared_data, stderr};
 
-pub fn python() -> PathBuf {
-    let p = root().join(".venv/bin/python");
-    assert!(p.exists(), "{} is missing: run scripts/setup.sh first", p.display());
-    p
-}
-
-pub fn model(name: &str) -> PathBuf {
-    let p = root().join("models").join(name);
-    assert!(p.exists(), "{} is missing: run scripts/setup.sh first", p.display());
-    p
-}
-
-pub fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-pub fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// The `extract` binary beside ours (cargo builds it for a workspace test
-/// run; a run of this package alone builds it here).
+/// The `extract` binary beside ours (a workspace test run builds it).
 pub fn extract_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let bin = Path::new(env!("CARGO_BIN_EXE_classify")).with_file_name("extract");
-        if !bin.exists() {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let ok = Command::new(cargo).args(["build", "-p", "extract"]).current_dir(root()).status().unwrap();
-            assert!(ok.success(), "building extract failed");
-        }
-        bin
-    })
-    .clone()
+    featurefile::testing::workspace_bin(Path::new(env!("CARGO_BIN_EXE_classify")), "extract")
 }
 
+/// `extract` over `images` with the named model from models/, into `out`.
+pub fn extract(images: &Path, out: &Path, model_name: &str, extra: &[&str]) {
+    let o = Command::new(extract_bin())
+        .args(["--model", s(&model(model_name)), "--images", s(images), "--out", s(out)])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "extract: {}", stderr(&o));
+}
+
+pub fn classify(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_classify")).args(args).output().unwrap()
+}
+
+/// Runs classify, which must succeed; returns its stdout.
+pub fn ok(args: &[&str]) -> String {
+    let o = classify(args);
+    assert!(o.status.success(), "classify {args:?}: {}", stderr(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Runs a repository script with the .venv Python, which must succeed.
+pub fn py_ok(script: &str, args: &[&str]) -> Output {
+    let o = py(script, args);
+    assert!(o.status.success(), "{script}: {}", stderr(&o));
+    o
+}
+
+/// classify's one-line failure, and no classifier written.
+pub fn assert_fails(args: &[&str], expect: &str) {
+    let o = classify(args);
+    featurefile::testing::assert_one_line_failure("classify", args, &o, expect);
+}

@@ -3,17 +3,66 @@
 
     sklearn_reference.py TRAIN VAL --layer L --model logistic|svm
         [--kernel linear|rbf] [--C 1.0] [--gamma G] [--scale standard|l2|none]
+        [--predictions PRED.csv [--score-tol T]]
 
 Prints {"train_accuracy": ..., "val_accuracy": ..., "gamma": ...} as JSON.
+With --predictions (what `classify predict` wrote for VAL), it also scores
+classify's rows itself, against the labels and against scikit-learn's own
+predictions, and compares the per-class scores: probabilities for the
+logistic regression, `decision_function` for the SVM.
 """
 import argparse
+import csv
 import json
 
 import numpy as np
 import pyarrow.parquet as pq
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import Normalizer, StandardScaler
-from sklearn.svm import SVC
+from sklearn.svm import SVC, LinearSVC
+
+
+class OneVsOneLinearSVC:
+    """The problem classify's linear SVM solves, solved by LIBLINEAR itself:
+    one LinearSVC (hinge loss, dual) per pair of classes, the bias the weight
+    of a constant feature as large as the pair's RMS row norm (at least 1),
+    and libsvm's one-vs-one votes and confidences, as SVC reports them."""
+
+    def __init__(self, C):
+        self.C = C
+
+    def fit(self, x, y):
+        self.classes_ = np.unique(y)
+        self.pairs = []
+        for a in range(len(self.classes_)):
+            for b in range(a + 1, len(self.classes_)):
+                rows = (y == self.classes_[a]) | (y == self.classes_[b])
+                xs = x[rows]
+                scaling = max(1.0, float(np.sqrt((xs * xs).sum(axis=1).mean())))
+                m = LinearSVC(C=self.C, loss="hinge", dual=True, intercept_scaling=scaling,
+                              tol=1e-6, max_iter=200_000)
+                m.fit(xs, np.where(y[rows] == self.classes_[a], 1, -1))
+                self.pairs.append((a, b, m))
+        return self
+
+    def decision_function(self, x):
+        k = len(self.classes_)
+        d = np.stack([m.decision_function(x) for _, _, m in self.pairs], axis=1)
+        if k == 2:
+            return d[:, 0] * -1  # SVC's binary sign: positive for classes_[1]
+        votes, conf = np.zeros((len(x), k)), np.zeros((len(x), k))
+        for col, (a, b, _) in enumerate(self.pairs):
+            votes[:, a] += d[:, col] > 0
+            votes[:, b] += d[:, col] <= 0
+            conf[:, a] += d[:, col]
+            conf[:, b] -= d[:, col]
+        return votes + conf / (3 * (np.abs(conf) + 1))
+
+    def predict(self, x):
+        d = self.decision_function(x)
+        if d.ndim == 1:
+            return self.classes_[(d > 0).astype(int)]
+        return self.classes_[np.argmax(np.round(d), axis=1)]  # libsvm: most votes, ties to the first
 
 
 def load(path, layer):
@@ -22,7 +71,32 @@ def load(path, layer):
     x = np.asarray(t.column(layer).combine_chunks().flatten(), dtype=np.float64).reshape(t.num_rows, -1)
     # Labels by class name, so files with differently ordered classes compare right.
     y = np.asarray(t.column("label_name").to_pylist(), dtype=object)
-    return x[keep], y[keep]
+    paths = np.asarray(t.column("path").to_pylist(), dtype=object)
+    return x[keep], y[keep], paths[keep]
+
+
+def compare(path, model, xv, yv, pv, kind, tol):
+    """classify's predictions for the rows of VAL, by path, against the truth and scikit-learn."""
+    with open(path, newline="") as f:
+        rows = {r["path"]: r for r in csv.DictReader(f)}
+    ours = np.asarray([rows[p]["predicted"] for p in pv], dtype=object)
+    classes = [str(c) for c in model.classes_]
+    ours_scores = np.asarray([[float(rows[p][f"score_{c}"]) for c in classes] for p in pv])
+    if kind == "logistic":
+        theirs_scores = model.predict_proba(xv)
+    else:
+        d = model.decision_function(xv)
+        # Binary SVC gives the positive class's (classes_[1]) value; classify writes -d, d.
+        theirs_scores = np.stack([-d, d], axis=1) if d.ndim == 1 else d
+    row_diff = np.abs(ours_scores - theirs_scores).max(axis=1)
+    return {
+        "ours_accuracy": float((ours == yv).mean()),
+        "agreement": float((ours == model.predict(xv)).mean()),
+        "score_max_diff": float(row_diff.max()),
+        # One-vs-one scores are votes plus a confidence below 1/3: a pairwise
+        # decision that flips sign near zero moves a row's votes by one.
+        "score_rows_within_tol": float((row_diff <= tol).mean()),
+    }
 
 
 def main():
@@ -35,9 +109,11 @@ def main():
     ap.add_argument("--C", type=float, default=1.0)
     ap.add_argument("--gamma", type=float)
     ap.add_argument("--scale", choices=["standard", "l2", "none"], default="standard")
+    ap.add_argument("--predictions")
+    ap.add_argument("--score-tol", type=float, default=1e-3)
     args = ap.parse_args()
-    xt, yt = load(args.train, args.layer)
-    xv, yv = load(args.val, args.layer)
+    xt, yt, _ = load(args.train, args.layer)
+    xv, yv, pv = load(args.val, args.layer)
     if args.scale == "standard":
         s = StandardScaler().fit(xt)
         xt, xv = s.transform(xt), s.transform(xv)
@@ -49,11 +125,18 @@ def main():
     else:
         m = SVC(C=args.C, kernel=args.kernel, gamma=gamma if args.kernel == "rbf" else "scale")
     m.fit(xt, yt)
-    print(json.dumps({
+    out = {
         "train_accuracy": float((m.predict(xt) == yt).mean()),
         "val_accuracy": float((m.predict(xv) == yv).mean()),
         "gamma": gamma,
-    }))
+    }
+    if args.predictions:
+        # Row by row against the model of the same objective: SVC for the
+        # logistic's and RBF's, LIBLINEAR's pairs for the linear SVM (whose
+        # bias, unlike SVC's, is regularized).
+        same = OneVsOneLinearSVC(args.C).fit(xt, yt) if args.model == "svm" and args.kernel == "linear" else m
+        out.update(compare(args.predictions, same, xv, yv, pv, args.model, args.score_tol))
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,11 @@
 #!/usr/bin/env python3
 """Reads a feature file the way users do (pyarrow, polars, DuckDB, pandas)
-and prints what the contract fixes, as one JSON object."""
+and prints what the contract fixes, as one JSON object.
+
+    check_contract.py FEATURES [MODEL]
+
+With MODEL, also the SHA-256 of the model file, computed here."""
+import hashlib
 import json
 import sys
 
@@ -30,7 +35,9 @@ def main():
         "skipped": json.loads(meta["extract.skipped"]),
         "rows": table.num_rows,
         "row_groups": f.num_row_groups,
-        "sorted": paths == sorted(paths),
+        # Sorted, each path once (UTF-8 byte order, which Python's str order is).
+        "sorted": all(a < b for a, b in zip(paths, paths[1:])),
+        "model_file_sha256": hashlib.sha256(open(sys.argv[2], "rb").read()).hexdigest() if len(sys.argv) > 2 else None,
         "labels": {p: [l, n] for p, l, n in zip(paths, labels, names)},
         "polars_rows": pl.read_parquet(path).height,
         "duckdb_rows": duckdb.sql(f"select count(*) from read_parquet('{path}')").fetchone()[0],

@@ -11,8 +11,9 @@ Prints one JSON object:
                     every residual block output is finite and not constant.
 
     model_health.py MODEL IMAGE...
+
+(scripts/ must be on PYTHONPATH, as the tests set it, for `reference`.)
 """
-import importlib.util
 import json
 import os
 import sys
@@ -21,13 +22,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-here = os.path.dirname(os.path.abspath(__file__))
-spec = importlib.util.spec_from_file_location(
-    "reference", os.path.join(here, "..", "..", "..", "scripts", "reference-features.py"))
-ref = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(ref)
-
-MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+from reference import load_rgb, transform
 
 
 def main():
@@ -49,10 +44,10 @@ def main():
     rng = np.random.default_rng(0)
     clean, noisy = [], []
     for path in images:
-        img = np.asarray(ref.load_rgb(path))
+        img = np.asarray(load_rgb(path))
         for target, a in ((clean, img), (noisy, np.clip(img.astype(int) + rng.integers(-1, 2, img.shape), 0, 255))):
             from PIL import Image
-            target.append(ref.transform(Image.fromarray(a.astype(np.uint8)), 256, 224, MEAN, STD))
+            target.append(transform(Image.fromarray(a.astype(np.uint8))))
     outs = sess.run(None, {name: np.stack(clean)})
     noisy_pool = sess.run([pool], {name: np.stack(noisy)})[0]
     a = outs[-1].reshape(len(images), -1)

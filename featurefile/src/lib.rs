@@ -1,10 +1,20 @@
 //! The feature file, contract v1: the Parquet seam between `extract` and
-//! `classify` (see `shared/docs/feature-file.md`).
+//! `classify` (the contract is `FEATURE-FILE.md` beside this crate).
 //!
 //! This crate is the one owner of the schema: column names and types, the
 //! footer's metadata keys and their JSON shapes. `extract` writes through
 //! [`FeatureWriter`], `classify` reads through [`FeatureFile::open`], and
 //! neither spells a key or a column name itself.
+//!
+//! It also holds what both binaries share around the file: writing outputs
+//! atomically ([`atomic`]), reading the images rows point to ([`images`]),
+//! and the small command-line conventions of both `main`s ([`cli`]).
+
+pub mod atomic;
+pub mod cli;
+pub mod images;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -30,6 +40,8 @@ pub mod columns {
     pub const PATH: &str = "path";
     pub const LABEL: &str = "label";
     pub const LABEL_NAME: &str = "label_name";
+    /// Every fixed column, in file order (feature columns follow them).
+    pub const ALL: [&str; 3] = [PATH, LABEL, LABEL_NAME];
 }
 
 /// Footer metadata keys.
@@ -42,6 +54,8 @@ pub mod keys {
     pub const PREPROCESS: &str = "extract.preprocess";
     pub const ROOT: &str = "extract.root";
     pub const SKIPPED: &str = "extract.skipped";
+    /// Every key the writer puts in the footer.
+    pub const ALL: [&str; 8] = [FORMAT, VERSION, MODEL, CLASSES, LAYERS, PREPROCESS, ROOT, SKIPPED];
 }
 
 /// Rows buffered before a row group is flushed: bounds memory whatever the
@@ -73,13 +87,16 @@ pub struct ModelInfo {
 
 /// What `extract` applied to a layer's activations to get one vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Pool {
     Avg,
     Max,
     #[serde(rename = "avgmax")]
+    #[cfg_attr(feature = "clap", value(name = "avgmax"))]
     AvgMax,
-    /// The tensor already is a vector (avgpool).
+    /// The tensor already is a vector (avgpool): never a choice to make.
+    #[cfg_attr(feature = "clap", value(skip))]
     None,
 }
 
@@ -129,6 +146,7 @@ impl Header {
             .iter()
             .map(|(n, l)| (n.clone(), serde_json::to_value(l).expect("plain struct")))
             .collect();
+        // In the order of keys::ALL.
         vec![
             KeyValue::new(keys::FORMAT.into(), FORMAT.to_string()),
             KeyValue::new(keys::VERSION.into(), self.version.clone()),
@@ -212,8 +230,7 @@ pub struct FeatureWriter {
     layers: Vec<(String, usize)>,
     schema: SchemaRef,
     writer: ArrowWriter<File>,
-    tmp: tempfile::TempPath,
-    rows: usize,
+    pending: atomic::Pending,
 }
 
 impl FeatureWriter {
@@ -221,18 +238,8 @@ impl FeatureWriter {
     /// class names in index order.
     pub fn create(dest: &Path, classes: &[String], layers: &[(String, usize)]) -> Result<Self> {
         let werr = |reason: String| Error::Write { path: dest.to_owned(), reason };
-        let dir = match dest.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&dir).map_err(|e| Error::Io { path: dir.clone(), source: e })?;
-        let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".partial")
-            .tempfile_in(&dir)
-            .map_err(|e| Error::Io { path: dir.clone(), source: e })?;
-        let (file, tmp) = tmp.into_parts();
+        let (file, pending) =
+            atomic::Pending::create(dest).map_err(|e| Error::Io { path: dest.to_owned(), source: e })?;
         let schema = schema(layers);
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
@@ -250,13 +257,8 @@ impl FeatureWriter {
             layers: layers.to_vec(),
             schema,
             writer,
-            tmp,
-            rows: 0,
+            pending,
         })
-    }
-
-    pub fn rows(&self) -> usize {
-        self.rows
     }
 
     pub fn write(&mut self, rows: Rows<'_>) -> Result<()> {
@@ -283,7 +285,6 @@ impl FeatureWriter {
         self.writer
             .write(&batch)
             .map_err(|e| Error::Write { path: self.dest.clone(), reason: e.to_string() })?;
-        self.rows += n;
         Ok(())
     }
 
@@ -301,25 +302,8 @@ impl FeatureWriter {
             self.writer.append_key_value_metadata(kv);
         }
         let file = self.writer.into_inner().map_err(|e| werr(e.to_string()))?;
-        file.sync_all().map_err(|e| werr(e.to_string()))?;
-        make_readable(&file).map_err(|e| werr(e.to_string()))?;
-        drop(file);
-        self.tmp.persist(&self.dest).map_err(|e| werr(e.error.to_string()))?;
-        Ok(self.dest)
+        self.pending.commit(file).map_err(|e| werr(e.to_string()))
     }
-}
-
-/// Gives a finished temporary file (created 0600) the usual 0644, so the
-/// renamed result reads like any other output file.
-pub fn make_readable(file: &File) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    }
-    #[cfg(not(unix))]
-    let _ = file;
-    Ok(())
 }
 
 /// One feature column, read whole: rows x dim values, row-major.
@@ -504,6 +488,15 @@ mod tests {
         w.close().unwrap();
         let err = FeatureFile::open(&plain).unwrap_err();
         assert!(err.to_string().contains("not a feature file"), "{err}");
+    }
+
+    #[test]
+    fn the_footer_holds_exactly_the_contracts_keys() {
+        let kvs = header(&[("avgpool", 1)]).to_key_values();
+        let names: Vec<&str> = kvs.iter().map(|kv| kv.key.as_str()).collect();
+        assert_eq!(names, keys::ALL);
+        let fields: Vec<String> = schema(&[("avgpool".into(), 1)]).fields().iter().map(|f| f.name().clone()).collect();
+        assert_eq!(fields, [&columns::ALL[..], &["avgpool"]].concat());
     }
 
     #[test]

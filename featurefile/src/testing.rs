@@ -1,0 +1,166 @@
+//! Helpers for the workspace's integration tests (feature `testing`, a
+//! dev-dependency only): where things are, running the project's Python
+//! oracles, and the checks every binary's tests make of a failure.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The workspace root (this crate sits directly below it).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("featurefile/ has a parent").to_path_buf()
+}
+
+/// The project's `.venv` Python, with the oracles `scripts/setup.sh` installs.
+pub fn python() -> PathBuf {
+    let p = root().join(".venv/bin/python");
+    assert!(p.exists(), "{} is missing: run scripts/setup.sh first", p.display());
+    p
+}
+
+/// A model in `models/` that `scripts/setup.sh` writes.
+pub fn model(name: &str) -> PathBuf {
+    let p = root().join("models").join(name);
+    assert!(p.exists(), "{} is missing: run scripts/setup.sh first", p.display());
+    p
+}
+
+/// `../shared/data/NAME`, the real photos beside the checkout. Where it is
+/// missing the test is skipped and says so, except in CI (`CI` set), where
+/// a missing folder is a failure: a green CI must have run every test.
+pub fn shared_data(name: &str) -> Option<PathBuf> {
+    let p = root().join("../shared/data").join(name);
+    if p.is_dir() {
+        return Some(p);
+    }
+    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+    assert!(!ci, "{} is missing; CI must run the tests that need it", p.display());
+    eprintln!("SKIPPED: {} is not there", p.display());
+    None
+}
+
+/// A binary that a workspace test run builds (`cargo test --workspace`),
+/// looked up beside the running test's own binary `sibling`.
+pub fn workspace_bin(sibling: &Path, name: &str) -> PathBuf {
+    let bin = sibling.with_file_name(name);
+    assert!(bin.exists(), "{} is missing: run the tests with cargo test --workspace (scripts/test.sh)", bin.display());
+    bin
+}
+
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("test paths are UTF-8")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs a script of the repository (path from the root) with the `.venv`
+/// Python, `scripts/` on its module path (for the shared `reference` module).
+pub fn py(script: &str, args: &[&str]) -> Output {
+    Command::new(python())
+        .arg(root().join(script))
+        .args(args)
+        .env("PYTHONPATH", root().join("scripts"))
+        .output()
+        .expect("python runs")
+}
+
+/// Runs a script that prints one JSON value and returns it; panics with the
+/// script's output when it does not.
+pub fn py_json(script: &str, args: &[&str]) -> serde_json::Value {
+    let o = py(script, args);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{script} {args:?} failed\nstdout: {out}\nstderr: {}", stderr(&o));
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{script}: {e}\nstdout: {out}\nstderr: {}", stderr(&o)))
+}
+
+/// Asserts what every failed run of `PROG` must look like: a non-zero exit,
+/// one line on stderr starting `PROG: ` and containing `expect`, no panic.
+pub fn assert_one_line_failure(prog: &str, args: &[&str], o: &Output, expect: &str) {
+    let err = stderr(o);
+    assert!(!o.status.success(), "{prog} {args:?} succeeded");
+    assert_eq!(err.trim_end().lines().count(), 1, "{prog} {args:?}: one line, got: {err}");
+    assert!(err.starts_with(&format!("{prog}: ")) && err.contains(expect), "{expect:?} not in: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// No `*.partial` file (what a killed or failed write leaves) in `dir`.
+pub fn assert_no_partial_files(dir: &Path) {
+    let left: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    let partial: Vec<&String> = left.iter().filter(|n| n.ends_with(crate::atomic::PARTIAL_SUFFIX)).collect();
+    assert!(partial.is_empty(), "partial files left in {}: {partial:?}", dir.display());
+}
+
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+    let n = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    dot / (n(a) * n(b))
+}
+
+/// The option table of `command` in the README: the table that follows the
+/// line `<!-- options: COMMAND -->`, as (flag, default) pairs; the default
+/// cell without its backquotes, empty where the table leaves it empty.
+pub fn readme_options(command: &str) -> Vec<(String, String)> {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let marker = format!("<!-- options: {command} -->");
+    let start = readme.find(&marker).unwrap_or_else(|| panic!("README.md has no {marker:?}"));
+    readme[start + marker.len()..]
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2) // header and rule
+        .map(|row| {
+            let cells = table_cells(row);
+            let flag = cells[0].trim_matches('`').split([' ', '`']).next().unwrap_or_default().to_string();
+            (flag, cells.get(1).cloned().unwrap_or_default().replace('`', ""))
+        })
+        .collect()
+}
+
+/// A Markdown table row's cells, trimmed; `\|` inside a cell is a `|`.
+pub fn table_cells(row: &str) -> Vec<String> {
+    let row = row.trim().trim_start_matches('|').trim_end_matches('|');
+    row.replace("\\|", "\u{0}").split('|').map(|c| c.trim().replace('\u{0}', "|")).collect()
+}
+
+/// The options `--help` lists, as (flag, default) pairs, `--help` and
+/// `--version` left out; the default is what clap prints in `[default: ...]`.
+pub fn help_options(help: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in help.lines() {
+        let t = line.trim_start();
+        if t.starts_with('-') {
+            let flag = t.split([' ', ',']).find(|w| w.starts_with("--")).unwrap_or_default().to_string();
+            out.push((flag, String::new()));
+        }
+        if let (Some(last), Some(i)) = (out.last_mut(), line.find("[default: ")) {
+            let rest = &line[i + "[default: ".len()..];
+            last.1 = rest[..rest.find(']').unwrap_or(rest.len())].to_string();
+        }
+    }
+    out.retain(|(f, _)| f != "--help" && f != "--version");
+    out
+}
+
+/// The README's table for `command` lists exactly the flags `help` does,
+/// each with a default cell that starts with the default `--help` prints.
+pub fn assert_readme_matches_help(command: &str, help: &str) {
+    let table = readme_options(command);
+    let listed = help_options(help);
+    let flags = |v: &[(String, String)]| -> Vec<String> {
+        let mut f: Vec<String> = v.iter().map(|(f, _)| f.clone()).collect();
+        f.sort();
+        f
+    };
+    assert_eq!(flags(&table), flags(&listed), "README's {command} table vs --help:\n{help}");
+    for (flag, default) in &listed {
+        let (_, cell) = table.iter().find(|(f, _)| f == flag).expect("same flags");
+        if default.is_empty() {
+            assert!(cell.is_empty() || cell == "(required)", "{command} {flag}: README says {cell:?}, --help gives no default");
+        } else {
+            assert!(cell.starts_with(default.as_str()), "{command} {flag}: README says {cell:?}, --help says {default:?}");
+        }
+    }
+}

@@ -1,0 +1,107 @@
+"""The field's reference, in one importable module: how a PyTorch user
+reads an image (PIL), torchvision's eval transform (in PIL + numpy), the
+global pooling, and which tensor of a ResNet ONNX graph each named layer is,
+found here independently of `extract`.
+
+Imported by reference-features.py, bench.py, gpu-check.py and the tests'
+Python helpers (the tests put scripts/ on PYTHONPATH).
+"""
+import numpy as np
+from PIL import Image, ImageOps
+
+# torchvision's ImageNet normalization.
+IMAGENET_MEAN = [0.485, 0.456, 0.406]
+IMAGENET_STD = [0.229, 0.224, 0.225]
+
+
+def load_rgb(path):
+    im = Image.open(path)
+    # extract applies EXIF orientation (torchvision's folder loader does not).
+    im = ImageOps.exif_transpose(im)
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # extract scales 16-bit samples to 8 bits; PIL's convert would clip them.
+        a = np.asarray(im, dtype=np.float64)
+        im = Image.fromarray(np.clip(np.floor(a / 257 + 0.5), 0, 255).astype(np.uint8), "L")
+    return im.convert("RGB")
+
+
+def transform(im, resize=256, crop=224, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    """torchvision: Resize(resize) (bilinear, antialiased) + CenterCrop(crop) + ToTensor + Normalize."""
+    w, h = im.size
+    if w <= h:
+        nw, nh = resize, int(resize * h / w)
+    else:
+        nw, nh = int(resize * w / h), resize
+    im = im.resize((nw, nh), Image.BILINEAR)
+    top = int(round((nh - crop) / 2.0))
+    left = int(round((nw - crop) / 2.0))
+    a = np.asarray(im.crop((left, top, left + crop, top + crop)), dtype=np.float32) / np.float32(255)
+    a = (a - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return a.transpose(2, 0, 1)
+
+
+def pool(x, kind):
+    x = x.reshape(x.shape[0], x.shape[1], -1)
+    if kind == "none":
+        return x.reshape(x.shape[0], -1)
+    avg, mx = x.mean(axis=2, dtype=np.float64).astype(np.float32), x.max(axis=2)
+    return {"avg": avg, "max": mx, "avgmax": np.concatenate([avg, mx], axis=1)}[kind]
+
+
+def resolve_layer(model, name):
+    """The tensor behind a layer name in an ONNX ResNet (an onnx.ModelProto).
+
+    A residual block's output is a Relu whose input is an Add (ONNX graphs
+    are topologically sorted); blocks are grouped into stages by channel
+    count; `layerK` is the last block of stage K, `stem` the tensor the
+    first block's two branches both start from, `avgpool` the global
+    average pool's output. Any other name is taken as a raw tensor name.
+    """
+    import onnx
+
+    graph = model.graph
+    producer = {o: n for n in graph.node for o in n.output}
+    if name not in ("stem", "avgpool") and not (name.startswith("layer") and name[5:].isdigit()):
+        if name not in producer:
+            raise SystemExit(f"reference: no tensor {name!r} in the model")
+        return name
+    if name == "avgpool":
+        # The global pool's output, as the vector the classifier head takes
+        # when a Flatten or Reshape follows it.
+        out = [n for n in graph.node if n.op_type == "GlobalAveragePool"][-1].output[0]
+        after = [n for n in graph.node if out in n.input]
+        if len(after) == 1 and after[0].op_type in ("Flatten", "Reshape"):
+            return after[0].output[0]
+        return out
+    blocks = [n.output[0] for n in graph.node
+              if n.op_type == "Relu" and n.input[0] in producer and producer[n.input[0]].op_type == "Add"]
+    if name == "stem":
+        add = producer[producer[blocks[0]].input[0]]
+        order = {o: i for i, n in enumerate(graph.node) for o in n.output}
+
+        def ancestors(t):
+            seen, todo = set(), [t]
+            while todo:
+                t = todo.pop()
+                if t in seen:
+                    continue
+                seen.add(t)
+                if t in producer:
+                    todo.extend(producer[t].input)
+            return seen
+
+        common = ancestors(add.input[0]) & ancestors(add.input[1])
+        return max((t for t in common if t in order), key=order.get)
+    inferred = onnx.shape_inference.infer_shapes(model)
+    channels = {v.name: v.type.tensor_type.shape.dim[1].dim_value
+                for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
+    stages = []
+    for b in blocks:
+        if stages and channels[stages[-1][-1]] == channels[b]:
+            stages[-1].append(b)
+        else:
+            stages.append([b])
+    k = int(name[5:])
+    if not 1 <= k <= len(stages):
+        raise SystemExit(f"reference: the model has {len(stages)} stages, no {name}")
+    return stages[k - 1][-1]
