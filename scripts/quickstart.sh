@@ -2,8 +2,9 @@
 # From a clone to scored classifiers: set-up, extract, fit, score, reports.
 #
 #   scripts/quickstart.sh                 offline unless real weights are in models/
-#   scripts/quickstart.sh --pretrained    export torchvision's ImageNet ResNet50 and
-#                                         fetch the tutorial's wolves-vs-dogs data
+#   scripts/quickstart.sh --pretrained    fetch torchvision's ImageNet ResNet50
+#                                         (scripts/fetch-resnet50.py, no torch) and
+#                                         the tutorial's wolves-vs-dogs data
 #
 # Online it reproduces the MindSpore tutorial's two scenarios on its own data.
 # Offline (here, or whenever a download fails) it says so and uses what the
@@ -54,13 +55,13 @@ for m in models/resnet50-imagenet.onnx models/resnet50.onnx; do
 done
 offline_why=""
 if [ -z "$model" ] && [ "$pretrained" = 1 ]; then
-    if log=$("$py" scripts/export-resnet50.py --out models/resnet50-imagenet.onnx 2>&1); then
+    if log=$("$py" scripts/fetch-resnet50.py --out models/resnet50-imagenet.onnx 2>&1); then
         model=models/resnet50-imagenet.onnx
     else
-        offline_why="exporting the pretrained ResNet50 failed: $(echo "$log" | tail -1)"
+        offline_why="fetching the pretrained ResNet50 failed: $(echo "$log" | tail -1)"
     fi
 elif [ -z "$model" ]; then
-    offline_why="no pretrained weights in models/ (run with --pretrained, online, to export them)"
+    offline_why="no pretrained weights in models/ (run with --pretrained, online, or scripts/fetch-resnet50.py)"
 fi
 if [ -n "$model" ] && [ -z "$offline_why" ]; then
     if log=$(scripts/fetch-canidae.sh "$work/data" 2>&1); then

@@ -3,7 +3,7 @@
 #   - .venv with ONNX Runtime (its libonnxruntime.so is what extract loads),
 #     the test-model generator and the reference oracles (scripts/requirements.txt);
 #   - the offline test models in models/ (only where no model is there yet:
-#     real weights written by scripts/export-resnet50.py are never replaced).
+#     a models/resnet50.onnx that is already there is never replaced).
 #
 #   scripts/setup.sh          CPU ONNX Runtime
 #   scripts/setup.sh --gpu    onnxruntime-gpu with its CUDA and cuDNN wheels

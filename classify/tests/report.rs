@@ -149,8 +149,8 @@ fn quickstart_falls_back_to_offline_and_reuses_its_work() {
     let work = dir.path().join("work");
     let quickstart = || {
         let o = Command::new(root().join("scripts/quickstart.sh"))
-            // --pretrained: the export needs torch, which is not installed
-            // here, so this is the "a download failed" path.
+            // --pretrained: the weights' download fails offline, so this
+            // is the "a download failed" path.
             .args(["--pretrained", "--train-per-class", "12", "--val-per-class", "4"])
             .env("QUICKSTART_DIR", &work)
             .env("EXTRACT", extract_bin())
@@ -162,7 +162,7 @@ fn quickstart_falls_back_to_offline_and_reuses_its_work() {
     };
     let (out, err) = quickstart();
     let offline: Vec<&str> = err.lines().filter(|l| l.starts_with("quickstart: offline: ")).collect();
-    assert!(offline.first().is_some_and(|l| l.contains("exporting the pretrained ResNet50 failed")), "{err}");
+    assert!(offline.first().is_some_and(|l| l.contains("fetching the pretrained ResNet50 failed")), "{err}");
     assert!(out.contains("ResNet50 transfer learning on digits (offline)"), "{out}");
     let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("fixed feature extractor") || l.starts_with("small, different dataset")).collect();
     assert_eq!(rows.len(), 2, "{out}");

@@ -167,6 +167,13 @@ impl Model {
     fn graph(&self) -> &GraphProto {
         self.proto.graph.as_ref().expect("checked in parse")
     }
+
+    /// A value of the model's metadata (`metadata_props`), as the project's
+    /// converters and test-model generator write them: `weights`,
+    /// `eval_resize`, `eval_crop`, `untrained`, ...
+    pub fn metadata(&self, key: &str) -> Option<&str> {
+        self.proto.metadata_props.iter().find(|p| p.key() == key).map(|p| p.value())
+    }
 }
 
 fn value_info_shape(v: &ValueInfoProto) -> Option<Shape> {

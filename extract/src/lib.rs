@@ -72,7 +72,9 @@ pub struct Options {
     pub device: Device,
     pub batch: usize,
     pub threads: usize,
-    pub preprocess: preprocess::Config,
+    /// torchvision's eval sizes; `None`: the model's own (its metadata), else 256 / 224.
+    pub resize: Option<u32>,
+    pub crop: Option<u32>,
     /// Set from outside (Ctrl-C) to stop between batches, writing nothing.
     pub cancel: Arc<AtomicBool>,
 }
@@ -95,9 +97,10 @@ impl Options {
         if self.batch == 0 || self.threads == 0 {
             return Err(Error::ZeroBatchOrThreads);
         }
-        let (crop, resize) = (self.preprocess.crop, self.preprocess.resize);
-        if crop > resize {
-            return Err(Error::CropLargerThanResize { crop, resize });
+        if let (Some(crop), Some(resize)) = (self.crop, self.resize) {
+            if crop > resize {
+                return Err(Error::CropLargerThanResize { crop, resize });
+            }
         }
         if self.out.is_dir() {
             return Err(Error::OutIsAFolder(self.out.clone()));
@@ -129,6 +132,18 @@ impl std::fmt::Display for Summary {
             self.device
         )
     }
+}
+
+/// Where `fetch-resnet50.py` puts real ImageNet weights.
+pub const PRETRAINED_MODEL: &str = "models/resnet50-imagenet.onnx";
+/// The offline test model `scripts/setup.sh` writes.
+pub const TEST_MODEL: &str = "models/resnet50.onnx";
+
+/// The model used without `--model`: real weights when they are there, else
+/// the offline test model.
+pub fn default_model() -> PathBuf {
+    let real = Path::new(PRETRAINED_MODEL);
+    if real.is_file() { real } else { Path::new(TEST_MODEL) }.to_path_buf()
 }
 
 /// The default image folder for an output file: `data/<stem of --out>`.
@@ -172,6 +187,13 @@ pub fn list_layers(model_path: &Path) -> Result<String> {
 pub fn run(opts: &ValidOptions) -> Result<Summary> {
     let start = Instant::now();
     let plan = Plan::new(opts)?;
+    eprintln!("{}", plan.describe(opts));
+    if plan.model.metadata("untrained") == Some("true") {
+        eprintln!(
+            "extract: warning: {} is an untrained test model (seeded weights): its features carry no ImageNet knowledge; scripts/fetch-resnet50.py gets real weights",
+            opts.model.display()
+        );
+    }
     let mut engine = plan.start_engine(opts)?;
     let mut sink = Sink::new(opts, &plan);
     let bar = progress_bar(plan.data.entries.len() as u64);
@@ -180,14 +202,14 @@ pub fn run(opts: &ValidOptions) -> Result<Summary> {
         // inference reads.
         let (tx, rx) = mpsc::sync_channel::<Prepared>(1);
         let (recycle_tx, recycle_rx) = mpsc::channel::<runtime::HostBuffer>();
-        for b in engine.buffers(3, plan.batch, opts.preprocess.crop as usize)? {
+        for b in engine.buffers(3, plan.batch, plan.preprocess.crop as usize)? {
             let _ = recycle_tx.send(b);
         }
         let decoders = rayon::ThreadPoolBuilder::new()
             .num_threads(opts.threads)
             .build()
             .map_err(|e| Error::Threads { threads: opts.threads, reason: e.to_string() })?;
-        let (plan, cancel, cfg) = (&plan, &opts.cancel, opts.preprocess);
+        let (plan, cancel, cfg) = (&plan, &opts.cancel, plan.preprocess);
         scope.spawn(move || decode(plan, cfg, &decoders, cancel, recycle_rx, tx));
         for prepared in rx {
             if opts.cancel.load(Ordering::Relaxed) {
@@ -218,12 +240,16 @@ struct Plan {
     tensors: Vec<String>,
     data: dataset::Dataset,
     batch: usize,
+    preprocess: preprocess::Config,
+    /// Where the resize and crop came from, for the first line.
+    sizes_from: String,
 }
 
 impl Plan {
     fn new(opts: &Options) -> Result<Self> {
         let (bytes, model) = load_model(&opts.model)?;
-        let crop = opts.preprocess.crop as i64;
+        let (preprocess, sizes_from) = eval_sizes(opts, &model)?;
+        let crop = preprocess.crop as i64;
         if let Some((h, w)) = model.fixed_size() {
             if (h, w) != (crop, crop) {
                 return Err(Error::FixedInputSize { w, h });
@@ -234,7 +260,28 @@ impl Plan {
         let data = dataset::scan(&opts.images)?;
         let tensors = unique(layers.iter().map(|l| l.tensor.clone()));
         let batch = model.fixed_batch().map_or(opts.batch, |b| b as usize);
-        Ok(Plan { model_sha256: hex::encode(Sha256::digest(&bytes)), model, layers, tensors, data, batch })
+        Ok(Plan {
+            model_sha256: hex::encode(Sha256::digest(&bytes)),
+            model,
+            layers,
+            tensors,
+            data,
+            batch,
+            preprocess,
+            sizes_from,
+        })
+    }
+
+    /// The run's first line: which model, which weights, which eval sizes.
+    fn describe(&self, opts: &Options) -> String {
+        let weights = self.model.metadata("weights").map(|w| format!(" ({w})")).unwrap_or_default();
+        format!(
+            "model: {}{weights}; resize {}, crop {} ({})",
+            opts.model.display(),
+            self.preprocess.resize,
+            self.preprocess.crop,
+            self.sizes_from
+        )
     }
 
     /// A session on the model cut down to the requested tensors; says on
@@ -249,6 +296,28 @@ impl Plan {
         eprintln!("device: {}{note}", engine.device);
         Ok(engine)
     }
+}
+
+/// The eval transform's sizes: given on the command line, else the ones the
+/// model records (`eval_resize`, `eval_crop`: IMAGENET1K_V2 is evaluated at
+/// 232), else torchvision's usual 256 / 224.
+fn eval_sizes(opts: &Options, model: &layers::Model) -> Result<(preprocess::Config, String)> {
+    let recorded = |key: &str| model.metadata(key).and_then(|v| v.parse::<u32>().ok()).filter(|&v| v > 0);
+    let defaults = preprocess::Config::default();
+    let (resize, crop) = (recorded("eval_resize"), recorded("eval_crop"));
+    let source = |given: Option<u32>, recorded: Option<u32>| match (given, recorded) {
+        (Some(_), _) => "as given",
+        (None, Some(_)) => "the model's",
+        (None, None) => "the default",
+    };
+    let (rs, cs) = (source(opts.resize, resize), source(opts.crop, crop));
+    let from = if rs == cs { rs.to_string() } else { format!("resize {rs}, crop {cs}") };
+    let resize = opts.resize.or(resize).unwrap_or(defaults.resize);
+    let crop = opts.crop.or(crop).unwrap_or(defaults.crop);
+    if crop > resize {
+        return Err(Error::CropLargerThanResize { crop, resize });
+    }
+    Ok((preprocess::Config { resize, crop, ..defaults }, from))
 }
 
 /// One batch of preprocessed images on its way to inference.
@@ -403,7 +472,7 @@ impl<'p> Sink<'p> {
             },
             classes: plan.data.classes.clone(),
             layers: infos,
-            preprocess: opts.preprocess.record(),
+            preprocess: plan.preprocess.record(),
             root: plan.data.root.to_string_lossy().into_owned(),
             skipped,
         };

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clap::Parser;
-use extract::{preprocess, Device, Options};
+use extract::{Device, Options};
 use featurefile::{cli, Pool};
 
 const PROG: &str = "extract";
@@ -20,9 +20,9 @@ struct Cli {
     /// Image folder [default: data/<stem of --out>]
     #[arg(long)]
     images: Option<PathBuf>,
-    /// ONNX model
-    #[arg(long, default_value = "models/resnet50.onnx")]
-    model: PathBuf,
+    /// ONNX model [default: models/resnet50-imagenet.onnx when it is there, else models/resnet50.onnx]
+    #[arg(long)]
+    model: Option<PathBuf>,
     /// Comma list of stem, layer1..layer4, avgpool, or raw ONNX tensor names
     #[arg(long, value_delimiter = ',', default_value = "avgpool")]
     layer: Vec<String>,
@@ -38,12 +38,12 @@ struct Cli {
     /// Threads for decoding and for inference [default: all cores]
     #[arg(long)]
     threads: Option<usize>,
-    /// Shorter side after resizing (torchvision V1 weights: 256, V2: 232)
-    #[arg(long, default_value_t = 256)]
-    resize: u32,
-    /// Center crop size
-    #[arg(long, default_value_t = 224)]
-    crop: u32,
+    /// Shorter side after resizing (torchvision V1 weights: 256, V2: 232) [default: the model's eval size, else 256]
+    #[arg(long)]
+    resize: Option<u32>,
+    /// Center crop size [default: the model's eval size, else 224]
+    #[arg(long)]
+    crop: Option<u32>,
     /// Print the layers found in --model, with shapes, and exit
     #[arg(long)]
     list_layers: bool,
@@ -55,7 +55,7 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     if args.list_layers {
-        return match extract::list_layers(&args.model) {
+        return match extract::list_layers(&args.model.unwrap_or_else(extract::default_model)) {
             Ok(table) => {
                 cli::emit(PROG, &table);
                 ExitCode::SUCCESS
@@ -75,13 +75,14 @@ fn main() -> ExitCode {
     let opts = Options {
         images: args.images.unwrap_or_else(|| extract::default_images(&out)),
         out,
-        model: args.model,
+        model: args.model.unwrap_or_else(extract::default_model),
         layers: args.layer,
         pool: args.pool,
         device: args.device,
         batch: args.batch,
         threads: args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-        preprocess: preprocess::Config { resize: args.resize, crop: args.crop, ..Default::default() },
+        resize: args.resize,
+        crop: args.crop,
         cancel,
     };
     match opts.check().and_then(|opts| extract::run(&opts)) {
