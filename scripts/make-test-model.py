@@ -71,15 +71,16 @@ def seeded_params(seed, width, damp, shift):
     return params
 
 
-def make(seed, width, foreign, damp, shift):
+def make(seed, width, foreign, damp, shift, fixed_batch=None):
     params = seeded_params(seed, width, damp, shift)
     doc = (f"UNTRAINED ResNet50 (torchvision topology, width {width}, seed {seed}); "
            "seeded weights for tests, not ImageNet weights")
     if foreign:
-        return build(params, fold_bn=True, names="foreign", fixed_batch=1, graph_name="main_graph",
+        return build(params, fold_bn=True, names="foreign", fixed_batch=fixed_batch or 1, graph_name="main_graph",
                      input_name="data", output_name="prob", flatten="Reshape", doc=doc,
                      producer="make-test-model.py", metadata=UNTRAINED)
-    return build(params, fold_bn=False, doc=doc, producer="make-test-model.py", metadata=UNTRAINED)
+    return build(params, fold_bn=False, doc=doc, producer="make-test-model.py", metadata=UNTRAINED,
+                 fixed_batch=fixed_batch)
 
 
 def save(model, path):
@@ -98,12 +99,13 @@ def main():
     ap.add_argument("--variant", choices=["torchvision", "foreign"], default="torchvision")
     ap.add_argument("--width", type=int, help="write only one model of this stem width to --out")
     ap.add_argument("--seed", type=int, default=50)
+    ap.add_argument("--fixed-batch", type=int, help="a fixed batch size instead of a dynamic one")
     ap.add_argument("--damp", type=float, default=0.05, help="scale on each residual branch's last batch norm")
     ap.add_argument("--shift", type=float, default=-0.35, help="mean batch-norm shift (sparsity of the ReLUs)")
     args = ap.parse_args()
     foreign = args.variant == "foreign"
     if args.width:
-        save(make(args.seed, args.width, foreign, args.damp, args.shift), args.out)
+        save(make(args.seed, args.width, foreign, args.damp, args.shift, args.fixed_batch), args.out)
         return
     save(make(args.seed, 64, foreign, args.damp, args.shift), args.out)
     save(make(args.seed, 8, foreign, args.damp, args.shift), args.narrow_out)

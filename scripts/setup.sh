@@ -25,16 +25,29 @@ if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
 
-# Reinstall only when the pinned list (or the GPU choice) changed.
+# The GPU build of ONNX Runtime, pinned here; it replaces the CPU wheel.
+gpu_pin="onnxruntime-gpu[cuda,cudnn]==1.31.1"
+
+# Reinstall only when the pinned list, the GPU pin or the GPU choice changed.
 stamp=.venv/.setup-stamp
-want="$(sha256sum scripts/requirements.txt | cut -d' ' -f1) gpu=$gpu"
+want="$(cat scripts/requirements.txt - <<<"$gpu_pin" | sha256sum | cut -d' ' -f1) gpu=$gpu"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "setup: installing Python packages into .venv" >&2
+    # Both wheels install the same onnxruntime package folder: the one not
+    # chosen goes first, or its files would stay mixed in with the other's.
+    if [ "$gpu" = 1 ]; then
+        .venv/bin/python -m pip uninstall -q -y onnxruntime 2>/dev/null || true
+    else
+        .venv/bin/python -m pip uninstall -q -y onnxruntime-gpu 2>/dev/null || true
+    fi
     .venv/bin/python -m pip install -q --disable-pip-version-check -r scripts/requirements.txt
     if [ "$gpu" = 1 ]; then
-        # The GPU wheel ships the same module and library plus the CUDA provider.
         .venv/bin/python -m pip uninstall -q -y onnxruntime
-        .venv/bin/python -m pip install -q --disable-pip-version-check "onnxruntime-gpu[cuda,cudnn]==1.31.1"
+        .venv/bin/python -m pip install -q --disable-pip-version-check "$gpu_pin"
+    else
+        # A package folder a removed GPU wheel shared with the CPU one: reinstall it whole.
+        .venv/bin/python -m pip install -q --disable-pip-version-check --force-reinstall --no-deps \
+            "$(grep -E '^onnxruntime==' scripts/requirements.txt)"
     fi
     echo "$want" > "$stamp"
 fi

@@ -37,9 +37,21 @@ struct Split {
     y_test: Vec<usize>,
 }
 
+/// The candidate as fitted on one fold's (scaled) training rows: with
+/// `gamma_scale`, its RBF gamma is scikit-learn's `scale` of those rows.
+fn fold_spec(spec: Spec, x_train: &Array2<f64>, gamma_scale: bool) -> Spec {
+    if gamma_scale {
+        spec.with_gamma(crate::model::scale_gamma(x_train))
+    } else {
+        spec
+    }
+}
+
 /// Scores every candidate by stratified `k`-fold cross-validation on the raw
 /// (unscaled) rows `x_raw`: each fold's scaling is fitted on its training
-/// rows only, as a pipeline in scikit-learn would. `specs` is not empty.
+/// rows only, as a pipeline in scikit-learn would, and with `gamma_scale`
+/// so is the RBF gamma (scikit-learn's `scale`), so the held-out fold never
+/// shapes its own model. `specs` is not empty.
 pub fn cross_validate(
     specs: &[Spec],
     x_raw: &Array2<f64>,
@@ -47,6 +59,7 @@ pub fn cross_validate(
     n_classes: usize,
     k: usize,
     scaling: scale::Kind,
+    gamma_scale: bool,
 ) -> Result<Table> {
     let folds = stratified_folds(y, n_classes, k);
     // Each fold scaled once, whatever the number of candidates.
@@ -67,7 +80,7 @@ pub fn cross_validate(
     for &spec in specs {
         let mut acc = 0.0;
         for s in &splits {
-            let m = Model::fit(spec, &s.x_train, &s.y_train, n_classes)?.model;
+            let m = Model::fit(fold_spec(spec, &s.x_train, gamma_scale), &s.x_train, &s.y_train, n_classes)?.model;
             let pred = m.predict(s.x_test.view(), n_classes);
             acc += s.y_test.iter().zip(&pred).filter(|(t, p)| t == p).count() as f64 / s.y_test.len() as f64;
         }
@@ -80,6 +93,40 @@ pub fn cross_validate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{scale_gamma, Kernel};
+
+    #[test]
+    fn gamma_scale_comes_from_each_folds_training_rows() {
+        // Two separable classes, unscaled, and one far outlier (row 0, in
+        // fold 0): on all rows gamma=scale is tiny and every kernel value
+        // near 1, while the folds that hold the outlier out get a gamma that
+        // separates the classes.
+        let y: Vec<usize> = (0..30).map(|i| i % 2).collect();
+        let x = Array2::from_shape_fn((30, 2), |(i, j)| match (i, j) {
+            (0, 0) => 1000.0,
+            (_, 0) => (i % 2) as f64 * 2.0 + (i % 5) as f64 * 0.1,
+            _ => (i % 3) as f64 * 0.1,
+        });
+        let all = Spec::Svm { kernel: Kernel::Rbf, c: 1.0, gamma: scale_gamma(&x) };
+        let t = cross_validate(&[all], &x, &y, 2, 3, scale::Kind::None, true).unwrap();
+        // The same folds by hand, each with its own gamma.
+        let folds = stratified_folds(&y, 2, 3);
+        let mut acc = 0.0;
+        for f in 0..3 {
+            let train: Vec<usize> = (0..30).filter(|&i| folds[i] != f).collect();
+            let test: Vec<usize> = (0..30).filter(|&i| folds[i] == f).collect();
+            let xt = x.select(Axis(0), &train);
+            let yt: Vec<usize> = train.iter().map(|&i| y[i]).collect();
+            let own = fold_spec(all, &xt, true);
+            assert_eq!(own, all.with_gamma(scale_gamma(&xt)));
+            assert_ne!(own, all, "fold {f}: its gamma is not the one of all rows");
+            assert_eq!(fold_spec(all, &xt, false), all, "a gamma given by the user stays");
+            let m = Model::fit(own, &xt, &yt, 2).unwrap().model;
+            let pred = m.predict(x.select(Axis(0), &test).view(), 2);
+            acc += test.iter().zip(&pred).filter(|(&i, &p)| y[i] == p).count() as f64 / test.len() as f64;
+        }
+        assert_eq!(t.rows[0].1, acc / 3.0);
+    }
 
     #[test]
     fn folds_are_stratified() {

@@ -205,9 +205,7 @@ impl FitReport {
 /// scaled training matrix (scikit-learn's `gamma="scale"` is computed on it).
 fn candidates(opts: &FitOptions, x: &Array2<f64>) -> Vec<Spec> {
     let gammas = if opts.gamma.is_empty() {
-        // scikit-learn's gamma="scale": 1 / (n_features * X.var()).
-        let var = x.var(0.0);
-        vec![if var > 0.0 { 1.0 / (x.ncols() as f64 * var) } else { 1.0 }]
+        vec![model::scale_gamma(x)]
     } else {
         opts.gamma.clone()
     };
@@ -255,7 +253,8 @@ pub fn fit(opts: &ValidFitOptions) -> Result<FitReport> {
 
     let (spec, cv) = match opts.cv {
         Some(k) => {
-            let table = cv::cross_validate(&specs, &x_raw, &y, n_classes, k, opts.scale)?;
+            let gamma_scale = opts.gamma.is_empty();
+            let table = cv::cross_validate(&specs, &x_raw, &y, n_classes, k, opts.scale, gamma_scale)?;
             (table.best, table.rows)
         }
         None => (specs[0], Vec::new()),

@@ -35,6 +35,23 @@ pub enum Spec {
     Svm { kernel: Kernel, c: f64, gamma: f64 },
 }
 
+/// scikit-learn's `gamma="scale"` on the (scaled) training rows `x`:
+/// 1 / (n_features * x.var()).
+pub fn scale_gamma(x: &Array2<f64>) -> f64 {
+    let var = x.var(0.0);
+    if var > 0.0 { 1.0 / (x.ncols() as f64 * var) } else { 1.0 }
+}
+
+impl Spec {
+    /// The same spec with another RBF gamma (others are unchanged).
+    pub fn with_gamma(self, g: f64) -> Spec {
+        match self {
+            Spec::Svm { kernel: Kernel::Rbf, c, .. } => Spec::Svm { kernel: Kernel::Rbf, c, gamma: g },
+            other => other,
+        }
+    }
+}
+
 impl std::fmt::Display for Spec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -42,7 +42,7 @@ fn main() {
     // The same outputs extract asks for by default: the pooled vector.
     let avgpool = m.resolve(&["avgpool".to_string()]).unwrap_or_else(|e| fail(e))[0].tensor.clone();
     let graph = m.with_outputs(&[avgpool.as_str()]);
-    let mut engine = Engine::new(&graph, &m.input, vec![avgpool], device, threads).unwrap_or_else(|e| fail(e));
+    let mut engine = Engine::new(&graph, None, &m.input, vec![avgpool], device, threads).unwrap_or_else(|e| fail(e));
     #[cfg(feature = "cuda")]
     engine.bind(bind).unwrap_or_else(|e| fail(e));
     let mut buf = engine.buffers(1, batch, 224).unwrap_or_else(|e| fail(e)).pop().expect("one buffer");

@@ -1,9 +1,16 @@
 //! Finds ResNet's named layers in any ONNX export from the graph's structure,
 //! never from one exporter's node names, and exposes them as model outputs.
 //!
-//! Residual blocks are `Add` nodes followed by a `Relu`; their outputs are
-//! grouped into stages by shape (`layer1`..`layer4`), `stem` is the tensor the
-//! first block starts from, and `avgpool` the global pool after the last block.
+//! A residual join is an `Add` or `Sum` of two tensors computed from the
+//! image (Caffe2 exports join with `Sum`); the block's output is the `Relu`
+//! that is the join's only consumer, else the join itself (pre-activation
+//! ResNet v2). Block outputs are grouped into stages by shape
+//! (`layer1`..`layer4`), `stem` is the tensor the first block starts from.
+//! `avgpool` is the pooled vector the classifier head takes, on any model
+//! that has one; raw tensor names work on any model at all.
+//!
+//! The file is untrusted input: whatever it holds, parsing ends in a model
+//! or an error, never a panic.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -26,8 +33,10 @@ pub enum Error {
     NoInput,
     #[error("the model's input {name:?} is {shape}, not an image batch N x 3 x H x W")]
     InputShape { name: String, shape: Shape },
-    #[error("no residual blocks (Add followed by Relu) found: not a ResNet-style model")]
-    NoBlocks,
+    #[error("no residual blocks (Add or Sum joins) found: {0:?} needs a ResNet-style model; raw tensor names work on any model (see --list-layers)")]
+    NoBlocks(String),
+    #[error("the model's graph is malformed: {0}")]
+    Malformed(String),
     #[error("the shape of tensor {0:?} could not be inferred")]
     UnknownShape(String),
     #[error("layer {0:?} is not present in this model ({1})")]
@@ -73,7 +82,7 @@ pub struct Model {
     shapes: HashMap<String, Shape>,
     /// Stage outputs and the pool, as found.
     pub layers: Vec<Layer>,
-    /// Every residual block output, in order.
+    /// Every residual block output, in order (none in a model without joins).
     pub blocks: Vec<String>,
 }
 
@@ -88,6 +97,9 @@ impl Model {
         let ok = input_shape.0.len() == 4 && input_shape.0[1] == Some(3);
         if !ok {
             return Err(Error::InputShape { name: input.name().to_string(), shape: input_shape });
+        }
+        if let Some(n) = graph.node.iter().find(|n| n.output.is_empty()) {
+            return Err(Error::Malformed(format!("node {:?} ({}) has no output", n.name(), n.op_type())));
         }
         let name = input.name().to_string();
         let shapes = infer_shapes(graph, &name, &input_shape);
@@ -116,7 +128,15 @@ impl Model {
                     return Ok(l.clone());
                 }
                 if NAMED.contains(&name.as_str()) {
-                    return Err(Error::Missing(name.clone(), "the graph does not have that many stages"));
+                    if self.blocks.is_empty() && name != "avgpool" {
+                        return Err(Error::NoBlocks(name.clone()));
+                    }
+                    let why = if name == "avgpool" {
+                        "no classifier head on a global pool was found"
+                    } else {
+                        "the graph does not have that many stages"
+                    };
+                    return Err(Error::Missing(name.clone(), why));
                 }
                 if tensors.contains(name.as_str()) {
                     return Ok(Layer { name: name.clone(), tensor: name.clone(), shape: self.shapes.get(name).cloned() });
@@ -166,6 +186,27 @@ impl Model {
 
     fn graph(&self) -> &GraphProto {
         self.proto.graph.as_ref().expect("checked in parse")
+    }
+
+    /// The files beside the model that hold its weights (ONNX external data:
+    /// the `location`s, relative to the model's folder), each once, sorted.
+    /// A location that leaves the folder is refused.
+    pub fn external_files(&self) -> Result<Vec<String>, Error> {
+        let mut files = std::collections::BTreeSet::new();
+        for t in &self.graph().initializer {
+            if t.data_location != Some(tensor_proto::DataLocation::External as i32) {
+                continue;
+            }
+            let loc = t.external_data.iter().find(|e| e.key() == "location").map(|e| e.value()).unwrap_or_default();
+            let p = std::path::Path::new(loc);
+            let inside = !loc.is_empty()
+                && p.components().all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir));
+            if !inside {
+                return Err(Error::Malformed(format!("weights of {:?} are in {loc:?}, outside the model's folder", t.name())));
+            }
+            files.insert(loc.to_string());
+        }
+        Ok(files.into_iter().collect())
     }
 
     /// A value of the model's metadata (`metadata_props`), as the project's
@@ -236,11 +277,11 @@ fn infer_shapes(graph: &GraphProto, input: &str, input_shape: &Shape) -> HashMap
     shapes.insert(input.to_string(), input_shape.clone());
     for node in &graph.node {
         if node.op_type() == "Constant" {
-            if let Some(t) = attr(node, "value").and_then(|a| a.t.as_ref()) {
+            if let (Some(t), Some(out)) = (attr(node, "value").and_then(|a| a.t.as_ref()), node.output.first()) {
                 if let Some(v) = tensor_ints(t) {
-                    consts.insert(node.output[0].clone(), v);
+                    consts.insert(out.clone(), v);
                 }
-                shapes.insert(node.output[0].clone(), Shape::known(&t.dims));
+                shapes.insert(out.clone(), Shape::known(&t.dims));
             }
             continue;
         }
@@ -263,10 +304,23 @@ fn infer_node(
 ) -> Option<Shape> {
     let x = x?;
     let d = &x.0;
+    let w_rank = w.as_ref().map_or(0, |w| w.0.len());
+    // What each operator below indexes: a malformed file must not make it panic.
+    let ranks_ok = match node.op_type() {
+        "Conv" => d.len() >= 3 && w_rank == d.len(),
+        "MaxPool" | "AveragePool" | "GlobalAveragePool" | "GlobalMaxPool" => d.len() >= 2,
+        "Flatten" | "ReduceMean" | "ReduceMax" | "Squeeze" => !d.is_empty(),
+        "Gemm" => d.len() == 2 && w_rank == 2,
+        "MatMul" => !d.is_empty() && w_rank >= 1,
+        _ => true,
+    };
+    if !ranks_ok {
+        return None;
+    }
     match node.op_type() {
         "Relu" | "BatchNormalization" | "Clip" | "Identity" | "Dropout" | "Sigmoid" | "LeakyRelu"
         | "HardSwish" | "Mul" | "Div" | "Sub" => Some(x),
-        "Add" => match w {
+        "Add" | "Sum" => match w {
             // A residual sum: both sides agree; a bias add keeps x's shape.
             Some(w) if w.0.len() > d.len() => Some(w),
             _ => Some(x),
@@ -280,6 +334,9 @@ fn infer_node(
         }
         "MaxPool" | "AveragePool" => {
             let k = attr_ints(node, "kernel_shape")?;
+            if k.len() + 2 != d.len() {
+                return None;
+            }
             let mut out = vec![d[0], d[1]];
             out.extend(spatial(node, d, &k));
             Some(Shape(out))
@@ -292,7 +349,7 @@ fn infer_node(
         "ReduceMean" | "ReduceMax" => {
             let axes = attr_ints(node, "axes").or_else(|| constant(1))?;
             let rank = d.len() as i64;
-            let axes: Vec<usize> = axes.iter().map(|a| ((a + rank) % rank) as usize).collect();
+            let axes: Vec<usize> = axes.iter().map(|a| a.rem_euclid(rank) as usize).collect();
             let keep = attr_int(node, "keepdims").unwrap_or(1) != 0;
             let out = d
                 .iter()
@@ -307,7 +364,7 @@ fn infer_node(
         }
         "Flatten" => {
             let axis = attr_int(node, "axis").unwrap_or(1).rem_euclid(d.len() as i64) as usize;
-            let prod = |s: &[Option<i64>]| s.iter().try_fold(1i64, |a, v| v.map(|v| a * v));
+            let prod = |s: &[Option<i64>]| s.iter().try_fold(1i64, |a, v| v.and_then(|v| a.checked_mul(v)));
             Some(Shape(vec![prod(&d[..axis]), prod(&d[axis..])]))
         }
         "Squeeze" => {
@@ -325,7 +382,7 @@ fn infer_node(
         }
         "Reshape" => {
             let target = constant(1)?;
-            let total = d.iter().try_fold(1i64, |a, v| v.map(|v| a * v));
+            let total = d.iter().try_fold(1i64, |a, v| v.and_then(|v| a.checked_mul(v)));
             let mut out: Vec<Option<i64>> = target
                 .iter()
                 .enumerate()
@@ -336,7 +393,11 @@ fn infer_node(
                 })
                 .collect();
             if let (Some(total), Some(pos)) = (total, target.iter().position(|&t| t == -1)) {
-                let rest = out.iter().enumerate().filter(|(i, _)| *i != pos).try_fold(1i64, |a, (_, v)| v.map(|v| a * v));
+                let rest = out
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != pos)
+                    .try_fold(1i64, |a, (_, v)| v.and_then(|v| a.checked_mul(v)));
                 out[pos] = rest.filter(|&r| r > 0).map(|r| total / r);
             }
             Some(Shape(out))
@@ -359,21 +420,25 @@ fn infer_node(
 /// Output spatial dims of a convolution or pooling window over `d` (N, C, ...).
 fn spatial(node: &NodeProto, d: &[Option<i64>], k: &[i64]) -> Vec<Option<i64>> {
     let n = k.len();
-    let strides = attr_ints(node, "strides").unwrap_or_else(|| vec![1; n]);
-    let dil = attr_ints(node, "dilations").unwrap_or_else(|| vec![1; n]);
-    let pads = attr_ints(node, "pads").unwrap_or_else(|| vec![0; 2 * n]);
+    let sized = |v: Option<Vec<i64>>, len: usize, fill: i64| v.filter(|v| v.len() == len).unwrap_or_else(|| vec![fill; len]);
+    let strides = sized(attr_ints(node, "strides"), n, 1);
+    let dil = sized(attr_ints(node, "dilations"), n, 1);
+    let pads = sized(attr_ints(node, "pads"), 2 * n, 0);
     let ceil = attr_int(node, "ceil_mode").unwrap_or(0) != 0;
     let auto = attr(node, "auto_pad").map(|a| String::from_utf8_lossy(a.s()).into_owned()).unwrap_or_default();
     (0..n)
         .map(|i| {
             let size = d.get(i + 2).copied().flatten()?;
             let s = strides[i];
+            if s <= 0 {
+                return None;
+            }
             if auto == "SAME_UPPER" || auto == "SAME_LOWER" {
                 return Some((size + s - 1) / s);
             }
             let pad = if auto == "VALID" { 0 } else { pads[i] + pads[i + n] };
-            let eff = dil[i] * (k[i] - 1) + 1;
-            let span = size + pad - eff;
+            let eff = dil[i].checked_mul(k[i] - 1)? + 1;
+            let span = size.checked_add(pad)?.checked_sub(eff)?;
             Some(if ceil { (span + s - 1) / s + 1 } else { span / s + 1 })
         })
         .collect()
@@ -391,47 +456,91 @@ fn find_layers(
             consumers.entry(i.as_str()).or_default().push(node);
         }
     }
-    // Residual blocks: an Add of two computed tensors whose only consumer is a Relu.
-    let mut blocks: Vec<(&NodeProto, &str)> = Vec::new();
-    for node in graph.node.iter().filter(|n| n.op_type() == "Add") {
-        if node.input.len() != 2 || node.input.iter().any(|i| inits.contains(i.as_str())) {
-            continue;
-        }
-        if let Some([relu]) = consumers.get(node.output[0].as_str()).map(|v| v.as_slice()) {
-            if relu.op_type() == "Relu" {
-                blocks.push((node, relu.output[0].as_str()));
-            }
+    // Tensors computed from the image: a join of two of them is residual,
+    // where an Add of a computed tensor and a constant (a bias; an
+    // initializer that Caffe2 builds with ConstantOfShape) is not.
+    let mut from_image: HashSet<&str> = HashSet::from([input]);
+    for node in &graph.node {
+        if node.input.iter().any(|i| from_image.contains(i.as_str())) {
+            from_image.extend(node.output.iter().map(String::as_str));
         }
     }
-    let (first_add, _) = *blocks.first().ok_or(Error::NoBlocks)?;
+    let mut blocks: Vec<(&NodeProto, &str)> = Vec::new();
+    for node in graph.node.iter().filter(|n| matches!(n.op_type(), "Add" | "Sum")) {
+        let computed = node.input.iter().filter(|i| from_image.contains(i.as_str()) && !inits.contains(i.as_str()));
+        if node.input.len() != 2 || computed.count() != 2 {
+            continue;
+        }
+        let join = node.output[0].as_str();
+        let out = match consumers.get(join).map(|v| v.as_slice()) {
+            Some([relu]) if relu.op_type() == "Relu" => relu.output[0].as_str(),
+            _ => join, // pre-activation (v2): the join is the block's output
+        };
+        blocks.push((node, out));
+    }
     let shape_of = |t: &str| shapes.get(t).ok_or_else(|| Error::UnknownShape(t.to_string()));
     let layer = |name: &str, tensor: &str| -> Result<Layer, Error> {
         Ok(Layer { name: name.to_string(), tensor: tensor.to_string(), shape: Some(shape_of(tensor)?.clone()) })
     };
 
-    let mut layers = vec![layer("stem", &block_start(graph, input, first_add, &inits))?];
-    // Consecutive blocks of one output shape form a stage; its last block is the stage output.
-    let mut stage = 0;
-    for (i, (_, out)) in blocks.iter().enumerate() {
-        let this = shape_of(out)?.sample_dims();
-        let next = blocks.get(i + 1).map(|(_, o)| shape_of(o)).transpose()?.map(|s| s.sample_dims());
-        if next.as_ref() != Some(&this) {
-            stage += 1;
-            layers.push(layer(&format!("layer{stage}"), out)?);
+    let mut layers = Vec::new();
+    if let Some((first_join, _)) = blocks.first() {
+        layers.push(layer("stem", &block_start(graph, input, first_join, &inits))?);
+        // Consecutive blocks of one output shape form a stage; its last block is the stage output.
+        let mut stage = 0;
+        for (i, (_, out)) in blocks.iter().enumerate() {
+            let this = shape_of(out)?.sample_dims();
+            let next = blocks.get(i + 1).map(|(_, o)| shape_of(o)).transpose()?.map(|s| s.sample_dims());
+            if next.as_ref() != Some(&this) {
+                stage += 1;
+                layers.push(layer(&format!("layer{stage}"), out)?);
+            }
         }
     }
-
-    let last = blocks.last().expect("not empty").1;
-    if let Some(pool) = global_pool_after(graph, last, shapes) {
-        // Prefer the flattened vector when the exporter writes one right after the pool.
-        let flat = match consumers.get(pool.as_str()).map(|v| v.as_slice()) {
-            Some([n]) if matches!(n.op_type(), "Flatten" | "Reshape" | "Squeeze")
-                && shapes.get(&n.output[0]).is_some_and(|s| s.0.len() == 2) => n.output[0].clone(),
-            _ => pool,
-        };
-        layers.push(layer("avgpool", &flat)?);
+    if let Some(pooled) = classifier_input(graph, shapes, &consumers) {
+        layers.push(layer("avgpool", &pooled)?);
     }
     Ok((blocks.iter().map(|(_, o)| o.to_string()).collect(), layers))
+}
+
+/// The pooled vector a classifier head takes: the input of the last `Gemm`
+/// or `MatMul` when it comes from a global pool (GlobalAveragePool, a
+/// ReduceMean over the spatial axes, an AveragePool to 1x1) through any
+/// Flatten, Reshape or Squeeze. The flattened vector when the exporter
+/// writes one right after the pool, else the pool's own output.
+fn classifier_input(
+    graph: &GraphProto,
+    shapes: &HashMap<String, Shape>,
+    consumers: &HashMap<&str, Vec<&NodeProto>>,
+) -> Option<String> {
+    let producer: HashMap<&str, &NodeProto> =
+        graph.node.iter().flat_map(|n| n.output.iter().map(move |o| (o.as_str(), n))).collect();
+    let head = graph.node.iter().rev().find(|n| matches!(n.op_type(), "Gemm" | "MatMul"))?;
+    let mut t = head.input.first()?.as_str();
+    for _ in 0..8 {
+        let n = producer.get(t)?;
+        match n.op_type() {
+            "Flatten" | "Reshape" | "Squeeze" => t = n.input.first()?.as_str(),
+            _ => break,
+        }
+    }
+    let pool = producer.get(t)?;
+    let out = shapes.get(t);
+    let one_by_one = out.is_some_and(|s| s.0.len() == 4 && s.0[2] == Some(1) && s.0[3] == Some(1));
+    let global = match pool.op_type() {
+        "GlobalAveragePool" => true,
+        "ReduceMean" | "AveragePool" => one_by_one || out.is_some_and(|s| s.0.len() == 2),
+        _ => false,
+    };
+    if !global {
+        return None;
+    }
+    // Prefer the flattened vector right after the pool, when it is one.
+    match consumers.get(t).map(|v| v.as_slice()) {
+        Some([n]) if matches!(n.op_type(), "Flatten" | "Reshape" | "Squeeze")
+            && shapes.get(&n.output[0]).is_some_and(|s| s.0.len() == 2) => Some(n.output[0].clone()),
+        _ => Some(t.to_string()),
+    }
 }
 
 /// The tensor a block's two branches both start from: the nearest common
@@ -462,24 +571,6 @@ fn block_start(graph: &GraphProto, input: &str, add: &NodeProto, inits: &HashSet
         .max_by_key(|t| producer.get(t.as_str()).map_or(-1, |(i, _)| *i as i64))
         .cloned()
         .unwrap_or_else(|| input.to_string())
-}
-
-/// The first global pooling downstream of `from`: GlobalAveragePool, a
-/// ReduceMean over the spatial axes, or an AveragePool whose output is 1x1.
-fn global_pool_after(graph: &GraphProto, from: &str, shapes: &HashMap<String, Shape>) -> Option<String> {
-    let start = graph.node.iter().position(|n| n.output.iter().any(|o| o == from))?;
-    graph.node[start + 1..]
-        .iter()
-        .find(|n| {
-            let out = shapes.get(&n.output[0]);
-            let one_by_one = out.is_some_and(|s| s.0.len() == 4 && s.0[2] == Some(1) && s.0[3] == Some(1));
-            match n.op_type() {
-                "GlobalAveragePool" => true,
-                "ReduceMean" | "AveragePool" => one_by_one || out.is_some_and(|s| s.0.len() == 2),
-                _ => false,
-            }
-        })
-        .map(|n| n.output[0].clone())
 }
 
 #[cfg(test)]

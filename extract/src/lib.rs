@@ -75,6 +75,8 @@ pub struct Options {
     /// torchvision's eval sizes; `None`: the model's own (its metadata), else 256 / 224.
     pub resize: Option<u32>,
     pub crop: Option<u32>,
+    /// Images with more pixels are skipped before they are decoded.
+    pub max_pixels: u64,
     /// Set from outside (Ctrl-C) to stop between batches, writing nothing.
     pub cancel: Arc<AtomicBool>,
 }
@@ -161,12 +163,40 @@ fn load_model(path: &Path) -> Result<(Vec<u8>, layers::Model)> {
     Ok((bytes, model))
 }
 
+/// The model's identity in the feature file (FEATURE-FILE.md): the SHA-256
+/// of the model file's bytes, followed, when its weights are external data,
+/// by each external file's bytes in the order of their names. Also the
+/// folder those files are in.
+fn model_identity(path: &Path, bytes: &[u8], model: &layers::Model) -> Result<(String, Option<PathBuf>)> {
+    let mut h = Sha256::new();
+    h.update(bytes);
+    let files = model.external_files().map_err(|e| Error::Model { path: path.to_owned(), source: e })?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    for name in &files {
+        let p = dir.join(name);
+        let io = |e| Error::Io { path: p.clone(), source: e };
+        let mut f = std::fs::File::open(&p).map_err(io)?;
+        std::io::copy(&mut f, &mut h).map_err(io)?;
+    }
+    let weights_dir = (!files.is_empty()).then(|| if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir });
+    Ok((hex::encode(h.finalize()), weights_dir))
+}
+
 /// The `--list-layers` table: what layer discovery found in a model.
 pub fn list_layers(model_path: &Path) -> Result<String> {
     let (_, model) = load_model(model_path)?;
+    Ok(layer_table(&model))
+}
+
+/// The table `--list-layers` prints for a parsed model.
+pub fn layer_table(model: &layers::Model) -> String {
     let mut s = String::new();
     writeln!(s, "input {:?}: {}", model.input, model.input_shape).unwrap();
-    writeln!(s, "{} residual blocks", model.blocks.len()).unwrap();
+    if model.blocks.is_empty() {
+        writeln!(s, "no residual blocks (Add or Sum joins): no named stages; raw tensor names work").unwrap();
+    } else {
+        writeln!(s, "{} residual blocks", model.blocks.len()).unwrap();
+    }
     writeln!(s, "{:<8}  {:<16}  {:>8}  {:>8}  tensor", "layer", "shape", "avg/max", "avgmax").unwrap();
     for l in &model.layers {
         let shape = l.shape.as_ref().expect("named layers have shapes");
@@ -178,7 +208,7 @@ pub fn list_layers(model_path: &Path) -> Result<String> {
         };
         writeln!(s, "{:<8}  {:<16}  {:>8}  {:>8}  {}", l.name, shape.to_string(), single, both, l.tensor).unwrap();
     }
-    Ok(s)
+    s
 }
 
 /// Runs the stages in turn: plan (model, layers, images), start the
@@ -233,6 +263,8 @@ pub fn run(opts: &ValidOptions) -> Result<Summary> {
 /// the tensors to take from it, the images, and the batch size.
 struct Plan {
     model_sha256: String,
+    /// Where the model's external data files are, if it has any.
+    weights_dir: Option<PathBuf>,
     model: layers::Model,
     /// One per requested name, in the order asked.
     layers: Vec<layers::Layer>,
@@ -260,8 +292,10 @@ impl Plan {
         let data = dataset::scan(&opts.images)?;
         let tensors = unique(layers.iter().map(|l| l.tensor.clone()));
         let batch = model.fixed_batch().map_or(opts.batch, |b| b as usize);
+        let (model_sha256, weights_dir) = model_identity(&opts.model, &bytes, &model)?;
         Ok(Plan {
-            model_sha256: hex::encode(Sha256::digest(&bytes)),
+            weights_dir,
+            model_sha256,
             model,
             layers,
             tensors,
@@ -288,7 +322,18 @@ impl Plan {
     /// stderr which device runs it.
     fn start_engine(&self, opts: &Options) -> Result<runtime::Engine> {
         let graph = self.model.with_outputs(&self.tensors.iter().map(String::as_str).collect::<Vec<_>>());
-        let engine = runtime::Engine::new(&graph, &self.model.input, self.tensors.clone(), opts.device, opts.threads)?;
+        let mut engine =
+            runtime::Engine::new(
+                &graph,
+                self.weights_dir.as_deref(),
+                &self.model.input,
+                self.tensors.clone(),
+                opts.device,
+                opts.threads,
+            )?;
+        if self.model.fixed_batch().is_some() {
+            engine.set_fixed_batch();
+        }
         let note = match (opts.device, engine.device.as_str()) {
             (Device::Auto, "cpu") => " (auto: no usable CUDA provider or GPU)",
             _ => "",
@@ -317,7 +362,7 @@ fn eval_sizes(opts: &Options, model: &layers::Model) -> Result<(preprocess::Conf
     if crop > resize {
         return Err(Error::CropLargerThanResize { crop, resize });
     }
-    Ok((preprocess::Config { resize, crop, ..defaults }, from))
+    Ok((preprocess::Config { resize, crop, max_pixels: opts.max_pixels, ..defaults }, from))
 }
 
 /// One batch of preprocessed images on its way to inference.

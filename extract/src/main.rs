@@ -44,12 +44,16 @@ struct Cli {
     /// Center crop size [default: the model's eval size, else 224]
     #[arg(long)]
     crop: Option<u32>,
+    /// Skip images of more pixels than this, before decoding them (PIL's limit)
+    #[arg(long, default_value_t = featurefile::images::DEFAULT_MAX_PIXELS)]
+    max_pixels: u64,
     /// Print the layers found in --model, with shapes, and exit
     #[arg(long)]
     list_layers: bool,
 }
 
 fn main() -> ExitCode {
+    featurefile::images::install_panic_hook();
     let args: Cli = match cli::parse(PROG) {
         Ok(args) => args,
         Err(code) => return code,
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
         threads: args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         resize: args.resize,
         crop: args.crop,
+        max_pixels: args.max_pixels,
         cancel,
     };
     match opts.check().and_then(|opts| extract::run(&opts)) {

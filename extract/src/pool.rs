@@ -5,7 +5,7 @@ use featurefile::Pool;
 /// How the activations of one image are laid out: `channels` x `spatial`.
 fn layout(shape: &[i64]) -> (usize, usize) {
     let channels = shape.get(1).copied().unwrap_or(1).max(1) as usize;
-    let spatial = shape.iter().skip(2).product::<i64>().max(1) as usize;
+    let spatial = shape.iter().skip(2).fold(1i64, |a, &d| a.saturating_mul(d.max(1))) as usize;
     (channels, spatial)
 }
 

@@ -22,11 +22,19 @@ pub struct Config {
     pub crop: u32,
     pub mean: [f32; 3],
     pub std: [f32; 3],
+    /// Larger images are refused before they are decoded.
+    pub max_pixels: u64,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { resize: 256, crop: 224, mean: IMAGENET_MEAN, std: IMAGENET_STD }
+        Config {
+            resize: 256,
+            crop: 224,
+            mean: IMAGENET_MEAN,
+            std: IMAGENET_STD,
+            max_pixels: featurefile::images::DEFAULT_MAX_PIXELS,
+        }
     }
 }
 
@@ -57,22 +65,20 @@ fn shortest(v: f32) -> f64 {
 /// Greyscale, palette, CMYK and alpha images are converted as PIL's
 /// `convert("RGB")` does (alpha dropped); 16-bit samples are scaled to 8 bits
 /// (PIL would clip them).
-pub fn load_rgb(path: &Path) -> Result<RgbImage, String> {
-    Ok(match featurefile::images::open_oriented(path)? {
+pub fn load_rgb(path: &Path, max_pixels: u64) -> Result<RgbImage, String> {
+    Ok(match featurefile::images::open_oriented(path, max_pixels)? {
         DynamicImage::ImageRgb8(rgb) => rgb,
         other => other.to_rgb8(),
     })
 }
 
-/// Decodes and transforms one image into `out` (3 x crop x crop, CHW).
+/// Decodes and transforms one image into `out` (3 x crop x crop, CHW). A
+/// decoder's panic costs this file only (`featurefile::images`); a panic in
+/// the transform is a bug of ours and ends the run.
 pub fn preprocess_file(path: &Path, cfg: &Config, out: &mut [f32]) -> Result<(), String> {
-    // A decoder that panics on a malformed file must cost that file, not the run.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let img = load_rgb(path)?;
-        transform(&img, cfg, out);
-        Ok(())
-    }))
-    .unwrap_or_else(|_| Err("the decoder failed on this file".to_string()))
+    let img = load_rgb(path, cfg.max_pixels)?;
+    transform(&img, cfg, out);
+    Ok(())
 }
 
 /// Output size of torchvision's `Resize(size)` for a `w` x `h` image: the

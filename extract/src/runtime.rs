@@ -201,13 +201,26 @@ pub struct Engine {
     outputs: Vec<String>,
     /// What actually runs it: `cpu` or `cuda:N`.
     pub device: String,
+    /// The model takes batches of exactly one size.
+    fixed_batch: bool,
     #[cfg(feature = "cuda")]
     binding: Option<ort::session::IoBinding>,
 }
 
 impl Engine {
-    /// `model` is the serialized model whose graph outputs are `outputs`.
-    pub fn new(model: &[u8], input: &str, outputs: Vec<String>, device: Device, threads: usize) -> Result<Self, Error> {
+    /// `model` is the serialized model whose graph outputs are `outputs`;
+    /// `weights_dir` the folder its external data files are in, if it has
+    /// any (a model read from memory has no folder of its own).
+    /// `Auto` takes CUDA when a session starts there and its input binds,
+    /// else the CPU; an explicit `Cuda` that cannot do both is an error.
+    pub fn new(
+        model: &[u8],
+        weights_dir: Option<&Path>,
+        input: &str,
+        outputs: Vec<String>,
+        device: Device,
+        threads: usize,
+    ) -> Result<Self, Error> {
         let env = init()?;
         let cuda_error = |n: i32| {
             move |e: Error| match e {
@@ -215,26 +228,35 @@ impl Engine {
                 other => Error::Cuda(format!("cuda:{n}"), other.to_string()),
             }
         };
-        let (session, gpu) = match device {
-            Device::Cpu => (session(env, model, threads, None)?, None),
-            Device::Cuda(n) => (session(env, model, threads, Some(n)).map_err(cuda_error(n))?, Some(n)),
-            Device::Auto => match session(env, model, threads, Some(0)) {
-                Ok(s) => (s, Some(0)),
-                Err(_) => (session(env, model, threads, None)?, None),
-            },
-        };
+        let on = |gpu: Option<i32>| Self::on(env, (model, weights_dir), input, outputs.clone(), threads, gpu);
+        match device {
+            Device::Cpu => on(None),
+            Device::Cuda(n) => on(Some(n)).map_err(cuda_error(n)),
+            Device::Auto => on(Some(0)).or_else(|_| on(None)),
+        }
+    }
+
+    fn on(
+        env: &ort::environment::Environment,
+        model: (&[u8], Option<&Path>),
+        input: &str,
+        outputs: Vec<String>,
+        threads: usize,
+        gpu: Option<i32>,
+    ) -> Result<Self, Error> {
         #[allow(unused_mut)]
         let mut engine = Engine {
-            session,
+            session: session(env, model, threads, gpu)?,
             input: input.to_string(),
             outputs,
             device: gpu.map_or("cpu".to_string(), |n| format!("cuda:{n}")),
+            fixed_batch: false,
             #[cfg(feature = "cuda")]
             binding: None,
         };
         #[cfg(feature = "cuda")]
-        if let Some(n) = gpu {
-            engine.bind(Binding::Input).map_err(cuda_error(n))?;
+        if gpu.is_some() {
+            engine.bind(Binding::Input)?;
         }
         Ok(engine)
     }
@@ -262,7 +284,14 @@ impl Engine {
     /// cuDNN's convolution search over again (a partial last batch, or a
     /// batch with an unreadable image squeezed out).
     pub fn pads(&self) -> bool {
-        self.device != "cpu"
+        self.fixed_batch || self.device != "cpu"
+    }
+
+    /// For a model whose batch size is fixed: every batch runs at full
+    /// size, on any device (a short last batch, or one with an unreadable
+    /// image squeezed out, is padded).
+    pub fn set_fixed_batch(&mut self) {
+        self.fixed_batch = true;
     }
 
     /// `count` buffers of `rows` images each, in the memory this engine
@@ -334,7 +363,12 @@ fn hand_over(
     Ok(())
 }
 
-fn session(env: &ort::environment::Environment, model: &[u8], threads: usize, cuda: Option<i32>) -> Result<Session, Error> {
+fn session(
+    env: &ort::environment::Environment,
+    (model, weights_dir): (&[u8], Option<&Path>),
+    threads: usize,
+    cuda: Option<i32>,
+) -> Result<Session, Error> {
     // On a GPU the CPU threads belong to decoding; ONNX Runtime needs few.
     let intra = if cuda.is_some() { 1 } else { threads };
     let mut builder = Session::builder(env)
@@ -345,6 +379,14 @@ fn session(env: &ort::environment::Environment, model: &[u8], threads: usize, cu
         // the cores that decode the next batch meanwhile.
         .with_intra_op_spinning(false)
         .map_err(ort_err)?;
+    if let Some(dir) = weights_dir {
+        // External data is looked up beside the model file, whatever the
+        // working directory (ONNX Runtime's default for a model in memory).
+        let dir = dir.to_str().ok_or_else(|| Error::Ort(format!("{}: not a UTF-8 path", dir.display())))?;
+        builder = builder
+            .with_config_entry("session.model_external_initializers_file_folder_path", dir)
+            .map_err(ort_err)?;
+    }
     if let Some(n) = cuda {
         builder = with_cuda(builder, n)?;
     }

@@ -2,21 +2,149 @@
 //! `extract` read them: decoded, then turned upright by their EXIF
 //! orientation. `extract` preprocesses what this returns and `classify`'s
 //! report shows it, so both see the same picture.
+//!
+//! Image files are untrusted input: a file that is cut short is refused
+//! rather than completed with grey (as PIL refuses it), an image larger than
+//! the pixel limit is refused before its pixels are allocated (a
+//! decompression bomb), and a decoder that panics costs that file only.
 
+use std::cell::Cell;
+use std::io::Cursor;
 use std::path::Path;
 
-use image::{DynamicImage, ImageDecoder, ImageReader};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
+
+/// PIL's default limit (`Image.MAX_IMAGE_PIXELS`): about 179 million pixels.
+pub const DEFAULT_MAX_PIXELS: u64 = 178_956_970;
 
 /// Decodes an image file (format guessed from its bytes) with its EXIF
-/// orientation applied.
-pub fn open_oriented(path: &Path) -> Result<DynamicImage, String> {
-    let reader = ImageReader::open(path)
-        .map_err(|e| e.to_string())?
-        .with_guessed_format()
-        .map_err(|e| e.to_string())?;
+/// orientation applied, refusing truncated JPEGs and images of more than
+/// `max_pixels` pixels.
+pub fn open_oriented(path: &Path, max_pixels: u64) -> Result<DynamicImage, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let reader = ImageReader::new(Cursor::new(&bytes)).with_guessed_format().map_err(|e| e.to_string())?;
+    if reader.format() == Some(ImageFormat::Jpeg) && !jpeg_is_complete(&bytes) {
+        return Err("image file is truncated (no end-of-image marker)".into());
+    }
+    let mut limits = image::Limits::default();
+    // Room for the decoded pixels at up to 16 bytes each, and no more.
+    limits.max_alloc = Some(max_pixels.saturating_mul(16).max(1 << 20));
+    let mut reader = reader;
+    reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(|e| e.to_string())?;
+    let (w, h) = decoder.dimensions();
+    let pixels = w as u64 * h as u64;
+    if pixels > max_pixels {
+        return Err(format!("image is {w}x{h} = {pixels} pixels, above the limit of {max_pixels} (--max-pixels)"));
+    }
     let orientation = decoder.orientation().map_err(|e| e.to_string())?;
-    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())?;
+    let mut img = guarded(|| DynamicImage::from_decoder(decoder))?.map_err(|e| e.to_string())?;
     img.apply_orientation(orientation);
     Ok(img)
+}
+
+/// Whether a JPEG stream reaches its end-of-image marker: the segments are
+/// walked by their lengths (an EXIF thumbnail's own markers are skipped with
+/// its segment), and each scan's entropy-coded data up to the next marker.
+/// Data after the end marker does not matter, as in PIL.
+pub fn jpeg_is_complete(b: &[u8]) -> bool {
+    if b.len() < 2 || b[0] != 0xFF || b[1] != 0xD8 {
+        return true; // not a JPEG stream: the decoder judges it
+    }
+    let mut i = 2;
+    loop {
+        while i < b.len() && b[i] != 0xFF {
+            i += 1;
+        }
+        while i < b.len() && b[i] == 0xFF {
+            i += 1; // fill bytes
+        }
+        let Some(&marker) = b.get(i) else { return false };
+        i += 1;
+        match marker {
+            0xD9 => return true,
+            0xD0..=0xD7 | 0x01 => continue, // restart markers and TEM carry no length
+            _ => {
+                let Some(len) = b.get(i..i + 2).map(|l| u16::from_be_bytes([l[0], l[1]]) as usize) else {
+                    return false;
+                };
+                if len < 2 || i + len > b.len() {
+                    return false;
+                }
+                i += len;
+                if marker == 0xDA {
+                    // Entropy-coded data: FF00 is a stuffed byte, FFD0..FFD7 restarts.
+                    loop {
+                        let (Some(&x), Some(&y)) = (b.get(i), b.get(i + 1)) else { return false };
+                        if x == 0xFF && y != 0x00 && y != 0xFF && !(0xD0..=0xD7).contains(&y) {
+                            break;
+                        }
+                        i += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// Set while a decoder runs on this thread, so the panic hook keeps quiet
+    /// about a panic the caller turns into one "skipped" line.
+    static DECODING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs a decoder: a panic in it becomes an error naming what it said, not
+/// the end of the run.
+fn guarded<T>(decode: impl FnOnce() -> T) -> Result<T, String> {
+    DECODING.with(|d| d.set(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode));
+    DECODING.with(|d| d.set(false));
+    r.map_err(|p| {
+        let msg = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned());
+        format!("the decoder failed on this file ({})", msg.unwrap_or_else(|| "panic".into()).replace('\n', " "))
+    })
+}
+
+/// Installs a panic hook that is silent for panics inside a decoder (they
+/// are reported as a skipped file, on one line) and Rust's usual report for
+/// any other, which is a bug of ours and must show.
+pub fn install_panic_hook() {
+    let usual = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !DECODING.with(|d| d.get()) {
+            usual(info);
+        }
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jpeg() -> Vec<u8> {
+        let img = image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([(x * 4) as u8, (y * 5) as u8, 90]));
+        let mut out = Vec::new();
+        DynamicImage::ImageRgb8(img).write_to(&mut Cursor::new(&mut out), ImageFormat::Jpeg).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_jpeg_is_complete_up_to_its_end_marker_and_not_before() {
+        let j = jpeg();
+        assert!(jpeg_is_complete(&j));
+        for cut in [j.len() * 4 / 10, j.len() - 2, j.len() - 1] {
+            assert!(!jpeg_is_complete(&j[..cut]), "cut at {cut} of {}", j.len());
+        }
+        let mut trailing = j.clone();
+        trailing.extend_from_slice(b"\xff\xd8 trailing garbage");
+        assert!(jpeg_is_complete(&trailing));
+        assert!(jpeg_is_complete(b"\x89PNG not a jpeg"));
+    }
+
+    #[test]
+    fn a_panicking_decoder_is_an_error() {
+        install_panic_hook();
+        let r: Result<(), String> = guarded(|| panic!("bad huffman table"));
+        assert_eq!(r.unwrap_err(), "the decoder failed on this file (bad huffman table)");
+    }
 }
