@@ -4,6 +4,7 @@
 pub(crate) mod cv;
 pub mod data;
 pub(crate) mod linear_svm;
+pub mod logistic;
 pub mod metrics;
 pub mod model;
 pub mod predict;

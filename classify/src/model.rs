@@ -1,5 +1,5 @@
 //! The classifiers, behind one fit / decision shape: logistic regression
-//! (linfa-logistic; binary, or multinomial for more than two classes) and the
+//! (`logistic`, L-BFGS; binary, or multinomial for more than two classes) and the
 //! C-SVM: linear by dual coordinate descent (`linear_svm`, LIBLINEAR's
 //! algorithm), RBF with linfa-svm's binary machine; one-vs-one with voting
 //! for more than two classes, as libsvm and so scikit-learn's SVC do. `C`
@@ -11,12 +11,12 @@
 //! than K machines on all rows.
 
 use linfa::prelude::*;
-use linfa_logistic::{LogisticRegression, MultiLogisticRegression};
 use linfa_svm::Svm;
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
 use crate::linear_svm::{self, Hyperplane};
+use crate::logistic;
 use crate::Error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -92,131 +92,6 @@ pub enum Machines {
     Kernel(Vec<Svm<f64, bool>>),
 }
 
-const LOGISTIC_MAX_ITERATIONS: u64 = 1000;
-/// scikit-learn's `tol` for lbfgs: done when no component of the gradient of
-/// the *mean* loss exceeds it.
-const LOGISTIC_TOL: f64 = 1e-4;
-const LOGISTIC_SLACK: f64 = 10.0;
-/// Restarts of linfa's solver at most, and the relative fall in loss below
-/// which another is not worth it.
-const LOGISTIC_RESTARTS: usize = 50;
-const LOGISTIC_LOSS_RTOL: f64 = 1e-9;
-
-/// Penalized log loss: sum of -log p(true class) + alpha/2 |W|^2 (intercepts free),
-/// the objective both linfa-logistic and scikit-learn minimize (alpha = 1/C).
-fn logistic_loss(x: &Array2<f64>, y: &[usize], weights: &[Vec<f64>], intercepts: &[f64], alpha: f64) -> f64 {
-    let model = Model::Logistic { c: 1.0 / alpha, weights: weights.to_vec(), intercepts: intercepts.to_vec() };
-    let n_classes = if weights.len() == 1 { 2 } else { weights.len() };
-    let p = model.scores(x.view(), n_classes);
-    let nll: f64 = y.iter().enumerate().map(|(i, &k)| -p[[i, k]].max(f64::MIN_POSITIVE).ln()).sum();
-    nll + 0.5 * alpha * weights.iter().flatten().map(|w| w * w).sum::<f64>()
-}
-
-/// The largest component of the loss's gradient (weights and intercepts).
-fn logistic_gradient_max(x: &Array2<f64>, y: &[usize], weights: &[Vec<f64>], intercepts: &[f64], alpha: f64) -> f64 {
-    let model = Model::Logistic { c: 1.0 / alpha, weights: weights.to_vec(), intercepts: intercepts.to_vec() };
-    let n_classes = if weights.len() == 1 { 2 } else { weights.len() };
-    let mut residual = model.scores(x.view(), n_classes);
-    for (i, &k) in y.iter().enumerate() {
-        residual[[i, k]] -= 1.0;
-    }
-    // Binary: the one weight row is class 1's.
-    let residual = if weights.len() == 1 { residual.slice(ndarray::s![.., 1..]).to_owned() } else { residual };
-    let w = Array2::from_shape_fn((weights.len(), weights[0].len()), |(k, d)| weights[k][d]);
-    let grad_w = residual.t().dot(x) + &w * alpha;
-    let grad_b = residual.sum_axis(Axis(0));
-    grad_w.iter().chain(grad_b.iter()).fold(0.0, |m, g| m.max(g.abs()))
-}
-
-/// Fits a binary or multinomial logistic regression with linfa-logistic.
-///
-/// Its stopping rule is the gradient's L2 norm on the *summed* loss, at
-/// 1e-4: thousands of times stricter than scikit-learn's (1e-4 on the
-/// largest component, for the mean loss), so on 1,500 x 2,048 features with
-/// 10 classes it ran its 1,000 iterations out, ten times scikit-learn's fit
-/// time. Here the rule is scikit-learn's: the largest component of the
-/// summed loss's gradient at most n x 1e-4. linfa is asked for an L2 norm
-/// LOGISTIC_SLACK times that (the norm of P components can be up to sqrt(P)
-/// times the largest), and asked again, ten times tighter, only while the
-/// largest component is still above it.
-///
-/// linfa's L-BFGS (argmin) also stops when one step barely lowers the loss,
-/// which on wide features can be far from the optimum: on 60 photos x 1024
-/// layer3 features it stopped at twice scikit-learn's loss and lost a point
-/// of validation accuracy. So where it stops short of the tolerance, it is
-/// restarted from where it stopped, until the loss stops falling.
-/// Returns the weights, the intercepts and whether a stopping rule was met
-/// before the restarts ran out.
-#[allow(clippy::type_complexity)]
-fn fit_logistic(
-    x: &Array2<f64>,
-    y: &[usize],
-    n_classes: usize,
-    alpha: f64,
-) -> Result<(Vec<Vec<f64>>, Vec<f64>, bool), String> {
-    let ds = Dataset::new(x.clone(), Array1::from(y.to_vec()));
-    let d = x.ncols();
-    let tolerance = LOGISTIC_TOL * y.len() as f64;
-    let mut slack = LOGISTIC_SLACK;
-    let mut best: Option<(f64, Vec<Vec<f64>>, Vec<f64>)> = None;
-    let mut init1: Option<Array1<f64>> = None;
-    let mut init2: Option<Array2<f64>> = None;
-    let mut converged = false;
-    for _ in 0..LOGISTIC_RESTARTS {
-        let (weights, intercepts) = if n_classes == 2 {
-            let mut params = LogisticRegression::default()
-                .alpha(alpha)
-                .max_iterations(LOGISTIC_MAX_ITERATIONS)
-                .gradient_tolerance(tolerance * slack);
-            if let Some(p) = init1.take() {
-                params = params.initial_params(p);
-            }
-            let fitted = params.fit(&ds).map_err(|e| e.to_string())?;
-            let mut p = fitted.params().to_vec();
-            p.push(fitted.intercept());
-            init1 = Some(Array1::from(p));
-            // linfa takes the first class it meets as the positive one.
-            let sign = if fitted.labels().pos.class == 1 { 1.0 } else { -1.0 };
-            (vec![fitted.params().iter().map(|w| w * sign).collect()], vec![fitted.intercept() * sign])
-        } else {
-            let mut params = MultiLogisticRegression::default()
-                .alpha(alpha)
-                .max_iterations(LOGISTIC_MAX_ITERATIONS)
-                .gradient_tolerance(tolerance * slack);
-            if let Some(p) = init2.take() {
-                params = params.initial_params(p);
-            }
-            let fitted = params.fit(&ds).map_err(|e| e.to_string())?;
-            let (w, b) = (fitted.params(), fitted.intercept());
-            let mut p = Array2::zeros((d + 1, w.ncols()));
-            p.slice_mut(ndarray::s![..d, ..]).assign(w);
-            p.row_mut(d).assign(b);
-            init2 = Some(p);
-            // Columns follow the sorted class labels, which are 0..n_classes here.
-            let mut weights = vec![Vec::new(); n_classes];
-            let mut intercepts = vec![0.0; n_classes];
-            for (col, &class) in fitted.classes().iter().enumerate() {
-                weights[class] = w.column(col).to_vec();
-                intercepts[class] = b[col];
-            }
-            (weights, intercepts)
-        };
-        let loss = logistic_loss(x, y, &weights, &intercepts, alpha);
-        let done = best.as_ref().is_some_and(|(prev, _, _)| prev - loss <= LOGISTIC_LOSS_RTOL * prev.abs())
-            || logistic_gradient_max(x, y, &weights, &intercepts, alpha) <= tolerance;
-        if best.as_ref().is_none_or(|(prev, _, _)| loss < *prev) {
-            best = Some((loss, weights, intercepts));
-        }
-        if done {
-            converged = true;
-            break;
-        }
-        slack = (slack / 10.0).max(1.0);
-    }
-    let (_, w, b) = best.expect("at least one fit");
-    Ok((w, b, converged))
-}
-
 /// A fitted model, and whether its solver met its stopping rule: one that
 /// ran out of iterations returns an approximate model, which the caller
 /// must say.
@@ -232,8 +107,9 @@ impl Model {
         let fit_err = |reason: String| Error::Fit { spec, reason };
         match spec {
             Spec::Logistic { c } => {
-                let (weights, intercepts, converged) = fit_logistic(x, y, n_classes, 1.0 / c).map_err(fit_err)?;
-                Ok(Fitted { model: Model::Logistic { c, weights, intercepts }, converged })
+                let f = logistic::fit(x.view(), y, n_classes, c);
+                let weights = f.weights.rows().into_iter().map(|r| r.to_vec()).collect();
+                Ok(Fitted { model: Model::Logistic { c, weights, intercepts: f.intercepts.to_vec() }, converged: f.converged })
             }
             Spec::Svm { kernel: Kernel::Linear, c, .. } => {
                 let x = x.as_standard_layout();

@@ -114,3 +114,41 @@ fn a_fit_that_did_not_converge_says_so_and_is_saved_so() {
     std::fs::write(&out, old.to_string()).unwrap();
     assert!(Classifier::load(&out).unwrap().converged);
 }
+
+#[test]
+fn the_logistic_regression_reaches_scikit_learns_optimum() {
+    use featurefile::testing::{py_json, s, stderr};
+    let dir = tempfile::tempdir().unwrap();
+    // Separable and noisy, binary and multinomial, n near d, as transfer
+    // learning's features are.
+    for (classes, separable) in [(2, true), (2, false), (5, true), (5, false)] {
+        let train = dir.path().join(format!("t{classes}{separable}.parquet"));
+        let script = format!(
+            "import sys; from bench_logistic import features, write; x, y = features(300, 256, {classes}, {}, 7); write(sys.argv[1], x, y, {classes})",
+            if separable { "True" } else { "False" }
+        );
+        let o = std::process::Command::new(featurefile::testing::python())
+            .args(["-c", &script, s(&train)])
+            .env("PYTHONPATH", featurefile::testing::root().join("scripts"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = dir.path().join("c.json");
+        let opts = FitOptions {
+            train: train.clone(),
+            out: out.clone(),
+            model: ModelKind::Logistic,
+            kernel: Kernel::Linear,
+            c: vec![1.0],
+            gamma: vec![],
+            layer: None,
+            scale: scale::Kind::Standard,
+            cv: None,
+        };
+        classify::fit(&opts.check().unwrap()).unwrap();
+        let r = py_json("classify/tests/py/logistic_loss.py", &[s(&train), s(&out)]);
+        let (ours, theirs) = (r["classify"].as_f64().unwrap(), r["sklearn"].as_f64().unwrap());
+        assert!(ours <= theirs * (1.0 + 1e-4), "{classes} classes, separable {separable}: loss {ours} vs scikit-learn's {theirs}");
+        assert_eq!(r["converged"], true);
+    }
+}

@@ -1,0 +1,345 @@
+//! L2-regularized logistic regression, binary or multinomial, by L-BFGS
+//! with a strong-Wolfe line search: the objective scikit-learn's
+//! `LogisticRegression(solver="lbfgs")` minimizes, stopped by its rule.
+//!
+//! Why not linfa-logistic: its L-BFGS (argmin's, with a More-Thuente line
+//! search that gives up early) crawls where transfer learning lives, n near
+//! d and the classes separable, where the regularized optimum has large
+//! weights: 500 x 2,048 with 10 classes took 30 s against scikit-learn's
+//! 0.04 s (scripts/bench-logistic.sh), and at 5,000 rows it stopped short
+//! of the optimum. It also copied the data for every restart.
+//!
+//! The objective, over weights W (one row per class; one row for binary)
+//! and intercepts b (not penalized), with alpha = 1 / C:
+//!   sum_i -log p(y_i | x_i) + alpha / 2 |W|^2
+//! Done when no component of its gradient exceeds n x TOL (scikit-learn's
+//! rule, `gtol` on the mean loss), or when an iteration no longer lowers it
+//! (SciPy's `ftol`, which scikit-learn sets to 64 machine epsilons).
+//!
+//! The first step has unit length along the negative gradient, as SciPy's
+//! L-BFGS-B takes it, and the line search extrapolates by 4, as SciPy's
+//! does at most. That matters: on separable features the objective keeps
+//! falling far along the first line, and a shorter first step (1 / the
+//! gradient's largest component) met scikit-learn's stopping rule at twenty
+//! times its loss (10.0 against 0.53 on 2,000 x 2,048, 10 classes). With
+//! it, the iterates are scikit-learn's own: on scripts/bench-logistic.sh the
+//! final losses agree to 1e-14.
+
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
+
+/// scikit-learn's `tol` default for lbfgs: done when no component of the
+/// mean loss's gradient exceeds it.
+pub const TOL: f64 = 1e-4;
+/// Iterations at most (scikit-learn's default is 100; its users raise it).
+pub const MAX_ITERATIONS: usize = 1000;
+/// Corrections kept (SciPy's default).
+const MEMORY: usize = 10;
+const FTOL: f64 = 64.0 * f64::EPSILON;
+
+/// A fitted model: weights (one row per class, or class 1's alone for two
+/// classes), intercepts, and how the fit ended.
+#[derive(Debug, Clone)]
+pub struct Fit {
+    pub weights: Array2<f64>,
+    pub intercepts: Array1<f64>,
+    pub loss: f64,
+    pub iterations: usize,
+    pub converged: bool,
+}
+
+/// The problem: rows `x`, classes `y` (below `n_classes`), `alpha` = 1 / C.
+struct Problem<'a> {
+    x: ArrayView2<'a, f64>,
+    y: &'a [usize],
+    /// Weight rows: 1 for two classes, else one per class.
+    rows: usize,
+    alpha: f64,
+}
+
+impl Problem<'_> {
+    fn dims(&self) -> usize {
+        self.rows * (self.x.ncols() + 1)
+    }
+
+    fn split<'t>(&self, theta: &'t [f64]) -> (ArrayView2<'t, f64>, ArrayView1<'t, f64>) {
+        let d = self.x.ncols();
+        let w = ArrayView2::from_shape((self.rows, d), &theta[..self.rows * d]).expect("sized");
+        (w, ArrayView1::from(&theta[self.rows * d..]))
+    }
+
+    /// The objective at `theta`, its gradient written to `grad`.
+    fn value_grad(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
+        let (w, b) = self.split(theta);
+        let mut z = self.x.dot(&w.t());
+        z += &b;
+        let mut loss = 0.0;
+        // z becomes dLoss/dz: p - onehot(y).
+        if self.rows == 1 {
+            for (zi, &yi) in z.column_mut(0).iter_mut().zip(self.y) {
+                let t = if yi == 1 { 1.0 } else { -1.0 };
+                let m = -t * *zi; // loss = log(1 + exp(m))
+                loss += if m > 0.0 { m + (-m).exp().ln_1p() } else { m.exp().ln_1p() };
+                *zi = -t / (1.0 + (-m).exp());
+            }
+        } else {
+            for (mut row, &yi) in z.rows_mut().into_iter().zip(self.y) {
+                let max = row.fold(f64::NEG_INFINITY, |a, &v| a.max(v));
+                let sum: f64 = row.iter().map(|&v| (v - max).exp()).sum();
+                let lse = max + sum.ln();
+                loss += lse - row[yi];
+                row.mapv_inplace(|v| (v - lse).exp());
+                row[yi] -= 1.0;
+            }
+        }
+        let gw = z.t().dot(&self.x) + &w * self.alpha;
+        let gb = z.sum_axis(Axis(0));
+        let d = self.x.ncols();
+        grad[..self.rows * d].copy_from_slice(gw.as_slice().expect("standard layout"));
+        grad[self.rows * d..].copy_from_slice(gb.as_slice().expect("standard layout"));
+        loss + 0.5 * self.alpha * w.iter().map(|v| v * v).sum::<f64>()
+    }
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn max_abs(v: &[f64]) -> f64 {
+    v.iter().fold(0.0, |m, g| m.max(g.abs()))
+}
+
+/// Fits the model; `y` holds class indices below `n_classes` (at least 2).
+pub fn fit<'a>(x: ArrayView2<'a, f64>, y: &'a [usize], n_classes: usize, c: f64) -> Fit {
+    fit_within(x, y, n_classes, c, MAX_ITERATIONS)
+}
+
+pub(crate) fn fit_within<'a>(
+    x: ArrayView2<'a, f64>,
+    y: &'a [usize],
+    n_classes: usize,
+    c: f64,
+    max_iterations: usize,
+) -> Fit {
+    let p = Problem { x, y, rows: if n_classes == 2 { 1 } else { n_classes }, alpha: 1.0 / c };
+    let n = p.dims();
+    let gtol = TOL * y.len() as f64;
+    let mut theta = vec![0.0; n];
+    let mut grad = vec![0.0; n];
+    let mut f = p.value_grad(&theta, &mut grad);
+    let (mut s_hist, mut y_hist, mut rho): (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<f64>) = (vec![], vec![], vec![]);
+    let mut iterations = 0;
+    let mut converged = max_abs(&grad) <= gtol;
+    let mut new_theta = vec![0.0; n];
+    let mut new_grad = vec![0.0; n];
+    while !converged && iterations < max_iterations {
+        iterations += 1;
+        // Two-loop recursion: direction = -H grad.
+        let mut q = grad.clone();
+        let mut a = vec![0.0; s_hist.len()];
+        for i in (0..s_hist.len()).rev() {
+            a[i] = rho[i] * dot(&s_hist[i], &q);
+            q.iter_mut().zip(&y_hist[i]).for_each(|(qj, yj)| *qj -= a[i] * yj);
+        }
+        let gamma = match (s_hist.last(), y_hist.last()) {
+            (Some(s), Some(yv)) => dot(s, yv) / dot(yv, yv),
+            // The first step: unit length (SciPy's; see the module's doc).
+            _ => 1.0 / dot(&grad, &grad).sqrt().max(f64::MIN_POSITIVE),
+        };
+        q.iter_mut().for_each(|v| *v *= gamma);
+        for i in 0..s_hist.len() {
+            let bta = rho[i] * dot(&y_hist[i], &q);
+            q.iter_mut().zip(&s_hist[i]).for_each(|(qj, sj)| *qj += (a[i] - bta) * sj);
+        }
+        let mut dir: Vec<f64> = q.iter().map(|v| -v).collect();
+        let mut slope = dot(&grad, &dir);
+        if slope >= 0.0 {
+            // Not a descent direction (curvature lost): restart from the gradient.
+            s_hist.clear();
+            y_hist.clear();
+            rho.clear();
+            dir = grad.iter().map(|g| -g / max_abs(&grad).max(1.0)).collect();
+            slope = dot(&grad, &dir);
+        }
+        let Some((step, f_new)) = line_search(&p, &theta, f, slope, &dir, &mut new_theta, &mut new_grad) else {
+            // No step lowers the objective along this direction: as far as
+            // double precision goes, this is the optimum when the gradient
+            // is small, and a stall otherwise.
+            converged = max_abs(&grad) <= gtol;
+            break;
+        };
+        let s: Vec<f64> = dir.iter().map(|d| d * step).collect();
+        let yv: Vec<f64> = new_grad.iter().zip(&grad).map(|(a, b)| a - b).collect();
+        let sy = dot(&s, &yv);
+        if sy > 1e-10 * dot(&yv, &yv) {
+            if s_hist.len() == MEMORY {
+                s_hist.remove(0);
+                y_hist.remove(0);
+                rho.remove(0);
+            }
+            s_hist.push(s);
+            y_hist.push(yv);
+            rho.push(1.0 / sy);
+        }
+        let reduction = (f - f_new) / f.abs().max(f_new.abs()).max(1.0);
+        std::mem::swap(&mut theta, &mut new_theta);
+        std::mem::swap(&mut grad, &mut new_grad);
+        f = f_new;
+        converged = max_abs(&grad) <= gtol || reduction <= FTOL;
+    }
+    let d = x.ncols();
+    let rows = p.rows;
+    Fit {
+        weights: Array2::from_shape_vec((rows, d), theta[..rows * d].to_vec()).expect("sized"),
+        intercepts: Array1::from(theta[rows * d..].to_vec()),
+        loss: f,
+        iterations,
+        converged,
+    }
+}
+
+/// A step along `dir` meeting the strong Wolfe conditions (sufficient
+/// decrease c1 = 1e-4, curvature c2 = 0.9), by bracketing and zooming with
+/// cubic interpolation (Nocedal and Wright, algorithms 3.5 and 3.6). Leaves
+/// the point and its gradient in `x_new`, `g_new`.
+fn line_search(
+    p: &Problem,
+    x: &[f64],
+    f0: f64,
+    slope0: f64,
+    dir: &[f64],
+    x_new: &mut [f64],
+    g_new: &mut [f64],
+) -> Option<(f64, f64)> {
+    const C1: f64 = 1e-4;
+    const C2: f64 = 0.9;
+    const MAX_EVALS: usize = 50;
+    let mut eval = |t: f64, x_new: &mut [f64], g_new: &mut [f64]| -> (f64, f64) {
+        x_new.iter_mut().zip(x.iter().zip(dir)).for_each(|(xn, (xi, di))| *xn = xi + t * di);
+        let f = p.value_grad(x_new, g_new);
+        (f, dot(g_new, dir))
+    };
+    let (mut t_prev, mut f_prev, mut d_prev) = (0.0, f0, slope0);
+    let mut t = 1.0;
+    let mut evals = 0;
+    loop {
+        let (f, d) = eval(t, x_new, g_new);
+        evals += 1;
+        if !f.is_finite() {
+            t = 0.5 * (t_prev + t);
+        } else if f > f0 + C1 * t * slope0 || (evals > 1 && f >= f_prev) {
+            return zoom(&mut eval, (t_prev, f_prev, d_prev), (t, f, d), f0, slope0, x_new, g_new, MAX_EVALS - evals);
+        } else if d.abs() <= -C2 * slope0 {
+            return Some((t, f));
+        } else if d >= 0.0 {
+            return zoom(&mut eval, (t, f, d), (t_prev, f_prev, d_prev), f0, slope0, x_new, g_new, MAX_EVALS - evals);
+        } else {
+            (t_prev, f_prev, d_prev) = (t, f, d);
+            t *= 4.0;
+        }
+        if evals >= MAX_EVALS {
+            return None;
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn zoom(
+    eval: &mut impl FnMut(f64, &mut [f64], &mut [f64]) -> (f64, f64),
+    mut lo: (f64, f64, f64),
+    mut hi: (f64, f64, f64),
+    f0: f64,
+    slope0: f64,
+    x_new: &mut [f64],
+    g_new: &mut [f64],
+    budget: usize,
+) -> Option<(f64, f64)> {
+    const C1: f64 = 1e-4;
+    const C2: f64 = 0.9;
+    for _ in 0..budget {
+        let t = cubic_min(lo, hi);
+        let (f, d) = eval(t, x_new, g_new);
+        if f > f0 + C1 * t * slope0 || f >= lo.1 {
+            hi = (t, f, d);
+        } else {
+            if d.abs() <= -C2 * slope0 {
+                return Some((t, f));
+            }
+            if d * (hi.0 - lo.0) >= 0.0 {
+                hi = lo;
+            }
+            lo = (t, f, d);
+        }
+        if (hi.0 - lo.0).abs() <= 1e-16 * lo.0.abs().max(1e-16) {
+            break;
+        }
+    }
+    // The best point found, if it lowered the objective at all.
+    if lo.0 > 0.0 && lo.1 < f0 {
+        let (f, _) = eval(lo.0, x_new, g_new);
+        return Some((lo.0, f));
+    }
+    None
+}
+
+/// The minimizer of the cubic through two points with their slopes, kept
+/// inside the interval (bisection where the cubic gives nothing usable).
+fn cubic_min((a, fa, da): (f64, f64, f64), (b, fb, db): (f64, f64, f64)) -> f64 {
+    let d1 = da + db - 3.0 * (fa - fb) / (a - b);
+    let disc = d1 * d1 - da * db;
+    let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+    let mid = 0.5 * (a + b);
+    if disc < 0.0 || !disc.is_finite() {
+        return mid;
+    }
+    let d2 = (b - a).signum() * disc.sqrt();
+    let t = b - (b - a) * (db + d2 - d1) / (db - da + 2.0 * d2);
+    let margin = 0.1 * (hi - lo);
+    if t.is_finite() && t > lo + margin && t < hi - margin { t } else { mid }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blobs(n: usize, k: usize, d: usize, spread: f64, seed: u64) -> (Array2<f64>, Vec<usize>) {
+        let mut s = seed;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s % 10_000) as f64 / 10_000.0 - 0.5
+        };
+        let y: Vec<usize> = (0..n).map(|i| i % k).collect();
+        let x = Array2::from_shape_fn((n, d), |(i, j)| if j % k == y[i] { 1.0 } else { 0.0 } + spread * next());
+        (x, y)
+    }
+
+    #[test]
+    fn the_gradient_is_the_objectives() {
+        for k in [2, 3] {
+            let (x, y) = blobs(30, k, 4, 1.0, 3);
+            let p = Problem { x: x.view(), y: &y, rows: if k == 2 { 1 } else { k }, alpha: 0.7 };
+            let theta: Vec<f64> = (0..p.dims()).map(|i| (i as f64 * 0.37).sin()).collect();
+            let mut g = vec![0.0; p.dims()];
+            p.value_grad(&theta, &mut g);
+            for i in 0..p.dims() {
+                let h = 1e-6;
+                let (mut a, mut b) = (theta.clone(), theta.clone());
+                a[i] += h;
+                b[i] -= h;
+                let mut scratch = vec![0.0; p.dims()];
+                let numeric = (p.value_grad(&a, &mut scratch) - p.value_grad(&b, &mut scratch)) / (2.0 * h);
+                assert!((numeric - g[i]).abs() < 1e-5 * (1.0 + g[i].abs()), "k={k} component {i}: {numeric} vs {}", g[i]);
+            }
+        }
+    }
+
+    #[test]
+    fn an_iteration_limit_is_reported() {
+        let (x, y) = blobs(200, 3, 20, 0.3, 5);
+        let short = fit_within(x.view(), &y, 3, 1.0, 2);
+        assert!(!short.converged && short.iterations == 2);
+        let full = fit(x.view(), &y, 3, 1.0);
+        assert!(full.converged && full.loss < short.loss);
+    }
+}
