@@ -42,6 +42,22 @@ fn write_features(path: &Path, seed: u64, n: usize) {
     .unwrap();
 }
 
+/// `classify fit` with C=1 and the feature file's only column.
+fn fit(train: &Path, out: &Path, model: ModelKind, kernel: Kernel, scale: scale::Kind) -> classify::FitReport {
+    let opts = FitOptions {
+        train: train.to_owned(),
+        out: out.to_owned(),
+        model,
+        kernel,
+        c: vec![1.0],
+        gamma: vec![],
+        layer: None,
+        scale,
+        cv: None,
+    };
+    classify::fit(&opts.check().unwrap()).unwrap()
+}
+
 #[test]
 fn saved_classifiers_predict_as_fitted() {
     let dir = tempfile::tempdir().unwrap();
@@ -56,18 +72,7 @@ fn saved_classifiers_predict_as_fitted() {
     ];
     for (model, kernel, sc) in cases {
         let out = dir.path().join("c.json");
-        let opts = FitOptions {
-            train: train.clone(),
-            out: out.clone(),
-            model,
-            kernel,
-            c: vec![1.0],
-            gamma: vec![],
-            layer: None,
-            scale: sc,
-            cv: None,
-        };
-        let fitted = classify::fit(&opts.check().unwrap()).unwrap().classifier;
+        let fitted = fit(&train, &out, model, kernel, sc).classifier;
         let loaded = Classifier::load(&out).unwrap();
         let data = loaded.load_compatible(&val, false).unwrap();
         assert_eq!(loaded.predict(&data.x), fitted.predict(&data.x), "{model:?} {kernel:?}");
@@ -83,18 +88,7 @@ fn a_fit_that_did_not_converge_says_so_and_is_saved_so() {
     let train = dir.path().join("train.parquet");
     write_features(&train, 3, 60);
     let out = dir.path().join("c.json");
-    let opts = FitOptions {
-        train,
-        out: out.clone(),
-        model: ModelKind::Svm,
-        kernel: Kernel::Linear,
-        c: vec![1.0],
-        gamma: vec![],
-        layer: None,
-        scale: scale::Kind::Standard,
-        cv: None,
-    };
-    let mut report = classify::fit(&opts.check().unwrap()).unwrap();
+    let mut report = fit(&train, &out, ModelKind::Svm, Kernel::Linear, scale::Kind::Standard);
     assert!(report.classifier.converged, "blobs in 6 dimensions converge");
     assert!(report.warnings().is_empty(), "{:?}", report.warnings());
     let saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
@@ -134,18 +128,7 @@ fn the_logistic_regression_reaches_scikit_learns_optimum() {
             .unwrap();
         assert!(o.status.success(), "{}", stderr(&o));
         let out = dir.path().join("c.json");
-        let opts = FitOptions {
-            train: train.clone(),
-            out: out.clone(),
-            model: ModelKind::Logistic,
-            kernel: Kernel::Linear,
-            c: vec![1.0],
-            gamma: vec![],
-            layer: None,
-            scale: scale::Kind::Standard,
-            cv: None,
-        };
-        classify::fit(&opts.check().unwrap()).unwrap();
+        fit(&train, &out, ModelKind::Logistic, Kernel::Linear, scale::Kind::Standard);
         let r = py_json("classify/tests/py/logistic_loss.py", &[s(&train), s(&out)]);
         let (ours, theirs) = (r["classify"].as_f64().unwrap(), r["sklearn"].as_f64().unwrap());
         assert!(ours <= theirs * (1.0 + 1e-4), "{classes} classes, separable {separable}: loss {ours} vs scikit-learn's {theirs}");

@@ -3,21 +3,10 @@
 //! from a local HTTP server, untrusted pickles, and what extract does with
 //! the model it is given (or not given).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
-use featurefile::testing::{model, py, py_json, python, root, s, stderr};
-
-fn fixtures(name: &str) -> Option<PathBuf> {
-    let p = root().join("../shared/fixtures").join(name);
-    if p.is_dir() {
-        return Some(p);
-    }
-    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
-    assert!(!ci, "{} is missing; CI must run the tests that need it", p.display());
-    eprintln!("SKIPPED: {} is not there", p.display());
-    None
-}
+use featurefile::testing::{model, py, py_json, python, root, s, shared_fixtures as fixtures, stderr};
 
 fn fetch(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(python());

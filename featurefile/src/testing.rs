@@ -24,11 +24,21 @@ pub fn model(name: &str) -> PathBuf {
     p
 }
 
-/// `../shared/data/NAME`, the real photos beside the checkout. Where it is
-/// missing the test is skipped and says so, except in CI (`CI` set), where
-/// a missing folder is a failure: a green CI must have run every test.
+/// `../shared/data/NAME`, the real photos beside the checkout (see `shared`).
 pub fn shared_data(name: &str) -> Option<PathBuf> {
-    let p = root().join("../shared/data").join(name);
+    shared(&format!("data/{name}"))
+}
+
+/// `../shared/fixtures/NAME`, checkpoints written by real PyTorch and MindSpore.
+pub fn shared_fixtures(name: &str) -> Option<PathBuf> {
+    shared(&format!("fixtures/{name}"))
+}
+
+/// A folder of `../shared/` beside the checkout. Where it is missing the
+/// test is skipped and says so, except in CI (`CI` set), where a missing
+/// folder is a failure: a green CI must have run every test.
+fn shared(path: &str) -> Option<PathBuf> {
+    let p = root().join("../shared").join(path);
     if p.is_dir() {
         return Some(p);
     }
