@@ -67,13 +67,39 @@ impl Problem<'_> {
         (w, ArrayView1::from(&theta[self.rows * d..]))
     }
 
-    /// The objective at `theta`, its gradient written to `grad`.
-    fn value_grad(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
+    /// The scores X W^T + b at `theta`.
+    fn scores(&self, theta: &[f64]) -> Array2<f64> {
         let (w, b) = self.split(theta);
         let mut z = self.x.dot(&w.t());
         z += &b;
+        z
+    }
+
+    /// The objective at `theta`, its gradient written to `grad` (the
+    /// solver gets both along its line; the tests check them here).
+    #[cfg(test)]
+    fn value_grad(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
+        let mut z = self.scores(theta);
+        let data = self.data_loss(&mut z);
+        self.gradient(theta, &z, grad);
+        let (w, _) = self.split(theta);
+        data + 0.5 * self.alpha * w.iter().map(|v| v * v).sum::<f64>()
+    }
+
+    /// The gradient at `theta` from the residual `r` = dLoss/dz there.
+    fn gradient(&self, theta: &[f64], r: &Array2<f64>, grad: &mut [f64]) {
+        let (w, _) = self.split(theta);
+        let gw = r.t().dot(&self.x) + &w * self.alpha;
+        let gb = r.sum_axis(Axis(0));
+        let d = self.x.ncols();
+        grad[..self.rows * d].copy_from_slice(gw.as_slice().expect("standard layout"));
+        grad[self.rows * d..].copy_from_slice(gb.as_slice().expect("standard layout"));
+    }
+
+    /// The unpenalized loss of scores `z`, which become dLoss/dz:
+    /// p - onehot(y).
+    fn data_loss(&self, z: &mut Array2<f64>) -> f64 {
         let mut loss = 0.0;
-        // z becomes dLoss/dz: p - onehot(y).
         if self.rows == 1 {
             for (zi, &yi) in z.column_mut(0).iter_mut().zip(self.y) {
                 let t = if yi == 1 { 1.0 } else { -1.0 };
@@ -91,12 +117,64 @@ impl Problem<'_> {
                 row[yi] -= 1.0;
             }
         }
-        let gw = z.t().dot(&self.x) + &w * self.alpha;
-        let gb = z.sum_axis(Axis(0));
-        let d = self.x.ncols();
-        grad[..self.rows * d].copy_from_slice(gw.as_slice().expect("standard layout"));
-        grad[self.rows * d..].copy_from_slice(gb.as_slice().expect("standard layout"));
-        loss + 0.5 * self.alpha * w.iter().map(|v| v * v).sum::<f64>()
+        loss
+    }
+}
+
+/// The objective along the line theta + t dir. The scores there are
+/// z(t) = z0 + t zd, so once zd is known (one matrix product) each trial
+/// step costs O(n K), not two products; the gradient is computed for the
+/// accepted step only.
+struct Line<'p, 'a> {
+    p: &'p Problem<'a>,
+    z0: &'p Array2<f64>,
+    zd: Array2<f64>,
+    /// W . D, |D|^2 and |W|^2 over the weights (the penalty along the line).
+    wd: f64,
+    dd: f64,
+    ww: f64,
+    /// The last step tried and the residual there.
+    last: Option<(f64, Array2<f64>)>,
+}
+
+impl<'p, 'a> Line<'p, 'a> {
+    fn new(p: &'p Problem<'a>, theta: &[f64], dir: &[f64], z0: &'p Array2<f64>) -> Self {
+        let zd = p.scores(dir);
+        let (w, _) = p.split(theta);
+        let (dw, _) = p.split(dir);
+        let wd = w.iter().zip(dw.iter()).map(|(a, b)| a * b).sum();
+        let dd = dw.iter().map(|v| v * v).sum();
+        let ww = w.iter().map(|v| v * v).sum();
+        Line { p, z0, zd, wd, dd, ww, last: None }
+    }
+
+    /// The objective and its derivative along the line at step `t`.
+    fn eval(&mut self, t: f64) -> (f64, f64) {
+        let mut z = self.z0.clone();
+        z.scaled_add(t, &self.zd);
+        let data = self.p.data_loss(&mut z);
+        let a = self.p.alpha;
+        let f = data + 0.5 * a * (self.ww + 2.0 * t * self.wd + t * t * self.dd);
+        let d = (&z * &self.zd).sum() + a * (self.wd + t * self.dd);
+        self.last = Some((t, z));
+        (f, d)
+    }
+
+    /// Moves to step `t`: the new point and gradient into `theta_new` and
+    /// `grad_new`; returns the scores there.
+    fn accept(mut self, t: f64, theta: &[f64], dir: &[f64], theta_new: &mut [f64], grad_new: &mut [f64]) -> Array2<f64> {
+        theta_new.iter_mut().zip(theta.iter().zip(dir)).for_each(|(n, (x, d))| *n = x + t * d);
+        let residual = match self.last.take() {
+            Some((lt, r)) if lt == t => r,
+            _ => {
+                self.eval(t);
+                self.last.take().expect("just evaluated").1
+            }
+        };
+        self.p.gradient(theta_new, &residual, grad_new);
+        let mut z = self.z0.clone();
+        z.scaled_add(t, &self.zd);
+        z
     }
 }
 
@@ -125,7 +203,11 @@ pub(crate) fn fit_within<'a>(
     let gtol = TOL * y.len() as f64;
     let mut theta = vec![0.0; n];
     let mut grad = vec![0.0; n];
-    let mut f = p.value_grad(&theta, &mut grad);
+    // At the start (all zeros) the scores are zeros: no product needed.
+    let mut z = Array2::zeros((y.len(), p.rows));
+    let mut residual = z.clone();
+    let mut f = p.data_loss(&mut residual);
+    p.gradient(&theta, &residual, &mut grad);
     let (mut s_hist, mut y_hist, mut rho): (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<f64>) = (vec![], vec![], vec![]);
     let mut iterations = 0;
     let mut converged = max_abs(&grad) <= gtol;
@@ -160,13 +242,16 @@ pub(crate) fn fit_within<'a>(
             dir = grad.iter().map(|g| -g / max_abs(&grad).max(1.0)).collect();
             slope = dot(&grad, &dir);
         }
-        let Some((step, f_new)) = line_search(&p, &theta, f, slope, &dir, &mut new_theta, &mut new_grad) else {
+        let mut line = Line::new(&p, &theta, &dir, &z);
+        let Some((step, f_new)) = line_search(&mut |t| line.eval(t), f, slope) else {
             // No step lowers the objective along this direction: as far as
             // double precision goes, this is the optimum when the gradient
             // is small, and a stall otherwise.
             converged = max_abs(&grad) <= gtol;
             break;
         };
+        let z_new = line.accept(step, &theta, &dir, &mut new_theta, &mut new_grad);
+        z = z_new;
         let s: Vec<f64> = dir.iter().map(|d| d * step).collect();
         let yv: Vec<f64> = new_grad.iter().zip(&grad).map(|(a, b)| a - b).collect();
         let sy = dot(&s, &yv);
@@ -197,41 +282,29 @@ pub(crate) fn fit_within<'a>(
     }
 }
 
-/// A step along `dir` meeting the strong Wolfe conditions (sufficient
-/// decrease c1 = 1e-4, curvature c2 = 0.9), by bracketing and zooming with
-/// cubic interpolation (Nocedal and Wright, algorithms 3.5 and 3.6). Leaves
-/// the point and its gradient in `x_new`, `g_new`.
-fn line_search(
-    p: &Problem,
-    x: &[f64],
-    f0: f64,
-    slope0: f64,
-    dir: &[f64],
-    x_new: &mut [f64],
-    g_new: &mut [f64],
-) -> Option<(f64, f64)> {
+/// A step along the line meeting the strong Wolfe conditions (sufficient
+/// decrease c1 = 1e-4, curvature c2 = 0.9), by bracketing (extrapolating by
+/// 4, as SciPy's search does at most) and zooming with cubic interpolation
+/// (Nocedal and Wright, algorithms 3.5 and 3.6). `phi(t)` is the objective
+/// and its derivative at step t.
+fn line_search(phi: &mut impl FnMut(f64) -> (f64, f64), f0: f64, slope0: f64) -> Option<(f64, f64)> {
     const C1: f64 = 1e-4;
     const C2: f64 = 0.9;
     const MAX_EVALS: usize = 50;
-    let mut eval = |t: f64, x_new: &mut [f64], g_new: &mut [f64]| -> (f64, f64) {
-        x_new.iter_mut().zip(x.iter().zip(dir)).for_each(|(xn, (xi, di))| *xn = xi + t * di);
-        let f = p.value_grad(x_new, g_new);
-        (f, dot(g_new, dir))
-    };
     let (mut t_prev, mut f_prev, mut d_prev) = (0.0, f0, slope0);
     let mut t = 1.0;
     let mut evals = 0;
     loop {
-        let (f, d) = eval(t, x_new, g_new);
+        let (f, d) = phi(t);
         evals += 1;
         if !f.is_finite() {
             t = 0.5 * (t_prev + t);
         } else if f > f0 + C1 * t * slope0 || (evals > 1 && f >= f_prev) {
-            return zoom(&mut eval, (t_prev, f_prev, d_prev), (t, f, d), f0, slope0, x_new, g_new, MAX_EVALS - evals);
+            return zoom(phi, (t_prev, f_prev, d_prev), (t, f, d), f0, slope0, MAX_EVALS - evals);
         } else if d.abs() <= -C2 * slope0 {
             return Some((t, f));
         } else if d >= 0.0 {
-            return zoom(&mut eval, (t, f, d), (t_prev, f_prev, d_prev), f0, slope0, x_new, g_new, MAX_EVALS - evals);
+            return zoom(phi, (t, f, d), (t_prev, f_prev, d_prev), f0, slope0, MAX_EVALS - evals);
         } else {
             (t_prev, f_prev, d_prev) = (t, f, d);
             t *= 4.0;
@@ -242,22 +315,19 @@ fn line_search(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn zoom(
-    eval: &mut impl FnMut(f64, &mut [f64], &mut [f64]) -> (f64, f64),
+    phi: &mut impl FnMut(f64) -> (f64, f64),
     mut lo: (f64, f64, f64),
     mut hi: (f64, f64, f64),
     f0: f64,
     slope0: f64,
-    x_new: &mut [f64],
-    g_new: &mut [f64],
     budget: usize,
 ) -> Option<(f64, f64)> {
     const C1: f64 = 1e-4;
     const C2: f64 = 0.9;
     for _ in 0..budget {
         let t = cubic_min(lo, hi);
-        let (f, d) = eval(t, x_new, g_new);
+        let (f, d) = phi(t);
         if f > f0 + C1 * t * slope0 || f >= lo.1 {
             hi = (t, f, d);
         } else {
@@ -274,11 +344,7 @@ fn zoom(
         }
     }
     // The best point found, if it lowered the objective at all.
-    if lo.0 > 0.0 && lo.1 < f0 {
-        let (f, _) = eval(lo.0, x_new, g_new);
-        return Some((lo.0, f));
-    }
-    None
+    (lo.0 > 0.0 && lo.1 < f0).then_some((lo.0, lo.1))
 }
 
 /// The minimizer of the cubic through two points with their slopes, kept
