@@ -28,7 +28,16 @@ import time
 import urllib.error
 import urllib.request
 
-import onnx
+try:
+    import onnx
+except ImportError:
+    # Run as `scripts/fetch-resnet50.py` by a Python without onnx: the
+    # project's .venv has it (scripts/setup.sh makes it).
+    venv = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".venv")
+    python = os.path.join(venv, "bin", "python")
+    if os.path.exists(python) and os.path.abspath(sys.prefix) != os.path.abspath(venv):
+        os.execv(python, [python] + sys.argv)
+    sys.exit("fetch-resnet50: needs numpy and onnx: run scripts/setup.sh first (it makes .venv)")
 
 import checkpoints
 import resnet_onnx

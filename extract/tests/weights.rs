@@ -262,3 +262,19 @@ fn extract_takes_the_real_weights_when_there_and_warns_on_the_test_model() {
     let f = featurefile::FeatureFile::open(&w.join("features/train.parquet")).unwrap();
     assert_eq!(f.header.preprocess.resize, 256);
 }
+
+#[test]
+fn the_script_runs_as_users_type_it() {
+    // `scripts/fetch-resnet50.py ...` starts whatever python3 is on PATH;
+    // the script moves itself into the project's .venv, which has onnx.
+    let Some(fx) = fixtures("torchvision-pth") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.onnx");
+    let o = Command::new(root().join("scripts/fetch-resnet50.py"))
+        .args(["--from", s(&fx.join("resnet50-w8.pth")), "--out", s(&out)])
+        .env_remove("PYTHONPATH")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.exists());
+}
