@@ -23,7 +23,6 @@ import argparse
 import hashlib
 import os
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -39,6 +38,7 @@ except ImportError:
         os.execv(python, [python] + sys.argv)
     sys.exit("fetch-resnet50: needs numpy and onnx: run scripts/setup.sh first (it makes .venv)")
 
+import atomic_file
 import checkpoints
 import resnet_onnx
 
@@ -99,21 +99,17 @@ def check_hash(digest, source, what):
 def download(url, dest, source, timeout=60):
     """Streams `url` to a temporary file beside `dest`, checks it, renames it
     into place; a failure leaves nothing at `dest`. Returns the sha256."""
-    os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(dest)),
-                               prefix="." + os.path.basename(dest) + ".", suffix=".partial")
     h = hashlib.sha256()
     got = 0
-    try:
-        req = urllib.request.Request(url, headers={"User-Agent": "resnet-features fetch-resnet50"})
+    req = urllib.request.Request(url, headers={"User-Agent": "resnet-features fetch-resnet50"})
+    with atomic_file.replacing(dest) as tmp:
         try:
             resp = urllib.request.urlopen(req, timeout=timeout)  # follows redirects
         except urllib.error.HTTPError as e:
             raise FetchError(f"HTTP {e.code} {e.reason} from {url}")
         except (urllib.error.URLError, OSError) as e:
             raise FetchError(f"cannot reach {url}: {getattr(e, 'reason', e)}")
-        with resp, os.fdopen(fd, "wb") as out:
-            fd = None
+        with resp, open(tmp, "wb") as out:
             length = resp.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             start = last = time.monotonic()
@@ -143,14 +139,7 @@ def download(url, dest, source, timeout=60):
             raise FetchError(f"{url}: {got} bytes, not the published {source['size']}")
         digest = h.hexdigest()
         check_hash(digest, source, url)
-        os.replace(tmp, dest)
-        return digest
-    except BaseException:
-        if fd is not None:
-            os.close(fd)
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    return digest
 
 
 def known_release(digest):
@@ -195,18 +184,8 @@ def convert(path, kind, meta):
 
 
 def save(model, out):
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(out)),
-                               prefix="." + os.path.basename(out) + ".", suffix=".partial")
-    os.close(fd)
-    try:
+    with atomic_file.replacing(out) as tmp:
         onnx.save(model, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def main():

@@ -28,6 +28,7 @@ import sys
 import numpy as np
 import onnx
 
+import atomic_file
 from resnet_onnx import build
 
 # torchvision resnet50: (blocks, bottleneck width, stride of the stage)
@@ -84,10 +85,8 @@ def make(seed, width, foreign, damp, shift, fixed_batch=None):
 
 
 def save(model, path):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    onnx.save(model, tmp)
-    os.replace(tmp, path)
+    with atomic_file.replacing(path) as tmp:
+        onnx.save(model, tmp)
     print(f"wrote {path} ({os.path.getsize(path) / 1e6:.1f} MB)", file=sys.stderr)
 
 

@@ -250,8 +250,7 @@ pub(crate) fn fit_within<'a>(
             converged = max_abs(&grad) <= gtol;
             break;
         };
-        let z_new = line.accept(step, &theta, &dir, &mut new_theta, &mut new_grad);
-        z = z_new;
+        z = line.accept(step, &theta, &dir, &mut new_theta, &mut new_grad);
         let s: Vec<f64> = dir.iter().map(|d| d * step).collect();
         let yv: Vec<f64> = new_grad.iter().zip(&grad).map(|(a, b)| a - b).collect();
         let sy = dot(&s, &yv);

@@ -121,11 +121,7 @@ fn the_logistic_regression_reaches_scikit_learns_optimum() {
             "import sys; from bench_logistic import features, write; x, y = features(300, 256, {classes}, {}, 7); write(sys.argv[1], x, y, {classes})",
             if separable { "True" } else { "False" }
         );
-        let o = std::process::Command::new(featurefile::testing::python())
-            .args(["-c", &script, s(&train)])
-            .env("PYTHONPATH", featurefile::testing::root().join("scripts"))
-            .output()
-            .unwrap();
+        let o = featurefile::testing::python_command().args(["-c", &script, s(&train)]).output().unwrap();
         assert!(o.status.success(), "{}", stderr(&o));
         let out = dir.path().join("c.json");
         fit(&train, &out, ModelKind::Logistic, Kernel::Linear, scale::Kind::Standard);

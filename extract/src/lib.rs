@@ -322,15 +322,14 @@ impl Plan {
     /// stderr which device runs it.
     fn start_engine(&self, opts: &Options) -> Result<runtime::Engine> {
         let graph = self.model.with_outputs(&self.tensors.iter().map(String::as_str).collect::<Vec<_>>());
-        let mut engine =
-            runtime::Engine::new(
-                &graph,
-                self.weights_dir.as_deref(),
-                &self.model.input,
-                self.tensors.clone(),
-                opts.device,
-                opts.threads,
-            )?;
+        let mut engine = runtime::Engine::new(
+            &graph,
+            self.weights_dir.as_deref(),
+            &self.model.input,
+            self.tensors.clone(),
+            opts.device,
+            opts.threads,
+        )?;
         if self.model.fixed_batch().is_some() {
             engine.set_fixed_batch();
         }

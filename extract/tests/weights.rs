@@ -6,11 +6,11 @@
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
-use featurefile::testing::{model, py, py_json, python, root, s, shared_fixtures as fixtures, stderr};
+use featurefile::testing::{model, py, py_json, python, python_command, root, s, shared_fixtures as fixtures, stderr};
 
 fn fetch(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(python());
-    cmd.arg(root().join("scripts/fetch-resnet50.py")).args(args).env("PYTHONPATH", root().join("scripts"));
+    let mut cmd = python_command();
+    cmd.arg(root().join("scripts/fetch-resnet50.py")).args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -64,15 +64,18 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// Runs a script of the repository (path from the root) with the `.venv`
-/// Python, `scripts/` on its module path (for the shared `reference` module).
+/// The `.venv` Python with `scripts/` on its module path (for the shared
+/// `reference`, `bench_logistic`, ... modules); the caller adds the script
+/// or `-c` and the arguments.
+pub fn python_command() -> Command {
+    let mut cmd = Command::new(python());
+    cmd.env("PYTHONPATH", root().join("scripts"));
+    cmd
+}
+
+/// Runs a script of the repository (path from the root) with `python_command`.
 pub fn py(script: &str, args: &[&str]) -> Output {
-    Command::new(python())
-        .arg(root().join(script))
-        .args(args)
-        .env("PYTHONPATH", root().join("scripts"))
-        .output()
-        .expect("python runs")
+    python_command().arg(root().join(script)).args(args).output().expect("python runs")
 }
 
 /// Runs a script that prints one JSON value and returns it; panics with the

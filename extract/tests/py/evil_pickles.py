@@ -7,7 +7,6 @@
 Writes OUT_DIR/evil-zip.pth (PyTorch's zip layout) and OUT_DIR/evil-legacy.pth
 (the older format, the payload in the first pickle); unpickling either one
 plainly would create the file MARKER."""
-import io
 import os
 import pickle
 import sys

@@ -15,7 +15,6 @@ Prints one JSON object:
 (scripts/ must be on PYTHONPATH, as the tests set it, for `reference`.)
 """
 import json
-import os
 import sys
 
 import numpy as np
