@@ -1,6 +1,6 @@
 //! Stratified K-fold cross-validation to pick C (and gamma).
 
-use ndarray::{Array2, Axis};
+use ndarray::{Array2, ArrayView2, Axis};
 
 use crate::model::{Model, Spec};
 use crate::{scale, Result};
@@ -31,15 +31,15 @@ pub struct Table {
 /// One fold held out: the other folds scaled by their own statistics, and
 /// the held-out fold scaled the same way.
 struct Split {
-    x_train: Array2<f64>,
+    x_train: Array2<f32>,
     y_train: Vec<usize>,
-    x_test: Array2<f64>,
+    x_test: Array2<f32>,
     y_test: Vec<usize>,
 }
 
 /// The candidate as fitted on one fold's (scaled) training rows: with
 /// `gamma_scale`, its RBF gamma is scikit-learn's `scale` of those rows.
-fn fold_spec(spec: Spec, x_train: &Array2<f64>, gamma_scale: bool) -> Spec {
+fn fold_spec(spec: Spec, x_train: ArrayView2<f32>, gamma_scale: bool) -> Spec {
     if gamma_scale {
         spec.with_gamma(crate::model::scale_gamma(x_train))
     } else {
@@ -54,7 +54,7 @@ fn fold_spec(spec: Spec, x_train: &Array2<f64>, gamma_scale: bool) -> Spec {
 /// shapes its own model. `specs` is not empty.
 pub fn cross_validate(
     specs: &[Spec],
-    x_raw: &Array2<f64>,
+    x_raw: ArrayView2<f32>,
     y: &[usize],
     n_classes: usize,
     k: usize,
@@ -67,11 +67,15 @@ pub fn cross_validate(
         .map(|f| {
             let train: Vec<usize> = (0..y.len()).filter(|&i| folds[i] != f).collect();
             let test: Vec<usize> = (0..y.len()).filter(|&i| folds[i] == f).collect();
-            let sc = scale::Scaler::fit(scaling, &x_raw.select(Axis(0), &train));
+            let mut x_train = x_raw.select(Axis(0), &train);
+            let mut x_test = x_raw.select(Axis(0), &test);
+            let sc = scale::Scaler::fit(scaling, x_train.view());
+            sc.transform_in_place(x_train.view_mut());
+            sc.transform_in_place(x_test.view_mut());
             Split {
-                x_train: sc.transform(&x_raw.select(Axis(0), &train)),
+                x_train,
                 y_train: train.iter().map(|&i| y[i]).collect(),
-                x_test: sc.transform(&x_raw.select(Axis(0), &test)),
+                x_test,
                 y_test: test.iter().map(|&i| y[i]).collect(),
             }
         })
@@ -80,7 +84,8 @@ pub fn cross_validate(
     for &spec in specs {
         let mut acc = 0.0;
         for s in &splits {
-            let m = Model::fit(fold_spec(spec, &s.x_train, gamma_scale), &s.x_train, &s.y_train, n_classes)?.model;
+            let m = Model::fit(fold_spec(spec, s.x_train.view(), gamma_scale), s.x_train.view(), &s.y_train, n_classes)?
+                .model;
             let pred = m.predict(s.x_test.view(), n_classes);
             acc += s.y_test.iter().zip(&pred).filter(|(t, p)| t == p).count() as f64 / s.y_test.len() as f64;
         }
@@ -104,11 +109,11 @@ mod tests {
         let y: Vec<usize> = (0..30).map(|i| i % 2).collect();
         let x = Array2::from_shape_fn((30, 2), |(i, j)| match (i, j) {
             (0, 0) => 1000.0,
-            (_, 0) => (i % 2) as f64 * 2.0 + (i % 5) as f64 * 0.1,
-            _ => (i % 3) as f64 * 0.1,
+            (_, 0) => (i % 2) as f32 * 2.0 + (i % 5) as f32 * 0.1,
+            _ => (i % 3) as f32 * 0.1,
         });
-        let all = Spec::Svm { kernel: Kernel::Rbf, c: 1.0, gamma: scale_gamma(&x) };
-        let t = cross_validate(&[all], &x, &y, 2, 3, scale::Kind::None, true).unwrap();
+        let all = Spec::Svm { kernel: Kernel::Rbf, c: 1.0, gamma: scale_gamma(x.view()) };
+        let t = cross_validate(&[all], x.view(), &y, 2, 3, scale::Kind::None, true).unwrap();
         // The same folds by hand, each with its own gamma.
         let folds = stratified_folds(&y, 2, 3);
         let mut acc = 0.0;
@@ -117,11 +122,11 @@ mod tests {
             let test: Vec<usize> = (0..30).filter(|&i| folds[i] == f).collect();
             let xt = x.select(Axis(0), &train);
             let yt: Vec<usize> = train.iter().map(|&i| y[i]).collect();
-            let own = fold_spec(all, &xt, true);
-            assert_eq!(own, all.with_gamma(scale_gamma(&xt)));
+            let own = fold_spec(all, xt.view(), true);
+            assert_eq!(own, all.with_gamma(scale_gamma(xt.view())));
             assert_ne!(own, all, "fold {f}: its gamma is not the one of all rows");
-            assert_eq!(fold_spec(all, &xt, false), all, "a gamma given by the user stays");
-            let m = Model::fit(own, &xt, &yt, 2).unwrap().model;
+            assert_eq!(fold_spec(all, xt.view(), false), all, "a gamma given by the user stays");
+            let m = Model::fit(own, xt.view(), &yt, 2).unwrap().model;
             let pred = m.predict(x.select(Axis(0), &test).view(), 2);
             acc += test.iter().zip(&pred).filter(|(&i, &p)| y[i] == p).count() as f64 / test.len() as f64;
         }

@@ -11,8 +11,9 @@ use crate::Error;
 #[derive(Debug, Clone)]
 pub struct Data {
     pub file: PathBuf,
-    /// rows x dim, as f64 for the solvers.
-    pub x: Array2<f64>,
+    /// rows x dim, as stored: f32. Half the memory of f64, and the solvers'
+    /// matrix products run twice as fast on it (see logistic.rs).
+    pub x: Array2<f32>,
     /// Index into `classes` per row; `None` for unlabeled rows.
     pub y: Vec<Option<usize>>,
     pub classes: Vec<String>,
@@ -29,15 +30,15 @@ impl Data {
     /// Reads `file` and takes the feature column `layer`, which may be left
     /// out when the file has only one.
     pub fn load(file: &Path, layer: Option<&str>) -> Result<Self, Error> {
-        let f = FeatureFile::open(file)?;
+        let mut f = FeatureFile::open(file)?;
         let names: Vec<&str> = f.columns.iter().map(|c| c.name.as_str()).collect();
-        let column = match (layer, names.as_slice()) {
-            (Some(l), _) => f.column(l).ok_or_else(|| Error::NoSuchColumn {
+        let index = match (layer, names.as_slice()) {
+            (Some(l), _) => names.iter().position(|n| *n == l).ok_or_else(|| Error::NoSuchColumn {
                 file: file.to_owned(),
                 column: l.to_string(),
                 available: names.iter().map(|n| n.to_string()).collect(),
             })?,
-            (None, [_]) => &f.columns[0],
+            (None, [_]) => 0,
             (None, []) => return Err(Error::NoColumns(file.to_owned())),
             (None, _) => {
                 return Err(Error::SeveralColumns {
@@ -46,6 +47,7 @@ impl Data {
                 })
             }
         };
+        let column = &mut f.columns[index];
         if let Some(i) = column.values.iter().position(|v| !v.is_finite()) {
             return Err(Error::NotFinite {
                 file: file.to_owned(),
@@ -54,8 +56,9 @@ impl Data {
                 value: column.values[i],
             });
         }
-        let x = Array2::from_shape_vec((f.len(), column.dim), column.values.iter().map(|&v| v as f64).collect())
+        let x = Array2::from_shape_vec((f.paths.len(), column.dim), std::mem::take(&mut column.values))
             .expect("rows x dim values");
+        let column = &f.columns[index];
         Ok(Data {
             file: file.to_owned(),
             x,

@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use ndarray::{Array2, Axis};
+use ndarray::{Array2, ArrayView2, Axis};
 
 pub use data::Data;
 pub use metrics::Report;
@@ -204,7 +204,7 @@ impl FitReport {
 
 /// The models to fit: one, or the grid `--cv` chooses from. `x` is the
 /// scaled training matrix (scikit-learn's `gamma="scale"` is computed on it).
-fn candidates(opts: &FitOptions, x: &Array2<f64>) -> Vec<Spec> {
+fn candidates(opts: &FitOptions, x: ArrayView2<f32>) -> Vec<Spec> {
     let gammas = if opts.gamma.is_empty() {
         vec![model::scale_gamma(x)]
     } else {
@@ -224,7 +224,7 @@ fn candidates(opts: &FitOptions, x: &Array2<f64>) -> Vec<Spec> {
 }
 
 pub fn fit(opts: &ValidFitOptions) -> Result<FitReport> {
-    let data = Data::load(&opts.train, opts.layer.as_deref())?;
+    let mut data = Data::load(&opts.train, opts.layer.as_deref())?;
     let rows = data.labeled();
     let ignored_unlabeled = data.len() - rows.len();
     let y: Vec<usize> = rows.iter().map(|&i| data.y[i].expect("labeled")).collect();
@@ -246,23 +246,30 @@ pub fn fit(opts: &ValidFitOptions) -> Result<FitReport> {
     let kept: Vec<usize> = (0..counts.len()).filter(|&c| counts[c] > 0).collect();
     let classes: Vec<String> = kept.iter().map(|&c| data.classes[c].clone()).collect();
     let y: Vec<usize> = y.iter().map(|c| kept.iter().position(|k| k == c).expect("present")).collect();
-    let x_raw = data.x.select(Axis(0), &rows);
-    let scaler = scale::Scaler::fit(opts.scale, &x_raw);
-    let x = scaler.transform(&x_raw);
-    let specs = candidates(opts, &x);
+    // The training matrix, held once: the file's rows when all are labeled,
+    // scaled where they are.
+    let dim = data.x.ncols();
+    let mut x = if rows.len() == data.len() { std::mem::take(&mut data.x) } else { data.x.select(Axis(0), &rows) };
+    // What stays in `data` keeps the width, which the classifier records.
+    data.x = Array2::zeros((0, dim));
+    let scaler = scale::Scaler::fit(opts.scale, x.view());
+    // Cross-validation scales each fold by its own statistics, from raw rows.
+    let x_raw = opts.cv.map(|_| x.clone());
+    scaler.transform_in_place(x.view_mut());
+    let specs = candidates(opts, x.view());
     let n_classes = classes.len();
 
-    let (spec, cv) = match opts.cv {
-        Some(k) => {
+    let (spec, cv) = match (opts.cv, x_raw) {
+        (Some(k), Some(x_raw)) => {
             let gamma_scale = opts.gamma.is_empty();
-            let table = cv::cross_validate(&specs, &x_raw, &y, n_classes, k, opts.scale, gamma_scale)?;
+            let table = cv::cross_validate(&specs, x_raw.view(), &y, n_classes, k, opts.scale, gamma_scale)?;
             (table.best, table.rows)
         }
-        None => (specs[0], Vec::new()),
+        _ => (specs[0], Vec::new()),
     };
 
     let start = Instant::now();
-    let fitted = Model::fit(spec, &x, &y, n_classes)?;
+    let fitted = Model::fit(spec, x.view(), &y, n_classes)?;
     let fit_seconds = start.elapsed().as_secs_f64();
     let pred = fitted.model.predict(x.view(), n_classes);
     let train_accuracy = pred.iter().zip(&y).filter(|(p, t)| p == t).count() as f64 / y.len() as f64;
@@ -295,7 +302,11 @@ pub fn score(classifier: &Classifier, file: &Path, allow_mismatch: bool) -> Resu
     if labeled.is_empty() {
         return Err(Error::NothingToScore(file.to_owned()));
     }
-    let pred = classifier.predict(&data.x.select(Axis(0), &labeled));
+    let pred = if labeled.len() == data.len() {
+        classifier.predict(data.x.view())
+    } else {
+        classifier.predict(data.x.select(Axis(0), &labeled).view())
+    };
     let rows: Vec<(usize, usize, usize)> = labeled
         .iter()
         .zip(pred)

@@ -48,16 +48,16 @@ pub const MAX_PASSES: usize = 100_000;
 /// Fits rows `rows` of `x` (row-major, contiguous), `positive[k]` telling the
 /// class of `rows[k]`, with penalty `c` on the hinge losses. Also says
 /// whether it converged within MAX_PASSES.
-pub fn fit(x: ArrayView2<f64>, rows: &[usize], positive: &[bool], c: f64) -> (Hyperplane, bool) {
+pub fn fit(x: ArrayView2<f32>, rows: &[usize], positive: &[bool], c: f64) -> (Hyperplane, bool) {
     fit_within(x, rows, positive, c, MAX_PASSES)
 }
 
-fn fit_within(x: ArrayView2<f64>, rows: &[usize], positive: &[bool], c: f64, max_passes: usize) -> (Hyperplane, bool) {
+fn fit_within(x: ArrayView2<f32>, rows: &[usize], positive: &[bool], c: f64, max_passes: usize) -> (Hyperplane, bool) {
     let l = rows.len();
     let d = x.ncols();
     let row = |k: usize| x.row(rows[k]).to_slice().expect("rows are contiguous");
     let y: Vec<f64> = positive.iter().map(|&p| if p { 1.0 } else { -1.0 }).collect();
-    let norms: Vec<f64> = (0..l).map(|k| dot(row(k), row(k))).collect();
+    let norms: Vec<f64> = (0..l).map(|k| row(k).iter().map(|&v| f64::from(v) * f64::from(v)).sum()).collect();
     // The constant feature; `b` below is its weight.
     let bias = (norms.iter().sum::<f64>() / l as f64).sqrt().max(1.0);
     // The diagonal of Q = (y_i y_j x_i . x_j), the constant feature included.
@@ -128,21 +128,22 @@ fn fit_within(x: ArrayView2<f64>, rows: &[usize], positive: &[bool], c: f64, max
 }
 
 /// Four running sums, so the compiler can keep them in vector registers.
-fn dot(a: &[f64], b: &[f64]) -> f64 {
+/// The rows are f32 (as stored), the weights and sums f64.
+fn dot<T: Copy + Into<f64>>(a: &[f64], b: &[T]) -> f64 {
     let mut s = [0.0; 4];
     let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
-    let tail: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    let tail: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(x, &y)| x * y.into()).sum();
     for (x, y) in ca.zip(cb) {
         for k in 0..4 {
-            s[k] += x[k] * y[k];
+            s[k] += x[k] * y[k].into();
         }
     }
     s[0] + s[1] + s[2] + s[3] + tail
 }
 
-fn axpy(a: f64, x: &[f64], y: &mut [f64]) {
-    for (yi, xi) in y.iter_mut().zip(x) {
-        *yi += a * xi;
+fn axpy(a: f64, x: &[f32], y: &mut [f64]) {
+    for (yi, &xi) in y.iter_mut().zip(x) {
+        *yi += a * f64::from(xi);
     }
 }
 
@@ -168,14 +169,14 @@ mod tests {
     fn finds_the_separating_direction() {
         // Two noisy clouds in 5 dimensions, class by the sign of a fixed direction.
         let mut rng = XorShift(7);
-        let mut uniform = || rng.below(1 << 20) as f64 / (1 << 20) as f64 - 0.5;
+        let mut uniform = || rng.below(1 << 20) as f32 / (1 << 20) as f32 - 0.5;
         let x = Array2::from_shape_fn((200, 5), |_| uniform());
         let truth = [1.0, -2.0, 0.5, 0.0, 1.5];
-        let positive: Vec<bool> = x.rows().into_iter().map(|r| dot(r.as_slice().unwrap(), &truth) > 0.0).collect();
+        let positive: Vec<bool> = x.rows().into_iter().map(|r| dot(&truth, r.as_slice().unwrap()) > 0.0).collect();
         let rows: Vec<usize> = (0..200).collect();
         let (h, converged) = fit(x.view(), &rows, &positive, 100.0);
         assert!(converged);
-        let wrong = rows.iter().filter(|&&r| (h.decision(x.row(r).as_slice().unwrap()) > 0.0) != positive[r]).count();
+        let wrong = rows.iter().filter(|&&r| (h.decision(&x.row(r).mapv(f64::from).to_vec()) > 0.0) != positive[r]).count();
         assert!(wrong <= 4, "{wrong} of 200 on the wrong side of a linearly separable split");
         // The direction found is the true one.
         let cos = dot(&h.w, &truth) / (dot(&h.w, &h.w).sqrt() * dot(&truth, &truth).sqrt());
@@ -185,7 +186,7 @@ mod tests {
     #[test]
     fn a_solver_stopped_at_its_limit_says_so() {
         let mut rng = XorShift(11);
-        let x = Array2::from_shape_fn((60, 40), |_| rng.below(1000) as f64 / 500.0 - 1.0);
+        let x = Array2::from_shape_fn((60, 40), |_| rng.below(1000) as f32 / 500.0 - 1.0);
         let positive: Vec<bool> = (0..60).map(|i| i % 2 == 0).collect();
         let rows: Vec<usize> = (0..60).collect();
         assert!(!fit_within(x.view(), &rows, &positive, 10.0, 2).1, "two passes cannot converge here");
@@ -195,7 +196,7 @@ mod tests {
     #[test]
     fn a_subset_of_rows_is_fitted_alone() {
         // Rows outside `rows` must not matter, even absurd ones.
-        let x = Array2::from_shape_vec((4, 2), vec![1.0, 0.0, -1.0, 0.0, 1e9, 1e9, 0.5, 0.1]).unwrap();
+        let x = Array2::from_shape_vec((4, 2), vec![1.0f32, 0.0, -1.0, 0.0, 1e9, 1e9, 0.5, 0.1]).unwrap();
         let (h, _) = fit(x.view(), &[0, 1, 3], &[true, false, true], 1.0);
         assert!(h.decision(&[1.0, 0.0]) > 0.0 && h.decision(&[-1.0, 0.0]) < 0.0, "{h:?}");
         assert!(h.w.iter().all(|w| w.abs() < 10.0), "{h:?}");

@@ -37,8 +37,10 @@ pub enum Spec {
 
 /// scikit-learn's `gamma="scale"` on the (scaled) training rows `x`:
 /// 1 / (n_features * x.var()).
-pub fn scale_gamma(x: &Array2<f64>) -> f64 {
-    let var = x.var(0.0);
+pub fn scale_gamma(x: ArrayView2<f32>) -> f64 {
+    let n = x.len().max(1) as f64;
+    let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+    let var = x.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
     if var > 0.0 { 1.0 / (x.ncols() as f64 * var) } else { 1.0 }
 }
 
@@ -103,11 +105,11 @@ pub struct Fitted {
 
 impl Model {
     /// `y` holds class indices below `n_classes`; every class has examples.
-    pub fn fit(spec: Spec, x: &Array2<f64>, y: &[usize], n_classes: usize) -> Result<Fitted, Error> {
+    pub fn fit(spec: Spec, x: ArrayView2<f32>, y: &[usize], n_classes: usize) -> Result<Fitted, Error> {
         let fit_err = |reason: String| Error::Fit { spec, reason };
         match spec {
             Spec::Logistic { c } => {
-                let f = logistic::fit(x.view(), y, n_classes, c);
+                let f = logistic::fit(x, y, n_classes, c);
                 let weights = f.weights.rows().into_iter().map(|r| r.to_vec()).collect();
                 Ok(Fitted { model: Model::Logistic { c, weights, intercepts: f.intercepts.to_vec() }, converged: f.converged })
             }
@@ -140,7 +142,8 @@ impl Model {
                     .map(|(i, j)| {
                         let rows: Vec<usize> = (0..y.len()).filter(|&r| y[r] == i || y[r] == j).collect();
                         let target = Array1::from_iter(rows.iter().map(|&r| y[r] == i));
-                        let ds = Dataset::new(x.select(Axis(0), &rows), target);
+                        // linfa-svm works in f64: the pair's rows alone are converted.
+                        let ds = Dataset::new(x.select(Axis(0), &rows).mapv(f64::from), target);
                         params.fit(&ds).map_err(|e| fit_err(e.to_string()))
                     })
                     .collect::<Result<Vec<_>, _>>()?;
@@ -160,7 +163,18 @@ impl Model {
     }
 
     /// rows x classes scores; the predicted class is the largest.
-    pub fn scores(&self, x: ArrayView2<f64>, n_classes: usize) -> Array2<f64> {
+    /// Scores in f64 over f32 rows, a block of rows at a time, so a large
+    /// file is never held twice.
+    pub fn scores(&self, x: ArrayView2<f32>, n_classes: usize) -> Array2<f64> {
+        const BLOCK: usize = 4096;
+        let mut out = Array2::zeros((x.nrows(), n_classes));
+        for (xb, mut ob) in x.axis_chunks_iter(Axis(0), BLOCK).zip(out.axis_chunks_iter_mut(Axis(0), BLOCK)) {
+            ob.assign(&self.block_scores(xb.mapv(f64::from).view(), n_classes));
+        }
+        out
+    }
+
+    fn block_scores(&self, x: ArrayView2<f64>, n_classes: usize) -> Array2<f64> {
         match self {
             Model::Logistic { weights, intercepts, .. } => {
                 let w = Array2::from_shape_fn((weights.len(), weights[0].len()), |(k, d)| weights[k][d]);
@@ -194,7 +208,7 @@ impl Model {
         }
     }
 
-    pub fn predict(&self, x: ArrayView2<f64>, n_classes: usize) -> Vec<usize> {
+    pub fn predict(&self, x: ArrayView2<f32>, n_classes: usize) -> Vec<usize> {
         self.classes_of(&self.scores(x, n_classes))
     }
 
@@ -262,7 +276,7 @@ mod tests {
     use super::*;
     use ndarray::array;
 
-    fn blobs(n_classes: usize) -> (Array2<f64>, Vec<usize>) {
+    fn blobs(n_classes: usize) -> (Array2<f32>, Vec<usize>) {
         let mut rows = Vec::new();
         let mut y = Vec::new();
         for k in 0..n_classes {
@@ -272,7 +286,7 @@ mod tests {
                 y.push(k);
             }
         }
-        let x = Array2::from_shape_fn((rows.len(), 3), |(i, j)| rows[i][j]);
+        let x = Array2::from_shape_fn((rows.len(), 3), |(i, j)| rows[i][j] as f32);
         (x, y)
     }
 
@@ -285,7 +299,7 @@ mod tests {
                 Spec::Svm { kernel: Kernel::Linear, c: 1.0, gamma: 0.0 },
                 Spec::Svm { kernel: Kernel::Rbf, c: 1.0, gamma: 0.3 },
             ] {
-                let m = Model::fit(spec, &x, &y, n).unwrap().model;
+                let m = Model::fit(spec, x.view(), &y, n).unwrap().model;
                 assert_eq!(m.predict(x.view(), n), y, "{spec} on {n} classes");
             }
         }
@@ -294,14 +308,14 @@ mod tests {
     #[test]
     fn logistic_probabilities_sum_to_one() {
         let (x, y) = blobs(3);
-        let m = Model::fit(Spec::Logistic { c: 1.0 }, &x, &y, 3).unwrap().model;
+        let m = Model::fit(Spec::Logistic { c: 1.0 }, x.view(), &y, 3).unwrap().model;
         for row in m.scores(x.view(), 3).rows() {
             assert!((row.sum() - 1.0).abs() < 1e-9);
         }
-        let b = Model::fit(Spec::Logistic { c: 1.0 }, &x.slice(ndarray::s![..40, ..]).to_owned(), &y[..40], 2)
+        let b = Model::fit(Spec::Logistic { c: 1.0 }, x.slice(ndarray::s![..40, ..]), &y[..40], 2)
             .unwrap()
             .model;
-        let s = b.scores(array![[0.0, 0.0, 0.5]].view(), 2);
+        let s = b.scores(array![[0.0f32, 0.0, 0.5]].view(), 2);
         assert!((s.row(0).sum() - 1.0).abs() < 1e-12 && s[[0, 0]] > 0.5, "{s}");
     }
 }

@@ -20,7 +20,7 @@ pub fn predict(classifier: &Classifier, file: &Path, out: &Path, allow_mismatch:
         _ => return Err(Error::PredictFormat(out.to_owned())),
     };
     let data = classifier.load_compatible(file, allow_mismatch)?;
-    let scores = classifier.scores(&data.x);
+    let scores = classifier.scores(data.x.view());
     let predicted: Vec<&str> =
         classifier.model.classes_of(&scores).into_iter().map(|k| classifier.classes[k].as_str()).collect();
     let score_names: Vec<String> = classifier.classes.iter().map(|c| format!("score_{c}")).collect();

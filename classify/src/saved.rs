@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use featurefile::LayerInfo;
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Fitted, Model, Spec};
@@ -136,12 +136,18 @@ impl Classifier {
         Ok(data)
     }
 
-    /// Per-class scores of raw (unscaled) rows.
-    pub fn scores(&self, x: &Array2<f64>) -> Array2<f64> {
-        self.model.scores(self.scaler.transform(x).view(), self.classes.len())
+    /// Per-class scores of raw (unscaled) rows, scaled a block at a time:
+    /// a large file is never held twice.
+    pub fn scores(&self, x: ArrayView2<f32>) -> Array2<f64> {
+        const BLOCK: usize = 4096;
+        let mut out = Array2::zeros((x.nrows(), self.classes.len()));
+        for (xb, mut ob) in x.axis_chunks_iter(Axis(0), BLOCK).zip(out.axis_chunks_iter_mut(Axis(0), BLOCK)) {
+            ob.assign(&self.model.scores(self.scaler.transform(xb).view(), self.classes.len()));
+        }
+        out
     }
 
-    pub fn predict(&self, x: &Array2<f64>) -> Vec<usize> {
+    pub fn predict(&self, x: ArrayView2<f32>) -> Vec<usize> {
         self.model.classes_of(&self.scores(x))
     }
 }

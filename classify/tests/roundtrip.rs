@@ -75,8 +75,8 @@ fn saved_classifiers_predict_as_fitted() {
         let fitted = fit(&train, &out, model, kernel, sc).classifier;
         let loaded = Classifier::load(&out).unwrap();
         let data = loaded.load_compatible(&val, false).unwrap();
-        assert_eq!(loaded.predict(&data.x), fitted.predict(&data.x), "{model:?} {kernel:?}");
-        assert_eq!(loaded.scores(&data.x), fitted.scores(&data.x), "{model:?} {kernel:?}");
+        assert_eq!(loaded.predict(data.x.view()), fitted.predict(data.x.view()), "{model:?} {kernel:?}");
+        assert_eq!(loaded.scores(data.x.view()), fitted.scores(data.x.view()), "{model:?} {kernel:?}");
         let scored = classify::score(&loaded, &val, false).unwrap();
         assert!(scored.report.accuracy > 0.6, "{model:?} {kernel:?}: {}", scored.report.accuracy);
     }
