@@ -3,10 +3,22 @@
 
 use std::path::{Path, PathBuf};
 
-use featurefile::{FeatureFile, LayerInfo};
+use featurefile::{LayerInfo, Source};
 use ndarray::Array2;
 
 use crate::Error;
+
+/// What a reader lets pass: features of another backbone or layer than a
+/// classifier's (`--allow-mismatch`), a folder of parts with some missing
+/// (`--allow-partial`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Allow {
+    pub mismatch: bool,
+    pub partial: bool,
+}
+
+/// Rows at or above this size are announced before they are read.
+const ANNOUNCE_BYTES: usize = 256 << 20;
 
 #[derive(Debug, Clone)]
 pub struct Data {
@@ -27,11 +39,13 @@ pub struct Data {
 }
 
 impl Data {
-    /// Reads `file` and takes the feature column `layer`, which may be left
-    /// out when the file has only one.
-    pub fn load(file: &Path, layer: Option<&str>) -> Result<Self, Error> {
-        let mut f = FeatureFile::open(file)?;
-        let names: Vec<&str> = f.columns.iter().map(|c| c.name.as_str()).collect();
+    /// Reads `file` (a feature file, or a folder of parts) and takes the
+    /// feature column `layer`, which may be left out when the file has only
+    /// one; only that column is read. A folder, or rows of 256 MiB or more,
+    /// are announced on stderr with the memory they take, before reading.
+    pub fn load(file: &Path, layer: Option<&str>, allow_partial: bool) -> Result<Self, Error> {
+        let source = Source::open(file, allow_partial)?;
+        let names: Vec<&str> = source.header.layers.iter().map(|(n, _)| n.as_str()).collect();
         let index = match (layer, names.as_slice()) {
             (Some(l), _) => names.iter().position(|n| *n == l).ok_or_else(|| Error::NoSuchColumn {
                 file: file.to_owned(),
@@ -47,7 +61,20 @@ impl Data {
                 })
             }
         };
-        let column = &mut f.columns[index];
+        let (name, info) = &source.header.layers[index];
+        let bytes = source.rows * info.dim * std::mem::size_of::<f32>();
+        if source.parts.is_some() || bytes >= ANNOUNCE_BYTES {
+            eprintln!(
+                "reading {} rows x {} of {name} from {}{}: {} as f32",
+                source.rows,
+                info.dim,
+                file.display(),
+                parts_note(&source),
+                human_bytes(bytes)
+            );
+        }
+        let mut f = source.read(Some(&[name.as_str()]))?;
+        let column = &mut f.columns[0];
         if let Some(i) = column.values.iter().position(|v| !v.is_finite()) {
             return Err(Error::NotFinite {
                 file: file.to_owned(),
@@ -58,7 +85,7 @@ impl Data {
         }
         let x = Array2::from_shape_vec((f.paths.len(), column.dim), std::mem::take(&mut column.values))
             .expect("rows x dim values");
-        let column = &f.columns[index];
+        let column = &f.columns[0];
         Ok(Data {
             file: file.to_owned(),
             x,
@@ -84,5 +111,30 @@ impl Data {
     /// Rows that have a label.
     pub fn labeled(&self) -> Vec<usize> {
         (0..self.len()).filter(|&i| self.y[i].is_some()).collect()
+    }
+}
+
+/// ", 3 of 4 parts, 750 of 1000 images, part-00002-of-00004.parquet missing".
+fn parts_note(source: &Source) -> String {
+    let Some(p) = &source.parts else { return String::new() };
+    if p.missing.is_empty() {
+        return format!(" ({} part{})", p.count, if p.count == 1 { "" } else { "s" });
+    }
+    format!(
+        " (--allow-partial: {} of {} parts, {} of {} images; missing {})",
+        p.count - p.missing.len(),
+        p.count,
+        p.images,
+        p.total_images,
+        p.missing.join(", ")
+    )
+}
+
+pub(crate) fn human_bytes(b: usize) -> String {
+    let b = b as f64;
+    match b {
+        b if b >= (1u64 << 30) as f64 => format!("{:.1} GiB", b / (1u64 << 30) as f64),
+        b if b >= (1u64 << 20) as f64 => format!("{:.1} MiB", b / (1u64 << 20) as f64),
+        b => format!("{:.1} KiB", b / 1024.0),
     }
 }

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use ndarray::{Array2, ArrayView2, Axis};
 
-pub use data::Data;
+pub use data::{Allow, Data};
 pub use metrics::Report;
 pub use model::{Kernel, Model, Spec};
 pub use saved::Classifier;
@@ -75,6 +75,8 @@ pub enum Error {
 
     #[error("fitting {spec}: {reason}")]
     Fit { spec: Spec, reason: String },
+    #[error("the RBF SVM's kernel matrix for its largest pair of classes ({rows} rows) is {rows} x {rows} doubles, {}, over half the {} of memory available; --kernel linear or --model logistic grow with the rows, not their square", data::human_bytes(*.bytes), data::human_bytes(*.available))]
+    KernelTooLarge { rows: usize, bytes: usize, available: usize },
 }
 
 fn short(sha256: &str) -> &str {
@@ -109,6 +111,8 @@ pub struct FitOptions {
     pub layer: Option<String>,
     pub scale: scale::Kind,
     pub cv: Option<usize>,
+    /// Fit on the parts there are when some of a folder's are missing.
+    pub allow_partial: bool,
 }
 
 /// Fit options that passed [`FitOptions::check`]: what `fit` takes.
@@ -224,7 +228,7 @@ fn candidates(opts: &FitOptions, x: ArrayView2<f32>) -> Vec<Spec> {
 }
 
 pub fn fit(opts: &ValidFitOptions) -> Result<FitReport> {
-    let mut data = Data::load(&opts.train, opts.layer.as_deref())?;
+    let mut data = Data::load(&opts.train, opts.layer.as_deref(), opts.allow_partial)?;
     let rows = data.labeled();
     let ignored_unlabeled = data.len() - rows.len();
     let y: Vec<usize> = rows.iter().map(|&i| data.y[i].expect("labeled")).collect();
@@ -246,6 +250,11 @@ pub fn fit(opts: &ValidFitOptions) -> Result<FitReport> {
     let kept: Vec<usize> = (0..counts.len()).filter(|&c| counts[c] > 0).collect();
     let classes: Vec<String> = kept.iter().map(|&c| data.classes[c].clone()).collect();
     let y: Vec<usize> = y.iter().map(|c| kept.iter().position(|k| k == c).expect("present")).collect();
+    if opts.model == ModelKind::Svm && opts.kernel == Kernel::Rbf {
+        let mut sizes: Vec<usize> = kept.iter().map(|&c| counts[c]).collect();
+        sizes.sort_unstable_by(|a, b| b.cmp(a));
+        model::check_kernel_fits(sizes[0] + sizes[1], model::memory_available())?;
+    }
     // The training matrix, held once: the file's rows when all are labeled,
     // scaled where they are.
     let dim = data.x.ncols();
@@ -290,8 +299,8 @@ pub struct Scored {
 
 /// Scores every labeled row of `file`. Classes are matched by name, so the
 /// file's class indices may be ordered differently from the training file's.
-pub fn score(classifier: &Classifier, file: &Path, allow_mismatch: bool) -> Result<Scored> {
-    let data = classifier.load_compatible(file, allow_mismatch)?;
+pub fn score(classifier: &Classifier, file: &Path, allow: Allow) -> Result<Scored> {
+    let data = classifier.load_compatible(file, allow)?;
     let mut classes = classifier.classes.clone();
     for c in &data.classes {
         if !classes.contains(c) {

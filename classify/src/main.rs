@@ -2,7 +2,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use classify::{scale, Classifier, FitOptions, Kernel, ModelKind};
+use classify::{scale, Allow, Classifier, FitOptions, Kernel, ModelKind};
 use featurefile::cli;
 
 const PROG: &str = "classify";
@@ -20,7 +20,7 @@ struct Cli {
 enum Command {
     /// Fit a classifier on a feature file and save it
     Fit {
-        /// Training feature file
+        /// Training feature file, or a folder of parts (extract --shard)
         #[arg(long, default_value = "features/train.parquet")]
         train: PathBuf,
         /// Where to save the classifier
@@ -46,9 +46,13 @@ enum Command {
         /// Pick C (and gamma) by stratified K-fold cross-validation
         #[arg(long)]
         cv: Option<usize>,
+        /// Read a folder of parts with some missing
+        #[arg(long)]
+        allow_partial: bool,
     },
     /// Accuracy, per-class precision/recall/F1 and the confusion matrix on a labeled feature file
     Score {
+        /// Feature file, or a folder of parts
         file: PathBuf,
         #[arg(long, default_value = "models/classifier.json")]
         classifier: PathBuf,
@@ -64,9 +68,13 @@ enum Command {
         /// Most images in the report's gallery (wrong ones first)
         #[arg(long, default_value_t = 500)]
         report_limit: usize,
+        /// Read a folder of parts with some missing
+        #[arg(long)]
+        allow_partial: bool,
     },
     /// Predicted class and per-class scores for every row of a feature file
     Predict {
+        /// Feature file, or a folder of parts
         file: PathBuf,
         /// OUT.csv or OUT.parquet
         #[arg(long)]
@@ -75,6 +83,9 @@ enum Command {
         classifier: PathBuf,
         #[arg(long)]
         allow_mismatch: bool,
+        /// Read a folder of parts with some missing
+        #[arg(long)]
+        allow_partial: bool,
     },
 }
 
@@ -94,17 +105,17 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> classify::Result<()> {
     match command {
-        Command::Fit { train, out, model, kernel, c, gamma, layer, scale, cv } => {
-            let opts = FitOptions { train, out, model, kernel, c, gamma, layer, scale, cv }.check()?;
+        Command::Fit { train, out, model, kernel, c, gamma, layer, scale, cv, allow_partial } => {
+            let opts = FitOptions { train, out, model, kernel, c, gamma, layer, scale, cv, allow_partial }.check()?;
             let report = classify::fit(&opts)?;
             for w in report.warnings() {
                 eprintln!("{PROG}: warning: {w}");
             }
             cli::emit(PROG, &report.to_text());
         }
-        Command::Score { file, classifier, json, allow_mismatch, report, report_limit } => {
+        Command::Score { file, classifier, json, allow_mismatch, report, report_limit, allow_partial } => {
             let c = Classifier::load(&classifier)?;
-            let scored = classify::score(&c, &file, allow_mismatch)?;
+            let scored = classify::score(&c, &file, Allow { mismatch: allow_mismatch, partial: allow_partial })?;
             if let Some(out) = report {
                 let w = classify::report::write(&scored, &c, &file, &out, report_limit)?;
                 let missing = if w.missing > 0 { format!(", {} images not found", w.missing) } else { String::new() };
@@ -116,9 +127,9 @@ fn run(command: Command) -> classify::Result<()> {
                 cli::emit(PROG, &scored.report.to_table());
             }
         }
-        Command::Predict { file, out, classifier, allow_mismatch } => {
+        Command::Predict { file, out, classifier, allow_mismatch, allow_partial } => {
             let c = Classifier::load(&classifier)?;
-            let n = classify::predict::predict(&c, &file, &out, allow_mismatch)?;
+            let n = classify::predict::predict(&c, &file, &out, Allow { mismatch: allow_mismatch, partial: allow_partial })?;
             eprintln!("wrote {n} predictions to {}", out.display());
         }
     }

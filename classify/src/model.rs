@@ -44,6 +44,25 @@ pub fn scale_gamma(x: ArrayView2<f32>) -> f64 {
     if var > 0.0 { 1.0 / (x.ncols() as f64 * var) } else { 1.0 }
 }
 
+/// linfa-svm's SMO holds the dense kernel matrix of a machine's rows, n x n
+/// doubles: refused when it would take more than half of `available` bytes
+/// (one-vs-one: `rows` is the largest pair of classes), before any work.
+pub fn check_kernel_fits(rows: usize, available: Option<usize>) -> Result<(), Error> {
+    let bytes = rows.saturating_mul(rows).saturating_mul(std::mem::size_of::<f64>());
+    match available {
+        Some(available) if bytes > available / 2 => Err(Error::KernelTooLarge { rows, bytes, available }),
+        _ => Ok(()),
+    }
+}
+
+/// The memory the system can give this process now (Linux's MemAvailable).
+pub fn memory_available() -> Option<usize> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 impl Spec {
     /// The same spec with another RBF gamma (others are unchanged).
     pub fn with_gamma(self, g: f64) -> Spec {
@@ -303,6 +322,16 @@ mod tests {
                 assert_eq!(m.predict(x.view(), n), y, "{spec} on {n} classes");
             }
         }
+    }
+
+    #[test]
+    fn a_kernel_matrix_too_large_is_refused_with_its_size() {
+        assert!(check_kernel_fits(1000, Some(16 << 20)).is_ok(), "8 MB in 16 MB");
+        let e = check_kernel_fits(100_000, Some(24 << 30)).unwrap_err();
+        assert!(matches!(e, Error::KernelTooLarge { rows: 100_000, bytes: 80_000_000_000, .. }), "{e}");
+        assert!(e.to_string().contains("74.5 GiB, over half the 24.0 GiB"), "{e}");
+        assert!(check_kernel_fits(100_000, None).is_ok(), "no reading, no refusal");
+        assert!(memory_available().is_some_and(|m| m > 0));
     }
 
     #[test]

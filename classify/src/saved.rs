@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Fitted, Model, Spec};
 use crate::scale::Scaler;
+use crate::data::Allow;
 use crate::{Data, Error, Result};
 
 const FORMAT: u32 = 1;
@@ -104,8 +105,8 @@ impl Classifier {
     /// Reads the classifier's feature column from `file` and checks that it
     /// comes from the same backbone and layer: features of another model or
     /// layer would be scored without a word otherwise.
-    pub fn load_compatible(&self, file: &Path, allow_mismatch: bool) -> Result<Data> {
-        let data = Data::load(file, Some(&self.feature_column))?;
+    pub fn load_compatible(&self, file: &Path, allow: Allow) -> Result<Data> {
+        let data = Data::load(file, Some(&self.feature_column), allow.partial)?;
         if data.x.ncols() != self.dim {
             return Err(Error::DimensionMismatch {
                 file: file.to_owned(),
@@ -114,7 +115,7 @@ impl Classifier {
                 fitted: self.dim,
             });
         }
-        if !allow_mismatch {
+        if !allow.mismatch {
             if data.backbone_sha256 != self.backbone.sha256 {
                 return Err(Error::OtherBackbone {
                     file: file.to_owned(),

@@ -38,6 +38,7 @@ fn write_features(path: &Path, seed: u64, n: usize) {
         preprocess: Preprocess { resize: 256, crop: 224, mean: [0.0; 3], std: [1.0; 3], filter: "x".into() },
         root: "/nowhere".into(),
         skipped: vec![],
+        shard: None,
     })
     .unwrap();
 }
@@ -54,6 +55,7 @@ fn fit(train: &Path, out: &Path, model: ModelKind, kernel: Kernel, scale: scale:
         layer: None,
         scale,
         cv: None,
+        allow_partial: false,
     };
     classify::fit(&opts.check().unwrap()).unwrap()
 }
@@ -74,10 +76,10 @@ fn saved_classifiers_predict_as_fitted() {
         let out = dir.path().join("c.json");
         let fitted = fit(&train, &out, model, kernel, sc).classifier;
         let loaded = Classifier::load(&out).unwrap();
-        let data = loaded.load_compatible(&val, false).unwrap();
+        let data = loaded.load_compatible(&val, classify::Allow::default()).unwrap();
         assert_eq!(loaded.predict(data.x.view()), fitted.predict(data.x.view()), "{model:?} {kernel:?}");
         assert_eq!(loaded.scores(data.x.view()), fitted.scores(data.x.view()), "{model:?} {kernel:?}");
-        let scored = classify::score(&loaded, &val, false).unwrap();
+        let scored = classify::score(&loaded, &val, classify::Allow::default()).unwrap();
         assert!(scored.report.accuracy > 0.6, "{model:?} {kernel:?}: {}", scored.report.accuracy);
     }
 }

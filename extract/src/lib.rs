@@ -11,6 +11,7 @@ pub mod layers;
 pub(crate) mod pool;
 pub mod preprocess;
 pub mod runtime;
+pub mod shard;
 
 pub(crate) mod onnx {
     #![allow(clippy::all)]
@@ -23,6 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
+use featurefile::shards::{self, Shard};
 use featurefile::{FeatureWriter, Header, LayerInfo, ModelInfo, Pool, Rows, Skipped};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
@@ -48,8 +50,12 @@ pub enum Error {
     ZeroBatchOrThreads,
     #[error("--crop {crop} is larger than --resize {resize}")]
     CropLargerThanResize { crop: u32, resize: u32 },
-    #[error("--out {} is a folder; give a file name", .0.display())]
-    OutIsAFolder(PathBuf),
+    #[error(transparent)]
+    Shard(#[from] shard::Error),
+    #[error("--shard writes one part per task into a folder: give --out a folder, ending in / (not {})", .0.display())]
+    ShardNeedsFolder(PathBuf),
+    #[error("{} exists from another run ({what}); --overwrite replaces it", .path.display())]
+    OtherRunsPart { path: PathBuf, what: String },
     #[error("the model takes {w}x{h} images; use --crop {w}")]
     FixedInputSize { w: i64, h: i64 },
     #[error("cannot start {threads} threads: {reason}")]
@@ -77,13 +83,24 @@ pub struct Options {
     pub crop: Option<u32>,
     /// Images with more pixels are skipped before they are decoded.
     pub max_pixels: u64,
+    /// This run's share of a cluster job; `--out` is then a folder.
+    pub shard: Option<shard::Spec>,
+    /// Redo a part that exists complete (otherwise the task has nothing to do).
+    pub overwrite: bool,
     /// Set from outside (Ctrl-C) to stop between batches, writing nothing.
     pub cancel: Arc<AtomicBool>,
 }
 
-/// Options that passed [`Options::check`]: what [`run`] takes.
+/// Options that passed [`Options::check`]: what [`run`] takes. For a
+/// sharded run `out` is the part's file, and the task is known.
 #[derive(Debug, Clone)]
-pub struct ValidOptions(Options);
+pub struct ValidOptions(Options, Option<shard::Task>);
+
+impl ValidOptions {
+    pub fn task(&self) -> Option<shard::Task> {
+        self.1
+    }
+}
 
 impl std::ops::Deref for ValidOptions {
     type Target = Options;
@@ -95,7 +112,7 @@ impl std::ops::Deref for ValidOptions {
 impl Options {
     /// Checks what can be checked before the model or the images are read,
     /// in one step: a run never starts on options it would refuse later.
-    pub fn check(self) -> Result<ValidOptions> {
+    pub fn check(mut self) -> Result<ValidOptions> {
         if self.batch == 0 || self.threads == 0 {
             return Err(Error::ZeroBatchOrThreads);
         }
@@ -104,10 +121,19 @@ impl Options {
                 return Err(Error::CropLargerThanResize { crop, resize });
             }
         }
-        if self.out.is_dir() {
-            return Err(Error::OutIsAFolder(self.out.clone()));
+        // A folder: an existing one, or a path written with a trailing slash.
+        let folder = self.out.is_dir() || self.out.as_os_str().to_string_lossy().ends_with(std::path::MAIN_SEPARATOR);
+        let task = match self.shard {
+            Some(spec) => Some(spec.resolve(|name| std::env::var(name).ok())?),
+            None => folder.then_some(shard::Task { index: 0, count: 1 }),
+        };
+        if let Some(t) = task {
+            if !folder {
+                return Err(Error::ShardNeedsFolder(self.out));
+            }
+            self.out = self.out.join(shards::part_name(t.index, t.count));
         }
-        Ok(ValidOptions(self))
+        Ok(ValidOptions(self, task))
     }
 }
 
@@ -119,10 +145,20 @@ pub struct Summary {
     pub skipped: usize,
     pub seconds: f64,
     pub device: String,
+    /// A part that existed complete: nothing was run.
+    pub already_done: bool,
 }
 
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.already_done {
+            return write!(
+                f,
+                "{} is complete ({} images, same model, layers, preprocessing and images): nothing to do (--overwrite redoes it)",
+                self.out.display(),
+                self.written
+            );
+        }
         write!(
             f,
             "wrote {} images to {} ({} skipped) in {:.1} s, {:.1} images/s on {}",
@@ -217,7 +253,14 @@ pub fn layer_table(model: &layers::Model) -> String {
 pub fn run(opts: &ValidOptions) -> Result<Summary> {
     let start = Instant::now();
     let plan = Plan::new(opts)?;
+    if let Some(done) = plan.already_done(opts)? {
+        return Ok(done);
+    }
     eprintln!("{}", plan.describe(opts));
+    // Temporary files of killed runs at this destination: this run redoes them.
+    if let Ok(n @ 1..) = featurefile::atomic::remove_stale(&opts.out) {
+        eprintln!("removed {n} partial file{} a killed run left beside {}", if n == 1 { "" } else { "s" }, opts.out.display());
+    }
     if plan.model.metadata("untrained") == Some("true") {
         eprintln!(
             "extract: warning: {} is an untrained test model (seeded weights): its features carry no ImageNet knowledge; scripts/fetch-resnet50.py gets real weights",
@@ -255,8 +298,20 @@ pub fn run(opts: &ValidOptions) -> Result<Summary> {
         Ok(())
     })?;
     bar.finish_and_clear();
+    if sink.writer.is_none() && plan.shard.is_some() {
+        // A part with no rows (more tasks than images, or none readable)
+        // still appears, so the folder is complete.
+        sink.create_empty(&mut engine)?;
+    }
     let (out, written, skipped) = sink.finish(opts)?;
-    Ok(Summary { out, written, skipped, seconds: start.elapsed().as_secs_f64(), device: engine.device })
+    Ok(Summary {
+        out,
+        written,
+        skipped,
+        seconds: start.elapsed().as_secs_f64(),
+        device: engine.device,
+        already_done: false,
+    })
 }
 
 /// What a run will do, decided before any image is decoded: the model and
@@ -270,7 +325,10 @@ struct Plan {
     layers: Vec<layers::Layer>,
     /// The distinct tensors behind them (two names may resolve to one).
     tensors: Vec<String>,
+    /// The images this run reads: the whole list, or this task's range of it.
     data: dataset::Dataset,
+    /// A sharded run's record, for the footer.
+    shard: Option<Shard>,
     batch: usize,
     preprocess: preprocess::Config,
     /// Where the resize and crop came from, for the first line.
@@ -278,7 +336,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(opts: &Options) -> Result<Self> {
+    fn new(opts: &ValidOptions) -> Result<Self> {
         let (bytes, model) = load_model(&opts.model)?;
         let (preprocess, sizes_from) = eval_sizes(opts, &model)?;
         let crop = preprocess.crop as i64;
@@ -289,7 +347,25 @@ impl Plan {
         }
         let names = unique(opts.layers.iter().cloned());
         let layers = model.resolve(&names).map_err(|e| Error::Model { path: opts.model.clone(), source: e })?;
-        let data = dataset::scan(&opts.images)?;
+        let mut data = dataset::scan(&opts.images)?;
+        // Every task lists the whole tree (cheap), so all agree on the
+        // classes and on the list they split.
+        let shard = opts.task().map(|t| {
+            let total_images = data.entries.len();
+            data.entries = data.entries.drain(shards::range(total_images, t.index, t.count)).collect();
+            if t.index != 0 {
+                // Names that are not UTF-8 have no place in the sorted list: part 0 reports them.
+                data.unreadable.clear();
+            }
+            Shard {
+                index: t.index,
+                count: t.count,
+                first: data.entries.first().map(|e| e.rel.clone()),
+                last: data.entries.last().map(|e| e.rel.clone()),
+                images: data.entries.len(),
+                total_images,
+            }
+        });
         let tensors = unique(layers.iter().map(|l| l.tensor.clone()));
         let batch = model.fixed_batch().map_or(opts.batch, |b| b as usize);
         let (model_sha256, weights_dir) = model_identity(&opts.model, &bytes, &model)?;
@@ -300,17 +376,73 @@ impl Plan {
             layers,
             tensors,
             data,
+            shard,
             batch,
             preprocess,
             sizes_from,
         })
     }
 
+    /// For a part that exists: the summary of a task with nothing to do
+    /// when it holds what this run would write (same model, layers,
+    /// preprocessing, classes and share of the same list), an error when it
+    /// holds something else; `None` when this run is to write it.
+    fn already_done(&self, opts: &ValidOptions) -> Result<Option<Summary>> {
+        let Some(shard) = &self.shard else { return Ok(None) };
+        if opts.overwrite || !opts.out.exists() {
+            return Ok(None);
+        }
+        let other = |what: String| Error::OtherRunsPart { path: opts.out.clone(), what };
+        let found = featurefile::Source::open(&opts.out, false).map_err(|e| other(e.to_string()))?;
+        let h = &found.header;
+        let layers_match = h.layers.len() == self.layers.len()
+            && h.layers.iter().zip(&self.layers).all(|((name, info), l)| {
+                *name == l.name && info.tensor == l.tensor && (info.pool == opts.pool || info.pool == Pool::None)
+            });
+        let differs = if h.model.sha256 != self.model_sha256 {
+            Some(format!("model sha256 {}, this run's {}", short(&h.model.sha256), short(&self.model_sha256)))
+        } else if !layers_match {
+            let names: Vec<&str> = h.layers.iter().map(|(n, _)| n.as_str()).collect();
+            Some(format!("layers {} with --pool {:?}", names.join(","), h.layers.first().map(|(_, l)| l.pool)))
+        } else if h.preprocess != self.preprocess.record() {
+            Some(format!("resize {} crop {}, this run's {} {}", h.preprocess.resize, h.preprocess.crop,
+                         self.preprocess.resize, self.preprocess.crop))
+        } else if h.classes != self.data.classes {
+            Some("other classes".to_string())
+        } else if h.shard.as_ref() != Some(shard) {
+            Some(format!(
+                "another share of the images: {} images from {:?}, this run's {} from {:?} of {}",
+                h.shard.as_ref().map_or(0, |s| s.images),
+                h.shard.as_ref().and_then(|s| s.first.clone()),
+                shard.images,
+                shard.first,
+                shard.total_images
+            ))
+        } else {
+            None
+        };
+        if let Some(what) = differs {
+            return Err(other(what));
+        }
+        Ok(Some(Summary {
+            out: opts.out.clone(),
+            written: found.rows,
+            skipped: h.skipped.len(),
+            seconds: 0.0,
+            device: String::new(),
+            already_done: true,
+        }))
+    }
+
     /// The run's first line: which model, which weights, which eval sizes.
     fn describe(&self, opts: &Options) -> String {
         let weights = self.model.metadata("weights").map(|w| format!(" ({w})")).unwrap_or_default();
+        let share = match &self.shard {
+            Some(s) => format!("; shard {}/{}: {} of {} images", s.index, s.count, s.images, s.total_images),
+            None => String::new(),
+        };
         format!(
-            "model: {}{weights}; resize {}, crop {} ({})",
+            "model: {}{weights}; resize {}, crop {} ({}){share}",
             opts.model.display(),
             self.preprocess.resize,
             self.preprocess.crop,
@@ -479,16 +611,7 @@ impl<'p> Sink<'p> {
         })?;
         let _ = recycle.send(p.data);
         if self.writer.is_none() {
-            let infos: Vec<(String, LayerInfo)> = layers
-                .iter()
-                .map(|l| {
-                    let shape = &shapes[tensors.iter().position(|t| *t == l.tensor).expect("requested")];
-                    let pool = pool::effective(self.pool, shape);
-                    (l.name.clone(), LayerInfo { tensor: l.tensor.clone(), pool, dim: pool::dim(pool, shape) })
-                })
-                .collect();
-            let cols: Vec<(String, usize)> = infos.iter().map(|(n, l)| (n.clone(), l.dim)).collect();
-            self.writer = Some((FeatureWriter::create(&self.out, &self.plan.data.classes, &cols)?, infos));
+            self.create_writer(&shapes)?;
         }
         let (w, _) = self.writer.as_mut().expect("created above");
         let paths: Vec<String> = p.ok.iter().map(|&i| entries[i].rel.clone()).collect();
@@ -497,6 +620,32 @@ impl<'p> Sink<'p> {
         w.write(Rows { paths: &paths, labels: &labels, features: &cols })?;
         self.written += n;
         Ok(())
+    }
+
+    /// Opens the output; the columns' sizes come from the tensors' `shapes`.
+    fn create_writer(&mut self, shapes: &[Vec<i64>]) -> Result<()> {
+        let (layers, tensors) = (&self.plan.layers, &self.plan.tensors);
+        let infos: Vec<(String, LayerInfo)> = layers
+            .iter()
+            .map(|l| {
+                let shape = &shapes[tensors.iter().position(|t| *t == l.tensor).expect("requested")];
+                let pool = pool::effective(self.pool, shape);
+                (l.name.clone(), LayerInfo { tensor: l.tensor.clone(), pool, dim: pool::dim(pool, shape) })
+            })
+            .collect();
+        let cols: Vec<(String, usize)> = infos.iter().map(|(n, l)| (n.clone(), l.dim)).collect();
+        self.writer = Some((FeatureWriter::create(&self.out, &self.plan.data.classes, &cols)?, infos));
+        Ok(())
+    }
+
+    /// Opens an output that will get no rows: one blank image through the
+    /// model gives the columns' sizes.
+    fn create_empty(&mut self, engine: &mut runtime::Engine) -> Result<()> {
+        let crop = self.plan.preprocess.crop as usize;
+        let buf = engine.buffers(1, self.plan.batch, crop)?.pop().expect("one buffer");
+        let mut shapes: Vec<Vec<i64>> = vec![Vec::new(); self.plan.tensors.len()];
+        engine.run_buffer(&buf, 1, |i, shape, _| shapes[i] = shape.to_vec())?;
+        self.create_writer(&shapes)
     }
 
     /// Writes the footer and moves the file into place: (path, rows, skipped).
@@ -519,10 +668,16 @@ impl<'p> Sink<'p> {
             preprocess: plan.preprocess.record(),
             root: plan.data.root.to_string_lossy().into_owned(),
             skipped,
+            shard: plan.shard.clone(),
         };
         let n_skipped = header.skipped.len();
         Ok((w.finish(&header)?, self.written, n_skipped))
     }
+}
+
+/// A hash's first 12 digits, enough to tell two apart in a message.
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
 }
 
 /// The items in first-seen order, each once.

@@ -14,7 +14,7 @@ const PROG: &str = "extract";
 #[derive(Parser)]
 #[command(version)]
 struct Cli {
-    /// Output feature file
+    /// Output feature file; a folder (ending in /) for a part per --shard task
     #[arg(long, required_unless_present = "list_layers")]
     out: Option<PathBuf>,
     /// Image folder [default: data/<stem of --out>]
@@ -47,6 +47,12 @@ struct Cli {
     /// Skip images of more pixels than this, before decoding them (PIL's limit)
     #[arg(long, default_value_t = featurefile::images::DEFAULT_MAX_PIXELS)]
     max_pixels: u64,
+    /// This task's share of a cluster job: K/N (task K of N, 0-based), auto (Slurm array), auto/N (Kubernetes Indexed Job)
+    #[arg(long)]
+    shard: Option<extract::shard::Spec>,
+    /// Redo a part that already exists complete
+    #[arg(long)]
+    overwrite: bool,
     /// Print the layers found in --model, with shapes, and exit
     #[arg(long)]
     list_layers: bool,
@@ -88,6 +94,8 @@ fn main() -> ExitCode {
         resize: args.resize,
         crop: args.crop,
         max_pixels: args.max_pixels,
+        shard: args.shard,
+        overwrite: args.overwrite,
         cancel,
     };
     match opts.check().and_then(|opts| extract::run(&opts)) {

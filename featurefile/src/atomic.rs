@@ -51,6 +51,34 @@ impl Pending {
     }
 }
 
+/// Removes the temporary files a killed writer (SIGKILL, a pre-empted node:
+/// nothing ran to clean up) left for `dest`; returns how many. Only for a
+/// destination that this process is about to write, so no live writer
+/// owns them.
+pub fn remove_stale(dest: &Path) -> io::Result<usize> {
+    let dir = match dest.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Some(name) = dest.file_name().map(|n| n.to_string_lossy().into_owned()) else { return Ok(0) };
+    let prefix = format!(".{name}.");
+    let mut removed = 0;
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let n = entry.file_name().to_string_lossy().into_owned();
+        if n.starts_with(&prefix) && n.ends_with(PARTIAL_SUFFIX) {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Why an atomic write failed: the filesystem, or the caller's `fill`.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError<E> {
@@ -96,5 +124,24 @@ mod tests {
             assert_eq!(std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777, 0o644);
         }
         assert_eq!(std::fs::read_dir(dest.parent().unwrap()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn stale_partials_of_one_destination_go_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("part-00001-of-00004.parquet");
+        let (_, a) = Pending::create(&dest).unwrap();
+        let (_, b) = Pending::create(&dest).unwrap();
+        let (_, other) = Pending::create(&dir.path().join("part-00002-of-00004.parquet")).unwrap();
+        // As a SIGKILL leaves them: no drop ran.
+        std::mem::forget((a, b, other));
+        std::fs::write(&dest, b"done").unwrap();
+        assert_eq!(remove_stale(&dest).unwrap(), 2);
+        let mut left: Vec<String> =
+            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert!(left[0].starts_with(".part-00002-of-00004.parquet.") && left[1] == "part-00001-of-00004.parquet");
+        assert_eq!(remove_stale(&dir.path().join("nowhere/x.parquet")).unwrap(), 0);
     }
 }

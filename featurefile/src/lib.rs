@@ -13,6 +13,7 @@
 pub mod atomic;
 pub mod cli;
 pub mod images;
+pub mod shards;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -25,6 +26,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::arrow::{encode_arrow_schema, ArrowWriter, ARROW_SCHEMA_META_KEY};
 use parquet::basic::Compression;
@@ -54,8 +56,10 @@ pub mod keys {
     pub const PREPROCESS: &str = "extract.preprocess";
     pub const ROOT: &str = "extract.root";
     pub const SKIPPED: &str = "extract.skipped";
-    /// Every key the writer puts in the footer.
-    pub const ALL: [&str; 8] = [FORMAT, VERSION, MODEL, CLASSES, LAYERS, PREPROCESS, ROOT, SKIPPED];
+    /// Only in a part of a sharded run (see [`crate::shards`]).
+    pub const SHARD: &str = "extract.shard";
+    /// Every key the writer puts in the footer (the last only in parts).
+    pub const ALL: [&str; 9] = [FORMAT, VERSION, MODEL, CLASSES, LAYERS, PREPROCESS, ROOT, SKIPPED, SHARD];
 }
 
 /// Rows buffered before a row group is flushed: bounds memory whatever the
@@ -74,6 +78,12 @@ pub enum Error {
     UnknownFormat { path: PathBuf, found: String },
     #[error("writing {path}: {reason}")]
     Write { path: PathBuf, reason: String },
+    #[error("{0}: no part-KKKKK-of-NNNNN.parquet files in this folder (extract --shard writes them)")]
+    NoParts(PathBuf),
+    #[error("{dir}: {missing} of {count} parts missing, first {first} (--allow-partial reads the others)")]
+    MissingParts { dir: PathBuf, missing: usize, count: usize, first: String },
+    #[error("{path}: {what} (parts of different runs in one folder?)")]
+    DisagreeingPart { path: PathBuf, what: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -132,6 +142,8 @@ pub struct Header {
     pub preprocess: Preprocess,
     pub root: String,
     pub skipped: Vec<Skipped>,
+    /// Only in a part of a sharded run.
+    pub shard: Option<shards::Shard>,
 }
 
 impl Header {
@@ -147,7 +159,7 @@ impl Header {
             .map(|(n, l)| (n.clone(), serde_json::to_value(l).expect("plain struct")))
             .collect();
         // In the order of keys::ALL.
-        vec![
+        let mut kvs = vec![
             KeyValue::new(keys::FORMAT.into(), FORMAT.to_string()),
             KeyValue::new(keys::VERSION.into(), self.version.clone()),
             KeyValue::new(keys::MODEL.into(), json(serde_json::to_value(&self.model).expect("plain struct"))),
@@ -156,7 +168,11 @@ impl Header {
             KeyValue::new(keys::PREPROCESS.into(), json(serde_json::to_value(&self.preprocess).expect("plain struct"))),
             KeyValue::new(keys::ROOT.into(), self.root.clone()),
             KeyValue::new(keys::SKIPPED.into(), json(serde_json::to_value(&self.skipped).expect("plain struct"))),
-        ]
+        ];
+        if let Some(shard) = &self.shard {
+            kvs.push(KeyValue::new(keys::SHARD.into(), json(serde_json::to_value(shard).expect("plain struct"))));
+        }
+        kvs
     }
 
     fn from_key_values(path: &Path, kvs: &[KeyValue]) -> Result<Self> {
@@ -192,6 +208,10 @@ impl Header {
             preprocess: parse(keys::PREPROCESS, get(keys::PREPROCESS)?).map_err(bad)?,
             root: get(keys::ROOT)?.to_string(),
             skipped: parse(keys::SKIPPED, get(keys::SKIPPED)?).map_err(bad)?,
+            shard: match get(keys::SHARD) {
+                Ok(v) => Some(parse(keys::SHARD, v).map_err(bad)?),
+                Err(_) => None,
+            },
         })
     }
 }
@@ -330,74 +350,10 @@ pub struct FeatureFile {
 }
 
 impl FeatureFile {
+    /// Reads a feature file, or a folder of parts, whole: every part must be
+    /// there.
     pub fn open(path: &Path) -> Result<Self> {
-        let file = File::open(path).map_err(|e| Error::Io { path: path.to_owned(), source: e })?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-            .map_err(|e| Error::NotParquet { path: path.to_owned(), reason: e.to_string() })?;
-        let bad = |reason: String| Error::NotFeatureFile { path: path.to_owned(), reason };
-        let kvs = builder.metadata().file_metadata().key_value_metadata().cloned().unwrap_or_default();
-        let header = Header::from_key_values(path, &kvs)?;
-        let schema = builder.schema().clone();
-        for (name, ty) in [(columns::PATH, DataType::Utf8), (columns::LABEL, DataType::Int32)] {
-            match schema.field_with_name(name) {
-                Ok(f) if *f.data_type() == ty => {}
-                Ok(f) => return Err(bad(format!("column {name:?} is {} instead of {ty}", f.data_type()))),
-                Err(_) => return Err(bad(format!("no {name:?} column"))),
-            }
-        }
-        for (name, layer) in &header.layers {
-            match schema.field_with_name(name).map(|f| f.data_type().clone()) {
-                Ok(DataType::FixedSizeList(f, d)) if *f.data_type() == DataType::Float32 && d as usize == layer.dim => {}
-                Ok(ty) => return Err(bad(format!("column {name:?} is {ty}, not {} floats", layer.dim))),
-                Err(_) => return Err(bad(format!("footer names layer {name:?} but the file has no such column"))),
-            }
-        }
-        let reader = builder
-            .build()
-            .map_err(|e| Error::NotParquet { path: path.to_owned(), reason: e.to_string() })?;
-        let mut out = FeatureFile {
-            columns: header
-                .layers
-                .iter()
-                .map(|(n, l)| FeatureColumn { name: n.clone(), dim: l.dim, values: Vec::new() })
-                .collect(),
-            header,
-            paths: Vec::new(),
-            labels: Vec::new(),
-        };
-        for batch in reader {
-            let batch = batch.map_err(|e| bad(e.to_string()))?;
-            let paths = batch
-                .column_by_name(columns::PATH)
-                .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-                .expect("type checked above");
-            out.paths.extend(paths.iter().map(|p| p.unwrap_or_default().to_string()));
-            let labels = batch
-                .column_by_name(columns::LABEL)
-                .and_then(|c| c.as_any().downcast_ref::<Int32Array>())
-                .expect("type checked above");
-            for l in labels.iter() {
-                if let Some(i) = l {
-                    if i < 0 || i as usize >= out.header.classes.len() {
-                        return Err(bad(format!("label {i} is outside the {} classes", out.header.classes.len())));
-                    }
-                }
-                out.labels.push(l);
-            }
-            for col in &mut out.columns {
-                let list = batch
-                    .column_by_name(&col.name)
-                    .and_then(|c| c.as_any().downcast_ref::<FixedSizeListArray>())
-                    .expect("type checked above");
-                if list.null_count() > 0 {
-                    return Err(bad(format!("column {:?} has null rows", col.name)));
-                }
-                let values = list.values().as_any().downcast_ref::<Float32Array>().expect("type checked above");
-                let start = list.offset() * col.dim;
-                col.values.extend_from_slice(&values.values()[start..start + list.len() * col.dim]);
-            }
-        }
-        Ok(out)
+        Source::open(path, false)?.read(None)
     }
 
     pub fn len(&self) -> usize {
@@ -411,6 +367,234 @@ impl FeatureFile {
     pub fn column(&self, name: &str) -> Option<&FeatureColumn> {
         self.columns.iter().find(|c| c.name == name)
     }
+}
+
+/// Where rows come from: one feature file, or a folder of parts (see
+/// [`shards`]) read as one table. Opening reads the footers only, so a
+/// caller can say how much memory the rows will take before reading them.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The file's header; for parts, the first part's, with every part's
+    /// skipped images and no shard record.
+    pub header: Header,
+    /// Rows in all the files.
+    pub rows: usize,
+    /// For a folder: which parts were there.
+    pub parts: Option<Parts>,
+    files: Vec<PathBuf>,
+}
+
+/// The parts found in a folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parts {
+    pub count: usize,
+    /// Part names missing (only with `allow_partial`).
+    pub missing: Vec<String>,
+    /// Images in the present parts' ranges, and in the whole list.
+    pub images: usize,
+    pub total_images: usize,
+}
+
+impl Source {
+    /// A file, or a folder of `part-KKKKK-of-NNNNN.parquet` files: all N
+    /// must be there (unless `allow_partial`) and agree on the model,
+    /// layers, classes, preprocessing and image list.
+    pub fn open(path: &Path, allow_partial: bool) -> Result<Self> {
+        if !path.is_dir() {
+            let (header, rows) = footer(path)?;
+            return Ok(Source { header, rows, parts: None, files: vec![path.to_owned()] });
+        }
+        let io = |e| Error::Io { path: path.to_owned(), source: e };
+        let mut found: Vec<(usize, usize, PathBuf)> = Vec::new();
+        for entry in std::fs::read_dir(path).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            if let Some((k, n)) = entry.file_name().to_str().and_then(shards::parse_part_name) {
+                found.push((k, n, entry.path()));
+            }
+        }
+        found.sort();
+        let Some(&(_, count, ref first_path)) = found.first() else {
+            return Err(Error::NoParts(path.to_owned()));
+        };
+        if let Some((_, n, p)) = found.iter().find(|(_, n, _)| *n != count) {
+            return Err(Error::DisagreeingPart {
+                path: p.clone(),
+                what: format!("a part of {n}, beside {} of {count}", name_of(first_path)),
+            });
+        }
+        let missing: Vec<String> = (0..count)
+            .filter(|k| found.binary_search_by_key(k, |(i, _, _)| *i).is_err())
+            .map(|k| shards::part_name(k, count))
+            .collect();
+        if !missing.is_empty() && !allow_partial {
+            return Err(Error::MissingParts {
+                dir: path.to_owned(),
+                missing: missing.len(),
+                count,
+                first: missing[0].clone(),
+            });
+        }
+        let mut merged: Option<Header> = None;
+        let (mut rows, mut images) = (0, 0);
+        for (k, _, p) in &found {
+            let (h, n) = footer(p)?;
+            let disagree = |what: String| Error::DisagreeingPart { path: p.clone(), what };
+            let Some(shard) = h.shard.clone() else {
+                return Err(disagree(format!("no {} record in its footer", keys::SHARD)));
+            };
+            if (shard.index, shard.count) != (*k, count) {
+                return Err(disagree(format!("its footer says part {} of {}", shard.index, shard.count)));
+            }
+            images += shard.images;
+            rows += n;
+            match &mut merged {
+                None => merged = Some(h),
+                Some(m) => {
+                    let first = m.shard.as_ref().expect("checked above");
+                    let than = format!("than {}", name_of(first_path));
+                    if h.model.sha256 != m.model.sha256 {
+                        return Err(disagree(format!("another model (sha256 {}) {than}", h.model.sha256)));
+                    }
+                    if h.layers != m.layers {
+                        return Err(disagree(format!("other layers {than}")));
+                    }
+                    if h.classes != m.classes {
+                        return Err(disagree(format!("other classes {than}")));
+                    }
+                    if h.preprocess != m.preprocess {
+                        return Err(disagree(format!("other preprocessing {than}")));
+                    }
+                    if shard.total_images != first.total_images {
+                        return Err(disagree(format!(
+                            "a list of {} images, {than}'s {}: the image folder changed between tasks",
+                            shard.total_images, first.total_images
+                        )));
+                    }
+                    m.skipped.extend(h.skipped);
+                }
+            }
+        }
+        let mut header = merged.expect("at least one part");
+        let total_images = header.shard.take().expect("checked above").total_images;
+        header.skipped.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(Source {
+            header,
+            rows,
+            parts: Some(Parts { count, missing, images, total_images }),
+            files: found.into_iter().map(|(_, _, p)| p).collect(),
+        })
+    }
+
+    /// Reads the rows, with the feature columns named in `columns` only
+    /// (all when `None`), in file (part) order.
+    pub fn read(&self, columns: Option<&[&str]>) -> Result<FeatureFile> {
+        let wanted: Vec<&(String, LayerInfo)> =
+            self.header.layers.iter().filter(|(n, _)| columns.is_none_or(|c| c.contains(&n.as_str()))).collect();
+        let mut out = FeatureFile {
+            columns: wanted
+                .iter()
+                .map(|(n, l)| FeatureColumn { name: n.clone(), dim: l.dim, values: Vec::with_capacity(self.rows * l.dim) })
+                .collect(),
+            header: self.header.clone(),
+            paths: Vec::with_capacity(self.rows),
+            labels: Vec::with_capacity(self.rows),
+        };
+        for f in &self.files {
+            read_rows(f, &mut out)?;
+        }
+        Ok(out)
+    }
+}
+
+fn name_of(p: &Path) -> String {
+    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn reader_builder(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>> {
+    let file = File::open(path).map_err(|e| Error::Io { path: path.to_owned(), source: e })?;
+    ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| Error::NotParquet { path: path.to_owned(), reason: e.to_string() })
+}
+
+/// A file's header and row count, its columns checked against the header.
+fn footer(path: &Path) -> Result<(Header, usize)> {
+    let builder = reader_builder(path)?;
+    let bad = |reason: String| Error::NotFeatureFile { path: path.to_owned(), reason };
+    let kvs = builder.metadata().file_metadata().key_value_metadata().cloned().unwrap_or_default();
+    let header = Header::from_key_values(path, &kvs)?;
+    let schema = builder.schema().clone();
+    for (name, ty) in [(columns::PATH, DataType::Utf8), (columns::LABEL, DataType::Int32)] {
+        match schema.field_with_name(name) {
+            Ok(f) if *f.data_type() == ty => {}
+            Ok(f) => return Err(bad(format!("column {name:?} is {} instead of {ty}", f.data_type()))),
+            Err(_) => return Err(bad(format!("no {name:?} column"))),
+        }
+    }
+    for (name, layer) in &header.layers {
+        match schema.field_with_name(name).map(|f| f.data_type().clone()) {
+            Ok(DataType::FixedSizeList(f, d)) if *f.data_type() == DataType::Float32 && d as usize == layer.dim => {}
+            Ok(ty) => return Err(bad(format!("column {name:?} is {ty}, not {} floats", layer.dim))),
+            Err(_) => return Err(bad(format!("footer names layer {name:?} but the file has no such column"))),
+        }
+    }
+    let rows = builder.metadata().file_metadata().num_rows().max(0) as usize;
+    Ok((header, rows))
+}
+
+/// Appends `path`'s rows to `out`, reading only the columns `out` holds.
+fn read_rows(path: &Path, out: &mut FeatureFile) -> Result<()> {
+    let builder = reader_builder(path)?;
+    let bad = |reason: String| Error::NotFeatureFile { path: path.to_owned(), reason };
+    let schema = builder.schema().clone();
+    let mut roots: Vec<usize> = [columns::PATH, columns::LABEL]
+        .into_iter()
+        .chain(out.columns.iter().map(|c| c.name.as_str()))
+        .map(|n| schema.index_of(n).map_err(|_| bad(format!("no {n:?} column"))))
+        .collect::<Result<_>>()?;
+    roots.sort_unstable();
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let reader = builder
+        .with_projection(mask)
+        .build()
+        .map_err(|e| Error::NotParquet { path: path.to_owned(), reason: e.to_string() })?;
+    let n_classes = out.header.classes.len();
+    for batch in reader {
+        let batch = batch.map_err(|e| bad(e.to_string()))?;
+        let paths = batch
+            .column_by_name(columns::PATH)
+            .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+            .ok_or_else(|| bad(format!("column {:?} is not text", columns::PATH)))?;
+        out.paths.extend(paths.iter().map(|p| p.unwrap_or_default().to_string()));
+        let labels = batch
+            .column_by_name(columns::LABEL)
+            .and_then(|c| c.as_any().downcast_ref::<Int32Array>())
+            .ok_or_else(|| bad(format!("column {:?} is not Int32", columns::LABEL)))?;
+        for l in labels.iter() {
+            if let Some(i) = l {
+                if i < 0 || i as usize >= n_classes {
+                    return Err(bad(format!("label {i} is outside the {n_classes} classes")));
+                }
+            }
+            out.labels.push(l);
+        }
+        for col in &mut out.columns {
+            let list = batch
+                .column_by_name(&col.name)
+                .and_then(|c| c.as_any().downcast_ref::<FixedSizeListArray>())
+                .ok_or_else(|| bad(format!("column {:?} is not a list of floats", col.name)))?;
+            if list.null_count() > 0 {
+                return Err(bad(format!("column {:?} has null rows", col.name)));
+            }
+            let values = list
+                .values()
+                .as_any()
+                .downcast_ref::<Float32Array>()
+                .ok_or_else(|| bad(format!("column {:?} is not a list of floats", col.name)))?;
+            let start = list.offset() * col.dim;
+            col.values.extend_from_slice(&values.values()[start..start + list.len() * col.dim]);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -435,6 +619,7 @@ mod tests {
             },
             root: "/data/train".into(),
             skipped: vec![Skipped { path: "cats/bad.jpg".into(), error: "truncated".into() }],
+            shard: None,
         }
     }
 
@@ -492,9 +677,20 @@ mod tests {
 
     #[test]
     fn the_footer_holds_exactly_the_contracts_keys() {
-        let kvs = header(&[("avgpool", 1)]).to_key_values();
-        let names: Vec<&str> = kvs.iter().map(|kv| kv.key.as_str()).collect();
-        assert_eq!(names, keys::ALL);
+        let mut h = header(&[("avgpool", 1)]);
+        let names = |h: &Header| h.to_key_values().into_iter().map(|kv| kv.key).collect::<Vec<_>>();
+        assert_eq!(names(&h), keys::ALL[..keys::ALL.len() - 1], "a whole file has no shard record");
+        h.shard = Some(shards::Shard {
+            index: 1,
+            count: 3,
+            first: Some("a.jpg".into()),
+            last: Some("b.jpg".into()),
+            images: 2,
+            total_images: 6,
+        });
+        assert_eq!(names(&h), keys::ALL);
+        let back = Header::from_key_values(Path::new("p.parquet"), &h.to_key_values()).unwrap();
+        assert_eq!(back, h);
         let fields: Vec<String> = schema(&[("avgpool".into(), 1)]).fields().iter().map(|f| f.name().clone()).collect();
         assert_eq!(fields, [&columns::ALL[..], &["avgpool"]].concat());
     }
