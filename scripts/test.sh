@@ -1,6 +1,16 @@
 #!/usr/bin/env bash
-# The project's test command (README, CI): set-up, then every test.
+# The project's test command (README, CI): set-up, every test, then the
+# Slurm check (scripts/slurm-check.sh: a real one-node Slurm running
+# scripts/slurm/extract.sbatch; it installs Slurm where it can and says
+# when and why it skipped). Arguments go to cargo test; with any, the Slurm
+# check is left out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo test --workspace "$@"
+if [ $# -gt 0 ]; then
+    echo "slurm-check: skipped: cargo test was given arguments ($*)" >&2
+    exit 0
+fi
+# The debug binary the tests just built: no second build.
+EXTRACT=target/debug/extract scripts/slurm-check.sh --install

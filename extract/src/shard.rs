@@ -4,8 +4,11 @@
 
 use std::fmt;
 
-/// What the user wrote: `K/N`, `auto` (a Slurm array task) or `auto/N`
-/// (a Kubernetes Indexed Job, which has no count variable).
+/// What the user wrote: `K/N`, `auto` (a Slurm array task: index
+/// SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT) or
+/// `auto/N` (a Kubernetes Indexed Job, which has no count variable; in a
+/// Slurm array, the task ids are then the shard indices, so
+/// `--array=3,7` reruns shards 3 and 7 of N).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Spec {
     Fixed { index: usize, count: usize },
@@ -41,8 +44,8 @@ pub enum Error {
     BadVariable { name: &'static str, value: Option<String> },
     #[error("--shard auto: a Kubernetes Indexed Job has no count variable; write --shard auto/N with N the Job's completions")]
     KubernetesNeedsCount,
-    #[error("--shard auto/{given}: SLURM_ARRAY_TASK_COUNT is {found}")]
-    CountDisagrees { given: usize, found: usize },
+    #[error("--shard auto/{count}: SLURM_ARRAY_TASK_ID is {id}, not below {count} (with auto/N the array's task ids are the shard indices: --array=0-{max})", max = count - 1)]
+    IdNotAShard { id: usize, count: usize },
     #[error("--shard auto: SLURM_ARRAY_TASK_ID {id} minus SLURM_ARRAY_TASK_MIN {min} (step {step}) gives task {index}, not below SLURM_ARRAY_TASK_COUNT {count}; submit the array as --array=0-{max}", max = count.saturating_sub(1))]
     OutsideArray { id: usize, min: usize, step: usize, index: usize, count: usize },
 }
@@ -89,15 +92,15 @@ impl Spec {
             (false, false) => Err(Error::NoScheduler),
             (true, false) => {
                 let id = number("SLURM_ARRAY_TASK_ID")?;
+                if let Some(count) = given {
+                    return if id < count { Ok(Task { index: id, count }) } else { Err(Error::IdNotAShard { id, count }) };
+                }
                 let min = number("SLURM_ARRAY_TASK_MIN")?;
                 let count = number("SLURM_ARRAY_TASK_COUNT")?;
                 // Set for every array; absent only from hand-made environments.
                 let step = if var("SLURM_ARRAY_TASK_STEP").is_some() { number("SLURM_ARRAY_TASK_STEP")?.max(1) } else { 1 };
                 if count == 0 {
                     return Err(Error::ZeroCount);
-                }
-                if let Some(g) = given.filter(|&g| g != count) {
-                    return Err(Error::CountDisagrees { given: g, found: count });
                 }
                 let index = id.checked_sub(min).map(|d| d / step);
                 match index {
@@ -145,8 +148,11 @@ mod tests {
         let auto = Spec::Auto { count: None };
         let slurm = env(&[("SLURM_ARRAY_TASK_ID", "7"), ("SLURM_ARRAY_TASK_MIN", "4"), ("SLURM_ARRAY_TASK_COUNT", "8")]);
         assert_eq!(auto.resolve(&slurm), Ok(Task { index: 3, count: 8 }));
-        assert_eq!(Spec::Auto { count: Some(8) }.resolve(&slurm), Ok(Task { index: 3, count: 8 }));
-        assert_eq!(Spec::Auto { count: Some(4) }.resolve(&slurm), Err(Error::CountDisagrees { given: 4, found: 8 }));
+        // A rerun of chosen shards (--array=7 with auto/16): the task id is the shard.
+        let rerun = env(&[("SLURM_ARRAY_TASK_ID", "7"), ("SLURM_ARRAY_TASK_MIN", "7"), ("SLURM_ARRAY_TASK_COUNT", "1")]);
+        assert_eq!(auto.resolve(&rerun), Ok(Task { index: 0, count: 1 }));
+        assert_eq!(Spec::Auto { count: Some(16) }.resolve(&rerun), Ok(Task { index: 7, count: 16 }));
+        assert_eq!(Spec::Auto { count: Some(7) }.resolve(&rerun), Err(Error::IdNotAShard { id: 7, count: 7 }));
         let stepped = env(&[
             ("SLURM_ARRAY_TASK_ID", "6"),
             ("SLURM_ARRAY_TASK_MIN", "0"),

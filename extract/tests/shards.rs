@@ -158,6 +158,13 @@ fn shard_auto_reads_slurm_and_kubernetes_variables() {
     assert_eq!(files_in(&slurm), [part_name(1, 3)]);
     assert_eq!(rows(&FeatureFile::open(&slurm.join(part_name(1, 3))).unwrap()), expect);
 
+    // Shard 1 of 3 rerun alone on Slurm (--array=1 with --shard auto/3).
+    let rerun = dir.path().join("rerun");
+    let one = [("SLURM_ARRAY_TASK_ID", "1"), ("SLURM_ARRAY_TASK_MIN", "1"), ("SLURM_ARRAY_TASK_COUNT", "1")];
+    let o = extract(&imgs, &["--shard", "auto/3", "--out", &format!("{}/", rerun.display())], &one);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(rows(&FeatureFile::open(&rerun.join(part_name(1, 3))).unwrap()), expect);
+
     // A Kubernetes Indexed Job of 3 completions, index 1.
     let k8s = dir.path().join("k8s");
     let o = extract(&imgs, &["--shard", "auto/3", "--out", &format!("{}/", k8s.display())], &[("JOB_COMPLETION_INDEX", "1")]);
@@ -175,7 +182,7 @@ fn shard_auto_reads_slurm_and_kubernetes_variables() {
         (vec!["--shard", "auto"], vec![("JOB_COMPLETION_INDEX", "1")], "write --shard auto/N"),
         (vec!["--shard", "auto/3"], vec![("JOB_COMPLETION_INDEX", "3")], "--shard 3/3: the task index must be below"),
         (vec!["--shard", "auto"], vec![("SLURM_ARRAY_TASK_ID", "1"), ("SLURM_ARRAY_TASK_MIN", "0")], "SLURM_ARRAY_TASK_COUNT is not set"),
-        (vec!["--shard", "auto/4"], vars.to_vec(), "--shard auto/4: SLURM_ARRAY_TASK_COUNT is 3"),
+        (vec!["--shard", "auto/4"], vars.to_vec(), "--shard auto/4: SLURM_ARRAY_TASK_ID is 5, not below 4"),
         (vec!["--shard", "auto"], vec![("SLURM_ARRAY_TASK_ID", "1"), ("JOB_COMPLETION_INDEX", "1")], "both"),
     ];
     for (args, env, expect) in cases {
