@@ -285,3 +285,82 @@ fn duckdb_polars_and_pyarrow_read_the_folder_as_one_table() {
         assert!((sum - sums).abs() <= 1e-6 * sums.abs().max(1.0), "{reader}: {sum} vs {sums}");
     }
 }
+
+#[test]
+fn the_sbatch_script_runs_as_an_array_task_would() {
+    // Slurm's own run is scripts/slurm-check.sh; here the script alone, with
+    // the variables Slurm sets for task 4 of --array=3-5.
+    let dir = tempfile::tempdir().unwrap();
+    let imgs = images(dir.path(), 5);
+    let out = dir.path().join("parts");
+    let fixed = dir.path().join("fixed");
+    run_ok(&imgs, &["--shard", "1/3", "--out", &format!("{}/", fixed.display())]);
+    let run = |vars: &[(&str, &str)]| {
+        let mut c = Command::new("bash");
+        c.arg(featurefile::testing::root().join("scripts/slurm/extract.sbatch"))
+            .current_dir(featurefile::testing::root())
+            .env("IMAGES", &imgs)
+            .env("OUT", &out) // no trailing slash: the script adds it
+            .env("MODEL", model(MODEL))
+            .env("LAYER", "layer2,avgpool")
+            .env("EXTRACT", env!("CARGO_BIN_EXE_extract"))
+            .env_remove("SHARDS");
+        for v in SCHEDULER_VARS {
+            c.env_remove(v);
+        }
+        c.envs(vars.iter().copied()).output().unwrap()
+    };
+    let o = run(&[("SLURM_ARRAY_TASK_ID", "4"), ("SLURM_ARRAY_TASK_MIN", "3"), ("SLURM_ARRAY_TASK_COUNT", "3"), ("SLURM_ARRAY_TASK_STEP", "1")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let part = out.join(part_name(1, 3));
+    assert_eq!(rows(&FeatureFile::open(&part).unwrap()), rows(&FeatureFile::open(&fixed.join(part_name(1, 3))).unwrap()));
+    // Resubmitted: nothing to do.
+    let o = run(&[("SLURM_ARRAY_TASK_ID", "4"), ("SLURM_ARRAY_TASK_MIN", "3"), ("SLURM_ARRAY_TASK_COUNT", "3")]);
+    assert!(o.status.success() && stderr(&o).contains("nothing to do"), "{}", stderr(&o));
+    assert_eq!(files_in(&out), [part_name(1, 3)]);
+}
+
+#[test]
+fn the_kubernetes_manifest_is_an_indexed_job_whose_command_runs() {
+    let text = std::fs::read_to_string(featurefile::testing::root().join("deploy/kubernetes/extract-job.yaml")).unwrap();
+    let value = |key: &str| -> String {
+        let line = text.lines().find(|l| l.trim_start().starts_with(&format!("{key}:"))).unwrap_or_else(|| panic!("no {key}"));
+        line.split_once(':').unwrap().1.trim().to_string()
+    };
+    assert_eq!(value("kind"), "Job");
+    assert_eq!(value("completionMode"), "Indexed", "JOB_COMPLETION_INDEX is set for Indexed Jobs only");
+    let completions: usize = value("completions").parse().unwrap();
+    // The container's command, one list item per line under `command:`.
+    let command: Vec<String> = text
+        .lines()
+        .skip_while(|l| l.trim() != "command:")
+        .skip(1)
+        .take_while(|l| l.trim_start().starts_with("- "))
+        .map(|l| l.trim_start()[2..].trim().trim_matches('"').to_string())
+        .collect();
+    assert_eq!(command[0], "extract");
+    let shard = command.iter().position(|a| a == "--shard").expect("--shard");
+    assert_eq!(command[shard + 1], format!("auto/{completions}"), "N in --shard auto/N is the Job's completions");
+    // Run as pod 3 would, with the test's paths in place of the volumes'.
+    let dir = tempfile::tempdir().unwrap();
+    let imgs = images(dir.path(), 5);
+    let out = format!("{}/", dir.path().join("features").display());
+    let m = model(MODEL);
+    let local: Vec<String> = command[1..]
+        .iter()
+        .map(|a| match a.as_str() {
+            "/data/train" => s(&imgs).to_string(),
+            "/features/train/" => out.clone(),
+            "/models/resnet50-imagenet.onnx" => s(&m).to_string(),
+            other => other.to_string(),
+        })
+        .collect();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_extract"));
+    c.args(&local).env("JOB_COMPLETION_INDEX", "3");
+    for v in SCHEDULER_VARS.iter().filter(|v| **v != "JOB_COMPLETION_INDEX") {
+        c.env_remove(v);
+    }
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{local:?}: {}", stderr(&o));
+    assert_eq!(files_in(Path::new(&out)), [part_name(3, completions)]);
+}
