@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use featurefile::{LayerInfo, Source};
+use featurefile::{LayerInfo, Preprocess, Source};
 use ndarray::Array2;
 
 use crate::Error;
@@ -36,6 +36,8 @@ pub struct Data {
     pub backbone_sha256: String,
     /// `extract.root`: where the images were at extraction time.
     pub root: String,
+    /// The transform the images went through before the backbone.
+    pub preprocess: Preprocess,
 }
 
 impl Data {
@@ -97,6 +99,7 @@ impl Data {
             backbone_file: f.header.model.file.clone(),
             backbone_sha256: f.header.model.sha256.clone(),
             root: f.header.root.clone(),
+            preprocess: f.header.preprocess.clone(),
         })
     }
 

@@ -3,6 +3,7 @@
 
 pub(crate) mod cv;
 pub mod data;
+pub mod export;
 pub(crate) mod linear_svm;
 pub mod logistic;
 pub mod metrics;
@@ -75,6 +76,14 @@ pub enum Error {
 
     #[error("fitting {spec}: {reason}")]
     Fit { spec: Spec, reason: String },
+
+    // Export.
+    #[error("{}: the classifier does not record its images' preprocessing (fitted before classify recorded it); fit it again to export it", .0.display())]
+    NoPreprocess(PathBuf),
+    #[error("backbone: {0}")]
+    Backbone(String),
+    #[error("{} (sha256 {}..) is not the backbone the classifier was fitted with ({fitted_file} sha256 {}..)", .model.display(), short(.sha256), short(.fitted_sha256))]
+    ExportOtherBackbone { model: PathBuf, sha256: String, fitted_file: String, fitted_sha256: String },
     #[error("the RBF SVM's kernel matrix for its largest pair of classes ({rows} rows) is {rows} x {rows} doubles, {}, over half the {} of memory available; --kernel linear or --model logistic grow with the rows, not their square", data::human_bytes(*.bytes), data::human_bytes(*.available))]
     KernelTooLarge { rows: usize, bytes: usize, available: usize },
 }

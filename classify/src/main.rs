@@ -87,6 +87,18 @@ enum Command {
         #[arg(long)]
         allow_partial: bool,
     },
+    /// Write the backbone and the classifier as one ONNX model (image batch in; label and scores out)
+    Export {
+        /// The saved classifier
+        #[arg(long, default_value = "models/classifier.json")]
+        classifier: PathBuf,
+        /// The backbone the classifier's features came from (checked by sha256)
+        #[arg(long)]
+        model: PathBuf,
+        /// The ONNX file to write
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -131,6 +143,15 @@ fn run(command: Command) -> classify::Result<()> {
             let c = Classifier::load(&classifier)?;
             let n = classify::predict::predict(&c, &file, &out, Allow { mismatch: allow_mismatch, partial: allow_partial })?;
             eprintln!("wrote {n} predictions to {}", out.display());
+        }
+        Command::Export { classifier, model, out } => {
+            let e = classify::export::export(&classify::export::ExportOptions { classifier, model, out })?;
+            eprintln!(
+                "wrote {} ({:.1} MB): outputs {}",
+                e.out.display(),
+                e.bytes as f64 / 1e6,
+                e.outputs.join(", ")
+            );
         }
     }
     Ok(())

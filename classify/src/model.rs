@@ -276,7 +276,7 @@ fn one_vs_one(decisions: impl Iterator<Item = Array1<f64>>, rows: usize, n_class
 }
 
 /// The one-vs-one pairs (i, j), i < j, in libsvm's order.
-fn pairs(n_classes: usize) -> Vec<(usize, usize)> {
+pub(crate) fn pairs(n_classes: usize) -> Vec<(usize, usize)> {
     if n_classes == 2 {
         return vec![(1, 0)];
     }

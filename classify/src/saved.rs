@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use featurefile::LayerInfo;
+use featurefile::{LayerInfo, Preprocess};
 use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +32,10 @@ pub struct Classifier {
     pub scaler: Scaler,
     pub backbone: Backbone,
     pub layer: LayerInfo,
+    /// The training file's image transform (absent from files written
+    /// before it was recorded; `classify export` needs it).
+    #[serde(default)]
+    pub preprocess: Option<Preprocess>,
     pub train_file: String,
     pub train_rows: usize,
     pub train_accuracy: f64,
@@ -68,6 +72,7 @@ impl Classifier {
             scaler,
             backbone: Backbone { file: data.backbone_file.clone(), sha256: data.backbone_sha256.clone() },
             layer: data.layer.clone(),
+            preprocess: Some(data.preprocess.clone()),
             train_file: data.file.display().to_string(),
             train_rows,
             train_accuracy,

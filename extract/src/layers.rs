@@ -151,6 +151,12 @@ impl Model {
     /// not prune a graph by itself, so without the cut an early layer would
     /// cost the whole network.
     pub fn with_outputs(&self, tensors: &[&str]) -> Vec<u8> {
+        self.cut(tensors).encode_to_vec()
+    }
+
+    /// The model cut down to the nodes and weights `tensors` depend on,
+    /// with exactly those outputs (float tensors of unknown shape).
+    pub fn cut(&self, tensors: &[&str]) -> ModelProto {
         let mut proto = self.proto.clone();
         let graph = proto.graph.as_mut().expect("checked in parse");
         let mut needed: HashSet<String> = tensors.iter().map(|t| t.to_string()).collect();
@@ -181,7 +187,7 @@ impl Model {
                 ..Default::default()
             })
             .collect();
-        proto.encode_to_vec()
+        proto
     }
 
     fn graph(&self) -> &GraphProto {
@@ -215,6 +221,33 @@ impl Model {
     pub fn metadata(&self, key: &str) -> Option<&str> {
         self.proto.metadata_props.iter().find(|p| p.key() == key).map(|p| p.value())
     }
+}
+
+/// Reads the weights a model keeps as external data (files in `dir`, the
+/// model's folder) into the model itself, so it can be written anywhere as
+/// one file. The locations were checked by [`Model::external_files`].
+pub fn inline_external_data(proto: &mut ModelProto, dir: &std::path::Path) -> Result<(), Error> {
+    let Some(graph) = proto.graph.as_mut() else { return Ok(()) };
+    for t in &mut graph.initializer {
+        if t.data_location != Some(tensor_proto::DataLocation::External as i32) {
+            continue;
+        }
+        let get = |k: &str| t.external_data.iter().find(|e| e.key() == k).map(|e| e.value().to_string());
+        let location = get("location").unwrap_or_default();
+        let offset: u64 = get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let path = dir.join(&location);
+        let bad = |why: String| Error::Malformed(format!("weights of {:?} in {}: {why}", t.name(), path.display()));
+        let bytes = std::fs::read(&path).map_err(|e| bad(e.to_string()))?;
+        let end = match get("length").and_then(|v| v.parse::<u64>().ok()) {
+            Some(len) => offset.checked_add(len),
+            None => Some(bytes.len() as u64),
+        };
+        let range = end.filter(|&e| e <= bytes.len() as u64 && offset <= e).ok_or_else(|| bad("shorter than recorded".into()))?;
+        t.raw_data = Some(bytes[offset as usize..range as usize].to_vec());
+        t.external_data.clear();
+        t.data_location = None;
+    }
+    Ok(())
 }
 
 fn value_info_shape(v: &ValueInfoProto) -> Option<Shape> {

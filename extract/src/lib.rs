@@ -13,8 +13,9 @@ pub mod preprocess;
 pub mod runtime;
 pub mod shard;
 
-pub(crate) mod onnx {
-    #![allow(clippy::all)]
+/// The ONNX protobuf types (generated from the vendored onnx.proto).
+pub mod onnx {
+    #![allow(clippy::all, missing_docs)]
     include!(concat!(env!("OUT_DIR"), "/onnx.rs"));
 }
 
@@ -216,6 +217,14 @@ fn model_identity(path: &Path, bytes: &[u8], model: &layers::Model) -> Result<(S
     }
     let weights_dir = (!files.is_empty()).then(|| if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir });
     Ok((hex::encode(h.finalize()), weights_dir))
+}
+
+/// A model file as `extract` sees it: parsed, its identity (the sha256 a
+/// feature file records), and the folder of its external weights, if any.
+pub fn identify(path: &Path) -> Result<(layers::Model, String, Option<PathBuf>)> {
+    let (bytes, model) = load_model(path)?;
+    let (sha256, weights_dir) = model_identity(path, &bytes, &model)?;
+    Ok((model, sha256, weights_dir))
 }
 
 /// The `--list-layers` table: what layer discovery found in a model.

@@ -174,7 +174,9 @@ fn shard_auto_reads_slurm_and_kubernetes_variables() {
     // Every bad combination: one line, no file.
     let bad = dir.path().join("bad");
     let out = format!("{}/", bad.display());
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+    // (arguments, scheduler variables, the error's words)
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (vec!["--shard", "3/3"], vec![], "--shard 3/3: the task index must be below the count"),
         (vec!["--shard", "0/0"], vec![], "--shard: the count must be at least 1"),
         (vec!["--shard", "two/3"], vec![], "expected K/N"),
@@ -253,7 +255,7 @@ fn a_part_killed_mid_run_is_redone_and_its_partial_file_removed() {
     };
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(files_in(&out_dir), [partial.clone()], "a killed run leaves its partial file, no part");
+    assert_eq!(files_in(&out_dir), [partial], "a killed run leaves its partial file, no part");
 
     let err = run_ok(&imgs, &["--shard", "0/1", "--out", &out]);
     assert!(err.contains("removed 1 partial file"), "{err}");

@@ -1,0 +1,468 @@
+//! `classify export`: the backbone and the fitted head as one ONNX model
+//! that any runtime runs on a preprocessed image batch: the backbone up to
+//! the classifier's layer, the same pooling and flatten, the saved scaling,
+//! then the model (logistic: Gemm and Softmax or Sigmoid; linear SVM:
+//! pairwise Gemm and libsvm's one-vs-one vote; RBF SVM: squared distances
+//! to the support vectors by MatMul, Exp, then the vote).
+//!
+//! Only standard `ai.onnx` operators (runtimes without `ai.onnx.ml` run
+//! it), opset 13 or later, the backbone's batch dimension kept.
+//!
+//! Outputs: `label` (int64 class index, as `classify predict` picks it),
+//! `probabilities` (logistic) or `scores` (SVM: `classify predict`'s
+//! per-class scores, votes plus squashed confidences), and for SVMs
+//! `decision_values` (one column per machine, in libsvm's pair order).
+
+use std::path::{Path, PathBuf};
+
+use extract::onnx::{
+    attribute_proto, tensor_proto, tensor_shape_proto, type_proto, AttributeProto, ModelProto, NodeProto,
+    OperatorSetIdProto, StringStringEntryProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+};
+use featurefile::Pool;
+use prost::Message;
+use serde_json::json;
+
+use crate::model::{pairs, Machines, Model};
+use crate::scale::Scaler;
+use crate::{Classifier, Error, Result};
+
+/// The opset the head needs (ReduceSum's axes as an input, Softmax over
+/// one axis); a backbone at an older one is raised to it.
+pub const MIN_OPSET: i64 = 13;
+
+/// Operators whose meaning is the same from opset 7 to 13: a backbone
+/// made of these alone may be raised to opset 13 as it is.
+const SAME_UP_TO_13: [&str; 24] = [
+    "Conv", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Add", "Sum", "Sub", "Mul",
+    "Div", "BatchNormalization", "Flatten", "Gemm", "MatMul", "Concat", "Identity", "Reshape", "Shape", "Gather",
+    "Constant", "ConstantOfShape", "Transpose", "Softmax",
+];
+
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    pub classifier: PathBuf,
+    pub model: PathBuf,
+    pub out: PathBuf,
+}
+
+/// What was written, for the summary line.
+pub struct Exported {
+    pub out: PathBuf,
+    pub outputs: Vec<String>,
+    pub bytes: usize,
+}
+
+pub fn export(opts: &ExportOptions) -> Result<Exported> {
+    let c = Classifier::load(&opts.classifier)?;
+    let preprocess = c.preprocess.clone().ok_or_else(|| Error::NoPreprocess(opts.classifier.clone()))?;
+    let backbone_err = |e: extract::Error| Error::Backbone(e.to_string());
+    let (backbone, sha256, weights_dir) = extract::identify(&opts.model).map_err(backbone_err)?;
+    if sha256 != c.backbone.sha256 {
+        return Err(Error::ExportOtherBackbone {
+            model: opts.model.clone(),
+            sha256,
+            fitted_file: c.backbone.file.clone(),
+            fitted_sha256: c.backbone.sha256.clone(),
+        });
+    }
+    let mut proto = backbone.cut(&[c.layer.tensor.as_str()]);
+    if let Some(dir) = weights_dir {
+        extract::layers::inline_external_data(&mut proto, &dir).map_err(|e| Error::Backbone(e.to_string()))?;
+    }
+    raise_opset(&mut proto, &opts.model)?;
+
+    let mut g = Head::default();
+    let features = g.pool(&c.layer.tensor, c.layer.pool);
+    let scaled = g.scale(&features, &c.scaler);
+    let outputs = g.model(&scaled, &c.model, c.classes.len());
+    let graph = proto.graph.as_mut().expect("a parsed model has a graph");
+    graph.node.extend(g.nodes);
+    graph.initializer.extend(g.inits);
+    // The outputs' batch dimension is the input's (symbolic, or a fixed size).
+    let batch = graph
+        .input
+        .iter()
+        .find(|i| i.name() == backbone.input)
+        .and_then(|i| match i.r#type.as_ref()?.value.as_ref()? {
+            type_proto::Value::TensorType(t) => t.shape.as_ref()?.dim.first()?.value.clone(),
+            _ => None,
+        })
+        .unwrap_or(tensor_shape_proto::dimension::Value::DimParam("N".into()));
+    graph.output = outputs.iter().map(|(name, ty, cols)| output_info(name, *ty, &batch, *cols)).collect();
+    graph.name = Some("backbone and classifier".into());
+
+    let layer = json!({"column": c.feature_column, "tensor": c.layer.tensor, "pool": c.layer.pool, "dim": c.layer.dim});
+    let provenance = json!({
+        "model": c.spec().to_string(),
+        "scaler": c.scaler,
+        "train_file": c.train_file,
+        "train_rows": c.train_rows,
+        "train_accuracy": c.train_accuracy,
+        "converged": c.converged,
+        "classify_version": c.version,
+        "classifier_file": opts.classifier.display().to_string(),
+    });
+    let output_doc: serde_json::Map<String, serde_json::Value> =
+        outputs.iter().map(|(name, _, _)| (name.clone(), json!(describe_output(name)))).collect();
+    let mut meta = vec![
+        ("classify.classes", serde_json::to_string(&c.classes).expect("strings")),
+        ("classify.preprocess", serde_json::to_string(&preprocess).expect("plain struct")),
+        ("classify.backbone", json!({"file": c.backbone.file, "sha256": c.backbone.sha256}).to_string()),
+        ("classify.layer", layer.to_string()),
+        ("classify.classifier", provenance.to_string()),
+        ("classify.outputs", serde_json::Value::Object(output_doc).to_string()),
+    ];
+    proto.metadata_props.retain(|p| !p.key().starts_with("classify."));
+    proto.metadata_props.extend(
+        meta.drain(..).map(|(k, v)| StringStringEntryProto { key: Some(k.to_string()), value: Some(v) }),
+    );
+    proto.producer_name = Some("classify export".into());
+    proto.producer_version = Some(env!("CARGO_PKG_VERSION").into());
+
+    let bytes = proto.encode_to_vec();
+    featurefile::atomic::write_atomically(&opts.out, |f| std::io::Write::write_all(f, &bytes))
+        .map_err(|e| Error::io(&opts.out, e))?;
+    Ok(Exported { out: opts.out.clone(), outputs: outputs.into_iter().map(|o| o.0).collect(), bytes: bytes.len() })
+}
+
+fn describe_output(name: &str) -> &'static str {
+    match name {
+        "label" => "int64 [N]: index into classify.classes of the predicted class",
+        "probabilities" => "float [N, classes]: class probabilities (softmax; binary: sigmoid)",
+        "scores" => "float [N, classes]: votes plus confidences squashed into (-1/3, 1/3) (binary: -d, d), as classify predict's scores",
+        _ => "float [N, machines]: each one-vs-one machine's decision value, pairs (i, j) i < j in order, class i positive",
+    }
+}
+
+/// Raises the default domain's opset to [`MIN_OPSET`] when it is below,
+/// if every operator of the backbone means the same there.
+fn raise_opset(proto: &mut ModelProto, model: &Path) -> Result<()> {
+    let default = |o: &OperatorSetIdProto| o.domain.as_deref().unwrap_or("").is_empty() || o.domain() == "ai.onnx";
+    let version = proto.opset_import.iter().find(|o| default(o)).map(|o| o.version()).unwrap_or(1);
+    if version >= MIN_OPSET {
+        return Ok(());
+    }
+    let graph = proto.graph.as_ref().expect("a parsed model has a graph");
+    if let Some(n) = graph.node.iter().find(|n| !SAME_UP_TO_13.contains(&n.op_type())) {
+        return Err(Error::Backbone(format!(
+            "{} is opset {version} and uses {}, which changed by opset {MIN_OPSET}; export it again at opset {MIN_OPSET} or later",
+            model.display(),
+            n.op_type()
+        )));
+    }
+    proto.opset_import.retain(|o| !default(o));
+    proto.opset_import.push(OperatorSetIdProto { domain: Some(String::new()), version: Some(MIN_OPSET) });
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+enum Elem {
+    Float,
+    Int64,
+}
+
+/// A graph output: name, element type, columns (`None`: a vector per batch).
+type Output = (String, Elem, Option<usize>);
+
+fn output_info(name: &str, elem: Elem, batch: &tensor_shape_proto::dimension::Value, cols: Option<usize>) -> ValueInfoProto {
+    let dim = |v: tensor_shape_proto::dimension::Value| tensor_shape_proto::Dimension { value: Some(v), ..Default::default() };
+    let mut dims = vec![dim(batch.clone())];
+    if let Some(c) = cols {
+        dims.push(dim(tensor_shape_proto::dimension::Value::DimValue(c as i64)));
+    }
+    let elem_type = match elem {
+        Elem::Float => tensor_proto::DataType::Float,
+        Elem::Int64 => tensor_proto::DataType::Int64,
+    } as i32;
+    ValueInfoProto {
+        name: Some(name.to_string()),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(elem_type),
+                shape: Some(TensorShapeProto { dim: dims }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn attr_int(name: &str, v: i64) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(attribute_proto::AttributeType::Int as i32),
+        i: Some(v),
+        ..Default::default()
+    }
+}
+
+/// The head's nodes and constants, named under `classify/`.
+#[derive(Default)]
+struct Head {
+    nodes: Vec<NodeProto>,
+    inits: Vec<TensorProto>,
+}
+
+impl Head {
+    /// Adds a node with one output named after `out` (under `classify/`
+    /// unless it is a graph output) and returns that name.
+    fn op(&mut self, op: &str, inputs: &[&str], out: &str, attrs: Vec<AttributeProto>) -> String {
+        let output = if matches!(out, "label" | "probabilities" | "scores" | "decision_values") {
+            out.to_string()
+        } else {
+            format!("classify/{out}")
+        };
+        self.nodes.push(NodeProto {
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![output.clone()],
+            name: Some(format!("classify/{out}/{op}")),
+            op_type: Some(op.into()),
+            attribute: attrs,
+            ..Default::default()
+        });
+        output
+    }
+
+    fn floats(&mut self, name: &str, dims: &[usize], values: Vec<f32>) -> String {
+        assert_eq!(dims.iter().product::<usize>(), values.len(), "{name}");
+        let name = format!("classify/{name}");
+        self.inits.push(TensorProto {
+            name: Some(name.clone()),
+            dims: dims.iter().map(|&d| d as i64).collect(),
+            data_type: Some(tensor_proto::DataType::Float as i32),
+            raw_data: Some(values.iter().flat_map(|v| v.to_le_bytes()).collect()),
+            ..Default::default()
+        });
+        name
+    }
+
+    fn ints(&mut self, name: &str, values: &[i64]) -> String {
+        let name = format!("classify/{name}");
+        self.inits.push(TensorProto {
+            name: Some(name.clone()),
+            dims: vec![values.len() as i64],
+            data_type: Some(tensor_proto::DataType::Int64 as i32),
+            int64_data: values.to_vec(),
+            ..Default::default()
+        });
+        name
+    }
+
+    fn scalar(&mut self, name: &str, v: f32) -> String {
+        self.floats(name, &[], vec![v])
+    }
+
+    /// `extract`'s pooling of the layer's tensor, one vector per image.
+    fn pool(&mut self, tensor: &str, pool: Pool) -> String {
+        let flat = |h: &mut Self, x: &str, name: &str| h.op("Flatten", &[x], name, vec![attr_int("axis", 1)]);
+        match pool {
+            Pool::None => flat(self, tensor, "features"),
+            Pool::Avg => {
+                let p = self.op("GlobalAveragePool", &[tensor], "avg", vec![]);
+                flat(self, &p, "features")
+            }
+            Pool::Max => {
+                let p = self.op("GlobalMaxPool", &[tensor], "max", vec![]);
+                flat(self, &p, "features")
+            }
+            Pool::AvgMax => {
+                let a = self.op("GlobalAveragePool", &[tensor], "avg", vec![]);
+                let a = flat(self, &a, "avg_flat");
+                let m = self.op("GlobalMaxPool", &[tensor], "max", vec![]);
+                let m = flat(self, &m, "max_flat");
+                self.op("Concat", &[&a, &m], "features", vec![attr_int("axis", 1)])
+            }
+        }
+    }
+
+    /// The sum of squares of each row, kept as a column: [N, 1].
+    fn row_sq(&mut self, x: &str, name: &str) -> String {
+        let sq = self.op("Mul", &[x, x], &format!("{name}_sq"), vec![]);
+        let axes = self.ints(&format!("{name}_axes"), &[1]);
+        self.op("ReduceSum", &[&sq, &axes], name, vec![attr_int("keepdims", 1)])
+    }
+
+    fn scale(&mut self, x: &str, scaler: &Scaler) -> String {
+        match scaler {
+            Scaler::Standard { mean, std } => {
+                let d = mean.len();
+                let m = self.floats("mean", &[1, d], mean.iter().map(|&v| v as f32).collect());
+                let s = self.floats("std", &[1, d], std.iter().map(|&v| v as f32).collect());
+                let centred = self.op("Sub", &[x, &m], "centred", vec![]);
+                self.op("Div", &[&centred, &s], "scaled", vec![])
+            }
+            Scaler::L2 => {
+                // A zero row stays zero, as classify leaves it.
+                let ss = self.row_sq(x, "norm_sq");
+                let norm = self.op("Sqrt", &[&ss], "norm", vec![]);
+                let tiny = self.scalar("tiny", f32::MIN_POSITIVE);
+                let safe = self.op("Max", &[&norm, &tiny], "norm_safe", vec![]);
+                self.op("Div", &[x, &safe], "scaled", vec![])
+            }
+            Scaler::None => x.to_string(),
+        }
+    }
+
+    fn model(&mut self, x: &str, model: &Model, n_classes: usize) -> Vec<Output> {
+        let k = n_classes;
+        let argmax = |h: &mut Self, s: &str| h.op("ArgMax", &[s], "label", vec![attr_int("axis", 1), attr_int("keepdims", 0)]);
+        match model {
+            Model::Logistic { weights, intercepts, .. } => {
+                let (rows, d) = (weights.len(), weights[0].len());
+                let w = self.floats("weights", &[rows, d], weights.iter().flatten().map(|&v| v as f32).collect());
+                let b = self.floats("intercepts", &[rows], intercepts.iter().map(|&v| v as f32).collect());
+                let z = self.op("Gemm", &[x, &w, &b], "logits", vec![attr_int("transB", 1)]);
+                let p = if k == 2 {
+                    let p1 = self.op("Sigmoid", &[&z], "p1", vec![]);
+                    let one = self.scalar("one", 1.0);
+                    let p0 = self.op("Sub", &[&one, &p1], "p0", vec![]);
+                    self.op("Concat", &[&p0, &p1], "probabilities", vec![attr_int("axis", 1)])
+                } else {
+                    self.op("Softmax", &[&z], "probabilities", vec![attr_int("axis", 1)])
+                };
+                argmax(self, &p);
+                vec![("label".into(), Elem::Int64, None), (p, Elem::Float, Some(k))]
+            }
+            Model::Svm { machines, .. } => {
+                let d = match machines {
+                    Machines::Linear(hs) => {
+                        let dim = hs[0].w.len();
+                        let w = self.floats("svm_w", &[hs.len(), dim], hs.iter().flat_map(|h| h.w.iter().map(|&v| v as f32)).collect());
+                        let b = self.floats("svm_b", &[hs.len()], hs.iter().map(|h| h.b as f32).collect());
+                        self.op("Gemm", &[x, &w, &b], "decision_values", vec![attr_int("transB", 1)])
+                    }
+                    Machines::Kernel(ms) => self.rbf(x, ms),
+                };
+                let p = machines.len();
+                let scores = if k == 2 {
+                    let neg = self.op("Neg", &[&d], "neg_decision", vec![]);
+                    let s = self.op("Concat", &[&neg, &d], "scores", vec![attr_int("axis", 1)]);
+                    argmax(self, &s);
+                    s
+                } else {
+                    // libsvm's vote: machine (i, j) votes i when its decision
+                    // is positive, j otherwise; ties go to the lower index
+                    // (ArgMax takes the first maximum).
+                    let (mut to_i, mut to_j) = (vec![0f32; p * k], vec![0f32; p * k]);
+                    for (m, (i, j)) in pairs(k).into_iter().enumerate() {
+                        to_i[m * k + i] = 1.0;
+                        to_j[m * k + j] = 1.0;
+                    }
+                    let diff: Vec<f32> = to_i.iter().zip(&to_j).map(|(a, b)| a - b).collect();
+                    let (mi, mj, md) = (self.floats("vote_i", &[p, k], to_i), self.floats("vote_j", &[p, k], to_j), self.floats("vote_diff", &[p, k], diff));
+                    let zero = self.scalar("zero", 0.0);
+                    let positive = self.op("Greater", &[&d, &zero], "positive", vec![]);
+                    let pos = self.op("Cast", &[&positive], "positive_f", vec![attr_int("to", tensor_proto::DataType::Float as i64)]);
+                    let one = self.scalar("one", 1.0);
+                    let neg = self.op("Sub", &[&one, &pos], "negative_f", vec![]);
+                    let vi = self.op("MatMul", &[&pos, &mi], "votes_i", vec![]);
+                    let vj = self.op("MatMul", &[&neg, &mj], "votes_j", vec![]);
+                    let votes = self.op("Add", &[&vi, &vj], "votes", vec![]);
+                    let conf = self.op("MatMul", &[&d, &md], "confidence", vec![]);
+                    let abs = self.op("Abs", &[&conf], "confidence_abs", vec![]);
+                    let abs1 = self.op("Add", &[&abs, &one], "confidence_abs1", vec![]);
+                    let three = self.scalar("three", 3.0);
+                    let den = self.op("Mul", &[&abs1, &three], "squash_den", vec![]);
+                    let squashed = self.op("Div", &[&conf, &den], "squashed", vec![]);
+                    argmax(self, &votes);
+                    self.op("Add", &[&votes, &squashed], "scores", vec![])
+                };
+                vec![("label".into(), Elem::Int64, None), (scores, Elem::Float, Some(k)), (d, Elem::Float, Some(p))]
+            }
+        }
+    }
+
+    /// Every RBF machine's decision value, sum_k alpha_k exp(-|x - s_k|^2 / eps) - rho,
+    /// at once: all machines' support vectors stacked, |x - s|^2 = |x|^2 + |s|^2 - 2 x.s.
+    fn rbf(&mut self, x: &str, machines: &[linfa_svm::Svm<f64, bool>]) -> String {
+        let parts: Vec<RbfMachine> = machines.iter().map(RbfMachine::of).collect();
+        let dim = parts[0].support.first().map_or(0, Vec::len);
+        let total: usize = parts.iter().map(|m| m.support.len()).sum();
+        let p = parts.len();
+        let mut st = vec![0f32; dim * total]; // [dim, total]: the support vectors as columns
+        let mut ss = vec![0f32; total];
+        let mut alpha = vec![0f32; total * p];
+        let mut col = 0;
+        for (m, part) in parts.iter().enumerate() {
+            for (sv, &a) in part.support.iter().zip(&part.alpha) {
+                for (r, &v) in sv.iter().enumerate() {
+                    st[r * total + col] = v as f32;
+                }
+                ss[col] = sv.iter().map(|v| v * v).sum::<f64>() as f32;
+                alpha[col * p + m] = a as f32;
+                col += 1;
+            }
+        }
+        let eps = parts[0].eps;
+        let st = self.floats("support_t", &[dim, total], st);
+        let ss = self.floats("support_sq", &[1, total], ss);
+        let alpha = self.floats("alpha", &[total, p], alpha);
+        let rho = self.floats("rho", &[p], parts.iter().map(|m| m.rho as f32).collect());
+        let xx = self.row_sq(x, "x_sq");
+        let xs = self.op("MatMul", &[x, &st], "x_dot_support", vec![]);
+        let two = self.scalar("two", 2.0);
+        let xs2 = self.op("Mul", &[&xs, &two], "x_dot_support_2", vec![]);
+        let sum = self.op("Add", &[&xx, &ss], "sq_sum", vec![]);
+        let d2 = self.op("Sub", &[&sum, &xs2], "sq_dist_raw", vec![]);
+        let zero = self.scalar("zero_dist", 0.0);
+        let d2 = self.op("Max", &[&d2, &zero], "sq_dist", vec![]);
+        let eps = self.scalar("kernel_eps", eps as f32);
+        let scaled = self.op("Div", &[&d2, &eps], "sq_dist_eps", vec![]);
+        let neg = self.op("Neg", &[&scaled], "kernel_exponent", vec![]);
+        let kernel = self.op("Exp", &[&neg], "kernel", vec![]);
+        let weighted = self.op("MatMul", &[&kernel, &alpha], "weighted_sum", vec![]);
+        self.op("Sub", &[&weighted, &rho], "decision_values", vec![])
+    }
+}
+
+/// An RBF machine's parts, read through its serialized form (linfa-svm
+/// keeps the support vectors private): the support vectors with their
+/// weights, paired as `Svm::weighted_sum` pairs them, rho and the kernel's eps.
+struct RbfMachine {
+    support: Vec<Vec<f64>>,
+    alpha: Vec<f64>,
+    rho: f64,
+    eps: f64,
+}
+
+impl RbfMachine {
+    fn of(m: &linfa_svm::Svm<f64, bool>) -> Self {
+        let v = serde_json::to_value(m).expect("an SVM serializes");
+        let eps = v["kernel_method"]["Gaussian"].as_f64().expect("an RBF machine has a Gaussian kernel");
+        let sv = &v["sep_hyperplane"]["WeightedCombination"];
+        let shape: Vec<usize> = sv["dim"].as_array().expect("ndarray's form").iter().map(|d| d.as_u64().unwrap() as usize).collect();
+        let data: Vec<f64> = sv["data"].as_array().expect("ndarray's form").iter().map(|x| x.as_f64().unwrap()).collect();
+        let support: Vec<Vec<f64>> = data.chunks(shape[1].max(1)).take(shape[0]).map(<[f64]>::to_vec).collect();
+        // weighted_sum zips the support vectors with the weights above 100 epsilons.
+        let alpha: Vec<f64> = m.alpha.iter().copied().filter(|a| a.abs() > 100.0 * f64::EPSILON).take(support.len()).collect();
+        RbfMachine { support: support[..alpha.len()].to_vec(), alpha, rho: m.rho, eps }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use linfa::prelude::*;
+    use ndarray::{array, Array1};
+
+    #[test]
+    fn an_rbf_machine_read_back_gives_linfas_decisions() {
+        let x = array![[0.0, 0.0], [0.1, 0.3], [1.0, 1.0], [0.9, 1.2], [0.2, -0.1], [1.1, 0.8]];
+        let y = Array1::from(vec![true, true, false, false, true, false]);
+        let m = linfa_svm::Svm::<f64, bool>::params().gaussian_kernel(0.7).fit(&Dataset::new(x.clone(), y)).unwrap();
+        let r = RbfMachine::of(&m);
+        for row in x.rows() {
+            let ours: f64 = r
+                .support
+                .iter()
+                .zip(&r.alpha)
+                .map(|(s, a)| a * (-s.iter().zip(row).map(|(p, q)| (p - q) * (p - q)).sum::<f64>() / r.eps).exp())
+                .sum::<f64>()
+                - r.rho;
+            let theirs = m.weighted_sum(&row) - m.rho;
+            assert!((ours - theirs).abs() < 1e-12, "{ours} vs {theirs}");
+        }
+        assert_eq!(r.eps, 0.7);
+    }
+}

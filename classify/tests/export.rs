@@ -1,0 +1,250 @@
+//! `classify export`: backbone and fitted head as one ONNX model. Run by
+//! ONNX Runtime (Python, every optimization level) on extract's own input
+//! tensors, it must give `classify predict`'s label on every image and its
+//! scores; it passes onnx.checker's full check; it uses the standard
+//! domain only; another backbone is refused.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use serde_json::Value;
+
+const MODEL: &str = "resnet50-narrow.onnx";
+
+/// Exports `classifier` over the narrow model, and checks the result
+/// against `classify predict` on `features` (extract's rows of `images`).
+fn check(dir: &Path, classifier: &Path, features: &Path, images: &Path, what: &str) -> Value {
+    let exported = dir.join(format!("{what}.onnx"));
+    let o = classify(&["export", "--classifier", s(classifier), "--model", s(&model(MODEL)), "--out", s(&exported)]);
+    assert!(o.status.success(), "{what}: {}", stderr(&o));
+    assert!(stderr(&o).starts_with(&format!("wrote {}", exported.display())), "{}", stderr(&o));
+    let predicted = dir.join(format!("{what}.csv"));
+    ok(&["predict", s(features), "--classifier", s(classifier), "--out", s(&predicted)]);
+    // Fed as a user elsewhere would: at the sizes the classifier records.
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(classifier).unwrap()).unwrap();
+    let (resize, crop) = (saved["preprocess"]["resize"].to_string(), saved["preprocess"]["crop"].to_string());
+    let pixels = pixels(dir, images, &resize, &crop);
+    let r = py_json("classify/tests/py/check_export.py", &[s(&exported), s(&pixels), s(&predicted)]);
+    assert_eq!(r["checker"], "ok");
+    assert!(r["opset"].as_i64().unwrap() >= 13, "{what}: opset {}", r["opset"]);
+    assert_eq!(r["domains"], serde_json::json!(["ai.onnx"]), "{what}: standard operators only");
+    assert!(r["inputs"][0][1][0].is_string(), "{what}: dynamic batch, {}", r["inputs"]);
+    for (level, l) in r["levels"].as_object().unwrap() {
+        assert_eq!(l["labels_differ"], serde_json::json!([]), "{what} at {level}: labels differ from classify predict's");
+        assert_eq!(l["label_dtype"], "int64");
+        let diff = l["max_rel_score_diff"].as_f64().unwrap();
+        eprintln!("{what} at {level}: max relative score difference {diff:.2e}");
+        assert!(diff <= 1e-4, "{what} at {level}: scores differ by {diff} (relative to the row's largest)");
+    }
+    r
+}
+
+/// extract's exact input tensors for `images`, through an identity model.
+fn pixels(dir: &Path, images: &Path, resize: &str, crop: &str) -> PathBuf {
+    let identity = dir.join("identity.onnx");
+    if !identity.exists() {
+        py_ok("classify/tests/py/make_identity.py", &[s(&identity)]);
+    }
+    let name: String = s(images).chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    let out = dir.join(format!("pixels-{name}-{resize}-{crop}.parquet"));
+    if !out.exists() {
+        let o = std::process::Command::new(extract_bin())
+            .args(["--model", s(&identity), "--images", s(images), "--layer", "pixels", "--out", s(&out)])
+            .args(["--resize", resize, "--crop", crop])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    out
+}
+
+fn fit_all(dir: &Path, images: &Path, tag: &str) {
+    let features = dir.join(format!("{tag}.parquet"));
+    extract(images, &features, MODEL, &["--layer", "avgpool,layer3"]);
+    let cases: [(&str, &[&str]); 6] = [
+        ("logistic-avgpool", &["--model", "logistic", "--layer", "avgpool"]),
+        ("linear-avgpool", &["--model", "svm", "--layer", "avgpool", "--scale", "l2"]),
+        ("rbf-avgpool", &["--model", "svm", "--kernel", "rbf", "--layer", "avgpool"]),
+        ("logistic-layer3", &["--model", "logistic", "--layer", "layer3", "--scale", "none"]),
+        ("linear-layer3", &["--model", "svm", "--layer", "layer3"]),
+        ("rbf-layer3", &["--model", "svm", "--kernel", "rbf", "--layer", "layer3", "--scale", "l2"]),
+    ];
+    for (what, args) in cases {
+        let c = dir.join(format!("{tag}-{what}.json"));
+        ok(&[&["fit", "--train", s(&features), "--out", s(&c)][..], args].concat());
+        let r = check(dir, &c, &features, images, &format!("{tag}-{what}"));
+        let scores = if what.starts_with("logistic") { "probabilities" } else { "scores" };
+        let mut want = vec!["label", scores];
+        if !what.starts_with("logistic") {
+            want.push("decision_values");
+        }
+        assert_eq!(r["outputs"], serde_json::json!(want), "{what}");
+    }
+}
+
+#[test]
+fn exported_models_answer_as_classify_predict_on_generated_images() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    py_ok("classify/tests/py/make_dataset.py", &[s(&d.join("images")), "--classes", "3", "--train", "12", "--val", "1"]);
+    let images = d.join("images/train");
+    fit_all(d, &images, "generated");
+
+    // Binary as well: one machine, sigmoid probabilities.
+    py_ok("classify/tests/py/make_dataset.py", &[s(&d.join("two")), "--classes", "2", "--train", "10", "--val", "1"]);
+    let two = d.join("two/train");
+    let f = d.join("two.parquet");
+    extract(&two, &f, MODEL, &[]);
+    for (what, args) in [("logistic", &["--model", "logistic"][..]), ("svm", &["--model", "svm"]), ("rbf", &["--model", "svm", "--kernel", "rbf"])] {
+        let c = d.join(format!("two-{what}.json"));
+        ok(&[&["fit", "--train", s(&f), "--out", s(&c)][..], args].concat());
+        check(d, &c, &f, &two, &format!("two-{what}"));
+    }
+}
+
+#[test]
+fn exported_models_answer_as_classify_predict_on_the_shared_photos() {
+    let Some(photos) = shared_data("imagenet-samples") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    fit_all(tmp.path(), &photos, "photos");
+}
+
+#[test]
+fn the_metadata_says_how_to_feed_the_model_and_name_its_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    py_ok("classify/tests/py/make_dataset.py", &[s(&d.join("images")), "--classes", "3", "--train", "6", "--val", "1"]);
+    let images = d.join("images/train");
+    let f = d.join("f.parquet");
+    extract(&images, &f, MODEL, &["--resize", "240"]);
+    let c = d.join("c.json");
+    ok(&["fit", "--train", s(&f), "--out", s(&c), "--model", "svm"]);
+    let r = check(d, &c, &f, &images, "meta");
+    let m = &r["metadata"];
+    let get = |k: &str| -> Value { serde_json::from_str(m[k].as_str().unwrap_or_else(|| panic!("no {k}"))).unwrap() };
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&c).unwrap()).unwrap();
+    assert_eq!(get("classify.classes"), saved["classes"]);
+    assert_eq!(get("classify.preprocess")["resize"], 240);
+    assert_eq!(get("classify.preprocess")["filter"], "pil-bilinear-antialias");
+    assert_eq!(get("classify.backbone")["sha256"], saved["backbone"]["sha256"]);
+    assert_eq!(get("classify.layer")["tensor"], saved["layer"]["tensor"]);
+    assert_eq!(get("classify.classifier")["model"], "svm linear C=1");
+    assert_eq!(get("classify.classifier")["train_rows"], saved["train_rows"]);
+    assert!(get("classify.outputs")["label"].as_str().unwrap().contains("classify.classes"));
+}
+
+#[test]
+fn one_vs_one_ties_resolve_as_classify_resolves_them() {
+    // Three classes, machines that ignore the features: (0,1) votes 0
+    // weakly, (0,2) votes 2 strongly, (1,2) votes 1 weakly. Every class has
+    // one vote; the confidences favour class 2, but libsvm (and classify)
+    // give the tie to the lowest index, class 0.
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    py_ok("classify/tests/py/make_dataset.py", &[s(&d.join("images")), "--classes", "3", "--train", "4", "--val", "1"]);
+    let images = d.join("images/train");
+    let f = d.join("f.parquet");
+    extract(&images, &f, MODEL, &[]);
+    let c = d.join("c.json");
+    ok(&["fit", "--train", s(&f), "--out", s(&c), "--model", "svm", "--scale", "none"]);
+    let mut saved: Value = serde_json::from_str(&std::fs::read_to_string(&c).unwrap()).unwrap();
+    let machines = saved["model"]["machines"].as_array_mut().unwrap();
+    for (m, b) in machines.iter_mut().zip([0.1, -5.0, 0.1]) {
+        m["w"] = serde_json::json!(vec![0.0; m["w"].as_array().unwrap().len()]);
+        m["b"] = serde_json::json!(b);
+    }
+    std::fs::write(&c, saved.to_string()).unwrap();
+    let predicted = d.join("p.csv");
+    ok(&["predict", s(&f), "--classifier", s(&c), "--out", s(&predicted)]);
+    let text = std::fs::read_to_string(&predicted).unwrap();
+    let first_class = saved["classes"][0].as_str().unwrap();
+    assert!(text.lines().skip(1).all(|l| l.split(',').nth(1) == Some(first_class)), "classify: {text}");
+    check(d, &c, &f, &images, "ties");
+}
+
+#[test]
+fn extract_runs_the_exported_model_like_any_other() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    py_ok("classify/tests/py/make_dataset.py", &[s(&d.join("images")), "--classes", "3", "--train", "5", "--val", "1"]);
+    let images = d.join("images/train");
+    let f = d.join("f.parquet");
+    extract(&images, &f, MODEL, &["--layer", "layer3", "--pool", "avgmax"]);
+    let c = d.join("c.json");
+    ok(&["fit", "--train", s(&f), "--out", s(&c)]);
+    let exported = d.join("canidae.onnx");
+    ok(&["export", "--classifier", s(&c), "--model", s(&model(MODEL)), "--out", s(&exported)]);
+    let probs = d.join("probs.parquet");
+    let o = std::process::Command::new(extract_bin())
+        .args(["--model", s(&exported), "--images", s(&images), "--layer", "probabilities", "--out", s(&probs)])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let predicted = d.join("p.csv");
+    ok(&["predict", s(&f), "--classifier", s(&c), "--out", s(&predicted)]);
+    let got = featurefile::FeatureFile::open(&probs).unwrap();
+    let col = got.column("probabilities").unwrap();
+    assert_eq!(got.header.layers[0].1.pool, featurefile::Pool::None, "a probabilities column needs no pooling");
+    let text = std::fs::read_to_string(&predicted).unwrap();
+    for (i, line) in text.lines().skip(1).enumerate() {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(cells[0], got.paths[i]);
+        for (k, want) in cells[2..].iter().enumerate() {
+            let want: f32 = want.parse().unwrap();
+            assert!((col.row(i)[k] - want).abs() <= 1e-4, "{}: class {k}: {} vs {want}", cells[0], col.row(i)[k]);
+        }
+    }
+}
+
+#[test]
+fn another_backbone_is_refused_and_nothing_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    py_ok("classify/tests/py/make_dataset.py", &[s(&d.join("images")), "--classes", "2", "--train", "4", "--val", "1"]);
+    let f = d.join("f.parquet");
+    extract(&d.join("images/train"), &f, MODEL, &[]);
+    let c = d.join("c.json");
+    ok(&["fit", "--train", s(&f), "--out", s(&c)]);
+    let out = d.join("x.onnx");
+    let full = model("resnet50.onnx");
+    assert_fails(
+        &["export", "--classifier", s(&c), "--model", s(&full), "--out", s(&out)],
+        "is not the backbone the classifier was fitted with (resnet50-narrow.onnx sha256",
+    );
+    assert!(!out.exists());
+    assert_fails(
+        &["export", "--classifier", s(&d.join("none.json")), "--model", s(&full), "--out", s(&out)],
+        "no such classifier file",
+    );
+}
+
+#[test]
+fn the_readmes_python_example_runs_an_exported_model() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let start = readme.find("```python\n").expect("a python block") + "```python\n".len();
+    let code = &readme[start..start + readme[start..].find("```").unwrap()];
+    assert!(code.contains("models/canidae.onnx") && code.contains("wolf.jpg"));
+
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    py_ok("classify/tests/py/make_dataset.py", &[s(&d.join("images")), "--classes", "3", "--train", "6", "--val", "1"]);
+    let images = d.join("images/train");
+    let f = d.join("f.parquet");
+    extract(&images, &f, MODEL, &[]);
+    let c = d.join("c.json");
+    ok(&["fit", "--train", s(&f), "--out", s(&c)]);
+    std::fs::create_dir_all(d.join("models")).unwrap();
+    ok(&["export", "--classifier", s(&c), "--model", s(&model(MODEL)), "--out", s(&d.join("models/canidae.onnx"))]);
+    let predicted = d.join("p.csv");
+    ok(&["predict", s(&f), "--classifier", s(&c), "--out", s(&predicted)]);
+    let text = std::fs::read_to_string(&predicted).unwrap();
+    for line in text.lines().skip(1).step_by(5) {
+        let cells: Vec<&str> = line.split(',').collect();
+        std::fs::copy(images.join(cells[0]), d.join("wolf.jpg")).unwrap();
+        let o = featurefile::testing::python_command().arg("-c").arg(code).current_dir(d).output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), cells[1], "{}", cells[0]);
+    }
+}
