@@ -525,7 +525,7 @@ fn decode(
     recycled: mpsc::Receiver<runtime::HostBuffer>,
     tx: mpsc::SyncSender<Prepared>,
 ) {
-    let per_image = cfg.len();
+    let per_image = cfg.values_per_image();
     for (ci, chunk) in plan.data.entries.chunks(plan.batch).enumerate() {
         if cancel.load(Ordering::Relaxed) {
             break;

@@ -40,7 +40,7 @@ impl Default for Config {
 
 impl Config {
     /// Values per image in the model's input: 3 x crop x crop.
-    pub fn len(&self) -> usize {
+    pub fn values_per_image(&self) -> usize {
         3 * (self.crop as usize).pow(2)
     }
 
@@ -98,7 +98,7 @@ fn crop_offset(size: u32, crop: u32) -> usize {
 }
 
 pub fn transform(img: &RgbImage, cfg: &Config, out: &mut [f32]) {
-    assert_eq!(out.len(), cfg.len());
+    assert_eq!(out.len(), cfg.values_per_image());
     assert!(cfg.crop <= cfg.resize, "crop is validated against resize by the caller");
     let (w, h) = img.dimensions();
     let (nw, nh) = resized_size(w, h, cfg.resize);
@@ -305,7 +305,7 @@ mod tests {
     fn a_flat_image_stays_flat() {
         let img = RgbImage::from_pixel(300, 200, image::Rgb([10, 128, 250]));
         let cfg = Config::default();
-        let mut out = vec![0f32; cfg.len()];
+        let mut out = vec![0f32; cfg.values_per_image()];
         transform(&img, &cfg, &mut out);
         let plane = 224 * 224;
         for c in 0..3 {

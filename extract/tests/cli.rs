@@ -196,7 +196,7 @@ fn the_model_input_is_pils_for_every_kind_of_image() {
         let mean_abs = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs() as f64).sum::<f64>() / a.len() as f64;
         let mut turned = 0;
         for (i, f) in files.iter().enumerate() {
-            let mut ours = vec![0f32; cfg.len()];
+            let mut ours = vec![0f32; cfg.values_per_image()];
             preprocess_file(f, &cfg, &mut ours).unwrap();
             let theirs = read(refs.join(format!("{i}.f32")));
             let diff = mean_abs(&ours, &theirs);
