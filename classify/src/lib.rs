@@ -71,7 +71,7 @@ pub enum Error {
     DimensionMismatch { file: PathBuf, column: String, found: usize, fitted: usize },
     #[error("{}: features come from another model ({found_file} sha256 {}..) than the classifier's ({fitted_file} sha256 {}..); --allow-mismatch to score anyway", .file.display(), short(.found_sha256), short(.fitted_sha256))]
     OtherBackbone { file: PathBuf, found_file: String, found_sha256: String, fitted_file: String, fitted_sha256: String },
-    #[error("{}: column {column} is tensor {:?} pooled {:?}; the classifier was fitted on {:?} pooled {:?}; --allow-mismatch to score anyway", .file.display(), .found.tensor, .found.pool, .fitted.tensor, .fitted.pool)]
+    #[error("{}: column {column} is tensor {:?} pooled {}; the classifier was fitted on {:?} pooled {}; --allow-mismatch to score anyway", .file.display(), .found.tensor, .found.pool, .fitted.tensor, .fitted.pool)]
     OtherLayer { file: PathBuf, column: String, found: Box<featurefile::LayerInfo>, fitted: Box<featurefile::LayerInfo> },
 
     #[error("fitting {spec}: {reason}")]

@@ -257,7 +257,7 @@ fn bad_input_is_one_clear_line() {
     ok(&["score", s(&other), "--classifier", c, "--allow-mismatch"]);
     let maxed = d.join("max.parquet");
     extract(&d.join("images/val"), &maxed, "resnet50-narrow.onnx", &["--layer", "layer2", "--pool", "max"]);
-    assert_fails(&["score", s(&maxed), "--classifier", c], "pooled Max");
+    assert_fails(&["score", s(&maxed), "--classifier", c], "pooled max");
     let wide = d.join("wide.parquet");
     extract(&d.join("images/val"), &wide, "resnet50-narrow.onnx", &["--layer", "layer2", "--pool", "avgmax"]);
     assert_fails(&["score", s(&wide), "--classifier", c], "has 128 values per row; the classifier was fitted on 64");

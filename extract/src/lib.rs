@@ -411,8 +411,9 @@ impl Plan {
         let differs = if h.model.sha256 != self.model_sha256 {
             Some(format!("model sha256 {}, this run's {}", short(&h.model.sha256), short(&self.model_sha256)))
         } else if !layers_match {
-            let names: Vec<&str> = h.layers.iter().map(|(n, _)| n.as_str()).collect();
-            Some(format!("layers {} with --pool {:?}", names.join(","), h.layers.first().map(|(_, l)| l.pool)))
+            let found: Vec<String> = h.layers.iter().map(|(n, l)| format!("{n} ({})", l.pool)).collect();
+            let asked: Vec<&str> = self.layers.iter().map(|l| l.name.as_str()).collect();
+            Some(format!("layers {}, this run's {} with --pool {}", found.join(","), asked.join(","), opts.pool))
         } else if h.preprocess != self.preprocess.record() {
             Some(format!("resize {} crop {}, this run's {} {}", h.preprocess.resize, h.preprocess.crop,
                          self.preprocess.resize, self.preprocess.crop))

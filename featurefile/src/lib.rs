@@ -110,6 +110,14 @@ pub enum Pool {
     None,
 }
 
+/// As the footer and `--pool` spell it.
+impl std::fmt::Display for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = serde_json::to_value(self).expect("a unit variant");
+        f.write_str(v.as_str().expect("serialized as a string"))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerInfo {
     pub tensor: String,
