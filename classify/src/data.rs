@@ -117,7 +117,8 @@ impl Data {
     }
 }
 
-/// ", 3 of 4 parts, 750 of 1000 images, part-00002-of-00004.parquet missing".
+/// What a folder held: " (4 parts)", or with parts missing " (--allow-partial:
+/// 3 of 4 parts, 750 of 1000 images; missing part-00002-of-00004.parquet)".
 fn parts_note(source: &Source) -> String {
     let Some(p) = &source.parts else { return String::new() };
     if p.missing.is_empty() {
