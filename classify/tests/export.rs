@@ -84,6 +84,19 @@ fn fit_all(dir: &Path, images: &Path, tag: &str) {
     }
 }
 
+/// A generated task of `classes` x `per_class` training images in `d`,
+/// extracted with the narrow model (`extract_args`) and fitted
+/// (`fit_args`): (images, features, classifier).
+fn fitted(d: &Path, classes: &str, per_class: &str, extract_args: &[&str], fit_args: &[&str]) -> (PathBuf, PathBuf, PathBuf) {
+    py_ok("classify/tests/py/make_dataset.py", &[s(&d.join("images")), "--classes", classes, "--train", per_class, "--val", "1"]);
+    let images = d.join("images/train");
+    let f = d.join("f.parquet");
+    extract(&images, &f, MODEL, extract_args);
+    let c = d.join("c.json");
+    ok(&[&["fit", "--train", s(&f), "--out", s(&c)][..], fit_args].concat());
+    (images, f, c)
+}
+
 #[test]
 fn exported_models_answer_as_classify_predict_on_generated_images() {
     let tmp = tempfile::tempdir().unwrap();
@@ -115,12 +128,7 @@ fn exported_models_answer_as_classify_predict_on_the_shared_photos() {
 fn the_metadata_says_how_to_feed_the_model_and_name_its_answer() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    py_ok("classify/tests/py/make_dataset.py", &[s(&d.join("images")), "--classes", "3", "--train", "6", "--val", "1"]);
-    let images = d.join("images/train");
-    let f = d.join("f.parquet");
-    extract(&images, &f, MODEL, &["--resize", "240"]);
-    let c = d.join("c.json");
-    ok(&["fit", "--train", s(&f), "--out", s(&c), "--model", "svm"]);
+    let (images, f, c) = fitted(d, "3", "6", &["--resize", "240"], &["--model", "svm"]);
     let r = check(d, &c, &f, &images, "meta");
     let m = &r["metadata"];
     let get = |k: &str| -> Value { serde_json::from_str(m[k].as_str().unwrap_or_else(|| panic!("no {k}"))).unwrap() };
@@ -143,12 +151,7 @@ fn one_vs_one_ties_resolve_as_classify_resolves_them() {
     // give the tie to the lowest index, class 0.
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    py_ok("classify/tests/py/make_dataset.py", &[s(&d.join("images")), "--classes", "3", "--train", "4", "--val", "1"]);
-    let images = d.join("images/train");
-    let f = d.join("f.parquet");
-    extract(&images, &f, MODEL, &[]);
-    let c = d.join("c.json");
-    ok(&["fit", "--train", s(&f), "--out", s(&c), "--model", "svm", "--scale", "none"]);
+    let (images, f, c) = fitted(d, "3", "4", &[], &["--model", "svm", "--scale", "none"]);
     let mut saved: Value = serde_json::from_str(&std::fs::read_to_string(&c).unwrap()).unwrap();
     let machines = saved["model"]["machines"].as_array_mut().unwrap();
     for (m, b) in machines.iter_mut().zip([0.1, -5.0, 0.1]) {
@@ -168,12 +171,7 @@ fn one_vs_one_ties_resolve_as_classify_resolves_them() {
 fn extract_runs_the_exported_model_like_any_other() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    py_ok("classify/tests/py/make_dataset.py", &[s(&d.join("images")), "--classes", "3", "--train", "5", "--val", "1"]);
-    let images = d.join("images/train");
-    let f = d.join("f.parquet");
-    extract(&images, &f, MODEL, &["--layer", "layer3", "--pool", "avgmax"]);
-    let c = d.join("c.json");
-    ok(&["fit", "--train", s(&f), "--out", s(&c)]);
+    let (images, f, c) = fitted(d, "3", "5", &["--layer", "layer3", "--pool", "avgmax"], &[]);
     let exported = d.join("canidae.onnx");
     ok(&["export", "--classifier", s(&c), "--model", s(&model(MODEL)), "--out", s(&exported)]);
     let probs = d.join("probs.parquet");
@@ -202,11 +200,7 @@ fn extract_runs_the_exported_model_like_any_other() {
 fn another_backbone_is_refused_and_nothing_written() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    py_ok("classify/tests/py/make_dataset.py", &[s(&d.join("images")), "--classes", "2", "--train", "4", "--val", "1"]);
-    let f = d.join("f.parquet");
-    extract(&d.join("images/train"), &f, MODEL, &[]);
-    let c = d.join("c.json");
-    ok(&["fit", "--train", s(&f), "--out", s(&c)]);
+    let (_, _, c) = fitted(d, "2", "4", &[], &[]);
     let out = d.join("x.onnx");
     let full = model("resnet50.onnx");
     assert_fails(
@@ -229,12 +223,7 @@ fn the_readmes_python_example_runs_an_exported_model() {
 
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    py_ok("classify/tests/py/make_dataset.py", &[s(&d.join("images")), "--classes", "3", "--train", "6", "--val", "1"]);
-    let images = d.join("images/train");
-    let f = d.join("f.parquet");
-    extract(&images, &f, MODEL, &[]);
-    let c = d.join("c.json");
-    ok(&["fit", "--train", s(&f), "--out", s(&c)]);
+    let (images, f, c) = fitted(d, "3", "6", &[], &[]);
     std::fs::create_dir_all(d.join("models")).unwrap();
     ok(&["export", "--classifier", s(&c), "--model", s(&model(MODEL)), "--out", s(&d.join("models/canidae.onnx"))]);
     let predicted = d.join("p.csv");
