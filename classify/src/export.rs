@@ -105,7 +105,7 @@ pub fn export(opts: &ExportOptions) -> Result<Exported> {
     });
     let output_doc: serde_json::Map<String, serde_json::Value> =
         outputs.iter().map(|(name, _, _)| (name.clone(), json!(describe_output(name)))).collect();
-    let mut meta = vec![
+    let meta = [
         ("classify.classes", serde_json::to_string(&c.classes).expect("strings")),
         ("classify.preprocess", serde_json::to_string(&preprocess).expect("plain struct")),
         ("classify.backbone", json!({"file": c.backbone.file, "sha256": c.backbone.sha256}).to_string()),
@@ -115,7 +115,7 @@ pub fn export(opts: &ExportOptions) -> Result<Exported> {
     ];
     proto.metadata_props.retain(|p| !p.key().starts_with("classify."));
     proto.metadata_props.extend(
-        meta.drain(..).map(|(k, v)| StringStringEntryProto { key: Some(k.to_string()), value: Some(v) }),
+        meta.into_iter().map(|(k, v)| StringStringEntryProto { key: Some(k.to_string()), value: Some(v) }),
     );
     proto.producer_name = Some("classify export".into());
     proto.producer_version = Some(env!("CARGO_PKG_VERSION").into());
