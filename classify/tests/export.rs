@@ -16,8 +16,12 @@ const MODEL: &str = "resnet50-narrow.onnx";
 /// Exports `classifier` over the narrow model, and checks the result
 /// against `classify predict` on `features` (extract's rows of `images`).
 fn check(dir: &Path, classifier: &Path, features: &Path, images: &Path, what: &str) -> Value {
+    check_with(dir, &model(MODEL), classifier, features, images, what)
+}
+
+fn check_with(dir: &Path, backbone: &Path, classifier: &Path, features: &Path, images: &Path, what: &str) -> Value {
     let exported = dir.join(format!("{what}.onnx"));
-    let o = classify(&["export", "--classifier", s(classifier), "--model", s(&model(MODEL)), "--out", s(&exported)]);
+    let o = classify(&["export", "--classifier", s(classifier), "--model", s(backbone), "--out", s(&exported)]);
     assert!(o.status.success(), "{what}: {}", stderr(&o));
     assert!(stderr(&o).starts_with(&format!("wrote {}", exported.display())), "{}", stderr(&o));
     let predicted = dir.join(format!("{what}.csv"));
@@ -235,5 +239,37 @@ fn the_readmes_python_example_runs_an_exported_model() {
         let o = featurefile::testing::python_command().arg("-c").arg(code).current_dir(d).output().unwrap();
         assert!(o.status.success(), "{}", stderr(&o));
         assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), cells[1], "{}", cells[0]);
+    }
+}
+
+#[test]
+fn an_older_opset_backbone_is_raised_to_13_when_its_operators_allow() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let (old, dropout) = (d.join("old.onnx"), d.join("old-dropout.onnx"));
+    py_ok("classify/tests/py/old_opset.py", &[s(&model(MODEL)), s(&old)]);
+    py_ok("classify/tests/py/old_opset.py", &[s(&model(MODEL)), s(&dropout), "--dropout"]);
+    py_ok("classify/tests/py/make_dataset.py", &[s(&d.join("images")), "--classes", "3", "--train", "4", "--val", "1"]);
+    let images = d.join("images/train");
+    for (backbone, tag) in [(&old, "old"), (&dropout, "dropout")] {
+        let f = d.join(format!("{tag}.parquet"));
+        let o = std::process::Command::new(extract_bin())
+            .args(["--model", s(backbone), "--images", s(&images), "--layer", "layer3", "--out", s(&f)])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let c = d.join(format!("{tag}.json"));
+        ok(&["fit", "--train", s(&f), "--out", s(&c), "--model", "svm"]);
+        if tag == "old" {
+            let r = check_with(d, backbone, &c, &f, &images, tag);
+            assert_eq!(r["opset"], 13);
+        } else {
+            let out = d.join("x.onnx");
+            assert_fails(
+                &["export", "--classifier", s(&c), "--model", s(backbone), "--out", s(&out)],
+                "is opset 11 and uses Dropout, which changed by opset 13; export it again at opset 13 or later",
+            );
+            assert!(!out.exists());
+        }
     }
 }
