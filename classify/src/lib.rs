@@ -17,7 +17,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use ndarray::{Array2, ArrayView2, Axis};
+use featurefile::short_hash;
+use ndarray::{ArrayView2, Axis};
 
 pub use data::{Allow, Data};
 pub use metrics::Report;
@@ -69,7 +70,7 @@ pub enum Error {
     ClassifierFormat { path: PathBuf, found: u32, supported: u32 },
     #[error("{}: {column} has {found} values per row; the classifier was fitted on {fitted}", .file.display())]
     DimensionMismatch { file: PathBuf, column: String, found: usize, fitted: usize },
-    #[error("{}: features come from another model ({found_file} sha256 {}..) than the classifier's ({fitted_file} sha256 {}..); --allow-mismatch to score anyway", .file.display(), short(.found_sha256), short(.fitted_sha256))]
+    #[error("{}: features come from another model ({found_file} sha256 {}..) than the classifier's ({fitted_file} sha256 {}..); --allow-mismatch to score anyway", .file.display(), short_hash(.found_sha256), short_hash(.fitted_sha256))]
     OtherBackbone { file: PathBuf, found_file: String, found_sha256: String, fitted_file: String, fitted_sha256: String },
     #[error("{}: column {column} is tensor {:?} pooled {}; the classifier was fitted on {:?} pooled {}; --allow-mismatch to score anyway", .file.display(), .found.tensor, .found.pool, .fitted.tensor, .fitted.pool)]
     OtherLayer { file: PathBuf, column: String, found: Box<featurefile::LayerInfo>, fitted: Box<featurefile::LayerInfo> },
@@ -82,14 +83,10 @@ pub enum Error {
     NoPreprocess(PathBuf),
     #[error("backbone: {0}")]
     Backbone(String),
-    #[error("{} (sha256 {}..) is not the backbone the classifier was fitted with ({fitted_file} sha256 {}..)", .model.display(), short(.sha256), short(.fitted_sha256))]
+    #[error("{} (sha256 {}..) is not the backbone the classifier was fitted with ({fitted_file} sha256 {}..)", .model.display(), short_hash(.sha256), short_hash(.fitted_sha256))]
     ExportOtherBackbone { model: PathBuf, sha256: String, fitted_file: String, fitted_sha256: String },
     #[error("the RBF SVM's kernel matrix for its largest pair of classes ({rows} rows) is {rows} x {rows} doubles, {}, over half the {} of memory available; --kernel linear or --model logistic grow with the rows, not their square", data::human_bytes(*.bytes), data::human_bytes(*.available))]
     KernelTooLarge { rows: usize, bytes: usize, available: usize },
-}
-
-fn short(sha256: &str) -> &str {
-    &sha256[..12.min(sha256.len())]
 }
 
 impl Error {
@@ -266,10 +263,7 @@ pub fn fit(opts: &ValidFitOptions) -> Result<FitReport> {
     }
     // The training matrix, held once: the file's rows when all are labeled,
     // scaled where they are.
-    let dim = data.x.ncols();
     let mut x = if rows.len() == data.len() { std::mem::take(&mut data.x) } else { data.x.select(Axis(0), &rows) };
-    // What stays in `data` keeps the width, which the classifier records.
-    data.x = Array2::zeros((0, dim));
     let scaler = scale::Scaler::fit(opts.scale, x.view());
     // Cross-validation scales each fold by its own statistics, from raw rows.
     let x_raw = opts.cv.map(|_| x.clone());

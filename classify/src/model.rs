@@ -185,12 +185,7 @@ impl Model {
     /// Scores in f64 over f32 rows, a block of rows at a time, so a large
     /// file is never held twice.
     pub fn scores(&self, x: ArrayView2<f32>, n_classes: usize) -> Array2<f64> {
-        const BLOCK: usize = 4096;
-        let mut out = Array2::zeros((x.nrows(), n_classes));
-        for (xb, mut ob) in x.axis_chunks_iter(Axis(0), BLOCK).zip(out.axis_chunks_iter_mut(Axis(0), BLOCK)) {
-            ob.assign(&self.block_scores(xb.mapv(f64::from).view(), n_classes));
-        }
-        out
+        by_blocks(x, n_classes, |xb| self.block_scores(xb.mapv(f64::from).view(), n_classes))
     }
 
     fn block_scores(&self, x: ArrayView2<f64>, n_classes: usize) -> Array2<f64> {
@@ -273,6 +268,18 @@ fn one_vs_one(decisions: impl Iterator<Item = Array1<f64>>, rows: usize, n_class
         }
     }
     votes + conf.mapv(|c| c / (3.0 * (c.abs() + 1.0)))
+}
+
+/// `f` over the rows of `x` a block at a time, its `cols` outputs per row
+/// gathered: what a block needs beside the rows (a scaled or f64 copy)
+/// stays a block's size.
+pub(crate) fn by_blocks(x: ArrayView2<f32>, cols: usize, f: impl Fn(ArrayView2<f32>) -> Array2<f64>) -> Array2<f64> {
+    const BLOCK: usize = 4096;
+    let mut out = Array2::zeros((x.nrows(), cols));
+    for (xb, mut ob) in x.axis_chunks_iter(Axis(0), BLOCK).zip(out.axis_chunks_iter_mut(Axis(0), BLOCK)) {
+        ob.assign(&f(xb));
+    }
+    out
 }
 
 /// The one-vs-one pairs (i, j), i < j, in libsvm's order.

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use featurefile::{LayerInfo, Preprocess};
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Fitted, Model, Spec};
@@ -68,7 +68,7 @@ impl Classifier {
             converged: fitted.converged,
             classes,
             feature_column: data.column.clone(),
-            dim: data.x.ncols(),
+            dim: data.layer.dim,
             scaler,
             backbone: Backbone { file: data.backbone_file.clone(), sha256: data.backbone_sha256.clone() },
             layer: data.layer.clone(),
@@ -145,12 +145,8 @@ impl Classifier {
     /// Per-class scores of raw (unscaled) rows, scaled a block at a time:
     /// a large file is never held twice.
     pub fn scores(&self, x: ArrayView2<f32>) -> Array2<f64> {
-        const BLOCK: usize = 4096;
-        let mut out = Array2::zeros((x.nrows(), self.classes.len()));
-        for (xb, mut ob) in x.axis_chunks_iter(Axis(0), BLOCK).zip(out.axis_chunks_iter_mut(Axis(0), BLOCK)) {
-            ob.assign(&self.model.scores(self.scaler.transform(xb).view(), self.classes.len()));
-        }
-        out
+        let k = self.classes.len();
+        crate::model::by_blocks(x, k, |xb| self.model.scores(self.scaler.transform(xb).view(), k))
     }
 
     pub fn predict(&self, x: ArrayView2<f32>) -> Vec<usize> {

@@ -3,7 +3,6 @@
 use std::path::Path;
 
 use classify::{scale, Classifier, FitOptions, Kernel, ModelKind};
-use featurefile::{FeatureWriter, Header, LayerInfo, ModelInfo, Pool, Preprocess, Rows};
 
 /// Three noisy Gaussian blobs in 6 dimensions, as a feature file.
 fn write_features(path: &Path, seed: u64, n: usize) {
@@ -27,20 +26,7 @@ fn write_features(path: &Path, seed: u64, n: usize) {
             values.push(if d == k { 1.0 } else { 0.0 } + 1.5 * noise());
         }
     }
-    let layer = LayerInfo { tensor: "t".into(), pool: Pool::None, dim: 6 };
-    let mut w = FeatureWriter::create(path, &classes, &[("avgpool".into(), 6)]).unwrap();
-    w.write(Rows { paths: &paths, labels: &labels, features: &[&values] }).unwrap();
-    w.finish(&Header {
-        version: "test".into(),
-        model: ModelInfo { file: "m.onnx".into(), sha256: "00".into(), input: "input".into() },
-        classes,
-        layers: vec![("avgpool".into(), layer)],
-        preprocess: Preprocess { resize: 256, crop: 224, mean: [0.0; 3], std: [1.0; 3], filter: "x".into() },
-        root: "/nowhere".into(),
-        skipped: vec![],
-        shard: None,
-    })
-    .unwrap();
+    featurefile::testing::write_generated(path, &classes, 6, &paths, &labels, &values);
 }
 
 /// `classify fit` with C=1 and the feature file's only column.

@@ -9,7 +9,6 @@ use std::path::Path;
 
 use common::*;
 use featurefile::shards::part_name;
-use featurefile::{FeatureWriter, Header, LayerInfo, ModelInfo, Pool, Preprocess, Rows};
 use serde_json::Value;
 
 const MODEL: &str = "resnet50-narrow.onnx";
@@ -91,28 +90,16 @@ fn a_folder_of_parts_fits_and_scores_as_the_single_file() {
     assert_fails(&["fit", "--train", s(&empty), "--out", s(&out)], "no part-KKKKK-of-NNNNN.parquet files in this folder");
 }
 
-/// 2 classes x `n` rows of 2 features, written through the contract's writer.
+/// 2 classes x `n` rows of 2 features.
 fn big_two_feature_file(path: &Path, n: usize) {
     let classes = vec!["a".to_string(), "b".to_string()];
-    let mut w = FeatureWriter::create(path, &classes, &[("avgpool".into(), 2)]).unwrap();
     let paths: Vec<String> = (0..2 * n).map(|i| format!("{}/{i:07}.jpg", classes[i % 2])).collect();
     let mut order: Vec<usize> = (0..2 * n).collect();
     order.sort_by(|&a, &b| paths[a].cmp(&paths[b]));
     let paths: Vec<String> = order.iter().map(|&i| paths[i].clone()).collect();
     let labels: Vec<Option<i32>> = order.iter().map(|&i| Some((i % 2) as i32)).collect();
     let x: Vec<f32> = order.iter().flat_map(|&i| [(i % 2) as f32 + (i % 7) as f32 * 0.1, (i % 5) as f32]).collect();
-    w.write(Rows { paths: &paths, labels: &labels, features: &[&x] }).unwrap();
-    w.finish(&Header {
-        version: "test".into(),
-        model: ModelInfo { file: "m.onnx".into(), sha256: "0".repeat(64), input: "input".into() },
-        classes,
-        layers: vec![("avgpool".into(), LayerInfo { tensor: "t".into(), pool: Pool::None, dim: 2 })],
-        preprocess: Preprocess { resize: 256, crop: 224, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], filter: "f".into() },
-        root: "/nowhere".into(),
-        skipped: vec![],
-        shard: None,
-    })
-    .unwrap();
+    featurefile::testing::write_generated(path, &classes, 2, &paths, &labels, &x);
 }
 
 #[test]

@@ -26,7 +26,7 @@ use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 use featurefile::shards::{self, Shard};
-use featurefile::{FeatureWriter, Header, LayerInfo, ModelInfo, Pool, Rows, Skipped};
+use featurefile::{short_hash, FeatureWriter, Header, LayerInfo, ModelInfo, Pool, Rows, Skipped};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
@@ -409,7 +409,7 @@ impl Plan {
                 *name == l.name && info.tensor == l.tensor && (info.pool == opts.pool || info.pool == Pool::None)
             });
         let differs = if h.model.sha256 != self.model_sha256 {
-            Some(format!("model sha256 {}, this run's {}", short(&h.model.sha256), short(&self.model_sha256)))
+            Some(format!("model sha256 {}, this run's {}", short_hash(&h.model.sha256), short_hash(&self.model_sha256)))
         } else if !layers_match {
             let found: Vec<String> = h.layers.iter().map(|(n, l)| format!("{n} ({})", l.pool)).collect();
             let asked: Vec<&str> = self.layers.iter().map(|l| l.name.as_str()).collect();
@@ -683,11 +683,6 @@ impl<'p> Sink<'p> {
         let n_skipped = header.skipped.len();
         Ok((w.finish(&header)?, self.written, n_skipped))
     }
-}
-
-/// A hash's first 12 digits, enough to tell two apart in a message.
-fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(12)]
 }
 
 /// The items in first-seen order, each once.

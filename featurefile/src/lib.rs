@@ -25,7 +25,7 @@ use arrow::array::{
     Array, ArrayRef, FixedSizeListArray, Float32Array, Int32Array, RecordBatch, StringArray,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::arrow::{encode_arrow_schema, ArrowWriter, ARROW_SCHEMA_META_KEY};
@@ -87,6 +87,12 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A SHA-256's first 12 hex digits: enough to tell two models apart in a
+/// one-line message.
+pub fn short_hash(sha256: &str) -> &str {
+    &sha256[..sha256.len().min(12)]
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelInfo {
@@ -389,7 +395,8 @@ pub struct Source {
     pub rows: usize,
     /// For a folder: which parts were there.
     pub parts: Option<Parts>,
-    files: Vec<PathBuf>,
+    /// Each file with its footer, read once by `open`, reused by `read`.
+    files: Vec<(PathBuf, ArrowReaderMetadata)>,
 }
 
 /// The parts found in a folder.
@@ -409,8 +416,8 @@ impl Source {
     /// layers, classes, preprocessing and image list.
     pub fn open(path: &Path, allow_partial: bool) -> Result<Self> {
         if !path.is_dir() {
-            let (header, rows) = footer(path)?;
-            return Ok(Source { header, rows, parts: None, files: vec![path.to_owned()] });
+            let (header, rows, meta) = footer(path)?;
+            return Ok(Source { header, rows, parts: None, files: vec![(path.to_owned(), meta)] });
         }
         let io = |e| Error::Io { path: path.to_owned(), source: e };
         let mut found: Vec<(usize, usize, PathBuf)> = Vec::new();
@@ -444,8 +451,10 @@ impl Source {
         }
         let mut merged: Option<Header> = None;
         let (mut rows, mut images) = (0, 0);
+        let mut files = Vec::with_capacity(found.len());
         for (k, _, p) in &found {
-            let (h, n) = footer(p)?;
+            let (h, n, meta) = footer(p)?;
+            files.push((p.clone(), meta));
             let disagree = |what: String| Error::DisagreeingPart { path: p.clone(), what };
             let Some(shard) = h.shard.clone() else {
                 return Err(disagree(format!("no {} record in its footer", keys::SHARD)));
@@ -489,7 +498,7 @@ impl Source {
             header,
             rows,
             parts: Some(Parts { count, missing, images, total_images }),
-            files: found.into_iter().map(|(_, _, p)| p).collect(),
+            files,
         })
     }
 
@@ -507,8 +516,8 @@ impl Source {
             paths: Vec::with_capacity(self.rows),
             labels: Vec::with_capacity(self.rows),
         };
-        for f in &self.files {
-            read_rows(f, &mut out)?;
+        for (path, meta) in &self.files {
+            read_rows(path, meta, &mut out)?;
         }
         Ok(out)
     }
@@ -518,19 +527,19 @@ fn name_of(p: &Path) -> String {
     p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
-fn reader_builder(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>> {
-    let file = File::open(path).map_err(|e| Error::Io { path: path.to_owned(), source: e })?;
-    ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| Error::NotParquet { path: path.to_owned(), reason: e.to_string() })
+fn open_file(path: &Path) -> Result<File> {
+    File::open(path).map_err(|e| Error::Io { path: path.to_owned(), source: e })
 }
 
-/// A file's header and row count, its columns checked against the header.
-fn footer(path: &Path) -> Result<(Header, usize)> {
-    let builder = reader_builder(path)?;
+/// A file's header, row count and Parquet footer, its columns checked
+/// against the header.
+fn footer(path: &Path) -> Result<(Header, usize, ArrowReaderMetadata)> {
+    let meta = ArrowReaderMetadata::load(&open_file(path)?, ArrowReaderOptions::new())
+        .map_err(|e| Error::NotParquet { path: path.to_owned(), reason: e.to_string() })?;
     let bad = |reason: String| Error::NotFeatureFile { path: path.to_owned(), reason };
-    let kvs = builder.metadata().file_metadata().key_value_metadata().cloned().unwrap_or_default();
+    let kvs = meta.metadata().file_metadata().key_value_metadata().cloned().unwrap_or_default();
     let header = Header::from_key_values(path, &kvs)?;
-    let schema = builder.schema().clone();
+    let schema = meta.schema();
     for (name, ty) in [(columns::PATH, DataType::Utf8), (columns::LABEL, DataType::Int32)] {
         match schema.field_with_name(name) {
             Ok(f) if *f.data_type() == ty => {}
@@ -545,23 +554,23 @@ fn footer(path: &Path) -> Result<(Header, usize)> {
             Err(_) => return Err(bad(format!("footer names layer {name:?} but the file has no such column"))),
         }
     }
-    let rows = builder.metadata().file_metadata().num_rows().max(0) as usize;
-    Ok((header, rows))
+    let rows = meta.metadata().file_metadata().num_rows().max(0) as usize;
+    Ok((header, rows, meta))
 }
 
-/// Appends `path`'s rows to `out`, reading only the columns `out` holds.
-fn read_rows(path: &Path, out: &mut FeatureFile) -> Result<()> {
-    let builder = reader_builder(path)?;
+/// Appends `path`'s rows to `out`, reading only the columns `out` holds;
+/// `meta` is its footer as [`footer`] read it.
+fn read_rows(path: &Path, meta: &ArrowReaderMetadata, out: &mut FeatureFile) -> Result<()> {
     let bad = |reason: String| Error::NotFeatureFile { path: path.to_owned(), reason };
-    let schema = builder.schema().clone();
+    let schema = meta.schema();
     let mut roots: Vec<usize> = [columns::PATH, columns::LABEL]
         .into_iter()
         .chain(out.columns.iter().map(|c| c.name.as_str()))
         .map(|n| schema.index_of(n).map_err(|_| bad(format!("no {n:?} column"))))
         .collect::<Result<_>>()?;
     roots.sort_unstable();
-    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-    let reader = builder
+    let mask = ProjectionMask::roots(meta.metadata().file_metadata().schema_descr(), roots);
+    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(open_file(path)?, meta.clone())
         .with_projection(mask)
         .build()
         .map_err(|e| Error::NotParquet { path: path.to_owned(), reason: e.to_string() })?;

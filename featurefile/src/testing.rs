@@ -5,6 +5,26 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Writes a feature file of generated rows, as given: `classes`, one
+/// `avgpool` column of `dim` values per row (`values`, row-major), from a
+/// made-up model and preprocessing.
+pub fn write_generated(path: &Path, classes: &[String], dim: usize, paths: &[String], labels: &[Option<i32>], values: &[f32]) {
+    use crate::{FeatureWriter, Header, LayerInfo, ModelInfo, Pool, Preprocess, Rows};
+    let mut w = FeatureWriter::create(path, classes, &[("avgpool".into(), dim)]).unwrap();
+    w.write(Rows { paths, labels, features: &[values] }).unwrap();
+    w.finish(&Header {
+        version: "test".into(),
+        model: ModelInfo { file: "m.onnx".into(), sha256: "0".repeat(64), input: "input".into() },
+        classes: classes.to_vec(),
+        layers: vec![("avgpool".into(), LayerInfo { tensor: "t".into(), pool: Pool::None, dim })],
+        preprocess: Preprocess { resize: 256, crop: 224, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], filter: "f".into() },
+        root: "/nowhere".into(),
+        skipped: vec![],
+        shard: None,
+    })
+    .unwrap();
+}
+
 /// The workspace root (this crate sits directly below it).
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("featurefile/ has a parent").to_path_buf()
