@@ -29,6 +29,8 @@ def main():
     ap.add_argument("--model", required=True)
     ap.add_argument("--layer", default="avgpool",
                     help="stem, layer1..layer4, avgpool (found in the model here, not taken from the file) or a raw tensor name")
+    ap.add_argument("--tensor", help="compute this tensor of the model for the column --layer (a test names the "
+                                     "tensor it planted; default: find the layer in the model here)")
     ap.add_argument("--pool", choices=["avg", "max", "avgmax", "none"],
                     help="pooling to apply [default: what the file records]")
     ap.add_argument("--min-cosine", type=float, default=0.999)
@@ -43,7 +45,7 @@ def main():
     root = meta["extract.root"]
 
     model = onnx.load(args.model)
-    tensor = resolve_layer(model, args.layer)
+    tensor = args.tensor or resolve_layer(model, args.layer)
     del model.graph.output[:]
     model.graph.output.append(onnx.helper.make_tensor_value_info(tensor, onnx.TensorProto.FLOAT, None))
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])

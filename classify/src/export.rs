@@ -13,12 +13,11 @@
 //! per-class scores, votes plus squashed confidences), and for SVMs
 //! `decision_values` (one column per machine, in libsvm's pair order).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use extract::onnx::{
-    attribute_proto, tensor_proto, tensor_shape_proto, type_proto, AttributeProto, ModelProto, NodeProto,
-    OperatorSetIdProto, StringStringEntryProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
-};
+use backbone::builder::{attr_int, tensor_info, Dim, Graph};
+use backbone::onnx::{tensor_proto, tensor_shape_proto, type_proto, AttributeProto, ModelProto, OperatorSetIdProto, StringStringEntryProto};
+use backbone::weights::{Cache, Event};
 use featurefile::Pool;
 use prost::Message;
 use serde_json::json;
@@ -42,7 +41,7 @@ const SAME_UP_TO_13: [&str; 24] = [
 #[derive(Debug, Clone)]
 pub struct ExportOptions {
     pub classifier: PathBuf,
-    pub model: PathBuf,
+    pub model: backbone::Spec,
     pub out: PathBuf,
 }
 
@@ -53,32 +52,30 @@ pub struct Exported {
     pub bytes: usize,
 }
 
-pub fn export(opts: &ExportOptions) -> Result<Exported> {
+pub fn export(opts: &ExportOptions, report: &mut dyn FnMut(Event)) -> Result<Exported> {
     let c = Classifier::load(&opts.classifier)?;
     let preprocess = c.preprocess.clone().ok_or_else(|| Error::NoPreprocess(opts.classifier.clone()))?;
-    let backbone_err = |e: extract::Error| Error::Backbone(e.to_string());
-    let (backbone, sha256, weights_dir) = extract::identify(&opts.model).map_err(backbone_err)?;
-    if sha256 != c.backbone.sha256 {
+    let opened = backbone::source::open(&opts.model, Cache::default_location().as_ref(), report)
+        .map_err(|e| Error::Backbone(e.to_string()))?;
+    if opened.sha256 != c.backbone.sha256 {
         return Err(Error::ExportOtherBackbone {
-            model: opts.model.clone(),
-            sha256,
+            model: opts.model.to_string(),
+            sha256: opened.sha256,
             fitted_file: c.backbone.file.clone(),
             fitted_sha256: c.backbone.sha256.clone(),
         });
     }
-    let mut proto = backbone.cut(&[c.layer.tensor.as_str()]);
-    if let Some(dir) = weights_dir {
-        extract::layers::inline_external_data(&mut proto, &dir).map_err(|e| Error::Backbone(e.to_string()))?;
-    }
+    let mut proto = opened.proto(&[c.layer.tensor.as_str()]).map_err(|e| Error::Backbone(e.to_string()))?;
     raise_opset(&mut proto, &opts.model)?;
+    let backbone = &opened.model;
 
     let mut g = Head::default();
     let features = g.pool(&c.layer.tensor, c.layer.pool);
     let scaled = g.scale(&features, &c.scaler);
     let outputs = g.model(&scaled, &c.model, c.classes.len());
     let graph = proto.graph.as_mut().expect("a parsed model has a graph");
-    graph.node.extend(g.nodes);
-    graph.initializer.extend(g.inits);
+    graph.node.extend(g.g.nodes);
+    graph.initializer.extend(g.g.inits);
     // The outputs' batch dimension is the input's (symbolic, or a fixed size).
     let batch = graph
         .input
@@ -137,7 +134,7 @@ fn describe_output(name: &str) -> &'static str {
 
 /// Raises the default domain's opset to [`MIN_OPSET`] when it is below,
 /// if every operator of the backbone means the same there.
-fn raise_opset(proto: &mut ModelProto, model: &Path) -> Result<()> {
+fn raise_opset(proto: &mut ModelProto, model: &backbone::Spec) -> Result<()> {
     let default = |o: &OperatorSetIdProto| o.domain.as_deref().unwrap_or("").is_empty() || o.domain() == "ai.onnx";
     let version = proto.opset_import.iter().find(|o| default(o)).map(|o| o.version()).unwrap_or(1);
     if version >= MIN_OPSET {
@@ -146,8 +143,7 @@ fn raise_opset(proto: &mut ModelProto, model: &Path) -> Result<()> {
     let graph = proto.graph.as_ref().expect("a parsed model has a graph");
     if let Some(n) = graph.node.iter().find(|n| !SAME_UP_TO_13.contains(&n.op_type())) {
         return Err(Error::Backbone(format!(
-            "{} is opset {version} and uses {}, which changed by opset {MIN_OPSET}; export it again at opset {MIN_OPSET} or later",
-            model.display(),
+            "{model} is opset {version} and uses {}, which changed by opset {MIN_OPSET}; export it again at opset {MIN_OPSET} or later",
             n.op_type()
         )));
     }
@@ -165,43 +161,24 @@ enum Elem {
 /// A graph output: name, element type, columns (`None`: a vector per batch).
 type Output = (String, Elem, Option<usize>);
 
-fn output_info(name: &str, elem: Elem, batch: &tensor_shape_proto::dimension::Value, cols: Option<usize>) -> ValueInfoProto {
-    let dim = |v: tensor_shape_proto::dimension::Value| tensor_shape_proto::Dimension { value: Some(v), ..Default::default() };
-    let mut dims = vec![dim(batch.clone())];
-    if let Some(c) = cols {
-        dims.push(dim(tensor_shape_proto::dimension::Value::DimValue(c as i64)));
-    }
-    let elem_type = match elem {
+fn output_info(name: &str, elem: Elem, batch: &tensor_shape_proto::dimension::Value, cols: Option<usize>) -> backbone::onnx::ValueInfoProto {
+    let batch = match batch {
+        tensor_shape_proto::dimension::Value::DimValue(v) => Dim::Fixed(*v),
+        tensor_shape_proto::dimension::Value::DimParam(s) => Dim::Named(s.clone()),
+    };
+    let mut dims = vec![batch];
+    dims.extend(cols.map(|c| Dim::Fixed(c as i64)));
+    let elem = match elem {
         Elem::Float => tensor_proto::DataType::Float,
         Elem::Int64 => tensor_proto::DataType::Int64,
-    } as i32;
-    ValueInfoProto {
-        name: Some(name.to_string()),
-        r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: Some(elem_type),
-                shape: Some(TensorShapeProto { dim: dims }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-fn attr_int(name: &str, v: i64) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(attribute_proto::AttributeType::Int as i32),
-        i: Some(v),
-        ..Default::default()
-    }
+    };
+    tensor_info(name, elem, dims)
 }
 
 /// The head's nodes and constants, named under `classify/`.
 #[derive(Default)]
 struct Head {
-    nodes: Vec<NodeProto>,
-    inits: Vec<TensorProto>,
+    g: Graph,
 }
 
 impl Head {
@@ -213,40 +190,15 @@ impl Head {
         } else {
             format!("classify/{out}")
         };
-        self.nodes.push(NodeProto {
-            input: inputs.iter().map(|s| s.to_string()).collect(),
-            output: vec![output.clone()],
-            name: Some(format!("classify/{out}/{op}")),
-            op_type: Some(op.into()),
-            attribute: attrs,
-            ..Default::default()
-        });
-        output
+        self.g.node(op, inputs, output, format!("classify/{out}/{op}"), attrs)
     }
 
     fn floats(&mut self, name: &str, dims: &[usize], values: Vec<f32>) -> String {
-        assert_eq!(dims.iter().product::<usize>(), values.len(), "{name}");
-        let name = format!("classify/{name}");
-        self.inits.push(TensorProto {
-            name: Some(name.clone()),
-            dims: dims.iter().map(|&d| d as i64).collect(),
-            data_type: Some(tensor_proto::DataType::Float as i32),
-            raw_data: Some(values.iter().flat_map(|v| v.to_le_bytes()).collect()),
-            ..Default::default()
-        });
-        name
+        self.g.floats(format!("classify/{name}"), dims, &values)
     }
 
     fn ints(&mut self, name: &str, values: &[i64]) -> String {
-        let name = format!("classify/{name}");
-        self.inits.push(TensorProto {
-            name: Some(name.clone()),
-            dims: vec![values.len() as i64],
-            data_type: Some(tensor_proto::DataType::Int64 as i32),
-            int64_data: values.to_vec(),
-            ..Default::default()
-        });
-        name
+        self.g.ints(format!("classify/{name}"), values)
     }
 
     fn scalar(&mut self, name: &str, v: f32) -> String {

@@ -92,9 +92,9 @@ enum Command {
         /// The saved classifier
         #[arg(long, default_value = "models/classifier.json")]
         classifier: PathBuf,
-        /// The backbone the classifier's features came from (checked by sha256)
+        /// The backbone the classifier's features came from, as extract --model took it (checked by sha256)
         #[arg(long)]
-        model: PathBuf,
+        model: backbone::Spec,
         /// The ONNX file to write
         #[arg(long)]
         out: PathBuf,
@@ -145,7 +145,8 @@ fn run(command: Command) -> classify::Result<()> {
             eprintln!("wrote {n} predictions to {}", out.display());
         }
         Command::Export { classifier, model, out } => {
-            let e = classify::export::export(&classify::export::ExportOptions { classifier, model, out })?;
+            let mut report = backbone::weights::stderr_reporter(PROG);
+            let e = classify::export::export(&classify::export::ExportOptions { classifier, model, out }, &mut report)?;
             eprintln!(
                 "wrote {} ({:.1} MB): outputs {}",
                 e.out.display(),

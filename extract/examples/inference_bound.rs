@@ -11,7 +11,7 @@
 
 use std::time::Instant;
 
-use extract::layers::Model;
+use backbone::Model;
 use extract::runtime::{Binding, Device, Engine};
 
 fn fail(msg: impl std::fmt::Display) -> ! {

@@ -7,17 +7,11 @@
 //! groups, so memory does not grow with the number of images.
 
 pub mod dataset;
-pub mod layers;
+pub mod open;
 pub(crate) mod pool;
 pub mod preprocess;
 pub mod runtime;
 pub mod shard;
-
-/// The ONNX protobuf types (generated from the vendored onnx.proto).
-pub mod onnx {
-    #![allow(clippy::all, missing_docs)]
-    include!(concat!(env!("OUT_DIR"), "/onnx.rs"));
-}
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -26,21 +20,20 @@ use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 use featurefile::shards::{self, Shard};
-use featurefile::{short_hash, FeatureWriter, Header, LayerInfo, ModelInfo, Pool, Rows, Skipped};
+use backbone::weights::Event;
+use backbone::{Opened, Spec};
+use featurefile::{short_hash, FeatureWriter, Header, LayerInfo, ModelInfo, Pool, Rows, Skipped, WeightsInfo};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
 
 pub use runtime::Device;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("model file {0} does not exist (scripts/setup.sh writes the offline test model; see models/README.md for real weights)")]
-    ModelMissing(PathBuf),
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("{path}: {source}")]
-    Model { path: PathBuf, source: layers::Error },
+    #[error(transparent)]
+    Model(#[from] backbone::source::Error),
+    #[error("{what}: {source}")]
+    Layers { what: String, source: backbone::Error },
     #[error(transparent)]
     Dataset(#[from] dataset::Error),
     #[error(transparent)]
@@ -73,7 +66,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Options {
     pub images: PathBuf,
     pub out: PathBuf,
-    pub model: PathBuf,
+    pub model: Spec,
     pub layers: Vec<String>,
     pub pool: Pool,
     pub device: Device,
@@ -173,77 +166,30 @@ impl std::fmt::Display for Summary {
     }
 }
 
-/// Where `fetch-resnet50.py` puts real ImageNet weights.
-pub const PRETRAINED_MODEL: &str = "models/resnet50-imagenet.onnx";
-/// The offline test model `scripts/setup.sh` writes.
-pub const TEST_MODEL: &str = "models/resnet50.onnx";
-
-/// The model used without `--model`: real weights when they are there, else
-/// the offline test model.
-pub fn default_model() -> PathBuf {
-    let real = Path::new(PRETRAINED_MODEL);
-    if real.is_file() { real } else { Path::new(TEST_MODEL) }.to_path_buf()
-}
-
 /// The default image folder for an output file: `data/<stem of --out>`.
 pub fn default_images(out: &Path) -> PathBuf {
     let stem = out.file_stem().map(|s| s.to_os_string()).unwrap_or_default();
     Path::new("data").join(stem)
 }
 
-fn load_model(path: &Path) -> Result<(Vec<u8>, layers::Model)> {
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::ModelMissing(path.to_owned()),
-        _ => Error::Io { path: path.to_owned(), source: e },
-    })?;
-    let model = layers::Model::parse(&bytes).map_err(|e| Error::Model { path: path.to_owned(), source: e })?;
-    Ok((bytes, model))
-}
-
-/// The model's identity in the feature file (FEATURE-FILE.md): the SHA-256
-/// of the model file's bytes, followed, when its weights are external data,
-/// by each external file's bytes in the order of their names. Also the
-/// folder those files are in.
-fn model_identity(path: &Path, bytes: &[u8], model: &layers::Model) -> Result<(String, Option<PathBuf>)> {
-    let mut h = Sha256::new();
-    h.update(bytes);
-    let files = model.external_files().map_err(|e| Error::Model { path: path.to_owned(), source: e })?;
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    for name in &files {
-        let p = dir.join(name);
-        let io = |e| Error::Io { path: p.clone(), source: e };
-        let mut f = std::fs::File::open(&p).map_err(io)?;
-        std::io::copy(&mut f, &mut h).map_err(io)?;
-    }
-    let weights_dir = (!files.is_empty()).then(|| if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir });
-    Ok((hex::encode(h.finalize()), weights_dir))
-}
-
-/// A model file as `extract` sees it: parsed, its identity (the sha256 a
-/// feature file records), and the folder of its external weights, if any.
-pub fn identify(path: &Path) -> Result<(layers::Model, String, Option<PathBuf>)> {
-    let (bytes, model) = load_model(path)?;
-    let (sha256, weights_dir) = model_identity(path, &bytes, &model)?;
-    Ok((model, sha256, weights_dir))
-}
-
 /// The `--list-layers` table: what layer discovery found in a model.
-pub fn list_layers(model_path: &Path) -> Result<String> {
-    let (_, model) = load_model(model_path)?;
-    Ok(layer_table(&model))
+pub fn list_layers(spec: &Spec, report: &mut dyn FnMut(Event)) -> Result<String> {
+    let opened = open::open(spec, preprocess::Config::default().crop, report)?;
+    layer_table(&opened.model).map_err(|e| Error::Layers { what: spec.to_string(), source: e })
 }
 
-/// The table `--list-layers` prints for a parsed model.
-pub fn layer_table(model: &layers::Model) -> String {
+/// The table `--list-layers` prints for a parsed model, and the rule that
+/// found `avgpool` under it.
+pub fn layer_table(model: &backbone::Model) -> Result<String, backbone::Error> {
     let mut s = String::new();
     writeln!(s, "input {:?}: {}", model.input, model.input_shape).unwrap();
-    if model.blocks.is_empty() {
+    if model.blocks().is_empty() {
         writeln!(s, "no residual blocks (Add or Sum joins): no named stages; raw tensor names work").unwrap();
     } else {
-        writeln!(s, "{} residual blocks", model.blocks.len()).unwrap();
+        writeln!(s, "{} residual blocks", model.blocks().len()).unwrap();
     }
     writeln!(s, "{:<8}  {:<16}  {:>8}  {:>8}  tensor", "layer", "shape", "avg/max", "avgmax").unwrap();
-    for l in &model.layers {
+    for l in model.layers()? {
         let shape = l.shape.as_ref().expect("named layers have shapes");
         let dims: Vec<i64> = shape.0.iter().map(|d| d.unwrap_or(1)).collect();
         let p = pool::effective(Pool::Avg, &dims);
@@ -253,15 +199,18 @@ pub fn layer_table(model: &layers::Model) -> String {
         };
         writeln!(s, "{:<8}  {:<16}  {:>8}  {:>8}  {}", l.name, shape.to_string(), single, both, l.tensor).unwrap();
     }
-    s
+    if let Some(rule) = model.avgpool_rule() {
+        writeln!(s, "avgpool: {rule}").unwrap();
+    }
+    Ok(s)
 }
 
 /// Runs the stages in turn: plan (model, layers, images), start the
 /// engine, decode batches on one thread while inference and writing run on
 /// this one, then seal the file with its footer.
-pub fn run(opts: &ValidOptions) -> Result<Summary> {
+pub fn run(opts: &ValidOptions, report: &mut dyn FnMut(Event)) -> Result<Summary> {
     let start = Instant::now();
-    let plan = Plan::new(opts)?;
+    let plan = Plan::new(opts, report)?;
     if let Some(done) = plan.already_done(opts)? {
         return Ok(done);
     }
@@ -270,10 +219,11 @@ pub fn run(opts: &ValidOptions) -> Result<Summary> {
     if let Ok(n @ 1..) = featurefile::atomic::remove_stale(&opts.out) {
         eprintln!("removed {n} partial file{} a killed run left beside {}", if n == 1 { "" } else { "s" }, opts.out.display());
     }
-    if plan.model.metadata("untrained") == Some("true") {
+    if plan.model.model.metadata("untrained") == Some("true") {
         eprintln!(
-            "extract: warning: {} is an untrained test model (seeded weights): its features carry no ImageNet knowledge; scripts/fetch-resnet50.py gets real weights",
-            opts.model.display()
+            "extract: warning: {} is an untrained test model (seeded weights): its features carry no ImageNet knowledge; --model {} gets real weights",
+            opts.model,
+            backbone::source::DEFAULT
         );
     }
     let mut engine = plan.start_engine(opts)?;
@@ -312,7 +262,7 @@ pub fn run(opts: &ValidOptions) -> Result<Summary> {
         // still appears, so the folder is complete.
         sink.create_empty(&mut engine)?;
     }
-    let (out, written, skipped) = sink.finish(opts)?;
+    let (out, written, skipped) = sink.finish()?;
     Ok(Summary {
         out,
         written,
@@ -326,12 +276,10 @@ pub fn run(opts: &ValidOptions) -> Result<Summary> {
 /// What a run will do, decided before any image is decoded: the model and
 /// the tensors to take from it, the images, and the batch size.
 struct Plan {
-    model_sha256: String,
-    /// Where the model's external data files are, if it has any.
-    weights_dir: Option<PathBuf>,
-    model: layers::Model,
+    /// The model, its identity and its weights.
+    model: Opened,
     /// One per requested name, in the order asked.
-    layers: Vec<layers::Layer>,
+    layers: Vec<backbone::Layer>,
     /// The distinct tensors behind them (two names may resolve to one).
     tensors: Vec<String>,
     /// The images this run reads: the whole list, or this task's range of it.
@@ -345,9 +293,11 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(opts: &ValidOptions) -> Result<Self> {
-        let (bytes, model) = load_model(&opts.model)?;
-        let (preprocess, sizes_from) = eval_sizes(opts, &model)?;
+    fn new(opts: &ValidOptions, report: &mut dyn FnMut(Event)) -> Result<Self> {
+        let crop_hint = opts.crop.unwrap_or(preprocess::Config::default().crop);
+        let opened = open::open(&opts.model, crop_hint, report)?;
+        let model = &opened.model;
+        let (preprocess, sizes_from) = eval_sizes(opts, model)?;
         let crop = preprocess.crop as i64;
         if let Some((h, w)) = model.fixed_size() {
             if (h, w) != (crop, crop) {
@@ -355,7 +305,7 @@ impl Plan {
             }
         }
         let names = unique(opts.layers.iter().cloned());
-        let layers = model.resolve(&names).map_err(|e| Error::Model { path: opts.model.clone(), source: e })?;
+        let layers = model.resolve(&names).map_err(|e| Error::Layers { what: opts.model.to_string(), source: e })?;
         let mut data = dataset::scan(&opts.images)?;
         // Every task lists the whole tree (cheap), so all agree on the
         // classes and on the list they split.
@@ -377,11 +327,8 @@ impl Plan {
         });
         let tensors = unique(layers.iter().map(|l| l.tensor.clone()));
         let batch = model.fixed_batch().map_or(opts.batch, |b| b as usize);
-        let (model_sha256, weights_dir) = model_identity(&opts.model, &bytes, &model)?;
         Ok(Plan {
-            weights_dir,
-            model_sha256,
-            model,
+            model: opened,
             layers,
             tensors,
             data,
@@ -408,8 +355,8 @@ impl Plan {
             && h.layers.iter().zip(&self.layers).all(|((name, info), l)| {
                 *name == l.name && info.tensor == l.tensor && (info.pool == opts.pool || info.pool == Pool::None)
             });
-        let differs = if h.model.sha256 != self.model_sha256 {
-            Some(format!("model sha256 {}, this run's {}", short_hash(&h.model.sha256), short_hash(&self.model_sha256)))
+        let differs = if h.model.sha256 != self.model.sha256 {
+            Some(format!("model sha256 {}, this run's {}", short_hash(&h.model.sha256), short_hash(&self.model.sha256)))
         } else if !layers_match {
             let found: Vec<String> = h.layers.iter().map(|(n, l)| format!("{n} ({})", l.pool)).collect();
             let asked: Vec<&str> = self.layers.iter().map(|l| l.name.as_str()).collect();
@@ -446,14 +393,14 @@ impl Plan {
 
     /// The run's first line: which model, which weights, which eval sizes.
     fn describe(&self, opts: &Options) -> String {
-        let weights = self.model.metadata("weights").map(|w| format!(" ({w})")).unwrap_or_default();
+        let weights = self.model.weights.as_ref().map(|w| format!(" ({})", w.name)).unwrap_or_default();
         let share = match &self.shard {
             Some(s) => format!("; shard {}/{}: {} of {} images", s.index, s.count, s.images, s.total_images),
             None => String::new(),
         };
         format!(
             "model: {}{weights}; resize {}, crop {} ({}){share}",
-            opts.model.display(),
+            opts.model,
             self.preprocess.resize,
             self.preprocess.crop,
             self.sizes_from
@@ -463,16 +410,17 @@ impl Plan {
     /// A session on the model cut down to the requested tensors; says on
     /// stderr which device runs it.
     fn start_engine(&self, opts: &Options) -> Result<runtime::Engine> {
-        let graph = self.model.with_outputs(&self.tensors.iter().map(String::as_str).collect::<Vec<_>>());
+        let model = &self.model.model;
+        let graph = model.with_outputs(&self.tensors.iter().map(String::as_str).collect::<Vec<_>>());
         let mut engine = runtime::Engine::new(
             &graph,
-            self.weights_dir.as_deref(),
-            &self.model.input,
+            self.model.weights_dir.as_deref(),
+            &model.input,
             self.tensors.clone(),
             opts.device,
             opts.threads,
         )?;
-        if self.model.fixed_batch().is_some() {
+        if model.fixed_batch().is_some() {
             engine.set_fixed_batch();
         }
         let note = match (opts.device, engine.device.as_str()) {
@@ -487,7 +435,7 @@ impl Plan {
 /// The eval transform's sizes: given on the command line, else the ones the
 /// model records (`eval_resize`, `eval_crop`: IMAGENET1K_V2 is evaluated at
 /// 232), else torchvision's usual 256 / 224.
-fn eval_sizes(opts: &Options, model: &layers::Model) -> Result<(preprocess::Config, String)> {
+fn eval_sizes(opts: &Options, model: &backbone::Model) -> Result<(preprocess::Config, String)> {
     let recorded = |key: &str| model.metadata(key).and_then(|v| v.parse::<u32>().ok()).filter(|&v| v > 0);
     let defaults = preprocess::Config::default();
     let (resize, crop) = (recorded("eval_resize"), recorded("eval_crop"));
@@ -659,7 +607,7 @@ impl<'p> Sink<'p> {
     }
 
     /// Writes the footer and moves the file into place: (path, rows, skipped).
-    fn finish(self, opts: &Options) -> Result<(PathBuf, usize, usize)> {
+    fn finish(self) -> Result<(PathBuf, usize, usize)> {
         let plan = self.plan;
         let Some((w, infos)) = self.writer else {
             return Err(Error::NothingRead(plan.data.entries.len()));
@@ -668,11 +616,8 @@ impl<'p> Sink<'p> {
         skipped.sort_by(|a, b| a.path.cmp(&b.path));
         let header = Header {
             version: env!("CARGO_PKG_VERSION").to_string(),
-            model: ModelInfo {
-                file: opts.model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-                sha256: plan.model_sha256.clone(),
-                input: plan.model.input.clone(),
-            },
+            model: ModelInfo { file: plan.model.file_name.clone(), sha256: plan.model.sha256.clone(), input: plan.model.model.input.clone() },
+            weights: plan.model.weights.as_ref().map(|w| WeightsInfo { name: w.name.clone(), url: w.url.clone(), sha256: w.sha256.clone() }),
             classes: plan.data.classes.clone(),
             layers: infos,
             preprocess: plan.preprocess.record(),

@@ -20,9 +20,9 @@ struct Cli {
     /// Image folder [default: data/<stem of --out>]
     #[arg(long)]
     images: Option<PathBuf>,
-    /// ONNX model [default: models/resnet50-imagenet.onnx when it is there, else models/resnet50.onnx]
-    #[arg(long)]
-    model: Option<PathBuf>,
+    /// ONNX file, PyTorch .pth or MindSpore .ckpt checkpoint, or named weights (torchvision:IMAGENET1K_V1, torchvision:IMAGENET1K_V2, mindspore:resnet50_224_new, onnx-zoo:resnet50-v1-12)
+    #[arg(long, default_value = backbone::source::DEFAULT)]
+    model: backbone::Spec,
     /// Comma list of stem, layer1..layer4, avgpool, or raw ONNX tensor names
     #[arg(long, value_delimiter = ',', default_value = "avgpool")]
     layer: Vec<String>,
@@ -65,7 +65,8 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     if args.list_layers {
-        return match extract::list_layers(&args.model.unwrap_or_else(extract::default_model)) {
+        let mut report = backbone::weights::stderr_reporter(PROG);
+        return match extract::list_layers(&args.model, &mut report) {
             Ok(table) => {
                 cli::emit(PROG, &table);
                 ExitCode::SUCCESS
@@ -85,7 +86,7 @@ fn main() -> ExitCode {
     let opts = Options {
         images: args.images.unwrap_or_else(|| extract::default_images(&out)),
         out,
-        model: args.model.unwrap_or_else(extract::default_model),
+        model: args.model,
         layers: args.layer,
         pool: args.pool,
         device: args.device,
@@ -98,7 +99,8 @@ fn main() -> ExitCode {
         overwrite: args.overwrite,
         cancel,
     };
-    match opts.check().and_then(|opts| extract::run(&opts)) {
+    let mut report = backbone::weights::stderr_reporter(PROG);
+    match opts.check().and_then(|opts| extract::run(&opts, &mut report)) {
         Ok(summary) => {
             eprintln!("{summary}");
             ExitCode::SUCCESS

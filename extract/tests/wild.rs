@@ -66,6 +66,94 @@ fn caffe2_exports_with_sum_joins_and_unfused_batch_norm_work() {
     }
 }
 
+/// The tensors make_wild_models.py planted (its planted.json).
+fn planted(models: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(models.join("planted.json")).unwrap()).unwrap()
+}
+
+/// Each column of `features` against ONNX Runtime's own output of the
+/// tensor extract recorded for it, on PIL's preprocessing of the same
+/// images (scripts/reference-features.py): the same values.
+fn assert_matches_onnx_runtime(model: &Path, features: &Path) {
+    let f = FeatureFile::open(features).unwrap();
+    for (layer, info) in &f.header.layers {
+        let r = featurefile::testing::py_json(
+            "scripts/reference-features.py",
+            &[s(features), "--model", s(model), "--layer", layer, "--tensor", &info.tensor, "--min-cosine", "0.99999"],
+        );
+        let worst = r["images"].as_object().unwrap().values().map(|v| v[1].as_f64().unwrap()).fold(0.0, f64::max);
+        assert!(r["below"].as_array().unwrap().is_empty() && worst < 1e-4, "{layer} ({}): {r}", info.tensor);
+    }
+}
+
+#[test]
+fn model_zoo_caffe2_files_weights_from_constant_of_shape_and_inputs_with_initializers() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = wild_models(dir.path());
+    let imgs = images(dir.path(), 3);
+    let zoo = models.join("zoo-caffe2.onnx");
+    let o = extract(&["--model", s(&zoo), "--list-layers"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    let found: Vec<&str> = table.lines().skip(3).take_while(|l| !l.starts_with("avgpool:")).filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(found, ["stem", "layer1", "layer2", "layer3", "layer4", "avgpool"], "{table}");
+    let out = dir.path().join("zoo.parquet");
+    run_ok(&["--model", s(&zoo), "--images", s(&imgs), "--layer", "stem,layer1,layer3,avgpool", "--out", s(&out)]);
+    assert_matches_onnx_runtime(&zoo, &out);
+    // The stages are the narrow model's own tensors (the file only renames operators).
+    let narrow = dir.path().join("narrow.parquet");
+    run_ok(&["--model", s(&model("resnet50-narrow.onnx")), "--images", s(&imgs), "--layer", "stem,layer1,layer3,avgpool", "--out", s(&narrow)]);
+    let tensors = |f: &Path| FeatureFile::open(f).unwrap().header.layers.iter().map(|(_, l)| l.tensor.clone()).collect::<Vec<_>>();
+    assert_eq!(tensors(&out), tensors(&narrow));
+}
+
+#[test]
+fn shapes_outside_the_table_come_from_the_runtime_and_raw_names_work_on_an_efficientnet() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = wild_models(dir.path());
+    let planted = planted(&models);
+    let eff = models.join("effnet.onnx");
+    // A Pad hides every shape after it from static inference; the
+    // AveragePool is global only by the map's measured size.
+    let o = extract(&["--model", s(&eff), "--list-layers"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    let pool = planted["effnet"]["avgpool"].as_str().unwrap();
+    assert!(table.lines().any(|l| l.starts_with("avgpool ") && l.contains("Nx32") && l.ends_with(pool)), "{table}");
+    assert!(table.contains("avgpool: the AveragePool the Gemm head takes"), "{table}");
+    let imgs = images(dir.path(), 3);
+    let out = dir.path().join("eff.parquet");
+    let projection = planted["effnet"]["projection"].as_str().unwrap();
+    run_ok(&["--model", s(&eff), "--images", s(&imgs), "--layer", &format!("{projection},avgpool"), "--out", s(&out)]);
+    let f = FeatureFile::open(&out).unwrap();
+    assert_eq!(f.header.layer(projection).unwrap().dim, 16);
+    assert_eq!(f.header.layer("avgpool").unwrap().tensor, pool);
+    assert_matches_onnx_runtime(&eff, &out);
+}
+
+#[test]
+fn avgpool_is_found_under_a_one_by_one_conv_head_and_on_a_headless_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = wild_models(dir.path());
+    let planted = planted(&models);
+    let imgs = images(dir.path(), 3);
+    for (name, rule, dim) in [
+        ("convhead", "the GlobalAveragePool the 1x1 Conv head takes", 16),
+        ("headless", "the last GlobalAveragePool (no classifier head)", 256),
+    ] {
+        let m = models.join(format!("{name}.onnx"));
+        let o = extract(&["--model", s(&m), "--list-layers"]);
+        let table = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success() && table.contains(&format!("avgpool: {rule}")), "{name}: {table}{}", stderr(&o));
+        let out = dir.path().join(format!("{name}.parquet"));
+        run_ok(&["--model", s(&m), "--images", s(&imgs), "--layer", "avgpool", "--out", s(&out)]);
+        let f = FeatureFile::open(&out).unwrap();
+        let info = f.header.layer("avgpool").unwrap();
+        assert_eq!((info.tensor.as_str(), info.dim), (planted[name]["avgpool"].as_str().unwrap(), dim), "{name}");
+        assert_matches_onnx_runtime(&m, &out);
+    }
+}
+
 #[test]
 fn pre_activation_resnets_end_their_blocks_at_the_join() {
     let dir = tempfile::tempdir().unwrap();
@@ -73,7 +161,7 @@ fn pre_activation_resnets_end_their_blocks_at_the_join() {
     let o = extract(&["--model", s(&models.join("preact.onnx")), "--list-layers"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let table = String::from_utf8_lossy(&o.stdout);
-    let rows: Vec<Vec<&str>> = table.lines().skip(3).map(|l| l.split_whitespace().collect()).collect();
+    let rows: Vec<Vec<&str>> = table.lines().skip(3).take_while(|l| !l.starts_with("avgpool:")).map(|l| l.split_whitespace().collect()).collect();
     let got: Vec<(&str, &str)> = rows.iter().map(|r| (r[0], r[1])).collect();
     assert_eq!(got, [("stem", "Nx8x56x56"), ("layer1", "Nx8x56x56"), ("layer2", "Nx16x28x28"), ("avgpool", "Nx16")], "{table}");
     assert!(table.contains("4 residual blocks"), "{table}");
@@ -95,6 +183,7 @@ fn any_model_takes_raw_tensor_names_and_its_head_gives_avgpool() {
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(table.contains("no residual blocks") && table.lines().any(|l| l.starts_with("avgpool ") && l.contains("Nx16")), "{table}");
+    assert!(table.contains("avgpool: the GlobalAveragePool the Gemm head takes"), "{table}");
 
     let imgs = images(dir.path(), 3);
     let out = dir.path().join("f.parquet");
@@ -193,9 +282,10 @@ fn malformed_models_are_an_error_never_a_panic() {
     // Everything --list-layers and a run do with a model before inference.
     let mut parsed = 0;
     for m in &mutants {
-        if let Ok(model) = extract::layers::Model::parse(m) {
+        if let Ok(model) = backbone::Model::parse(m) {
             parsed += 1;
             let _ = extract::layer_table(&model);
+            let _ = model.shapes_needed();
             let _ = model.external_files();
             if let Ok(layers) = model.resolve(&["stem".into(), "layer1".into(), "avgpool".into()]) {
                 let tensors: Vec<&str> = layers.iter().map(|l| l.tensor.as_str()).collect();

@@ -56,10 +56,13 @@ pub mod keys {
     pub const PREPROCESS: &str = "extract.preprocess";
     pub const ROOT: &str = "extract.root";
     pub const SKIPPED: &str = "extract.skipped";
+    /// Only when the model's weights are known (a checkpoint, named weights,
+    /// a model that records them).
+    pub const WEIGHTS: &str = "extract.weights";
     /// Only in a part of a sharded run (see [`crate::shards`]).
     pub const SHARD: &str = "extract.shard";
-    /// Every key the writer puts in the footer (the last only in parts).
-    pub const ALL: [&str; 9] = [FORMAT, VERSION, MODEL, CLASSES, LAYERS, PREPROCESS, ROOT, SKIPPED, SHARD];
+    /// Every key the writer puts in the footer (the last two only where they apply).
+    pub const ALL: [&str; 10] = [FORMAT, VERSION, MODEL, CLASSES, LAYERS, PREPROCESS, ROOT, SKIPPED, WEIGHTS, SHARD];
 }
 
 /// Rows buffered before a row group is flushed: bounds memory whatever the
@@ -92,6 +95,16 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// one-line message.
 pub fn short_hash(sha256: &str) -> &str {
     &sha256[..sha256.len().min(12)]
+}
+
+/// The pretrained weights behind the model: their name, the address they
+/// come from (empty when not known) and the sha256 of the file as published
+/// (the checkpoint, before conversion).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeightsInfo {
+    pub name: String,
+    pub url: String,
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -151,6 +164,7 @@ pub struct Skipped {
 pub struct Header {
     pub version: String,
     pub model: ModelInfo,
+    pub weights: Option<WeightsInfo>,
     pub classes: Vec<String>,
     pub layers: Vec<(String, LayerInfo)>,
     pub preprocess: Preprocess,
@@ -183,6 +197,9 @@ impl Header {
             KeyValue::new(keys::ROOT.into(), self.root.clone()),
             KeyValue::new(keys::SKIPPED.into(), json(serde_json::to_value(&self.skipped).expect("plain struct"))),
         ];
+        if let Some(w) = &self.weights {
+            kvs.push(KeyValue::new(keys::WEIGHTS.into(), json(serde_json::to_value(w).expect("plain struct"))));
+        }
         if let Some(shard) = &self.shard {
             kvs.push(KeyValue::new(keys::SHARD.into(), json(serde_json::to_value(shard).expect("plain struct"))));
         }
@@ -217,6 +234,10 @@ impl Header {
         Ok(Header {
             version: get(keys::VERSION)?.to_string(),
             model: parse(keys::MODEL, get(keys::MODEL)?).map_err(bad)?,
+            weights: match get(keys::WEIGHTS) {
+                Ok(v) => Some(parse(keys::WEIGHTS, v).map_err(bad)?),
+                Err(_) => None,
+            },
             classes: parse(keys::CLASSES, get(keys::CLASSES)?).map_err(bad)?,
             layers,
             preprocess: parse(keys::PREPROCESS, get(keys::PREPROCESS)?).map_err(bad)?,
@@ -622,6 +643,7 @@ mod tests {
         Header {
             version: "0.1.0".into(),
             model: ModelInfo { file: "m.onnx".into(), sha256: "ab".into(), input: "input".into() },
+            weights: Some(WeightsInfo { name: "w".into(), url: String::new(), sha256: "cd".into() }),
             classes: vec!["cats".into(), "dogs".into()],
             layers: layers
                 .iter()

@@ -15,6 +15,7 @@ pub fn write_generated(path: &Path, classes: &[String], dim: usize, paths: &[Str
     w.finish(&Header {
         version: "test".into(),
         model: ModelInfo { file: "m.onnx".into(), sha256: "0".repeat(64), input: "input".into() },
+        weights: None,
         classes: classes.to_vec(),
         layers: vec![("avgpool".into(), LayerInfo { tensor: "t".into(), pool: Pool::None, dim })],
         preprocess: Preprocess { resize: 256, crop: 224, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], filter: "f".into() },

@@ -11,7 +11,20 @@
                   branches, joins not followed by a ReLU; 2 stages.
   plain.onnx      a small CNN without residual joins, with a classifier head.
   external.onnx   NARROW_MODEL with its weights in external.onnx.data.
+  zoo-caffe2.onnx as the ONNX model zoo's Caffe2 conversions are: caffe2.onnx
+                  with every initializer listed among the graph inputs too,
+                  and a convolution whose weights ConstantOfShape makes.
+  effnet.onnx     an EfficientNet-style network: swish, a depthwise conv, a
+                  squeeze-excite gate (a broadcasting Mul), a Pad (an
+                  operator static shape inference does not cover), and a
+                  head whose pool is an AveragePool over the whole map.
+  convhead.onnx   preact.onnx with a 1x1 Conv head on the pooled map, then Flatten.
+  headless.onnx   NARROW_MODEL with its classifier (the Gemm) removed.
+
+Also writes OUT_DIR/planted.json: for each model, the tensor its avgpool
+is (and effnet's projection output, read by raw name).
 """
+import json
 import os
 import sys
 
@@ -119,12 +132,109 @@ def plain():
     return n.model(x, 5, 16)
 
 
+def zoo_caffe2(narrow):
+    m = caffe2(narrow)
+    g = m.graph
+    # Weights listed as inputs too (IR < 4 style), BN parameters included.
+    have = {i.name for i in g.input}
+    for t in g.initializer:
+        if t.name not in have:
+            g.input.append(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+    # One convolution's weights come from ConstantOfShape: the first block's 1x1 conv.
+    conv = next(n for n in g.node if n.op_type == "Conv" and "layer1.0" in n.name and "conv1" in n.name)
+    w = next(t for t in g.initializer if t.name == conv.input[1])
+    shape = numpy_helper.from_array(np.array(w.dims, np.int64), "const_w_shape")
+    g.initializer.append(shape)
+    g.node.insert(0, helper.make_node("ConstantOfShape", [shape.name], ["const_w"],
+                                      value=helper.make_tensor("v", TensorProto.FLOAT, [1], [0.02])))
+    conv.input[1] = "const_w"
+    onnx.checker.check_model(m)
+    return m
+
+
+def effnet():
+    n = Net(5)
+    def swish(x):
+        return n.op("Mul", [x, n.op("Sigmoid", [x])])
+    x = swish(n.conv("image", 3, 8, 3, 2))                       # 112
+    # MBConv: expand 1x1, depthwise 3x3, squeeze-excite, project 1x1.
+    e = swish(n.op("Conv", [x, n.w((24, 8, 1, 1))], kernel_shape=[1, 1]))
+    n.inits.append(numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "pads"))
+    pads = "pads"
+    p = n.op("Pad", [e, pads], mode="constant")
+    d = swish(n.op("Conv", [p, n.w((24, 1, 3, 3))], kernel_shape=[3, 3], strides=[2, 2], group=24))  # 56
+    s = n.op("GlobalAveragePool", [d])
+    s = swish(n.op("Conv", [s, n.w((6, 24, 1, 1)), n.w((6,), 0.1)], kernel_shape=[1, 1]))
+    s = n.op("Sigmoid", [n.op("Conv", [s, n.w((24, 6, 1, 1)), n.w((24,), 0.1)], kernel_shape=[1, 1])])
+    d = n.op("Mul", [s, d])                                      # the gate first: broadcast from the left
+    proj = n.op("Conv", [d, n.w((16, 24, 1, 1))], kernel_shape=[1, 1])
+    x = swish(n.op("Conv", [proj, n.w((32, 16, 1, 1))], kernel_shape=[1, 1]))
+    pooled = n.op("AveragePool", [x], kernel_shape=[56, 56])
+    flat = n.op("Flatten", [pooled], axis=1)
+    y = n.op("Gemm", [flat, n.w((5, 32)), n.w((5,), 0.0)], transB=1)
+    n.nodes[-1].output[0] = "logits"
+    g = helper.make_graph(n.nodes, "effnet",
+                          [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, 224, 224])],
+                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 5])], n.inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    return m, proj, flat
+
+
+def convhead():
+    m = preact()
+    g = m.graph
+    gemm = g.node[-1]
+    flatten = g.node[-2]
+    assert gemm.op_type == "Gemm" and flatten.op_type == "Flatten"
+    pooled = flatten.input[0]
+    w = next(t for t in g.initializer if t.name == gemm.input[1])
+    b = next(t for t in g.initializer if t.name == gemm.input[2])
+    wa = numpy_helper.to_array(w)
+    g.initializer.remove(w)
+    g.initializer.append(numpy_helper.from_array(wa.reshape(wa.shape[0], wa.shape[1], 1, 1), w.name))
+    del g.node[-2:]
+    g.node.append(helper.make_node("Conv", [pooled, w.name, b.name], ["head_conv"], name="head", kernel_shape=[1, 1]))
+    g.node.append(helper.make_node("Flatten", ["head_conv"], ["logits"], name="head_flatten", axis=1))
+    onnx.checker.check_model(m)
+    return m, pooled
+
+
+def headless(narrow):
+    m = onnx.load(narrow)
+    g = m.graph
+    gemm = next(n for n in g.node if n.op_type == "Gemm")
+    flat = gemm.input[0]
+    g.node.remove(gemm)
+    for t in list(g.initializer):
+        if t.name in gemm.input[1:]:
+            g.initializer.remove(t)
+    del g.output[:]
+    g.output.append(helper.make_tensor_value_info(flat, TensorProto.FLOAT, [None, None]))
+    onnx.checker.check_model(m)
+    return m, flat
+
+
 def main():
     out, narrow = sys.argv[1], sys.argv[2]
     os.makedirs(out, exist_ok=True)
     onnx.save(caffe2(narrow), os.path.join(out, "caffe2.onnx"))
     onnx.save(preact(), os.path.join(out, "preact.onnx"))
     onnx.save(plain(), os.path.join(out, "plain.onnx"))
+    onnx.save(zoo_caffe2(narrow), os.path.join(out, "zoo-caffe2.onnx"))
+    planted = {}
+    m, proj, flat = effnet()
+    onnx.save(m, os.path.join(out, "effnet.onnx"))
+    planted["effnet"] = {"avgpool": flat, "projection": proj}
+    m, pooled = convhead()
+    onnx.save(m, os.path.join(out, "convhead.onnx"))
+    planted["convhead"] = {"avgpool": pooled}
+    m, flat = headless(narrow)
+    onnx.save(m, os.path.join(out, "headless.onnx"))
+    planted["headless"] = {"avgpool": flat}
+    with open(os.path.join(out, "planted.json"), "w") as f:
+        json.dump(planted, f)
     m = onnx.load(narrow)
     onnx.save(m, os.path.join(out, "external.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
               location="external.onnx.data", size_threshold=0)
