@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # From a clone to scored classifiers: set-up, extract, fit, score, reports.
 #
-#   scripts/quickstart.sh                 offline unless real weights are in models/
+#   scripts/quickstart.sh                 offline unless the ImageNet weights are cached
+#                                         (or real weights are in models/resnet50.onnx)
 #   scripts/quickstart.sh --pretrained    fetch torchvision's ImageNet ResNet50
-#                                         (scripts/fetch-resnet50.py, no torch) and
-#                                         the tutorial's wolves-vs-dogs data
+#                                         (extract --model torchvision:IMAGENET1K_V1,
+#                                         no torch) and the tutorial's wolves-vs-dogs data
 #
 # Online it reproduces the MindSpore tutorial's two scenarios on its own data.
 # Offline (here, or whenever a download fails) it says so and uses what the
@@ -48,20 +49,25 @@ fi
 
 untrained() { "$py" -c 'import onnx, sys; m = onnx.load(sys.argv[1], load_external_data=False); sys.exit(0 if "UNTRAINED" in m.doc_string else 1)' "$1"; }
 
-# Real weights: models/resnet50-imagenet.onnx, or a models/resnet50.onnx that is not ours.
+# Real weights: a models/resnet50.onnx that is not ours, else torchvision's
+# ImageNet weights from extract's cache (fetched with --pretrained).
+imagenet=torchvision:IMAGENET1K_V1
 model=""
-for m in models/resnet50-imagenet.onnx models/resnet50.onnx; do
-    if [ -f "$m" ] && ! untrained "$m"; then model=$m; break; fi
-done
+if [ -f models/resnet50.onnx ] && ! untrained models/resnet50.onnx; then model=models/resnet50.onnx; fi
 offline_why=""
 if [ -z "$model" ] && [ "$pretrained" = 1 ]; then
-    if log=$("$py" scripts/fetch-resnet50.py --out models/resnet50-imagenet.onnx 2>&1); then
-        model=models/resnet50-imagenet.onnx
+    if log=$("$EXTRACT" --model "$imagenet" --list-layers 2>&1); then
+        model=$imagenet
     else
         offline_why="fetching the pretrained ResNet50 failed: $(echo "$log" | tail -1)"
     fi
 elif [ -z "$model" ]; then
-    offline_why="no pretrained weights in models/ (run with --pretrained, online, or scripts/fetch-resnet50.py)"
+    # Cached already? A mirror nowhere makes the check offline.
+    if RESNET50_BASE_URL=http://127.0.0.1:9 "$EXTRACT" --model "$imagenet" --list-layers > /dev/null 2>&1; then
+        model=$imagenet
+    else
+        offline_why="the ImageNet weights are not cached (run with --pretrained, online, or extract --model $imagenet)"
+    fi
 fi
 if [ -n "$model" ] && [ -z "$offline_why" ]; then
     if log=$(scripts/fetch-canidae.sh "$work/data" 2>&1); then
@@ -90,8 +96,9 @@ name=$(basename "$data")
 mkdir -p "$work/features" "$work/reports" "$work/models"
 for split in train val; do
     out=$work/features/$name-$split.parquet
-    # Extraction is the slow step: reuse features newer than the model and every image.
-    if [ -f "$out" ] && [ "$out" -nt "$model" ] && [ -z "$(find "$data/$split" -newer "$out" -print -quit)" ]; then
+    # Extraction is the slow step: reuse features newer than the model (a
+    # file; named weights do not change) and every image.
+    if [ -f "$out" ] && { [ ! -f "$model" ] || [ "$out" -nt "$model" ]; } && [ -z "$(find "$data/$split" -newer "$out" -print -quit)" ]; then
         say "reusing $out"
     else
         "$EXTRACT" --model "$model" --images "$data/$split" --layer layer3,avgpool --out "$out"

@@ -1,6 +1,7 @@
-"""The one ONNX graph builder for ResNet50 (torchvision's topology): the
-offline test models (make-test-model.py) and the converted real weights
-(fetch-resnet50.py) both come from `build`.
+"""The offline test models' ONNX builder (make-test-model.py): ResNet50 in
+torchvision's topology with seeded weights. Real checkpoints are converted
+in Rust (the backbone crate's `resnet` module), not here; the tests hold
+both to the frameworks' own outputs.
 
 `params` is a state dict in torchvision's names (`conv1.weight`,
 `bn1.running_var`, `layer3.5.conv2.weight`, `layer1.0.downsample.1.bias`,

@@ -8,6 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo test --workspace "$@"
+# classify reads models through backbone alone: it links neither extract nor ONNX Runtime.
+if cargo tree -p classify -e normal --prefix none | grep -E '^(extract|ort|ort-sys) v'; then
+    echo "test: classify depends on extract or ort (above)" >&2
+    exit 1
+fi
 if [ $# -gt 0 ]; then
     echo "slurm-check: skipped: cargo test was given arguments ($*)" >&2
     exit 0

@@ -217,29 +217,26 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-/// Streams `url` into a hidden temporary file beside `dest`, checks it
-/// with `verify(sha256, bytes)`, and renames it into place: a failure
-/// leaves nothing at `dest`. Returns the sha256.
+/// Streams `url` into a hidden temporary file beside `dest` (`atomic`),
+/// checks it with `verify(sha256, bytes)`, and renames it into place: a
+/// failure leaves nothing at `dest`. Returns the sha256.
 pub fn download(
     url: &str,
     dest: &Path,
     verify: impl Fn(&str, u64) -> Result<(), String>,
     report: &mut dyn FnMut(Event),
 ) -> Result<String, FetchError> {
-    let dir = dest.parent().unwrap_or(Path::new("."));
     let io = |path: &Path| {
         let path = path.to_owned();
         move |e| FetchError::Io { path, source: e }
     };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
     let mut resp = agent().get(url).call().map_err(|e| match e {
         ureq::Error::StatusCode(code) => FetchError::Status { code, url: url.to_string() },
         other => FetchError::Unreachable { url: url.to_string(), why: other.to_string() },
     })?;
     let total: Option<u64> = resp.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
     report(Event::Started { url, total });
-    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".partial").tempfile_in(dir).map_err(io(dir))?;
+    let (mut tmp, pending) = atomic::Pending::create(dest).map_err(io(dest))?;
     let mut reader = resp.body_mut().as_reader();
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -254,7 +251,7 @@ pub fn download(
                 return Err(FetchError::BrokeOff { url: url.to_string(), done, total, why: e.to_string() });
             }
         };
-        tmp.write_all(&buf[..n]).map_err(io(tmp.path()))?;
+        tmp.write_all(&buf[..n]).map_err(io(dest))?;
         h.update(&buf[..n]);
         done += n as u64;
         report(Event::Progress { done });
@@ -265,22 +262,15 @@ pub fn download(
     }
     let sha256 = hex::encode(h.finalize());
     verify(&sha256, done).map_err(|why| FetchError::Wrong { url: url.to_string(), why })?;
-    tmp.as_file().sync_all().map_err(io(tmp.path()))?;
-    tmp.persist(dest).map_err(|e| FetchError::Io { path: dest.to_owned(), source: e.error })?;
+    pending.commit(tmp).map_err(io(dest))?;
     Ok(sha256)
 }
 
-/// Writes `bytes` to `path` whole or not at all (a temporary file beside
-/// it, renamed into place).
+/// Writes `bytes` to `path` whole or not at all.
 pub fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".partial").tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    atomic::write_atomically(path, |f| f.write_all(bytes)).map(|_| ()).map_err(|e| match e {
+        atomic::WriteError::Io(e) | atomic::WriteError::Fill(e) => e,
+    })
 }
 
 /// A reporter for a command-line tool: a progress bar on stderr while a

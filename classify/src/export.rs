@@ -118,7 +118,7 @@ pub fn export(opts: &ExportOptions, report: &mut dyn FnMut(Event)) -> Result<Exp
     proto.producer_version = Some(env!("CARGO_PKG_VERSION").into());
 
     let bytes = proto.encode_to_vec();
-    featurefile::atomic::write_atomically(&opts.out, |f| std::io::Write::write_all(f, &bytes))
+    atomic::write_atomically(&opts.out, |f| std::io::Write::write_all(f, &bytes))
         .map_err(|e| Error::io(&opts.out, e))?;
     Ok(Exported { out: opts.out.clone(), outputs: outputs.into_iter().map(|o| o.0).collect(), bytes: bytes.len() })
 }

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use classify::{scale, Allow, Classifier, FitOptions, Kernel, ModelKind};
-use featurefile::cli;
+use cli;
 
 const PROG: &str = "classify";
 

@@ -25,7 +25,7 @@ pub fn predict(classifier: &Classifier, file: &Path, out: &Path, allow: Allow) -
         classifier.model.classes_of(&scores).into_iter().map(|k| classifier.classes[k].as_str()).collect();
     let score_names: Vec<String> = classifier.classes.iter().map(|c| format!("score_{c}")).collect();
 
-    featurefile::atomic::write_atomically(out, |file| -> std::result::Result<(), String> {
+    atomic::write_atomically(out, |file| -> std::result::Result<(), String> {
         let err = |e: &dyn std::fmt::Display| e.to_string();
         if parquet {
             let mut fields =

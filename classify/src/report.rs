@@ -29,7 +29,7 @@ fn esc(s: &str) -> String {
 
 /// The image as a small inline JPEG, or why it could not be read.
 fn thumbnail(path: &Path) -> Result<String, String> {
-    let img = featurefile::images::open_oriented(path, featurefile::images::DEFAULT_MAX_PIXELS)?;
+    let img = images::open_oriented(path, images::DEFAULT_MAX_PIXELS)?;
     // Tiny images (8x8 digits) are enlarged with visible pixels, not blurred.
     let thumb = if img.width().max(img.height()) < THUMB / 2 {
         let k = THUMB / img.width().max(img.height()).max(1);
@@ -189,7 +189,7 @@ pub fn write(scored: &Scored, classifier: &Classifier, source: &Path, out: &Path
     )
     .unwrap();
 
-    featurefile::atomic::write_atomically(out, |f| std::io::Write::write_all(f, h.as_bytes()))
+    atomic::write_atomically(out, |f| std::io::Write::write_all(f, h.as_bytes()))
         .map_err(|e| Error::io(out, e))?;
     Ok(Written { path: out.to_owned(), cards: shown, missing })
 }

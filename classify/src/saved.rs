@@ -89,7 +89,7 @@ impl Classifier {
 
     /// Writes the file whole or not at all.
     pub fn save(&self, path: &Path) -> Result<()> {
-        featurefile::atomic::write_atomically(path, |f| serde_json::to_writer(std::io::BufWriter::new(f), self))
+        atomic::write_atomically(path, |f| serde_json::to_writer(std::io::BufWriter::new(f), self))
             .map_err(|e| Error::io(path, e))?;
         Ok(())
     }

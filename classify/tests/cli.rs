@@ -336,6 +336,6 @@ fn the_readme_lists_exactly_the_options_help_prints() {
     for command in ["fit", "score", "predict", "export"] {
         let o = classify(&[command, "--help"]);
         assert!(o.status.success());
-        featurefile::testing::assert_readme_matches_help(&format!("classify {command}"), &String::from_utf8_lossy(&o.stdout));
+        testkit::assert_readme_matches_help(&format!("classify {command}"), &String::from_utf8_lossy(&o.stdout));
     }
 }

@@ -21,7 +21,12 @@ fn check(dir: &Path, classifier: &Path, features: &Path, images: &Path, what: &s
 
 fn check_with(dir: &Path, backbone: &Path, classifier: &Path, features: &Path, images: &Path, what: &str) -> Value {
     let exported = dir.join(format!("{what}.onnx"));
-    let o = classify(&["export", "--classifier", s(classifier), "--model", s(backbone), "--out", s(&exported)]);
+    // A cache of export's own: a checkpoint is converted afresh here.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_classify"))
+        .args(["export", "--classifier", s(classifier), "--model", s(backbone), "--out", s(&exported)])
+        .env("XDG_CACHE_HOME", dir.join("export-cache"))
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{what}: {}", stderr(&o));
     assert!(stderr(&o).starts_with(&format!("wrote {}", exported.display())), "{}", stderr(&o));
     let predicted = dir.join(format!("{what}.csv"));
@@ -201,6 +206,28 @@ fn extract_runs_the_exported_model_like_any_other() {
 }
 
 #[test]
+fn a_checkpoint_exports_as_extract_read_it() {
+    // extract and export each convert the PyTorch file in a cache of their
+    // own: the same model (by sha256), the same answers.
+    let Some(fx) = testkit::shared_fixtures("torchvision-pth") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    py_ok("classify/tests/py/make_dataset.py", &[s(&d.join("images")), "--classes", "2", "--train", "6", "--val", "1"]);
+    let images = d.join("images/train");
+    let checkpoint = fx.join("resnet50-w8-legacy.pth");
+    let f = d.join("f.parquet");
+    let o = std::process::Command::new(extract_bin())
+        .args(["--model", s(&checkpoint), "--images", s(&images), "--out", s(&f)])
+        .env("XDG_CACHE_HOME", d.join("extract-cache"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c = d.join("c.json");
+    ok(&["fit", "--train", s(&f), "--out", s(&c)]);
+    check_with(d, &checkpoint, &c, &f, &images, "checkpoint");
+}
+
+#[test]
 fn another_backbone_is_refused_and_nothing_written() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
@@ -236,7 +263,7 @@ fn the_readmes_python_example_runs_an_exported_model() {
     for line in text.lines().skip(1).step_by(5) {
         let cells: Vec<&str> = line.split(',').collect();
         std::fs::copy(images.join(cells[0]), d.join("wolf.jpg")).unwrap();
-        let o = featurefile::testing::python_command().arg("-c").arg(code).current_dir(d).output().unwrap();
+        let o = testkit::python_command().arg("-c").arg(code).current_dir(d).output().unwrap();
         assert!(o.status.success(), "{}", stderr(&o));
         assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), cells[1], "{}", cells[0]);
     }

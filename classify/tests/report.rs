@@ -153,6 +153,9 @@ fn quickstart_falls_back_to_offline_and_reuses_its_work() {
             // is the "a download failed" path.
             .args(["--pretrained", "--train-per-class", "12", "--val-per-class", "4"])
             .env("QUICKSTART_DIR", &work)
+            // An empty cache and a mirror nowhere: offline, whatever this machine can reach.
+            .env("XDG_CACHE_HOME", dir.path().join("cache"))
+            .env("RESNET50_BASE_URL", "http://127.0.0.1:9")
             .env("EXTRACT", extract_bin())
             .env("CLASSIFY", env!("CARGO_BIN_EXE_classify"))
             .output()

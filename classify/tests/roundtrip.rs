@@ -26,7 +26,7 @@ fn write_features(path: &Path, seed: u64, n: usize) {
             values.push(if d == k { 1.0 } else { 0.0 } + 1.5 * noise());
         }
     }
-    featurefile::testing::write_generated(path, &classes, 6, &paths, &labels, &values);
+    testkit::write_generated(path, &classes, 6, &paths, &labels, &values);
 }
 
 /// `classify fit` with C=1 and the feature file's only column.
@@ -99,7 +99,7 @@ fn a_fit_that_did_not_converge_says_so_and_is_saved_so() {
 
 #[test]
 fn the_logistic_regression_reaches_scikit_learns_optimum() {
-    use featurefile::testing::{py_json, s, stderr};
+    use testkit::{py_json, s, stderr};
     let dir = tempfile::tempdir().unwrap();
     // Separable and noisy, binary and multinomial, n near d, as transfer
     // learning's features are.
@@ -109,7 +109,7 @@ fn the_logistic_regression_reaches_scikit_learns_optimum() {
             "import sys; from bench_logistic import features, write; x, y = features(300, 256, {classes}, {}, 7); write(sys.argv[1], x, y, {classes})",
             if separable { "True" } else { "False" }
         );
-        let o = featurefile::testing::python_command().args(["-c", &script, s(&train)]).output().unwrap();
+        let o = testkit::python_command().args(["-c", &script, s(&train)]).output().unwrap();
         assert!(o.status.success(), "{}", stderr(&o));
         let out = dir.path().join("c.json");
         fit(&train, &out, ModelKind::Logistic, Kernel::Linear, scale::Kind::Standard);

@@ -99,7 +99,7 @@ fn big_two_feature_file(path: &Path, n: usize) {
     let paths: Vec<String> = order.iter().map(|&i| paths[i].clone()).collect();
     let labels: Vec<Option<i32>> = order.iter().map(|&i| Some((i % 2) as i32)).collect();
     let x: Vec<f32> = order.iter().flat_map(|&i| [(i % 2) as f32 + (i % 7) as f32 * 0.1, (i % 5) as f32]).collect();
-    featurefile::testing::write_generated(path, &classes, 2, &paths, &labels, &x);
+    testkit::write_generated(path, &classes, 2, &paths, &labels, &x);
 }
 
 #[test]

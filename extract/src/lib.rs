@@ -216,7 +216,7 @@ pub fn run(opts: &ValidOptions, report: &mut dyn FnMut(Event)) -> Result<Summary
     }
     eprintln!("{}", plan.describe(opts));
     // Temporary files of killed runs at this destination: this run redoes them.
-    if let Ok(n @ 1..) = featurefile::atomic::remove_stale(&opts.out) {
+    if let Ok(n @ 1..) = atomic::remove_stale(&opts.out) {
         eprintln!("removed {n} partial file{} a killed run left beside {}", if n == 1 { "" } else { "s" }, opts.out.display());
     }
     if plan.model.model.metadata("untrained") == Some("true") {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use extract::{Device, Options};
-use featurefile::{cli, Pool};
+use featurefile::Pool;
 
 const PROG: &str = "extract";
 
@@ -45,7 +45,7 @@ struct Cli {
     #[arg(long)]
     crop: Option<u32>,
     /// Skip images of more pixels than this, before decoding them (PIL's limit)
-    #[arg(long, default_value_t = featurefile::images::DEFAULT_MAX_PIXELS)]
+    #[arg(long, default_value_t = images::DEFAULT_MAX_PIXELS)]
     max_pixels: u64,
     /// This task's share of a cluster job: K/N (task K of N, 0-based), auto (Slurm array), auto/N (Kubernetes Indexed Job)
     #[arg(long)]
@@ -59,7 +59,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    featurefile::images::install_panic_hook();
+    images::install_panic_hook();
     let args: Cli = match cli::parse(PROG) {
         Ok(args) => args,
         Err(code) => return code,

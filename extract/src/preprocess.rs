@@ -33,7 +33,7 @@ impl Default for Config {
             crop: 224,
             mean: IMAGENET_MEAN,
             std: IMAGENET_STD,
-            max_pixels: featurefile::images::DEFAULT_MAX_PIXELS,
+            max_pixels: images::DEFAULT_MAX_PIXELS,
         }
     }
 }
@@ -66,14 +66,14 @@ fn shortest(v: f32) -> f64 {
 /// `convert("RGB")` does (alpha dropped); 16-bit samples are scaled to 8 bits
 /// (PIL would clip them).
 pub fn load_rgb(path: &Path, max_pixels: u64) -> Result<RgbImage, String> {
-    Ok(match featurefile::images::open_oriented(path, max_pixels)? {
+    Ok(match images::open_oriented(path, max_pixels)? {
         DynamicImage::ImageRgb8(rgb) => rgb,
         other => other.to_rgb8(),
     })
 }
 
 /// Decodes and transforms one image into `out` (3 x crop x crop, CHW). A
-/// decoder's panic costs this file only (`featurefile::images`); a panic in
+/// decoder's panic costs this file only (`images`); a panic in
 /// the transform is a bug of ours and ends the run.
 pub fn preprocess_file(path: &Path, cfg: &Config, out: &mut [f32]) -> Result<(), String> {
     let img = load_rgb(path, cfg.max_pixels)?;

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use featurefile::testing::{
+use testkit::{
     assert_no_partial_files, assert_one_line_failure, cosine, model, py, py_json, python, root, s, shared_data,
     stderr,
 };
@@ -516,5 +516,5 @@ fn the_gpu_check_runs_its_steps_and_catches_what_it_guards() {
 fn the_readme_lists_exactly_the_options_help_prints() {
     let o = extract(&["--help"]);
     assert!(o.status.success());
-    featurefile::testing::assert_readme_matches_help("extract", &String::from_utf8_lossy(&o.stdout));
+    testkit::assert_readme_matches_help("extract", &String::from_utf8_lossy(&o.stdout));
 }

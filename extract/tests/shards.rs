@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use featurefile::shards::part_name;
-use featurefile::testing::{assert_no_partial_files, assert_one_line_failure, model, py_json, s, stderr};
+use testkit::{assert_no_partial_files, assert_one_line_failure, model, py_json, s, stderr};
 use featurefile::FeatureFile;
 
 const MODEL: &str = "resnet50-narrow.onnx";
@@ -302,8 +302,8 @@ fn the_sbatch_script_runs_as_an_array_task_would() {
     run_ok(&imgs, &["--shard", "1/3", "--out", &format!("{}/", fixed.display())]);
     let run = |vars: &[(&str, &str)]| {
         let mut c = Command::new("bash");
-        c.arg(featurefile::testing::root().join("scripts/slurm/extract.sbatch"))
-            .current_dir(featurefile::testing::root())
+        c.arg(testkit::root().join("scripts/slurm/extract.sbatch"))
+            .current_dir(testkit::root())
             .env("IMAGES", &imgs)
             .env("OUT", &out) // no trailing slash: the script adds it
             .env("MODEL", model(MODEL))
@@ -327,7 +327,7 @@ fn the_sbatch_script_runs_as_an_array_task_would() {
 
 #[test]
 fn the_kubernetes_manifest_is_an_indexed_job_whose_command_runs() {
-    let text = std::fs::read_to_string(featurefile::testing::root().join("deploy/kubernetes/extract-job.yaml")).unwrap();
+    let text = std::fs::read_to_string(testkit::root().join("deploy/kubernetes/extract-job.yaml")).unwrap();
     let value = |key: &str| -> String {
         let line = text.lines().find(|l| l.trim_start().starts_with(&format!("{key}:"))).unwrap_or_else(|| panic!("no {key}"));
         line.split_once(':').unwrap().1.trim().to_string()

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use featurefile::testing::{assert_one_line_failure, model, py, py_json, python, root, s, shared_fixtures as fixtures, stderr};
+use testkit::{assert_one_line_failure, model, py, py_json, python, root, s, shared_fixtures as fixtures, stderr};
 use featurefile::FeatureFile;
 
 /// extract with its cache in `cache` and downloads pointed at `base`.

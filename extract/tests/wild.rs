@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use featurefile::testing::{assert_one_line_failure, model, py, s, stderr};
+use testkit::{assert_one_line_failure, model, py, s, stderr};
 use featurefile::FeatureFile;
 
 fn extract(args: &[&str]) -> Output {
@@ -77,7 +77,7 @@ fn planted(models: &Path) -> serde_json::Value {
 fn assert_matches_onnx_runtime(model: &Path, features: &Path) {
     let f = FeatureFile::open(features).unwrap();
     for (layer, info) in &f.header.layers {
-        let r = featurefile::testing::py_json(
+        let r = testkit::py_json(
             "scripts/reference-features.py",
             &[s(features), "--model", s(model), "--layer", layer, "--tensor", &info.tensor, "--min-cosine", "0.99999"],
         );
@@ -342,7 +342,7 @@ def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zl
 z = zlib.compressobj(9); row = b"\x00" + b"\x00" * w; data = b"".join(z.compress(row) for _ in range(h)) + z.flush()
 open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)) + chunk(b"IDAT", data) + chunk(b"IEND", b""))
 "#;
-    let o = Command::new(featurefile::testing::python()).args(["-c", script, s(&root.join("bomb.png"))]).output().unwrap();
+    let o = Command::new(testkit::python()).args(["-c", script, s(&root.join("bomb.png"))]).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(std::fs::metadata(root.join("bomb.png")).unwrap().len() < 2_000_000);
     image::RgbImage::from_pixel(64, 48, image::Rgb([9, 9, 9])).save(root.join("small.png")).unwrap();

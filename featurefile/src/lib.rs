@@ -5,17 +5,9 @@
 //! footer's metadata keys and their JSON shapes. `extract` writes through
 //! [`FeatureWriter`], `classify` reads through [`FeatureFile::open`], and
 //! neither spells a key or a column name itself.
-//!
-//! It also holds what both binaries share around the file: writing outputs
-//! atomically ([`atomic`]), reading the images rows point to ([`images`]),
-//! and the small command-line conventions of both `main`s ([`cli`]).
+//! The file is written whole or not at all (the `atomic` crate).
 
-pub mod atomic;
-pub mod cli;
-pub mod images;
 pub mod shards;
-#[cfg(feature = "testing")]
-pub mod testing;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

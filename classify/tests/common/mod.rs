@@ -1,15 +1,15 @@
 //! What classify's integration tests share beyond the workspace's helpers
-//! (`featurefile::testing`): the two binaries and feature files to fit on.
+//! (`testkit`): the two binaries and feature files to fit on.
 #![allow(dead_code, unused_imports)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub use featurefile::testing::{model, py, py_json, python, root, s, shared_data, stderr};
+pub use testkit::{model, py, py_json, python, root, s, shared_data, stderr};
 
 /// The `extract` binary beside ours (a workspace test run builds it).
 pub fn extract_bin() -> PathBuf {
-    featurefile::testing::workspace_bin(Path::new(env!("CARGO_BIN_EXE_classify")), "extract")
+    testkit::workspace_bin(Path::new(env!("CARGO_BIN_EXE_classify")), "extract")
 }
 
 /// `extract` over `images` with the named model from models/, into `out`.
@@ -43,5 +43,5 @@ pub fn py_ok(script: &str, args: &[&str]) -> Output {
 /// classify's one-line failure, and no classifier written.
 pub fn assert_fails(args: &[&str], expect: &str) {
     let o = classify(args);
-    featurefile::testing::assert_one_line_failure("classify", args, &o, expect);
+    testkit::assert_one_line_failure("classify", args, &o, expect);
 }

@@ -9,7 +9,6 @@ pub const USAGE_EXIT: u8 = 2;
 
 /// Parses the command line; `--help` and `--version` print and exit 0 as
 /// clap does, anything else wrong is `usage_error`'s one line.
-#[cfg(feature = "clap")]
 pub fn parse<P: clap::Parser>(prog: &str) -> Result<P, ExitCode> {
     match P::try_parse() {
         Ok(args) => Ok(args),

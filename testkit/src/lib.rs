@@ -1,5 +1,4 @@
-//! Helpers for the workspace's integration tests (feature `testing`, a
-//! dev-dependency only): where things are, running the project's Python
+//! Helpers for the workspace's integration tests (a dev-dependency only): where things are, running the project's Python
 //! oracles, and the checks every binary's tests make of a failure.
 
 use std::path::{Path, PathBuf};
@@ -9,7 +8,7 @@ use std::process::{Command, Output};
 /// `avgpool` column of `dim` values per row (`values`, row-major), from a
 /// made-up model and preprocessing.
 pub fn write_generated(path: &Path, classes: &[String], dim: usize, paths: &[String], labels: &[Option<i32>], values: &[f32]) {
-    use crate::{FeatureWriter, Header, LayerInfo, ModelInfo, Pool, Preprocess, Rows};
+    use featurefile::{FeatureWriter, Header, LayerInfo, ModelInfo, Pool, Preprocess, Rows};
     let mut w = FeatureWriter::create(path, classes, &[("avgpool".into(), dim)]).unwrap();
     w.write(Rows { paths, labels, features: &[values] }).unwrap();
     w.finish(&Header {
@@ -123,7 +122,7 @@ pub fn assert_no_partial_files(dir: &Path) {
     let left: Vec<String> = std::fs::read_dir(dir)
         .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();
-    let partial: Vec<&String> = left.iter().filter(|n| n.ends_with(crate::atomic::PARTIAL_SUFFIX)).collect();
+    let partial: Vec<&String> = left.iter().filter(|n| n.ends_with(atomic::PARTIAL_SUFFIX)).collect();
     assert!(partial.is_empty(), "partial files left in {}: {partial:?}", dir.display());
 }
 

@@ -1,0 +1,92 @@
+//! The checkpoint readers on files written by real PyTorch and MindSpore
+//! (../shared/fixtures/), and on those files damaged: a truncation is
+//! refused, a flipped bit is an error or a state dict, never a panic.
+
+use std::path::Path;
+
+use backbone::checkpoint::{self, Kind, StateDict};
+use backbone::resnet;
+use testkit::shared_fixtures as fixtures;
+
+fn read(path: &Path, kind: Kind) -> StateDict {
+    checkpoint::read(path, kind).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn both_pytorch_formats_hold_the_same_resnet50() {
+    let Some(fx) = fixtures("torchvision-pth") else { return };
+    let zip = read(&fx.join("resnet50-w8.pth"), Kind::Torch);
+    let legacy = read(&fx.join("resnet50-w8-legacy.pth"), Kind::Torch);
+    let names = |d: &StateDict| d.0.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&zip), names(&legacy));
+    assert_eq!(zip.0, legacy.0, "the same tensors, value for value");
+    // torchvision's keys in its order, the BatchNorm counters included.
+    assert_eq!(zip.0.len(), resnet::expected_keys().len() + 53);
+    assert_eq!(zip.get("layer1.0.bn1.num_batches_tracked").unwrap().dims, Vec::<usize>::new());
+    assert_eq!(zip.get("layer3.5.conv2.weight").unwrap().dims, [32, 32, 3, 3]);
+    resnet::check(&zip).unwrap();
+}
+
+#[test]
+fn the_mindspore_checkpoint_maps_onto_torchvisions_names() {
+    let Some(fx) = fixtures("mindspore-ckpt") else { return };
+    let raw = read(&fx.join("resnet50-w8.ckpt"), Kind::MindSpore);
+    // PARAMS.txt, written beside the file by MindSpore: name, shape, dtype, in file order.
+    let listed = std::fs::read_to_string(fx.join("PARAMS.txt")).unwrap();
+    let names: Vec<&str> = listed.lines().filter_map(|l| l.split_whitespace().next()).filter(|n| !n.starts_with('#')).collect();
+    assert_eq!(raw.0.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), names);
+    let (params, ignored) = resnet::from_mindspore(raw);
+    assert!(ignored.is_empty(), "{ignored:?}");
+    resnet::check(&params).unwrap();
+}
+
+/// A small deterministic generator for the mutations (Knuth's MMIX LCG).
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
+
+#[test]
+fn truncated_and_flipped_checkpoints_are_errors_never_panics() {
+    let (Some(tv), Some(ms)) = (fixtures("torchvision-pth"), fixtures("mindspore-ckpt")) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Lcg(0xC0FFEE);
+    for (file, kind) in [
+        (tv.join("resnet50-w8.pth"), Kind::Torch),
+        (tv.join("resnet50-w8-legacy.pth"), Kind::Torch),
+        (ms.join("resnet50-w8.ckpt"), Kind::MindSpore),
+    ] {
+        let good = std::fs::read(&file).unwrap();
+        let p = dir.path().join("m");
+        for k in 0..100 {
+            let cut = good.len() * k / 100 + rng.below(64);
+            std::fs::write(&p, &good[..cut.min(good.len() - 1)]).unwrap();
+            assert!(checkpoint::read(&p, kind).is_err(), "{}: cut at {cut} of {} was read", file.display(), good.len());
+        }
+        let mut read = 0;
+        for _ in 0..150 {
+            let mut m = good.clone();
+            for _ in 0..1 + rng.below(4) {
+                // Flips where the structure is (the first and last kilobytes
+                // hold the pickle, the zip directory, the protobuf keys) as
+                // often as anywhere.
+                let at = match rng.below(3) {
+                    0 => rng.below(4096.min(m.len())),
+                    1 => m.len() - 1 - rng.below(4096.min(m.len())),
+                    _ => rng.below(m.len()),
+                };
+                m[at] ^= 1 << rng.below(8);
+            }
+            std::fs::write(&p, &m).unwrap();
+            if let Ok(d) = checkpoint::read(&p, kind) {
+                read += 1;
+                let _ = resnet::check(&d);
+            }
+        }
+        eprintln!("{}: {read} of 150 flipped files still read", file.display());
+    }
+}
