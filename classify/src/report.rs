@@ -29,7 +29,7 @@ fn esc(s: &str) -> String {
 
 /// The image as a small inline JPEG, or why it could not be read.
 fn thumbnail(path: &Path) -> Result<String, String> {
-    let img = images::open_oriented(path, images::DEFAULT_MAX_PIXELS)?;
+    let img = images::open_oriented(path, images::Limits::default())?;
     // Tiny images (8x8 digits) are enlarged with visible pixels, not blurred.
     let thumb = if img.width().max(img.height()) < THUMB / 2 {
         let k = THUMB / img.width().max(img.height()).max(1);
@@ -96,7 +96,8 @@ pub fn write(scored: &Scored, classifier: &Classifier, source: &Path, out: &Path
     let mut cards = String::new();
     for &&(i, t, p) in &order[..shown] {
         let rel = &scored.data.paths[i];
-        let path = Path::new(&scored.data.root).join(rel);
+        // The path column's spelling turned back into the file (non-UTF-8 names included).
+        let path = Path::new(&scored.data.root).join(featurefile::paths::unspell(rel));
         let (right, tname, pname) = (t == p, &scored.classes[t], &scored.classes[p]);
         let img = match thumbnail(&path) {
             Ok(uri) => format!("<img src=\"{uri}\" alt=\"{}\"/>", esc(rel)),

@@ -31,26 +31,53 @@ pub struct Entry {
 pub struct Dataset {
     /// Absolute.
     pub root: PathBuf,
-    /// Class folder names, sorted: their positions are the class indices.
+    /// Class folder names (spelled as `path` is: `featurefile::paths`),
+    /// sorted: their positions are the class indices.
     pub classes: Vec<String>,
     /// Sorted by `rel`.
     pub entries: Vec<Entry>,
-    /// Files that look like images but whose names are not UTF-8: (path, reason).
-    pub unreadable: Vec<(String, String)>,
+    /// What the walk met worth saying: a folder reached a second time (a
+    /// link loop, two links to one folder), walked once.
+    pub notes: Vec<String>,
 }
 
 fn hidden(name: &std::ffi::OsStr) -> bool {
-    name.to_string_lossy().starts_with('.')
+    name.as_encoded_bytes().first() == Some(&b'.')
 }
 
+/// Whether a file's extension is an image's (the name need not be UTF-8).
 pub fn is_image(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+    path.extension().is_some_and(|e| {
+        let e = e.as_encoded_bytes();
+        EXTENSIONS.iter().any(|x| x.as_bytes().eq_ignore_ascii_case(e))
+    })
 }
 
-/// Lists a folder's non-hidden entries, following symbolic links.
-fn list(dir: &Path) -> Result<Vec<(PathBuf, bool)>, Error> {
+/// What a folder holds, by what its entries are once links are followed.
+enum Item {
+    /// A folder, with the identity (device, inode) that tells a second visit.
+    Folder(PathBuf, (u64, u64)),
+    /// Anything else, a dangling link included: whether it is an image the
+    /// read decides, and names it when it is not a regular file.
+    File(PathBuf),
+}
+
+fn folder_id(meta: &std::fs::Metadata) -> (u64, u64) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        (meta.dev(), meta.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        (0, 0)
+    }
+}
+
+/// Lists a folder's non-hidden entries, following symbolic links. Nothing
+/// is opened but folders: a FIFO or a device is only looked at.
+fn list(dir: &Path) -> Result<Vec<Item>, Error> {
     let io = |e| Error::Io { path: dir.to_owned(), source: e };
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
@@ -59,9 +86,10 @@ fn list(dir: &Path) -> Result<Vec<(PathBuf, bool)>, Error> {
             continue;
         }
         let path = entry.path();
-        // A dangling link or one we may not follow is no image; skip it quietly.
-        let Ok(meta) = std::fs::metadata(&path) else { continue };
-        out.push((path, meta.is_dir()));
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_dir() => out.push(Item::Folder(path, folder_id(&meta))),
+            _ => out.push(Item::File(path)),
+        }
     }
     Ok(out)
 }
@@ -74,45 +102,50 @@ pub fn scan(root: &Path) -> Result<Dataset, Error> {
         return Err(Error::NotAFolder(root.to_owned()));
     }
     let root = root.canonicalize().map_err(|e| Error::Io { path: root.to_owned(), source: e })?;
+    let root_meta = std::fs::metadata(&root).map_err(|e| Error::Io { path: root.clone(), source: e })?;
+    let mut seen = std::collections::HashSet::from([folder_id(&root_meta)]);
+    let mut notes = Vec::new();
+    let spell = |p: &Path| featurefile::paths::spell(p.strip_prefix(&root).expect("under the root"));
+    let mut once = |path: &Path, id: (u64, u64), notes: &mut Vec<String>| {
+        let first = seen.insert(id);
+        if !first {
+            notes.push(format!("{} is a folder already walked (a link loop, or a second link to it): walked once", spell(path)));
+        }
+        first
+    };
+
     let top = list(&root)?;
     let mut classes: Vec<String> = Vec::new();
-    let mut unreadable = Vec::new();
-    for (path, is_dir) in &top {
-        if *is_dir {
-            match path.file_name().and_then(|n| n.to_str()) {
-                Some(n) => classes.push(n.to_string()),
-                None => unreadable.push((path.to_string_lossy().into_owned(), "folder name is not UTF-8".into())),
+    let mut folders = Vec::new();
+    let mut entries = Vec::new();
+    for item in top {
+        match item {
+            Item::Folder(path, id) => {
+                let name = spell(&path);
+                if once(&path, id, &mut notes) {
+                    folders.push((path, name.clone()));
+                }
+                classes.push(name);
             }
+            Item::File(path) if is_image(&path) => entries.push(Entry { rel: spell(&path), abs: path, label: None }),
+            Item::File(_) => {}
         }
     }
     classes.sort();
-
-    let mut entries = Vec::new();
-    let mut push = |path: PathBuf, label: Option<i32>, unreadable: &mut Vec<(String, String)>| {
-        let rel = path.strip_prefix(&root).expect("under the root");
-        match rel.to_str() {
-            Some(r) => entries.push(Entry { rel: r.replace(std::path::MAIN_SEPARATOR, "/"), abs: path, label }),
-            None => unreadable.push((rel.to_string_lossy().into_owned(), "file name is not UTF-8".into())),
-        }
-    };
-    for (path, is_dir) in top {
-        if !is_dir {
-            if is_image(&path) {
-                push(path, None, &mut unreadable);
-            }
-            continue;
-        }
-        let Some(label) = path.file_name().and_then(|n| n.to_str()).and_then(|n| classes.iter().position(|c| c == n)) else {
-            continue;
-        };
+    for (path, name) in folders {
+        let label = classes.iter().position(|c| *c == name).expect("listed above") as i32;
         // Nested folders inside a class count for that class.
         let mut stack = vec![path];
         while let Some(dir) = stack.pop() {
-            for (p, d) in list(&dir)? {
-                if d {
-                    stack.push(p);
-                } else if is_image(&p) {
-                    push(p, Some(label as i32), &mut unreadable);
+            for item in list(&dir)? {
+                match item {
+                    Item::Folder(p, id) => {
+                        if once(&p, id, &mut notes) {
+                            stack.push(p);
+                        }
+                    }
+                    Item::File(p) if is_image(&p) => entries.push(Entry { rel: spell(&p), abs: p, label: Some(label) }),
+                    Item::File(_) => {}
                 }
             }
         }
@@ -121,8 +154,8 @@ pub fn scan(root: &Path) -> Result<Dataset, Error> {
         return Err(Error::Empty(root));
     }
     entries.sort_by(|a, b| a.rel.cmp(&b.rel));
-    unreadable.sort();
-    Ok(Dataset { root, classes, entries, unreadable })
+    notes.sort();
+    Ok(Dataset { root, classes, entries, notes })
 }
 
 #[cfg(test)]

@@ -77,6 +77,8 @@ pub struct Options {
     pub crop: Option<u32>,
     /// Images with more pixels are skipped before they are decoded.
     pub max_pixels: u64,
+    /// Image files larger than this are skipped before they are read.
+    pub max_bytes: u64,
     /// This run's share of a cluster job; `--out` is then a folder.
     pub shard: Option<shard::Spec>,
     /// Redo a part that exists complete (otherwise the task has nothing to do).
@@ -215,6 +217,9 @@ pub fn run(opts: &ValidOptions, report: &mut dyn FnMut(Event)) -> Result<Summary
         return Ok(done);
     }
     eprintln!("{}", plan.describe(opts));
+    for note in &plan.data.notes {
+        eprintln!("{note}");
+    }
     // Temporary files of killed runs at this destination: this run redoes them.
     if let Ok(n @ 1..) = atomic::remove_stale(&opts.out) {
         eprintln!("removed {n} partial file{} a killed run left beside {}", if n == 1 { "" } else { "s" }, opts.out.display());
@@ -312,10 +317,6 @@ impl Plan {
         let shard = opts.task().map(|t| {
             let total_images = data.entries.len();
             data.entries = data.entries.drain(shards::range(total_images, t.index, t.count)).collect();
-            if t.index != 0 {
-                // Names that are not UTF-8 have no place in the sorted list: part 0 reports them.
-                data.unreadable.clear();
-            }
             Shard {
                 index: t.index,
                 count: t.count,
@@ -451,7 +452,7 @@ fn eval_sizes(opts: &Options, model: &backbone::Model) -> Result<(preprocess::Co
     if crop > resize {
         return Err(Error::CropLargerThanResize { crop, resize });
     }
-    Ok((preprocess::Config { resize, crop, max_pixels: opts.max_pixels, ..defaults }, from))
+    Ok((preprocess::Config { resize, crop, limits: images::Limits { max_pixels: opts.max_pixels, max_bytes: opts.max_bytes }, ..defaults }, from))
 }
 
 /// One batch of preprocessed images on its way to inference.
@@ -529,7 +530,7 @@ impl<'p> Sink<'p> {
             out: opts.out.clone(),
             writer: None,
             features: vec![Vec::new(); plan.layers.len()],
-            skipped: plan.data.unreadable.iter().map(|(p, e)| Skipped { path: p.clone(), error: e.clone() }).collect(),
+            skipped: Vec::new(),
             written: 0,
         }
     }

@@ -47,6 +47,9 @@ struct Cli {
     /// Skip images of more pixels than this, before decoding them (PIL's limit)
     #[arg(long, default_value_t = images::DEFAULT_MAX_PIXELS)]
     max_pixels: u64,
+    /// Skip image files of more bytes than this, before reading them
+    #[arg(long, default_value_t = images::DEFAULT_MAX_BYTES)]
+    max_bytes: u64,
     /// This task's share of a cluster job: K/N (task K of N, 0-based), auto (Slurm array), auto/N (Kubernetes Indexed Job)
     #[arg(long)]
     shard: Option<extract::shard::Spec>,
@@ -95,6 +98,7 @@ fn main() -> ExitCode {
         resize: args.resize,
         crop: args.crop,
         max_pixels: args.max_pixels,
+        max_bytes: args.max_bytes,
         shard: args.shard,
         overwrite: args.overwrite,
         cancel,

@@ -22,8 +22,8 @@ pub struct Config {
     pub crop: u32,
     pub mean: [f32; 3],
     pub std: [f32; 3],
-    /// Larger images are refused before they are decoded.
-    pub max_pixels: u64,
+    /// What a file may cost before it is refused (pixels, bytes), checked before decoding.
+    pub limits: images::Limits,
 }
 
 impl Default for Config {
@@ -33,7 +33,7 @@ impl Default for Config {
             crop: 224,
             mean: IMAGENET_MEAN,
             std: IMAGENET_STD,
-            max_pixels: images::DEFAULT_MAX_PIXELS,
+            limits: images::Limits::default(),
         }
     }
 }
@@ -65,8 +65,8 @@ fn shortest(v: f32) -> f64 {
 /// Greyscale, palette, CMYK and alpha images are converted as PIL's
 /// `convert("RGB")` does (alpha dropped); 16-bit samples are scaled to 8 bits
 /// (PIL would clip them).
-pub fn load_rgb(path: &Path, max_pixels: u64) -> Result<RgbImage, String> {
-    Ok(match images::open_oriented(path, max_pixels)? {
+pub fn load_rgb(path: &Path, limits: images::Limits) -> Result<RgbImage, String> {
+    Ok(match images::open_oriented(path, limits)? {
         DynamicImage::ImageRgb8(rgb) => rgb,
         other => other.to_rgb8(),
     })
@@ -76,7 +76,7 @@ pub fn load_rgb(path: &Path, max_pixels: u64) -> Result<RgbImage, String> {
 /// decoder's panic costs this file only (`images`); a panic in
 /// the transform is a bug of ours and ends the run.
 pub fn preprocess_file(path: &Path, cfg: &Config, out: &mut [f32]) -> Result<(), String> {
-    let img = load_rgb(path, cfg.max_pixels)?;
+    let img = load_rgb(path, cfg.limits)?;
     transform(&img, cfg, out);
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! neither spells a key or a column name itself.
 //! The file is written whole or not at all (the `atomic` crate).
 
+pub mod paths;
 pub mod shards;
 
 use std::fs::File;

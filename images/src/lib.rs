@@ -3,7 +3,10 @@
 //! orientation. `extract` preprocesses what this returns and `classify`'s
 //! report shows it, so both see the same picture.
 //!
-//! Image files are untrusted input: a file that is cut short is refused
+//! Image files are untrusted input: only a regular file (after following
+//! links) is read, at most its own size and never more than a byte limit
+//! (a link to `/dev/zero` or a FIFO named `x.jpg` cannot hang a run or
+//! fill its memory); a file that is cut short is refused
 //! rather than completed with grey (as PIL refuses it), an image larger than
 //! the pixel limit is refused before its pixels are allocated (a
 //! decompression bomb), and a decoder that panics costs that file only.
@@ -16,12 +19,77 @@ use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 
 /// PIL's default limit (`Image.MAX_IMAGE_PIXELS`): about 179 million pixels.
 pub const DEFAULT_MAX_PIXELS: u64 = 178_956_970;
+/// 1 GiB: far above any photo (a 12-Mpx JPEG is a few MB, an uncompressed
+/// 100-Mpx TIFF 300 MB), far below what would hurt a node.
+pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
+
+/// What one image file may cost before it is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_pixels: u64,
+    pub max_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_pixels: DEFAULT_MAX_PIXELS, max_bytes: DEFAULT_MAX_BYTES }
+    }
+}
+
+/// The bytes of an image file: a regular file (after following links),
+/// read up to its own size and refused above `max_bytes`. Anything else
+/// (a FIFO, a device, a socket, a dangling link) is refused by name,
+/// without being opened.
+pub fn read_file(path: &Path, max_bytes: u64) -> Result<Vec<u8>, String> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && std::fs::symlink_metadata(path).is_ok() => {
+            let to = std::fs::read_link(path).map(|t| t.display().to_string()).unwrap_or_default();
+            return Err(format!("a dangling link (to {to})"));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    if !meta.is_file() {
+        return Err(format!("not a regular file ({})", kind_of(&meta)));
+    }
+    let len = meta.len();
+    if len > max_bytes {
+        return Err(format!("file is {len} bytes, above the limit of {max_bytes} (--max-bytes)"));
+    }
+    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut bytes = Vec::with_capacity(len as usize);
+    // Its own size, and no more: a file that grows while it is read is read as it was.
+    std::io::Read::read_to_end(&mut std::io::Read::take(f, len), &mut bytes).map_err(|e| e.to_string())?;
+    Ok(bytes)
+}
+
+fn kind_of(meta: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if meta.is_dir() { "a folder" } else { "not a file" }
+}
 
 /// Decodes an image file (format guessed from its bytes) with its EXIF
-/// orientation applied, refusing truncated JPEGs and images of more than
-/// `max_pixels` pixels.
-pub fn open_oriented(path: &Path, max_pixels: u64) -> Result<DynamicImage, String> {
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+/// orientation applied, refusing what [`read_file`] refuses, truncated
+/// JPEGs and images of more than `limits.max_pixels` pixels.
+pub fn open_oriented(path: &Path, limits: Limits) -> Result<DynamicImage, String> {
+    let max_pixels = limits.max_pixels;
+    let bytes = read_file(path, limits.max_bytes)?;
     let reader = ImageReader::new(Cursor::new(&bytes)).with_guessed_format().map_err(|e| e.to_string())?;
     if reader.format() == Some(ImageFormat::Jpeg) && !jpeg_is_complete(&bytes) {
         return Err("image file is truncated (no end-of-image marker)".into());
