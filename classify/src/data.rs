@@ -44,8 +44,8 @@ impl Data {
     /// Reads `file` (a feature file, or a folder of parts) and takes the
     /// feature column `layer`, which may be left out when the file has only
     /// one; only that column is read. A folder, or rows of 256 MiB or more,
-    /// are announced on stderr with the memory they take, before reading.
-    pub fn load(file: &Path, layer: Option<&str>, allow_partial: bool) -> Result<Self, Error> {
+    /// are announced to `notes` with the memory they take, before reading.
+    pub fn load(file: &Path, layer: Option<&str>, allow_partial: bool, notes: &mut dyn FnMut(&str)) -> Result<Self, Error> {
         let source = Source::open(file, allow_partial)?;
         let names: Vec<&str> = source.header.layers.iter().map(|(n, _)| n.as_str()).collect();
         let index = match (layer, names.as_slice()) {
@@ -66,14 +66,14 @@ impl Data {
         let (name, info) = &source.header.layers[index];
         let bytes = source.rows * info.dim * std::mem::size_of::<f32>();
         if source.parts.is_some() || bytes >= ANNOUNCE_BYTES {
-            eprintln!(
+            notes(&format!(
                 "reading {} rows x {} of {name} from {}{}: {} as f32",
                 source.rows,
                 info.dim,
                 file.display(),
                 parts_note(&source),
                 human_bytes(bytes)
-            );
+            ));
         }
         let mut f = source.read(Some(&[name.as_str()]))?;
         let column = &mut f.columns[0];

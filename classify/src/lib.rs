@@ -233,8 +233,9 @@ fn candidates(opts: &FitOptions, x: ArrayView2<f32>) -> Vec<Spec> {
     specs
 }
 
-pub fn fit(opts: &ValidFitOptions) -> Result<FitReport> {
-    let mut data = Data::load(&opts.train, opts.layer.as_deref(), opts.allow_partial)?;
+/// `notes` hears what is worth a line before a long read (see [`Data::load`]).
+pub fn fit(opts: &ValidFitOptions, notes: &mut dyn FnMut(&str)) -> Result<FitReport> {
+    let mut data = Data::load(&opts.train, opts.layer.as_deref(), opts.allow_partial, notes)?;
     let rows = data.labeled();
     let ignored_unlabeled = data.len() - rows.len();
     let y: Vec<usize> = rows.iter().map(|&i| data.y[i].expect("labeled")).collect();
@@ -302,8 +303,8 @@ pub struct Scored {
 
 /// Scores every labeled row of `file`. Classes are matched by name, so the
 /// file's class indices may be ordered differently from the training file's.
-pub fn score(classifier: &Classifier, file: &Path, allow: Allow) -> Result<Scored> {
-    let data = classifier.load_compatible(file, allow)?;
+pub fn score(classifier: &Classifier, file: &Path, allow: Allow, notes: &mut dyn FnMut(&str)) -> Result<Scored> {
+    let data = classifier.load_compatible(file, allow, notes)?;
     let mut classes = classifier.classes.clone();
     for c in &data.classes {
         if !classes.contains(c) {

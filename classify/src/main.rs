@@ -116,10 +116,12 @@ fn main() -> ExitCode {
 }
 
 fn run(command: Command) -> classify::Result<()> {
+    // The library's notes are lines on stderr; results go to stdout.
+    let mut note = |line: &str| eprintln!("{line}");
     match command {
         Command::Fit { train, out, model, kernel, c, gamma, layer, scale, cv, allow_partial } => {
             let opts = FitOptions { train, out, model, kernel, c, gamma, layer, scale, cv, allow_partial }.check()?;
-            let report = classify::fit(&opts)?;
+            let report = classify::fit(&opts, &mut note)?;
             for w in report.warnings() {
                 eprintln!("{PROG}: warning: {w}");
             }
@@ -127,7 +129,7 @@ fn run(command: Command) -> classify::Result<()> {
         }
         Command::Score { file, classifier, json, allow_mismatch, report, report_limit, allow_partial } => {
             let c = Classifier::load(&classifier)?;
-            let scored = classify::score(&c, &file, Allow { mismatch: allow_mismatch, partial: allow_partial })?;
+            let scored = classify::score(&c, &file, Allow { mismatch: allow_mismatch, partial: allow_partial }, &mut note)?;
             if let Some(out) = report {
                 let w = classify::report::write(&scored, &c, &file, &out, report_limit)?;
                 let missing = if w.missing > 0 { format!(", {} images not found", w.missing) } else { String::new() };
@@ -141,7 +143,7 @@ fn run(command: Command) -> classify::Result<()> {
         }
         Command::Predict { file, out, classifier, allow_mismatch, allow_partial } => {
             let c = Classifier::load(&classifier)?;
-            let n = classify::predict::predict(&c, &file, &out, Allow { mismatch: allow_mismatch, partial: allow_partial })?;
+            let n = classify::predict::predict(&c, &file, &out, Allow { mismatch: allow_mismatch, partial: allow_partial }, &mut note)?;
             eprintln!("wrote {n} predictions to {}", out.display());
         }
         Command::Export { classifier, model, out } => {

@@ -12,14 +12,14 @@ use crate::{Allow, Classifier, Error, Result};
 
 /// Writes predictions for every row of `file` to `out` (by its extension:
 /// .csv or .parquet), whole or not at all. Returns the number of rows.
-pub fn predict(classifier: &Classifier, file: &Path, out: &Path, allow: Allow) -> Result<usize> {
+pub fn predict(classifier: &Classifier, file: &Path, out: &Path, allow: Allow, notes: &mut dyn FnMut(&str)) -> Result<usize> {
     let ext = out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     let parquet = match ext.as_deref() {
         Some("csv") => false,
         Some("parquet") => true,
         _ => return Err(Error::PredictFormat(out.to_owned())),
     };
-    let data = classifier.load_compatible(file, allow)?;
+    let data = classifier.load_compatible(file, allow, notes)?;
     let scores = classifier.scores(data.x.view());
     let predicted: Vec<&str> =
         classifier.model.classes_of(&scores).into_iter().map(|k| classifier.classes[k].as_str()).collect();

@@ -110,8 +110,8 @@ impl Classifier {
     /// Reads the classifier's feature column from `file` and checks that it
     /// comes from the same backbone and layer: features of another model or
     /// layer would be scored without a word otherwise.
-    pub fn load_compatible(&self, file: &Path, allow: Allow) -> Result<Data> {
-        let data = Data::load(file, Some(&self.feature_column), allow.partial)?;
+    pub fn load_compatible(&self, file: &Path, allow: Allow, notes: &mut dyn FnMut(&str)) -> Result<Data> {
+        let data = Data::load(file, Some(&self.feature_column), allow.partial, notes)?;
         if data.x.ncols() != self.dim {
             return Err(Error::DimensionMismatch {
                 file: file.to_owned(),

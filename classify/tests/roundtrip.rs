@@ -43,7 +43,7 @@ fn fit(train: &Path, out: &Path, model: ModelKind, kernel: Kernel, scale: scale:
         cv: None,
         allow_partial: false,
     };
-    classify::fit(&opts.check().unwrap()).unwrap()
+    classify::fit(&opts.check().unwrap(), &mut |_| {}).unwrap()
 }
 
 #[test]
@@ -62,10 +62,10 @@ fn saved_classifiers_predict_as_fitted() {
         let out = dir.path().join("c.json");
         let fitted = fit(&train, &out, model, kernel, sc).classifier;
         let loaded = Classifier::load(&out).unwrap();
-        let data = loaded.load_compatible(&val, classify::Allow::default()).unwrap();
+        let data = loaded.load_compatible(&val, classify::Allow::default(), &mut |_| {}).unwrap();
         assert_eq!(loaded.predict(data.x.view()), fitted.predict(data.x.view()), "{model:?} {kernel:?}");
         assert_eq!(loaded.scores(data.x.view()), fitted.scores(data.x.view()), "{model:?} {kernel:?}");
-        let scored = classify::score(&loaded, &val, classify::Allow::default()).unwrap();
+        let scored = classify::score(&loaded, &val, classify::Allow::default(), &mut |_| {}).unwrap();
         assert!(scored.report.accuracy > 0.6, "{model:?} {kernel:?}: {}", scored.report.accuracy);
     }
 }

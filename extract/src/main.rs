@@ -4,7 +4,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clap::Parser;
-use extract::{Device, Options};
+use extract::{Device, Event, Options};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use featurefile::Pool;
 
 const PROG: &str = "extract";
@@ -68,8 +69,8 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     if args.list_layers {
-        let mut report = backbone::weights::stderr_reporter(PROG);
-        return match extract::list_layers(&args.model, &mut report) {
+        let mut term = Terminal::new();
+        return match extract::list_layers(&args.model, &mut |e| term.report(e)) {
             Ok(table) => {
                 cli::emit(PROG, &table);
                 ExitCode::SUCCESS
@@ -103,8 +104,8 @@ fn main() -> ExitCode {
         overwrite: args.overwrite,
         cancel,
     };
-    let mut report = backbone::weights::stderr_reporter(PROG);
-    match opts.check().and_then(|opts| extract::run(&opts, &mut report)) {
+    let mut term = Terminal::new();
+    match opts.check().and_then(|opts| extract::run(&opts, &mut |e| term.report(e))) {
         Ok(summary) => {
             eprintln!("{summary}");
             ExitCode::SUCCESS
@@ -120,4 +121,52 @@ fn main() -> ExitCode {
 fn fail(e: extract::Error) -> ExitCode {
     eprintln!("{PROG}: {e}");
     ExitCode::FAILURE
+}
+
+/// What reaches the terminal of a run's events: lines on stderr, a
+/// progress bar while images are decoded (and while weights download),
+/// drawn only where stderr is a terminal.
+struct Terminal {
+    bar: Option<ProgressBar>,
+    download: Box<dyn FnMut(backbone::weights::Event)>,
+}
+
+impl Terminal {
+    fn new() -> Self {
+        Terminal { bar: None, download: Box::new(backbone::weights::stderr_reporter(PROG)) }
+    }
+
+    fn report(&mut self, e: Event) {
+        match e {
+            Event::Note(line) => self.line(line),
+            Event::Warning(w) => self.line(&format!("{PROG}: warning: {w}")),
+            Event::Skipped { path, error } => self.line(&format!("skipped {path}: {error}")),
+            Event::Started { images } => {
+                let bar = ProgressBar::with_draw_target(Some(images), ProgressDrawTarget::stderr());
+                bar.set_style(
+                    ProgressStyle::with_template("{bar:40} {pos}/{len} images  {per_sec}  eta {eta}").expect("valid template"),
+                );
+                self.bar = Some(bar);
+            }
+            Event::Progress { done } => {
+                if let Some(b) = &self.bar {
+                    b.inc(done);
+                }
+            }
+            Event::Finished => {
+                if let Some(b) = self.bar.take() {
+                    b.finish_and_clear();
+                }
+            }
+            Event::Download(d) => (self.download)(d),
+        }
+    }
+
+    /// A line above the bar, which is drawn again below it.
+    fn line(&self, text: &str) {
+        match &self.bar {
+            Some(b) => b.suspend(|| eprintln!("{text}")),
+            None => eprintln!("{text}"),
+        }
+    }
 }

@@ -50,6 +50,22 @@ impl std::str::FromStr for Device {
     }
 }
 
+/// What actually runs a session: the CPU provider, or CUDA on GPU N.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    Cpu,
+    Cuda(i32),
+}
+
+impl std::fmt::Display for Placement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Placement::Cpu => f.write_str("cpu"),
+            Placement::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
 /// Where libonnxruntime.so is: `ORT_DYLIB_PATH`, else the workspace's
 /// `.venv` (as `scripts/setup.sh` makes it), else the system's library path.
 pub fn locate() -> Result<PathBuf, Error> {
@@ -200,7 +216,7 @@ pub struct Engine {
     input: String,
     outputs: Vec<String>,
     /// What actually runs it: `cpu` or `cuda:N`.
-    pub device: String,
+    pub device: Placement,
     /// The model takes batches of exactly one size.
     fixed_batch: bool,
     #[cfg(feature = "cuda")]
@@ -249,7 +265,7 @@ impl Engine {
             session: session(env, model, threads, gpu)?,
             input: input.to_string(),
             outputs,
-            device: gpu.map_or("cpu".to_string(), |n| format!("cuda:{n}")),
+            device: gpu.map_or(Placement::Cpu, Placement::Cuda),
             fixed_batch: false,
             #[cfg(feature = "cuda")]
             binding: None,
@@ -267,7 +283,7 @@ impl Engine {
     pub fn bind(&mut self, how: Binding) -> Result<(), Error> {
         use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
         self.binding = None;
-        if how == Binding::Off || self.device == "cpu" {
+        if how == Binding::Off || self.device == Placement::Cpu {
             return Ok(());
         }
         let mut binding = self.session.create_binding().map_err(ort_err)?;
@@ -284,7 +300,7 @@ impl Engine {
     /// cuDNN's convolution search over again (a partial last batch, or a
     /// batch with an unreadable image squeezed out).
     pub fn pads(&self) -> bool {
-        self.fixed_batch || self.device != "cpu"
+        self.fixed_batch || self.device != Placement::Cpu
     }
 
     /// For a model whose batch size is fixed: every batch runs at full

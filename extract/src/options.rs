@@ -1,0 +1,88 @@
+//! What a run is asked to do, checked in one step before the model or the
+//! images are read.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use backbone::Spec;
+use featurefile::{shards, Pool};
+
+use crate::runtime::Device;
+use crate::{shard, Error, Result};
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub images: PathBuf,
+    pub out: PathBuf,
+    pub model: Spec,
+    pub layers: Vec<String>,
+    pub pool: Pool,
+    pub device: Device,
+    pub batch: usize,
+    pub threads: usize,
+    /// torchvision's eval sizes; `None`: the model's own (its metadata), else 256 / 224.
+    pub resize: Option<u32>,
+    pub crop: Option<u32>,
+    /// Images with more pixels are skipped before they are decoded.
+    pub max_pixels: u64,
+    /// Image files larger than this are skipped before they are read.
+    pub max_bytes: u64,
+    /// This run's share of a cluster job; `--out` is then a folder.
+    pub shard: Option<shard::Spec>,
+    /// Redo a part that exists complete (otherwise the task has nothing to do).
+    pub overwrite: bool,
+    /// Set from outside (Ctrl-C) to stop between batches, writing nothing.
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// Options that passed [`Options::check`]: what [`crate::run`] takes. For
+/// a sharded run `out` is the part's file, and the task is known.
+#[derive(Debug, Clone)]
+pub struct ValidOptions {
+    options: Options,
+    task: Option<shard::Task>,
+}
+
+impl ValidOptions {
+    /// This run's task of a sharded job (a folder `--out` is task 0 of 1).
+    pub fn task(&self) -> Option<shard::Task> {
+        self.task
+    }
+}
+
+impl std::ops::Deref for ValidOptions {
+    type Target = Options;
+    fn deref(&self) -> &Options {
+        &self.options
+    }
+}
+
+impl Options {
+    /// Checks what can be checked before the model or the images are read,
+    /// in one step: a run never starts on options it would refuse later.
+    pub fn check(mut self) -> Result<ValidOptions> {
+        if self.batch == 0 || self.threads == 0 {
+            return Err(Error::ZeroBatchOrThreads);
+        }
+        if let (Some(crop), Some(resize)) = (self.crop, self.resize) {
+            if crop > resize {
+                return Err(Error::CropLargerThanResize { crop, resize });
+            }
+        }
+        // A folder: an existing one, or a path written with a trailing slash.
+        let folder = self.out.is_dir() || self.out.as_os_str().to_string_lossy().ends_with(std::path::MAIN_SEPARATOR);
+        let task = match self.shard {
+            Some(spec) => Some(spec.resolve(|name| std::env::var(name).ok())?),
+            None => folder.then_some(shard::Task { index: 0, count: 1 }),
+        };
+        if let Some(t) = task {
+            if !folder {
+                return Err(Error::ShardNeedsFolder(self.out));
+            }
+            self.out = self.out.join(shards::part_name(t.index, t.count));
+        }
+        Ok(ValidOptions { options: self, task })
+    }
+}
+

@@ -1,0 +1,183 @@
+//! What a run will do, decided before any image is decoded: the model and
+//! its tensors, the images (this task's share of them), the batch and the
+//! eval transform's sizes.
+
+use featurefile::shards::{self, Shard};
+use backbone::Opened;
+
+use crate::options::{Options, ValidOptions};
+use crate::resume::{self, Resume};
+use crate::runtime::{self, Device};
+use crate::{dataset, open, preprocess, Error, Event, Result, Summary};
+
+/// What a run will do, decided before any image is decoded: the model and
+/// the tensors to take from it, the images, and the batch size.
+pub(crate) struct Plan {
+    /// The model, its identity and its weights.
+    pub(crate) model: Opened,
+    /// One per requested name, in the order asked.
+    pub(crate) layers: Vec<backbone::Layer>,
+    /// The distinct tensors behind them (two names may resolve to one).
+    pub(crate) tensors: Vec<String>,
+    /// The images this run reads: the whole list, or this task's range of it.
+    pub(crate) data: dataset::Dataset,
+    /// A sharded run's record, for the footer.
+    pub(crate) shard: Option<Shard>,
+    pub(crate) batch: usize,
+    pub(crate) preprocess: preprocess::Config,
+    /// Where the resize and crop came from, for the first line.
+    pub(crate) sizes_from: String,
+}
+
+impl Plan {
+    pub(crate) fn new(opts: &ValidOptions, report: &mut dyn FnMut(Event)) -> Result<Self> {
+        let crop_hint = opts.crop.unwrap_or(preprocess::Config::default().crop);
+        let opened = open::open(&opts.model, crop_hint, &mut |e| report(Event::Download(e)))?;
+        let model = &opened.model;
+        let (preprocess, sizes_from) = eval_sizes(opts, model)?;
+        let crop = preprocess.crop as i64;
+        if let Some((h, w)) = model.fixed_size() {
+            if (h, w) != (crop, crop) {
+                return Err(Error::FixedInputSize { w, h });
+            }
+        }
+        let names = unique(opts.layers.iter().cloned());
+        let layers = model.resolve(&names).map_err(|e| Error::Layers { what: opts.model.to_string(), source: e })?;
+        let mut data = dataset::scan(&opts.images)?;
+        // Every task lists the whole tree (cheap), so all agree on the
+        // classes and on the list they split.
+        let shard = opts.task().map(|t| {
+            let total_images = data.entries.len();
+            data.entries = data.entries.drain(shards::range(total_images, t.index, t.count)).collect();
+            Shard {
+                index: t.index,
+                count: t.count,
+                first: data.entries.first().map(|e| e.rel.clone()),
+                last: data.entries.last().map(|e| e.rel.clone()),
+                images: data.entries.len(),
+                total_images,
+            }
+        });
+        let tensors = unique(layers.iter().map(|l| l.tensor.clone()));
+        let batch = model.fixed_batch().map_or(opts.batch, |b| b as usize);
+        Ok(Plan {
+            model: opened,
+            layers,
+            tensors,
+            data,
+            shard,
+            batch,
+            preprocess,
+            sizes_from,
+        })
+    }
+
+    /// For a part that exists: the summary of a task with nothing to do
+    /// when it holds what this run would write, an error when it holds
+    /// something else; `None` when this run is to write it.
+    pub(crate) fn already_done(&self, opts: &ValidOptions) -> Result<Option<Summary>> {
+        let Some(shard) = &self.shard else { return Ok(None) };
+        if opts.overwrite {
+            return Ok(None);
+        }
+        let other = |what: String| Error::OtherRunsPart { path: opts.out.clone(), what };
+        let found = match opts.out.exists() {
+            true => Some(featurefile::Source::open(&opts.out, false).map_err(|e| other(e.to_string()))?),
+            false => None,
+        };
+        let want = resume::Expected {
+            model_sha256: &self.model.sha256,
+            layers: &self.layers,
+            pool: opts.pool,
+            preprocess: &self.preprocess.record(),
+            classes: &self.data.classes,
+            shard,
+        };
+        match resume::judge(found.as_ref().map(|f| (&f.header, f.rows)), &want) {
+            Resume::Fresh => Ok(None),
+            Resume::Conflict(what) => Err(other(what)),
+            Resume::Done { rows, skipped } => Ok(Some(Summary {
+                out: opts.out.clone(),
+                written: rows,
+                skipped,
+                seconds: 0.0,
+                device: String::new(),
+                already_done: true,
+            })),
+        }
+    }
+
+    /// The run's first line: which model, which weights, which eval sizes.
+    pub(crate) fn describe(&self, opts: &Options) -> String {
+        let weights = self.model.weights.as_ref().map(|w| format!(" ({})", w.name)).unwrap_or_default();
+        let share = match &self.shard {
+            Some(s) => format!("; shard {}/{}: {} of {} images", s.index, s.count, s.images, s.total_images),
+            None => String::new(),
+        };
+        format!(
+            "model: {}{weights}; resize {}, crop {} ({}){share}",
+            opts.model,
+            self.preprocess.resize,
+            self.preprocess.crop,
+            self.sizes_from
+        )
+    }
+
+    /// A session on the model cut down to the requested tensors; says on
+    /// stderr which device runs it.
+    pub(crate) fn start_engine(&self, opts: &Options, report: &mut dyn FnMut(Event)) -> Result<runtime::Engine> {
+        let model = &self.model.model;
+        let graph = model.with_outputs(&self.tensors.iter().map(String::as_str).collect::<Vec<_>>());
+        let mut engine = runtime::Engine::new(
+            &graph,
+            self.model.weights_dir.as_deref(),
+            &model.input,
+            self.tensors.clone(),
+            opts.device,
+            opts.threads,
+        )?;
+        if model.fixed_batch().is_some() {
+            engine.set_fixed_batch();
+        }
+        let note = match (opts.device, engine.device) {
+            (Device::Auto, runtime::Placement::Cpu) => " (auto: no usable CUDA provider or GPU)",
+            _ => "",
+        };
+        report(Event::Note(&format!("device: {}{note}", engine.device)));
+        Ok(engine)
+    }
+}
+
+/// The eval transform's sizes: given on the command line, else the ones the
+/// model records (`eval_resize`, `eval_crop`: IMAGENET1K_V2 is evaluated at
+/// 232), else torchvision's usual 256 / 224.
+fn eval_sizes(opts: &Options, model: &backbone::Model) -> Result<(preprocess::Config, String)> {
+    let recorded = |key: &str| model.metadata(key).and_then(|v| v.parse::<u32>().ok()).filter(|&v| v > 0);
+    let defaults = preprocess::Config::default();
+    let (resize, crop) = (recorded("eval_resize"), recorded("eval_crop"));
+    let source = |given: Option<u32>, recorded: Option<u32>| match (given, recorded) {
+        (Some(_), _) => "as given",
+        (None, Some(_)) => "the model's",
+        (None, None) => "the default",
+    };
+    let (rs, cs) = (source(opts.resize, resize), source(opts.crop, crop));
+    let from = if rs == cs { rs.to_string() } else { format!("resize {rs}, crop {cs}") };
+    let resize = opts.resize.or(resize).unwrap_or(defaults.resize);
+    let crop = opts.crop.or(crop).unwrap_or(defaults.crop);
+    if crop > resize {
+        return Err(Error::CropLargerThanResize { crop, resize });
+    }
+    Ok((preprocess::Config { resize, crop, limits: images::Limits { max_pixels: opts.max_pixels, max_bytes: opts.max_bytes }, ..defaults }, from))
+}
+
+/// The items in first-seen order, each once.
+fn unique(items: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for i in items {
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    out
+}
+

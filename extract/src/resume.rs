@@ -1,0 +1,128 @@
+//! Whether a part that already exists is this run's work: a sharded task
+//! resubmitted after a kill finds its complete part and has nothing to do;
+//! a part from another run (other model, layers, sizes, classes or share
+//! of the images) is never taken for it.
+
+use featurefile::shards::Shard;
+use featurefile::{short_hash, Header, Pool, Preprocess};
+
+/// The answer for an existing part.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resume {
+    /// Not this run's: write it.
+    Fresh,
+    /// Complete, and what this run would write: nothing to do.
+    Done { rows: usize, skipped: usize },
+    /// Another run's, and what differs, in words.
+    Conflict(String),
+}
+
+/// What this run would write into the part.
+pub struct Expected<'a> {
+    pub model_sha256: &'a str,
+    pub layers: &'a [backbone::Layer],
+    pub pool: Pool,
+    pub preprocess: &'a Preprocess,
+    pub classes: &'a [String],
+    pub shard: &'a Shard,
+}
+
+/// Compares a part that exists (its footer and row count; `None`: there
+/// is none) with what this run would write.
+pub fn judge(found: Option<(&Header, usize)>, want: &Expected) -> Resume {
+    let Some((found, rows)) = found else { return Resume::Fresh };
+    let layers_match = found.layers.len() == want.layers.len()
+        && found.layers.iter().zip(want.layers).all(|((name, info), l)| {
+            *name == l.name && info.tensor == l.tensor && (info.pool == want.pool || info.pool == Pool::None)
+        });
+    let differs = if found.model.sha256 != want.model_sha256 {
+        Some(format!("model sha256 {}, this run's {}", short_hash(&found.model.sha256), short_hash(want.model_sha256)))
+    } else if !layers_match {
+        let had: Vec<String> = found.layers.iter().map(|(n, l)| format!("{n} ({})", l.pool)).collect();
+        let asked: Vec<&str> = want.layers.iter().map(|l| l.name.as_str()).collect();
+        Some(format!("layers {}, this run's {} with --pool {}", had.join(","), asked.join(","), want.pool))
+    } else if found.preprocess != *want.preprocess {
+        Some(format!(
+            "resize {} crop {}, this run's {} {}",
+            found.preprocess.resize, found.preprocess.crop, want.preprocess.resize, want.preprocess.crop
+        ))
+    } else if found.classes != want.classes {
+        Some("other classes".to_string())
+    } else if found.shard.as_ref() != Some(want.shard) {
+        Some(format!(
+            "another share of the images: {} images from {:?}, this run's {} from {:?} of {}",
+            found.shard.as_ref().map_or(0, |s| s.images),
+            found.shard.as_ref().and_then(|s| s.first.clone()),
+            want.shard.images,
+            want.shard.first,
+            want.shard.total_images
+        ))
+    } else {
+        None
+    };
+    match differs {
+        Some(what) => Resume::Conflict(what),
+        None => Resume::Done { rows, skipped: found.skipped.len() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use featurefile::{LayerInfo, ModelInfo, Skipped};
+
+    fn shard() -> Shard {
+        Shard { index: 1, count: 4, first: Some("a/1.png".into()), last: Some("a/3.png".into()), images: 3, total_images: 12 }
+    }
+
+    fn layers() -> Vec<backbone::Layer> {
+        vec![backbone::Layer { name: "avgpool".into(), tensor: "/flatten".into(), shape: None }]
+    }
+
+    fn header() -> Header {
+        Header {
+            version: "t".into(),
+            model: ModelInfo { file: "m.onnx".into(), sha256: "ab".repeat(32), input: "input".into() },
+            weights: None,
+            classes: vec!["a".into(), "b".into()],
+            layers: vec![("avgpool".into(), LayerInfo { tensor: "/flatten".into(), pool: Pool::None, dim: 8 })],
+            preprocess: Preprocess { resize: 256, crop: 224, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], filter: "f".into() },
+            root: "/r".into(),
+            skipped: vec![Skipped { path: "a/2.png".into(), error: "truncated".into() }],
+            shard: Some(shard()),
+        }
+    }
+
+    fn judge_with(h: &Header, edit: impl FnOnce(&mut Vec<backbone::Layer>, &mut Preprocess, &mut Vec<String>, &mut Shard, &mut String, &mut Pool)) -> Resume {
+        let (mut l, mut p, mut c, mut s, mut sha, mut pool) = (layers(), h.preprocess.clone(), h.classes.clone(), shard(), h.model.sha256.clone(), Pool::Avg);
+        edit(&mut l, &mut p, &mut c, &mut s, &mut sha, &mut pool);
+        judge(Some((h, 2)), &Expected { model_sha256: &sha, layers: &l, pool, preprocess: &p, classes: &c, shard: &s })
+    }
+
+    #[test]
+    fn the_same_run_is_done_and_says_its_rows() {
+        let h = header();
+        let s = shard();
+        let want = Expected { model_sha256: &h.model.sha256, layers: &layers(), pool: Pool::Avg, preprocess: &h.preprocess, classes: &h.classes, shard: &s };
+        assert_eq!(judge(None, &want), Resume::Fresh, "no part yet");
+        assert_eq!(judge_with(&h, |_, _, _, _, _, _| {}), Resume::Done { rows: 2, skipped: 1 });
+        // A vector layer was written with pool none whatever --pool asked.
+        assert_eq!(judge_with(&h, |_, _, _, _, _, p| *p = Pool::Max), Resume::Done { rows: 2, skipped: 1 });
+    }
+
+    #[test]
+    fn each_difference_is_a_conflict_that_names_it() {
+        let h = header();
+        let conflict = |r: Resume| match r {
+            Resume::Conflict(what) => what,
+            other => panic!("{other:?}"),
+        };
+        assert!(conflict(judge_with(&h, |_, _, _, _, sha, _| *sha = "cd".repeat(32))).starts_with("model sha256 abababababab, this run's cdcdcdcdcdcd"));
+        assert!(conflict(judge_with(&h, |l, _, _, _, _, _| l[0].name = "layer3".into())).starts_with("layers avgpool (none), this run's layer3"));
+        assert!(conflict(judge_with(&h, |l, _, _, _, _, _| l[0].tensor = "/other".into())).starts_with("layers avgpool (none)"));
+        assert_eq!(conflict(judge_with(&h, |_, p, _, _, _, _| p.resize = 232)), "resize 256 crop 224, this run's 232 224");
+        assert_eq!(conflict(judge_with(&h, |_, _, c, _, _, _| c.push("c".into()))), "other classes");
+        assert!(conflict(judge_with(&h, |_, _, _, s, _, _| s.first = Some("a/0.png".into()))).starts_with("another share of the images: 3 images from Some(\"a/1.png\"), this run's 3 from Some(\"a/0.png\") of 12"));
+        assert!(conflict(judge_with(&h, |_, _, _, s, _, _| s.total_images = 13)).starts_with("another share"));
+    }
+}

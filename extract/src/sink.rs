@@ -1,0 +1,137 @@
+//! The inference and writing stage: each batch run, its outputs pooled,
+//! its rows streamed to the feature file in row groups, so memory does not
+//! grow with the number of images.
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+
+use featurefile::{FeatureWriter, Header, LayerInfo, ModelInfo, Pool, Rows, Skipped, WeightsInfo};
+
+use crate::options::Options;
+use crate::pipeline::Prepared;
+use crate::plan::Plan;
+use crate::{pool, runtime, Error, Event, Result};
+
+/// The inference and writing stage: runs each batch, pools its outputs and
+/// streams the rows to the feature file, which it creates on the first
+/// batch (the columns' sizes come from the first outputs).
+pub(crate) struct Sink<'p> {
+    plan: &'p Plan,
+    pool: Pool,
+    out: PathBuf,
+    pub(crate) writer: Option<(FeatureWriter, Vec<(String, LayerInfo)>)>,
+    /// One pooled buffer per requested layer, reused across batches.
+    features: Vec<Vec<f32>>,
+    skipped: Vec<Skipped>,
+    written: usize,
+}
+
+impl<'p> Sink<'p> {
+    pub(crate) fn new(opts: &Options, plan: &'p Plan) -> Self {
+        Sink {
+            plan,
+            pool: opts.pool,
+            out: opts.out.clone(),
+            writer: None,
+            features: vec![Vec::new(); plan.layers.len()],
+            skipped: Vec::new(),
+            written: 0,
+        }
+    }
+
+    /// Takes one batch: names its failures, runs the rest, writes their rows
+    /// and hands the buffer back to the decoders.
+    pub(crate) fn take(
+        &mut self,
+        engine: &mut runtime::Engine,
+        p: Prepared,
+        report: &mut dyn FnMut(Event),
+        recycle: &mpsc::Sender<runtime::HostBuffer>,
+    ) -> Result<()> {
+        let (entries, layers, tensors) = (&self.plan.data.entries, &self.plan.layers, &self.plan.tensors);
+        for (idx, err) in &p.failed {
+            let rel = &entries[*idx].rel;
+            report(Event::Skipped { path: rel, error: err });
+            self.skipped.push(Skipped { path: rel.clone(), error: err.clone() });
+        }
+        if p.ok.is_empty() {
+            let _ = recycle.send(p.data);
+            return Ok(());
+        }
+        let n = p.ok.len();
+        let mut shapes: Vec<Vec<i64>> = vec![Vec::new(); tensors.len()];
+        for f in &mut self.features {
+            f.clear();
+        }
+        let (pool, features) = (self.pool, &mut self.features);
+        engine.run_buffer(&p.data, n, |i, shape, values| {
+            shapes[i] = shape.to_vec();
+            for (l, f) in layers.iter().zip(features.iter_mut()) {
+                if l.tensor == tensors[i] {
+                    pool::pool_into(pool::effective(pool, shape), shape, values, f);
+                }
+            }
+        })?;
+        let _ = recycle.send(p.data);
+        if self.writer.is_none() {
+            self.create_writer(&shapes)?;
+        }
+        let (w, _) = self.writer.as_mut().expect("created above");
+        let paths: Vec<String> = p.ok.iter().map(|&i| entries[i].rel.clone()).collect();
+        let labels: Vec<Option<i32>> = p.ok.iter().map(|&i| entries[i].label).collect();
+        let cols: Vec<&[f32]> = self.features.iter().map(Vec::as_slice).collect();
+        w.write(Rows { paths: &paths, labels: &labels, features: &cols })?;
+        self.written += n;
+        Ok(())
+    }
+
+    /// Opens the output; the columns' sizes come from the tensors' `shapes`.
+    fn create_writer(&mut self, shapes: &[Vec<i64>]) -> Result<()> {
+        let (layers, tensors) = (&self.plan.layers, &self.plan.tensors);
+        let infos: Vec<(String, LayerInfo)> = layers
+            .iter()
+            .map(|l| {
+                let shape = &shapes[tensors.iter().position(|t| *t == l.tensor).expect("requested")];
+                let pool = pool::effective(self.pool, shape);
+                (l.name.clone(), LayerInfo { tensor: l.tensor.clone(), pool, dim: pool::dim(pool, shape) })
+            })
+            .collect();
+        let cols: Vec<(String, usize)> = infos.iter().map(|(n, l)| (n.clone(), l.dim)).collect();
+        self.writer = Some((FeatureWriter::create(&self.out, &self.plan.data.classes, &cols)?, infos));
+        Ok(())
+    }
+
+    /// Opens an output that will get no rows: one blank image through the
+    /// model gives the columns' sizes.
+    pub(crate) fn create_empty(&mut self, engine: &mut runtime::Engine) -> Result<()> {
+        let crop = self.plan.preprocess.crop as usize;
+        let buf = engine.buffers(1, self.plan.batch, crop)?.pop().expect("one buffer");
+        let mut shapes: Vec<Vec<i64>> = vec![Vec::new(); self.plan.tensors.len()];
+        engine.run_buffer(&buf, 1, |i, shape, _| shapes[i] = shape.to_vec())?;
+        self.create_writer(&shapes)
+    }
+
+    /// Writes the footer and moves the file into place: (path, rows, skipped).
+    pub(crate) fn finish(self) -> Result<(PathBuf, usize, usize)> {
+        let plan = self.plan;
+        let Some((w, infos)) = self.writer else {
+            return Err(Error::NothingRead(plan.data.entries.len()));
+        };
+        let mut skipped = self.skipped;
+        skipped.sort_by(|a, b| a.path.cmp(&b.path));
+        let header = Header {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            model: ModelInfo { file: plan.model.file_name.clone(), sha256: plan.model.sha256.clone(), input: plan.model.model.input.clone() },
+            weights: plan.model.weights.as_ref().map(|w| WeightsInfo { name: w.name.clone(), url: w.url.clone(), sha256: w.sha256.clone() }),
+            classes: plan.data.classes.clone(),
+            layers: infos,
+            preprocess: plan.preprocess.record(),
+            root: plan.data.root.to_string_lossy().into_owned(),
+            skipped,
+            shard: plan.shard.clone(),
+        };
+        let n_skipped = header.skipped.len();
+        Ok((w.finish(&header)?, self.written, n_skipped))
+    }
+}
+
