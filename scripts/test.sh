@@ -7,7 +7,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cargo test --workspace "$@"
+# The integration tests are #[ignore]d for a plain `cargo test` (they need
+# this set-up); here every one of them runs.
+if printf '%s\n' "$@" | grep -qx -- '--'; then
+    cargo test --workspace "$@" --include-ignored
+else
+    cargo test --workspace "$@" -- --include-ignored
+fi
 # classify reads models through backbone alone: it links neither extract nor ONNX Runtime.
 if cargo tree -p classify -e normal --prefix none | grep -E '^(extract|ort|ort-sys) v'; then
     echo "test: classify depends on extract or ort (above)" >&2

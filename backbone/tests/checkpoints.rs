@@ -13,6 +13,7 @@ fn read(path: &Path, kind: Kind) -> StateDict {
 }
 
 #[test]
+#[ignore = "needs ../shared/fixtures: scripts/test.sh runs it"]
 fn both_pytorch_formats_hold_the_same_resnet50() {
     let Some(fx) = fixtures("torchvision-pth") else { return };
     let zip = read(&fx.join("resnet50-w8.pth"), Kind::Torch);
@@ -28,6 +29,7 @@ fn both_pytorch_formats_hold_the_same_resnet50() {
 }
 
 #[test]
+#[ignore = "needs ../shared/fixtures: scripts/test.sh runs it"]
 fn the_mindspore_checkpoint_maps_onto_torchvisions_names() {
     let Some(fx) = fixtures("mindspore-ckpt") else { return };
     let raw = read(&fx.join("resnet50-w8.ckpt"), Kind::MindSpore);
@@ -51,6 +53,7 @@ impl Lcg {
 }
 
 #[test]
+#[ignore = "needs ../shared/fixtures: scripts/test.sh runs it"]
 fn truncated_and_flipped_checkpoints_are_errors_never_panics() {
     let (Some(tv), Some(ms)) = (fixtures("torchvision-pth"), fixtures("mindspore-ckpt")) else { return };
     let dir = tempfile::tempdir().unwrap();

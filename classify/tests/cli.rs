@@ -81,6 +81,7 @@ fn compare_with_scikit_learn(train: &Path, val: &Path, layers: &[&str], dir: &Pa
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn as_good_as_scikit_learn_on_generated_images() {
     let dir = tempfile::tempdir().unwrap();
     // Four classes, hard enough that the models disagree somewhere.
@@ -89,6 +90,7 @@ fn as_good_as_scikit_learn_on_generated_images() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn as_good_as_scikit_learn_on_real_photos() {
     let Some(photos) = shared_data("imagenet-samples") else { return };
     // A stratified split by links: the first 15 photos of each class train, the other 10 validate.
@@ -111,6 +113,7 @@ fn as_good_as_scikit_learn_on_real_photos() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn the_pipeline_learns_a_learnable_task() {
     // Generated images in class folders -> extract -> fit -> score.
     let dir = tempfile::tempdir().unwrap();
@@ -173,6 +176,7 @@ fn the_pipeline_learns_a_learnable_task() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn classes_are_matched_by_name_not_index() {
     let dir = tempfile::tempdir().unwrap();
     let (train, val) = dataset(dir.path(), 3, 20, 10, true);
@@ -201,6 +205,7 @@ fn classes_are_matched_by_name_not_index() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn bad_input_is_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -272,6 +277,7 @@ fn bad_input_is_one_clear_line() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn unlabeled_rows_are_ignored_in_fit_and_counted_in_score() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -301,6 +307,7 @@ fn unlabeled_rows_are_ignored_in_fit_and_counted_in_score() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn cross_validation_prints_its_table_and_keeps_the_best() {
     let dir = tempfile::tempdir().unwrap();
     let (train, _) = dataset(dir.path(), 3, 15, 2, true);
@@ -332,6 +339,7 @@ fn cross_validation_prints_its_table_and_keeps_the_best() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn the_readme_lists_exactly_the_options_help_prints() {
     for command in ["fit", "score", "predict", "export"] {
         let o = classify(&[command, "--help"]);

@@ -32,6 +32,7 @@ fn parts(images: &Path, dir: &Path, n: usize, extra: &[&str]) {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn a_folder_of_parts_fits_and_scores_as_the_single_file() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
@@ -103,6 +104,7 @@ fn big_two_feature_file(path: &Path, n: usize) {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn an_rbf_kernel_too_large_to_hold_is_refused_with_its_size() {
     let tmp = tempfile::tempdir().unwrap();
     let f = tmp.path().join("big.parquet");

@@ -37,6 +37,7 @@ fn run_ok(args: &[&str]) -> String {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn finds_the_layers_of_a_torchvision_export() {
     let o = extract(&["--model", s(&model("resnet50.onnx")), "--list-layers"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -60,6 +61,7 @@ fn finds_the_layers_of_a_torchvision_export() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn any_resnet50_export_gives_the_same_features() {
     // The same seeded network under other node names, with a fixed batch of 1,
     // batch norm folded into the convolutions and a Reshape for Flatten.
@@ -108,6 +110,7 @@ fn assert_parity(features: &Path, model: &Path, layer: &str, pool: &str) -> Valu
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn matches_pil_and_onnxruntime_on_generated_images() {
     let dir = tempfile::tempdir().unwrap();
     let images = generated(dir.path());
@@ -128,6 +131,7 @@ fn matches_pil_and_onnxruntime_on_generated_images() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn matches_pil_and_onnxruntime_on_real_photos() {
     let Some(photos) = photos() else {
         eprintln!("shared photos not present; skipped");
@@ -143,6 +147,7 @@ fn matches_pil_and_onnxruntime_on_real_photos() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn every_pooling_and_the_v2_resize_match_the_reference() {
     let dir = tempfile::tempdir().unwrap();
     let images = generated(dir.path());
@@ -165,6 +170,7 @@ fn every_pooling_and_the_v2_resize_match_the_reference() {
 /// missing EXIF turn, a wrong CMYK or greyscale conversion cannot hide
 /// behind a network that averages it away.
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn the_model_input_is_pils_for_every_kind_of_image() {
     use extract::preprocess::{preprocess_file, Config};
     let dir = tempfile::tempdir().unwrap();
@@ -221,6 +227,7 @@ fn the_model_input_is_pils_for_every_kind_of_image() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn the_test_model_is_smooth_and_its_features_are_varied() {
     let Some(photos) = photos() else {
         eprintln!("shared photos not present; skipped");
@@ -245,6 +252,7 @@ fn the_test_model_is_smooth_and_its_features_are_varied() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn writes_the_contract_as_pyarrow_reads_it() {
     let dir = tempfile::tempdir().unwrap();
     let images = generated(dir.path());
@@ -294,6 +302,7 @@ fn writes_the_contract_as_pyarrow_reads_it() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn streams_many_rows_in_row_groups() {
     // More images than one row group holds, each written once, in order.
     let dir = tempfile::tempdir().unwrap();
@@ -328,6 +337,7 @@ fn assert_fails(args: &[&str], out: &Path, expect: &str) {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn bad_input_is_one_clear_line_and_no_file() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -361,6 +371,7 @@ fn bad_input_is_one_clear_line_and_no_file() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn cuda_that_cannot_start_is_an_error_not_a_fallback() {
     // This machine's ONNX Runtime is the CPU build (or there is no GPU).
     let dir = tempfile::tempdir().unwrap();
@@ -381,6 +392,7 @@ fn cuda_that_cannot_start_is_an_error_not_a_fallback() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn missing_onnx_runtime_says_how_to_install_it() {
     let dir = tempfile::tempdir().unwrap();
     let imgs = one_image_folder(dir.path(), "x");
@@ -397,6 +409,7 @@ fn missing_onnx_runtime_says_how_to_install_it() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn an_interrupted_run_leaves_no_file() {
     let dir = tempfile::tempdir().unwrap();
     let images = dir.path().join("imgs/x");
@@ -469,6 +482,7 @@ fn wrapped_extract(dir: &Path, name: &str, rewrite: &str) -> PathBuf {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn the_gpu_check_runs_its_steps_and_catches_what_it_guards() {
     // What a GPU session runs, checked here on the CPU: parity read from
     // extract's own report, and the speed table for each batch size.
@@ -513,6 +527,7 @@ fn the_gpu_check_runs_its_steps_and_catches_what_it_guards() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn the_readme_lists_exactly_the_options_help_prints() {
     let o = extract(&["--help"]);
     assert!(o.status.success());

@@ -84,6 +84,7 @@ fn files_in(dir: &Path) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn parts_in_order_are_the_single_run_bit_for_bit() {
     let dir = tempfile::tempdir().unwrap();
     let imgs = images(dir.path(), 13);
@@ -126,6 +127,7 @@ fn parts_in_order_are_the_single_run_bit_for_bit() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn more_tasks_than_images_leave_empty_parts_not_holes() {
     let dir = tempfile::tempdir().unwrap();
     let imgs = images(dir.path(), 2);
@@ -143,6 +145,7 @@ fn more_tasks_than_images_leave_empty_parts_not_holes() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn shard_auto_reads_slurm_and_kubernetes_variables() {
     let dir = tempfile::tempdir().unwrap();
     let imgs = images(dir.path(), 5);
@@ -199,6 +202,7 @@ fn shard_auto_reads_slurm_and_kubernetes_variables() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn a_done_part_is_skipped_another_runs_refused_a_killed_one_redone() {
     let dir = tempfile::tempdir().unwrap();
     let imgs = images(dir.path(), 5);
@@ -231,6 +235,7 @@ fn a_done_part_is_skipped_another_runs_refused_a_killed_one_redone() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn a_part_killed_mid_run_is_redone_and_its_partial_file_removed() {
     let dir = tempfile::tempdir().unwrap();
     // Large enough that the run lasts well beyond the first row group.
@@ -268,6 +273,7 @@ fn a_part_killed_mid_run_is_redone_and_its_partial_file_removed() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn duckdb_polars_and_pyarrow_read_the_folder_as_one_table() {
     let dir = tempfile::tempdir().unwrap();
     let imgs = images(dir.path(), 7);
@@ -292,6 +298,7 @@ fn duckdb_polars_and_pyarrow_read_the_folder_as_one_table() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn the_sbatch_script_runs_as_an_array_task_would() {
     // Slurm's own run is scripts/slurm-check.sh; here the script alone, with
     // the variables Slurm sets for task 4 of --array=3-5.
@@ -326,6 +333,7 @@ fn the_sbatch_script_runs_as_an_array_task_would() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn the_kubernetes_manifest_is_an_indexed_job_whose_command_runs() {
     let text = std::fs::read_to_string(testkit::root().join("deploy/kubernetes/extract-job.yaml")).unwrap();
     let value = |key: &str| -> String {

@@ -105,6 +105,7 @@ fn fixture_sha256(fixture: &Path, file: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn pytorch_checkpoints_of_both_formats_are_read_in_rust() {
     let Some(fx) = fixtures("torchvision-pth") else { return };
     let mut models = Vec::new();
@@ -122,6 +123,7 @@ fn pytorch_checkpoints_of_both_formats_are_read_in_rust() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn mindspore_checkpoints_are_read_in_rust_with_same_padding() {
     let Some(fx) = fixtures("mindspore-ckpt") else { return };
     let f = assert_checkpoint_gives_the_frameworks_outputs(&fx.join("resnet50-w8.ckpt"), &fx);
@@ -129,6 +131,7 @@ fn mindspore_checkpoints_are_read_in_rust_with_same_padding() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn a_conversion_is_cached_by_the_checkpoints_sha256_and_reused() {
     let Some(fx) = fixtures("torchvision-pth") else { return };
     let work = tempfile::tempdir().unwrap();
@@ -154,6 +157,7 @@ fn a_conversion_is_cached_by_the_checkpoints_sha256_and_reused() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn checkpoints_that_would_run_code_or_explode_are_refused_and_nothing_runs() {
     let Some(fx) = fixtures("torchvision-pth") else { return };
     let dir = tempfile::tempdir().unwrap();
@@ -190,6 +194,7 @@ fn checkpoints_that_would_run_code_or_explode_are_refused_and_nothing_runs() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn a_state_dict_that_is_not_a_resnet50_is_named_wrong() {
     let Some(fx) = fixtures("torchvision-pth") else { return };
     let dir = tempfile::tempdir().unwrap();
@@ -246,6 +251,7 @@ impl Drop for Server {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn named_weights_download_once_verified_and_are_used_offline_after() {
     let (Some(ms), Some(tv)) = (fixtures("mindspore-ckpt"), fixtures("torchvision-pth")) else { return };
     let served = tempfile::tempdir().unwrap();
@@ -300,6 +306,7 @@ fn named_weights_download_once_verified_and_are_used_offline_after() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn without_model_the_imagenet_weights_are_taken_and_offline_the_way_out_is_named() {
     let Some(fx) = fixtures("torchvision-pth") else { return };
     let work = tempfile::tempdir().unwrap();
@@ -336,6 +343,7 @@ fn without_model_the_imagenet_weights_are_taken_and_offline_the_way_out_is_named
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn a_model_recording_its_eval_size_is_evaluated_there_unless_told_otherwise() {
     let dir = tempfile::tempdir().unwrap();
     let v2 = dir.path().join("v2.onnx");

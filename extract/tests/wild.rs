@@ -50,6 +50,7 @@ fn max_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn caffe2_exports_with_sum_joins_and_unfused_batch_norm_work() {
     let dir = tempfile::tempdir().unwrap();
     let models = wild_models(dir.path());
@@ -87,6 +88,7 @@ fn assert_matches_onnx_runtime(model: &Path, features: &Path) {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn model_zoo_caffe2_files_weights_from_constant_of_shape_and_inputs_with_initializers() {
     let dir = tempfile::tempdir().unwrap();
     let models = wild_models(dir.path());
@@ -108,6 +110,7 @@ fn model_zoo_caffe2_files_weights_from_constant_of_shape_and_inputs_with_initial
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn shapes_outside_the_table_come_from_the_runtime_and_raw_names_work_on_an_efficientnet() {
     let dir = tempfile::tempdir().unwrap();
     let models = wild_models(dir.path());
@@ -132,6 +135,7 @@ fn shapes_outside_the_table_come_from_the_runtime_and_raw_names_work_on_an_effic
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn avgpool_is_found_under_a_one_by_one_conv_head_and_on_a_headless_model() {
     let dir = tempfile::tempdir().unwrap();
     let models = wild_models(dir.path());
@@ -155,6 +159,7 @@ fn avgpool_is_found_under_a_one_by_one_conv_head_and_on_a_headless_model() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn pre_activation_resnets_end_their_blocks_at_the_join() {
     let dir = tempfile::tempdir().unwrap();
     let models = wild_models(dir.path());
@@ -175,6 +180,7 @@ fn pre_activation_resnets_end_their_blocks_at_the_join() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn any_model_takes_raw_tensor_names_and_its_head_gives_avgpool() {
     let dir = tempfile::tempdir().unwrap();
     let models = wild_models(dir.path());
@@ -200,6 +206,7 @@ fn any_model_takes_raw_tensor_names_and_its_head_gives_avgpool() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn external_weights_are_found_beside_the_model_from_any_directory() {
     let dir = tempfile::tempdir().unwrap();
     let models = wild_models(dir.path());
@@ -232,6 +239,7 @@ fn external_weights_are_found_beside_the_model_from_any_directory() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn a_fixed_batch_of_four_pads_every_short_batch() {
     let dir = tempfile::tempdir().unwrap();
     let fixed = dir.path().join("fixed4.onnx");
@@ -262,6 +270,7 @@ impl Lcg {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn malformed_models_are_an_error_never_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let models = wild_models(dir.path());
@@ -306,6 +315,7 @@ fn malformed_models_are_an_error_never_a_panic() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn truncated_jpegs_are_skipped_and_trailing_bytes_are_not_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("images/x");
@@ -329,6 +339,7 @@ fn truncated_jpegs_are_skipped_and_trailing_bytes_are_not_an_error() {
 }
 
 #[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn images_above_the_pixel_limit_are_skipped_before_decoding() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("images/x");

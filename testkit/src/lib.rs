@@ -132,13 +132,22 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     dot / (n(a) * n(b))
 }
 
-/// The option table of `command` in the README: the table that follows the
-/// line `<!-- options: COMMAND -->`, as (flag, default) pairs; the default
-/// cell without its backquotes, empty where the table leaves it empty.
+/// The documented option table of `command`: the table that follows the
+/// line `<!-- options: COMMAND -->` in the README or a page of `docs/`, as
+/// (flag, default) pairs; the default cell without its backquotes, empty
+/// where the table leaves it empty.
 pub fn readme_options(command: &str) -> Vec<(String, String)> {
-    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
     let marker = format!("<!-- options: {command} -->");
-    let start = readme.find(&marker).unwrap_or_else(|| panic!("README.md has no {marker:?}"));
+    let mut pages = vec![root().join("README.md")];
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(root().join("docs")).expect("docs/").flatten().map(|e| e.path()).collect();
+    docs.sort();
+    pages.extend(docs.into_iter().filter(|p| p.extension().is_some_and(|e| e == "md")));
+    let readme = pages
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .find(|text| text.contains(&marker))
+        .unwrap_or_else(|| panic!("neither README.md nor docs/ has {marker:?}"));
+    let start = readme.find(&marker).expect("found above");
     readme[start + marker.len()..]
         .lines()
         .skip_while(|l| !l.starts_with('|'))
