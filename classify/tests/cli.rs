@@ -39,9 +39,10 @@ fn score_json(file: &Path, classifier: &Path) -> Value {
 /// `SVC`). Row by row they must agree with scikit-learn's model of the same
 /// objective (for the linear SVM, whose bias is regularized, LIBLINEAR's
 /// pairs rather than SVC) and carry its per-class scores (probabilities,
-/// `decision_function`) within `score_tol` on 95% of the rows: one-vs-one
-/// votes jump by one where a pairwise decision near zero flips between two
-/// solvers.
+/// `decision_function`) on 95% of the rows: for one-vs-one SVMs, the same
+/// votes and confidences within `score_tol` (a vote jumps by one where a
+/// pairwise decision near zero flips between two solvers: such a row is
+/// among the other 5%, not hidden inside the tolerance).
 fn compare_with_scikit_learn(train: &Path, val: &Path, layers: &[&str], dir: &Path) {
     let clf = dir.join("c.json");
     let pred = dir.join("p.csv");
@@ -50,8 +51,10 @@ fn compare_with_scikit_learn(train: &Path, val: &Path, layers: &[&str], dir: &Pa
         (&["--model", "logistic"], 0.02),
         (&["--model", "logistic", "--C", "0.1"], 0.02),
         (&["--model", "logistic", "--scale", "l2"], 0.02),
-        (&["--model", "svm", "--kernel", "linear"], 0.34),
-        (&["--model", "svm", "--kernel", "linear", "--scale", "none"], 0.34),
+        // LIBLINEAR's pairs stop at their own tolerance (and shuffle their
+        // rows): their confidences differ from ours by up to 0.045 measured.
+        (&["--model", "svm", "--kernel", "linear"], 0.1),
+        (&["--model", "svm", "--kernel", "linear", "--scale", "none"], 0.1),
         (&["--model", "svm", "--kernel", "rbf"], 0.01),
         (&["--model", "svm", "--kernel", "rbf", "--scale", "l2"], 0.01),
         (&["--model", "svm", "--kernel", "rbf", "--C", "3", "--gamma", "0.002"], 0.01),
@@ -71,7 +74,7 @@ fn compare_with_scikit_learn(train: &Path, val: &Path, layers: &[&str], dir: &Pa
             let agreement = r["agreement"].as_f64().unwrap();
             let diff = r["score_max_diff"].as_f64().unwrap();
             let within = r["score_rows_within_tol"].as_f64().unwrap();
-            eprintln!("{layer} {case:?}: classify {ours:.4}, scikit-learn {theirs:.4}, agreement {agreement:.4}, scores differ by {diff:.2e} at most, {within:.4} of rows within {score_tol}");
+            eprintln!("{layer} {case:?}: classify {ours:.4}, scikit-learn {theirs:.4}, agreement {agreement:.4}, scores differ by {diff:.2e} at most, {within:.4} of rows within {score_tol}, votes agree on {}, confidences of those differ by {} at most", r["vote_rows_agree"], r["score_max_diff_same_votes"]);
             assert_eq!(ours, reported, "{layer} {case:?}: score reports {reported}, its predictions score {ours}");
             assert!(ours >= theirs - 0.01, "{layer} {case:?}: classify {ours:.4} vs scikit-learn {theirs:.4}");
             assert!(agreement >= 0.95, "{layer} {case:?}: only {agreement:.4} of the rows predicted as scikit-learn does");

@@ -55,11 +55,11 @@ fn saved_classifiers_predict_as_fitted() {
     write_features(&train, 1, 90);
     write_features(&val, 2, 60);
     let cases = [
-        (ModelKind::Logistic, Kernel::Linear, scale::Kind::Standard),
-        (ModelKind::Svm, Kernel::Linear, scale::Kind::L2),
-        (ModelKind::Svm, Kernel::Rbf, scale::Kind::None),
+        (ModelKind::Logistic, Kernel::Linear, scale::Kind::Standard, ["--model", "logistic", "--kernel", "linear", "--scale", "standard"]),
+        (ModelKind::Svm, Kernel::Linear, scale::Kind::L2, ["--model", "svm", "--kernel", "linear", "--scale", "l2"]),
+        (ModelKind::Svm, Kernel::Rbf, scale::Kind::None, ["--model", "svm", "--kernel", "rbf", "--scale", "none"]),
     ];
-    for (model, kernel, sc) in cases {
+    for (model, kernel, sc, sklearn) in cases {
         let out = dir.path().join("c.json");
         let fitted = fit(&train, &out, model, kernel, sc).classifier;
         let loaded = Classifier::load(&out).unwrap();
@@ -67,7 +67,10 @@ fn saved_classifiers_predict_as_fitted() {
         assert_eq!(loaded.predict(data.x.view()), fitted.predict(data.x.view()), "{model:?} {kernel:?}");
         assert_eq!(loaded.scores(data.x.view()), fitted.scores(data.x.view()), "{model:?} {kernel:?}");
         let scored = classify::score(&loaded, &val, classify::Allow::default(), &mut |_| {}).unwrap();
-        assert!(scored.report.accuracy > 0.6, "{model:?} {kernel:?}: {}", scored.report.accuracy);
+        // The loaded classifier scores as scikit-learn's of the same objective does.
+        let r = testkit::py_json("classify/tests/py/sklearn_reference.py", &[&[testkit::s(&train), testkit::s(&val), "--layer", "avgpool"][..], &sklearn].concat());
+        let theirs = r["val_accuracy"].as_f64().unwrap();
+        assert!((scored.report.accuracy - theirs).abs() <= 0.02, "{model:?} {kernel:?}: {} vs scikit-learn {theirs}", scored.report.accuracy);
     }
 }
 

@@ -89,14 +89,23 @@ def compare(path, model, xv, yv, pv, kind, tol):
         # Binary SVC gives the positive class's (classes_[1]) value; classify writes -d, d.
         theirs_scores = np.stack([-d, d], axis=1) if d.ndim == 1 else d
     row_diff = np.abs(ours_scores - theirs_scores).max(axis=1)
-    return {
+    out = {
         "ours_accuracy": float((ours == yv).mean()),
         "agreement": float((ours == model.predict(xv)).mean()),
         "score_max_diff": float(row_diff.max()),
-        # One-vs-one scores are votes plus a confidence below 1/3: a pairwise
-        # decision that flips sign near zero moves a row's votes by one.
         "score_rows_within_tol": float((row_diff <= tol).mean()),
     }
+    if kind == "svm" and len(classes) > 2:
+        # One-vs-one scores are votes plus a confidence squashed into
+        # (-1/3, 1/3): the votes are the scores rounded. A pairwise decision
+        # that flips sign near zero moves a row's votes by one; such a row
+        # is counted apart, and every other row's confidences must agree.
+        same_votes = (np.round(ours_scores) == np.round(theirs_scores)).all(axis=1)
+        conf_diff = np.abs((ours_scores - np.round(ours_scores)) - (theirs_scores - np.round(theirs_scores))).max(axis=1)
+        out["vote_rows_agree"] = float(same_votes.mean())
+        out["score_rows_within_tol"] = float((same_votes & (conf_diff <= tol)).mean())
+        out["score_max_diff_same_votes"] = float(conf_diff[same_votes].max()) if same_votes.any() else 0.0
+    return out
 
 
 def main():
