@@ -497,8 +497,10 @@ impl Source {
                     }
                     if shard.total_images != first.total_images {
                         return Err(disagree(format!(
-                            "a list of {} images, {than}'s {}: the image folder changed between tasks",
-                            shard.total_images, first.total_images
+                            "a list of {} images where {} has {}: the image folder changed between tasks",
+                            shard.total_images,
+                            name_of(first_path),
+                            first.total_images
                         )));
                     }
                     m.skipped.extend(h.skipped);

@@ -1,0 +1,83 @@
+//! A folder of parts is read only when its parts agree: each way a part
+//! can disagree with its siblings is refused, naming the part and what
+//! differs.
+
+use std::path::Path;
+
+use featurefile::shards::{part_name, Shard};
+use featurefile::{FeatureWriter, Header, LayerInfo, ModelInfo, Pool, Preprocess, Rows, Source};
+
+fn header(index: usize, count: usize) -> Header {
+    Header {
+        version: "t".into(),
+        model: ModelInfo { file: "m.onnx".into(), sha256: "ab".repeat(32), input: "input".into() },
+        weights: None,
+        classes: vec!["cats".into(), "dogs".into()],
+        layers: vec![("avgpool".into(), LayerInfo { tensor: "/flatten".into(), pool: Pool::None, dim: 2 })],
+        preprocess: Preprocess { resize: 256, crop: 224, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], filter: "f".into() },
+        root: "/r".into(),
+        skipped: vec![],
+        shard: Some(Shard { index, count, first: Some(format!("cats/{index}.png")), last: Some(format!("cats/{index}.png")), images: 1, total_images: count }),
+    }
+}
+
+fn write(path: &Path, h: &Header) {
+    let mut w = FeatureWriter::create(path, &h.classes, &[("avgpool".into(), 2)]).unwrap();
+    let p = h.shard.as_ref().and_then(|s| s.first.clone()).unwrap_or_else(|| "cats/x.png".into());
+    w.write(Rows { paths: &[p], labels: &[Some(0)], features: &[&[0.5, 1.5]] }).unwrap();
+    w.finish(h).unwrap();
+}
+
+/// Three parts of 3, the last one as `edit` makes it (and named `name`).
+fn folder(edit: impl FnOnce(&mut Header), name: Option<String>) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    for k in 0..2 {
+        write(&dir.path().join(part_name(k, 3)), &header(k, 3));
+    }
+    let mut last = header(2, 3);
+    edit(&mut last);
+    write(&dir.path().join(name.unwrap_or_else(|| part_name(2, 3))), &last);
+    let err = Source::open(dir.path(), false).err().map(|e| e.to_string()).unwrap_or_default();
+    (dir, err)
+}
+
+#[test]
+fn agreeing_parts_read_as_one_table() {
+    let (dir, err) = folder(|_| {}, None);
+    assert_eq!(err, "");
+    let s = Source::open(dir.path(), false).unwrap();
+    assert_eq!(s.rows, 3);
+    assert_eq!(s.read(None).unwrap().paths, ["cats/0.png", "cats/1.png", "cats/2.png"]);
+}
+
+#[test]
+fn each_disagreement_is_refused_naming_the_part_and_what_differs() {
+    let cases: Vec<(Box<dyn FnOnce(&mut Header)>, Option<String>, &str)> = vec![
+        (Box::new(|h| h.model.sha256 = "cd".repeat(32)), None, "another model (sha256 cdcd"),
+        (Box::new(|h| h.layers[0].1.tensor = "/other".into()), None, "other layers than part-00000-of-00003.parquet"),
+        (Box::new(|h| h.classes = vec!["cats".into(), "wolves".into()]), None, "other classes than part-00000-of-00003.parquet"),
+        (Box::new(|h| h.preprocess.resize = 232), None, "other preprocessing than part-00000-of-00003.parquet"),
+        (Box::new(|h| h.shard.as_mut().unwrap().total_images = 4), None, "a list of 4 images where part-00000-of-00003.parquet has 3: the image folder changed between tasks"),
+        (Box::new(|h| h.shard = None), None, "no extract.shard record in its footer"),
+        (Box::new(|h| h.shard.as_mut().unwrap().index = 1), None, "its footer says part 1 of 3"),
+        (Box::new(|h| *h = header(2, 4)), Some(part_name(2, 4)), "a part of 4, beside part-00000-of-00003.parquet of 3"),
+    ];
+    for (edit, name, expect) in cases {
+        let (_dir, err) = folder(edit, name);
+        assert!(err.contains(expect), "{expect:?} not in {err:?}");
+        assert!(err.contains("part-0000"), "the part is named: {err}");
+    }
+}
+
+#[test]
+fn a_missing_part_is_named_unless_partial_reads_are_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    for k in [0, 2] {
+        write(&dir.path().join(part_name(k, 3)), &header(k, 3));
+    }
+    let err = Source::open(dir.path(), false).err().unwrap().to_string();
+    assert!(err.contains("part-00001-of-00003.parquet"), "{err}");
+    let s = Source::open(dir.path(), true).unwrap();
+    assert_eq!(s.rows, 2);
+    assert_eq!(s.parts.unwrap().missing, [part_name(1, 3)]);
+}
