@@ -98,7 +98,7 @@ pub fn cross_validate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{scale_gamma, Kernel};
+    use crate::model::{scale_gamma, SvmKernel};
 
     #[test]
     fn gamma_scale_comes_from_each_folds_training_rows() {
@@ -112,7 +112,7 @@ mod tests {
             (_, 0) => (i % 2) as f32 * 2.0 + (i % 5) as f32 * 0.1,
             _ => (i % 3) as f32 * 0.1,
         });
-        let all = Spec::Svm { kernel: Kernel::Rbf, c: 1.0, gamma: scale_gamma(x.view()) };
+        let all = Spec::Svm { kernel: SvmKernel::Rbf { gamma: scale_gamma(x.view()) }, c: 1.0 };
         let t = cross_validate(&[all], x.view(), &y, 2, 3, scale::Kind::None, true).unwrap();
         // The same folds by hand, each with its own gamma.
         let folds = stratified_folds(&y, 2, 3);

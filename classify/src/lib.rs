@@ -22,7 +22,7 @@ use ndarray::{ArrayView2, Axis};
 
 pub use data::{Allow, Data};
 pub use metrics::Report;
-pub use model::{Kernel, Model, Spec};
+pub use model::{Kernel, Model, Spec, SvmKernel};
 pub use saved::Classifier;
 
 /// Everything `classify` can refuse; each message is the one line a user sees.
@@ -224,9 +224,9 @@ fn candidates(opts: &FitOptions, x: ArrayView2<f32>) -> Vec<Spec> {
     for &c in &opts.c {
         match (opts.model, opts.kernel) {
             (ModelKind::Logistic, _) => specs.push(Spec::Logistic { c }),
-            (ModelKind::Svm, Kernel::Linear) => specs.push(Spec::Svm { kernel: Kernel::Linear, c, gamma: 0.0 }),
+            (ModelKind::Svm, Kernel::Linear) => specs.push(Spec::Svm { kernel: SvmKernel::Linear, c }),
             (ModelKind::Svm, Kernel::Rbf) => {
-                specs.extend(gammas.iter().map(|&gamma| Spec::Svm { kernel: Kernel::Rbf, c, gamma }))
+                specs.extend(gammas.iter().map(|&gamma| Spec::Svm { kernel: SvmKernel::Rbf { gamma }, c }))
             }
         }
     }

@@ -31,8 +31,15 @@ pub enum Kernel {
 pub enum Spec {
     /// `c`: inverse L2 strength, scikit-learn's C.
     Logistic { c: f64 },
-    /// `gamma` for the RBF kernel: exp(-gamma |x - x'|^2).
-    Svm { kernel: Kernel, c: f64, gamma: f64 },
+    Svm { c: f64, kernel: SvmKernel },
+}
+
+/// An SVM's kernel with what it takes: only the RBF kernel has a width.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SvmKernel {
+    Linear,
+    /// exp(-gamma |x - x'|^2).
+    Rbf { gamma: f64 },
 }
 
 /// scikit-learn's `gamma="scale"` on the (scaled) training rows `x`:
@@ -67,7 +74,7 @@ impl Spec {
     /// The same spec with another RBF gamma (others are unchanged).
     pub fn with_gamma(self, g: f64) -> Spec {
         match self {
-            Spec::Svm { kernel: Kernel::Rbf, c, .. } => Spec::Svm { kernel: Kernel::Rbf, c, gamma: g },
+            Spec::Svm { kernel: SvmKernel::Rbf { .. }, c } => Spec::Svm { kernel: SvmKernel::Rbf { gamma: g }, c },
             other => other,
         }
     }
@@ -77,8 +84,8 @@ impl std::fmt::Display for Spec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Spec::Logistic { c } => write!(f, "logistic C={c}"),
-            Spec::Svm { kernel: Kernel::Linear, c, .. } => write!(f, "svm linear C={c}"),
-            Spec::Svm { kernel: Kernel::Rbf, c, gamma } => write!(f, "svm rbf C={c} gamma={gamma:.6}"),
+            Spec::Svm { kernel: SvmKernel::Linear, c } => write!(f, "svm linear C={c}"),
+            Spec::Svm { kernel: SvmKernel::Rbf { gamma }, c } => write!(f, "svm rbf C={c} gamma={gamma:.6}"),
         }
     }
 }
@@ -132,7 +139,7 @@ impl Model {
                 let weights = f.weights.rows().into_iter().map(|r| r.to_vec()).collect();
                 Ok(Fitted { model: Model::Logistic { c, weights, intercepts: f.intercepts.to_vec() }, converged: f.converged })
             }
-            Spec::Svm { kernel: Kernel::Linear, c, .. } => {
+            Spec::Svm { kernel: SvmKernel::Linear, c } => {
                 let x = x.as_standard_layout();
                 let (machines, converged): (Vec<Hyperplane>, Vec<bool>) = pairs(n_classes)
                     .into_iter()
@@ -147,15 +154,11 @@ impl Model {
                     converged: converged.iter().all(|&c| c),
                 })
             }
-            Spec::Svm { kernel, c, gamma } => {
+            Spec::Svm { kernel: SvmKernel::Rbf { gamma }, c } => {
                 // libsvm's (and so SVC's) stopping tolerance, not linfa's far tighter 1e-7:
                 // the same problem solved to the same precision.
-                let params = Svm::<f64, bool>::params().pos_neg_weights(c, c).eps(1e-3);
-                let params = match kernel {
-                    Kernel::Linear => params.linear_kernel(),
-                    // linfa's Gaussian kernel is exp(-|x - x'|^2 / eps).
-                    Kernel::Rbf => params.gaussian_kernel(1.0 / gamma),
-                };
+                // linfa's Gaussian kernel is exp(-|x - x'|^2 / eps).
+                let params = Svm::<f64, bool>::params().pos_neg_weights(c, c).eps(1e-3).gaussian_kernel(1.0 / gamma);
                 let machines = pairs(n_classes)
                     .into_iter()
                     .map(|(i, j)| {
@@ -169,12 +172,7 @@ impl Model {
                 // linfa-svm keeps its exit reason private but prints it.
                 let converged = machines.iter().all(|m| !m.to_string().starts_with("Reached maximal iterations"));
                 Ok(Fitted {
-                    model: Model::Svm {
-                        kernel,
-                        c,
-                        gamma: (kernel == Kernel::Rbf).then_some(gamma),
-                        machines: Machines::Kernel(machines),
-                    },
+                    model: Model::Svm { kernel: Kernel::Rbf, c, gamma: Some(gamma), machines: Machines::Kernel(machines) },
                     converged,
                 })
             }
@@ -322,8 +320,8 @@ mod tests {
             let (x, y) = blobs(n);
             for spec in [
                 Spec::Logistic { c: 1.0 },
-                Spec::Svm { kernel: Kernel::Linear, c: 1.0, gamma: 0.0 },
-                Spec::Svm { kernel: Kernel::Rbf, c: 1.0, gamma: 0.3 },
+                Spec::Svm { kernel: SvmKernel::Linear, c: 1.0 },
+                Spec::Svm { kernel: SvmKernel::Rbf { gamma: 0.3 }, c: 1.0 },
             ] {
                 let m = Model::fit(spec, x.view(), &y, n).unwrap().model;
                 assert_eq!(m.predict(x.view(), n), y, "{spec} on {n} classes");

@@ -7,7 +7,7 @@ use featurefile::{LayerInfo, Preprocess};
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Fitted, Model, Spec};
+use crate::model::{Fitted, Kernel, Model, Spec, SvmKernel};
 use crate::scale::Scaler;
 use crate::data::Allow;
 use crate::{Data, Error, Result};
@@ -83,7 +83,8 @@ impl Classifier {
     pub fn spec(&self) -> Spec {
         match &self.model {
             Model::Logistic { c, .. } => Spec::Logistic { c: *c },
-            Model::Svm { kernel, c, gamma, .. } => Spec::Svm { kernel: *kernel, c: *c, gamma: gamma.unwrap_or(0.0) },
+            Model::Svm { kernel: Kernel::Linear, c, .. } => Spec::Svm { kernel: SvmKernel::Linear, c: *c },
+            Model::Svm { kernel: Kernel::Rbf, c, gamma, .. } => Spec::Svm { kernel: SvmKernel::Rbf { gamma: gamma.unwrap_or(0.0) }, c: *c },
         }
     }
 
