@@ -55,8 +55,7 @@ pub struct Exported {
 pub fn export(opts: &ExportOptions, report: &mut dyn FnMut(Event)) -> Result<Exported> {
     let c = Classifier::load(&opts.classifier)?;
     let preprocess = c.preprocess.clone().ok_or_else(|| Error::NoPreprocess(opts.classifier.clone()))?;
-    let opened = backbone::source::open(&opts.model, Cache::default_location().as_ref(), report)
-        .map_err(|e| Error::Backbone(e.to_string()))?;
+    let opened = backbone::source::open(&opts.model, Cache::default_location().as_ref(), report)?;
     if opened.sha256 != c.backbone.sha256 {
         return Err(Error::ExportOtherBackbone {
             model: opts.model.to_string(),
@@ -65,7 +64,7 @@ pub fn export(opts: &ExportOptions, report: &mut dyn FnMut(Event)) -> Result<Exp
             fitted_sha256: c.backbone.sha256.clone(),
         });
     }
-    let mut proto = opened.proto(&[c.layer.tensor.as_str()]).map_err(|e| Error::Backbone(e.to_string()))?;
+    let mut proto = opened.proto(&[c.layer.tensor.as_str()])?;
     raise_opset(&mut proto, &opts.model)?;
     let backbone = &opened.model;
 
@@ -142,7 +141,7 @@ fn raise_opset(proto: &mut ModelProto, model: &backbone::Spec) -> Result<()> {
     }
     let graph = proto.graph.as_ref().expect("a parsed model has a graph");
     if let Some(n) = graph.node.iter().find(|n| !SAME_UP_TO_13.contains(&n.op_type())) {
-        return Err(Error::Backbone(format!(
+        return Err(Error::BackboneOpset(format!(
             "{model} is opset {version} and uses {}, which changed by opset {MIN_OPSET}; export it again at opset {MIN_OPSET} or later",
             n.op_type()
         )));

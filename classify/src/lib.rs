@@ -82,7 +82,9 @@ pub enum Error {
     #[error("{}: the classifier does not record its images' preprocessing (fitted before classify recorded it); fit it again to export it", .0.display())]
     NoPreprocess(PathBuf),
     #[error("backbone: {0}")]
-    Backbone(String),
+    Backbone(#[from] backbone::source::Error),
+    #[error("backbone: {0}")]
+    BackboneOpset(String),
     #[error("{model} (sha256 {}..) is not the backbone the classifier was fitted with ({fitted_file} sha256 {}..)", short_hash(.sha256), short_hash(.fitted_sha256))]
     ExportOtherBackbone { model: String, sha256: String, fitted_file: String, fitted_sha256: String },
     #[error("the RBF SVM's kernel matrix for its largest pair of classes ({rows} rows) is {rows} x {rows} doubles, {}, over half the {} of memory available; --kernel linear or --model logistic grow with the rows, not their square", data::human_bytes(*.bytes), data::human_bytes(*.available))]

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use ort::session::Session;
 
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("ONNX Runtime not found ({0}); run scripts/setup.sh to install it into .venv, or set ORT_DYLIB_PATH to libonnxruntime.so")]
     NotFound(String),
@@ -16,14 +16,20 @@ pub enum Error {
     Cuda(String, String),
     #[error("this build has no CUDA support; rebuild extract with --features cuda")]
     NoCudaBuild,
-    #[error("ONNX Runtime: {0}")]
-    Ort(String),
+    /// ONNX Runtime's own error, kept as the source; shown on one line
+    /// (its messages can end in, or contain, newlines).
+    #[error("ONNX Runtime: {}", one_line(.0))]
+    Ort(#[source] ort::Error),
+    #[error("{}: the folder of the model's external weights is not a UTF-8 path, which ONNX Runtime needs", .0.display())]
+    NotUtf8(PathBuf),
 }
 
-fn ort_err(e: impl std::fmt::Display) -> Error {
-    // ONNX Runtime's messages can end in (or contain) newlines; errors here
-    // are one line.
-    Error::Ort(e.to_string().split_whitespace().collect::<Vec<_>>().join(" "))
+fn one_line(e: &impl std::fmt::Display) -> String {
+    e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn ort_err(e: impl Into<ort::Error>) -> Error {
+    Error::Ort(e.into())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +136,12 @@ pub fn init() -> Result<&'static ort::environment::Environment, Error> {
             .map_err(|e| load(e.to_string()))?;
         Ok((path, env))
     });
-    env.as_ref().map(|(_, env)| env).map_err(Clone::clone)
+    // The first outcome again: init itself fails only by finding or loading the library.
+    env.as_ref().map(|(_, env)| env).map_err(|e| match e {
+        Error::NotFound(why) => Error::NotFound(why.clone()),
+        Error::Load { path, reason } => Error::Load { path: path.clone(), reason: reason.clone() },
+        other => Error::Load { path: PathBuf::new(), reason: other.to_string() },
+    })
 }
 
 /// Host memory for a batch of preprocessed images (`rows` x 3 x size x size).
@@ -398,7 +409,7 @@ fn session(
     if let Some(dir) = weights_dir {
         // External data is looked up beside the model file, whatever the
         // working directory (ONNX Runtime's default for a model in memory).
-        let dir = dir.to_str().ok_or_else(|| Error::Ort(format!("{}: not a UTF-8 path", dir.display())))?;
+        let dir = dir.to_str().ok_or_else(|| Error::NotUtf8(dir.to_owned()))?;
         builder = builder
             .with_config_entry("session.model_external_initializers_file_folder_path", dir)
             .map_err(ort_err)?;
