@@ -42,22 +42,13 @@ fn the_mindspore_checkpoint_maps_onto_torchvisions_names() {
     resnet::check(&params).unwrap();
 }
 
-/// A small deterministic generator for the mutations (Knuth's MMIX LCG).
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ((self.0 >> 33) % n as u64) as usize
-    }
-}
 
 #[test]
 #[ignore = "needs ../shared/fixtures: scripts/test.sh runs it"]
 fn truncated_and_flipped_checkpoints_are_errors_never_panics() {
     let (Some(tv), Some(ms)) = (fixtures("torchvision-pth"), fixtures("mindspore-ckpt")) else { return };
     let dir = tempfile::tempdir().unwrap();
-    let mut rng = Lcg(0xC0FFEE);
+    let mut rng = testkit::Lcg(0xC0FFEE);
     for (file, kind) in [
         (tv.join("resnet50-w8.pth"), Kind::Torch),
         (tv.join("resnet50-w8-legacy.pth"), Kind::Torch),

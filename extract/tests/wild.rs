@@ -259,15 +259,6 @@ fn a_fixed_batch_of_four_pads_every_short_batch() {
     }
 }
 
-/// A small deterministic generator for the mutations (Knuth's MMIX LCG).
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ((self.0 >> 33) % n as u64) as usize
-    }
-}
 
 #[test]
 #[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
@@ -275,7 +266,7 @@ fn malformed_models_are_an_error_never_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let models = wild_models(dir.path());
     let good = std::fs::read(models.join("preact.onnx")).unwrap();
-    let mut rng = Lcg(0x5EED);
+    let mut rng = testkit::Lcg(0x5EED);
     let mut mutants: Vec<Vec<u8>> = Vec::new();
     for k in 0..150 {
         mutants.push(good[..good.len() * k / 150].to_vec());

@@ -206,3 +206,15 @@ pub fn assert_readme_matches_help(command: &str, help: &str) {
         }
     }
 }
+
+/// A small deterministic generator for the tests' mutations of files
+/// (Knuth's MMIX LCG): the same flips and cuts on every run.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    /// The next number below `n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
