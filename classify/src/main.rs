@@ -3,7 +3,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use classify::{scale, Allow, Classifier, FitOptions, Kernel, ModelKind};
-use cli;
 
 const PROG: &str = "classify";
 

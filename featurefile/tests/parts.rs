@@ -50,9 +50,12 @@ fn agreeing_parts_read_as_one_table() {
     assert_eq!(s.read(None).unwrap().paths, ["cats/0.png", "cats/1.png", "cats/2.png"]);
 }
 
+/// A change to the last part's footer, the name it is written under (its own when `None`), the words expected.
+type Case = (Box<dyn FnOnce(&mut Header)>, Option<String>, &'static str);
+
 #[test]
 fn each_disagreement_is_refused_naming_the_part_and_what_differs() {
-    let cases: Vec<(Box<dyn FnOnce(&mut Header)>, Option<String>, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (Box::new(|h| h.model.sha256 = "cd".repeat(32)), None, "another model (sha256 cdcd"),
         (Box::new(|h| h.layers[0].1.tensor = "/other".into()), None, "other layers than part-00000-of-00003.parquet"),
         (Box::new(|h| h.classes = vec!["cats".into(), "wolves".into()]), None, "other classes than part-00000-of-00003.parquet"),

@@ -412,7 +412,7 @@ fn pop_to_mark(stack: &mut Vec<Item>) -> Result<Vec<Value>, Error> {
 }
 
 fn set_items(stack: &mut [Item], items: Vec<Value>) -> Result<(), Error> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return Err(Error::Damaged("a dict item without a value".into()));
     }
     let Some(Item::V(Value::Dict(d))) = stack.last_mut() else {
