@@ -85,7 +85,7 @@ pub fn export(opts: &ExportOptions, report: &mut dyn FnMut(Event)) -> Result<Exp
             _ => None,
         })
         .unwrap_or(tensor_shape_proto::dimension::Value::DimParam("N".into()));
-    graph.output = outputs.iter().map(|(name, ty, cols)| output_info(name, *ty, &batch, *cols)).collect();
+    graph.output = outputs.iter().map(|o| output_info(&o.name, o.elem, &batch, o.cols)).collect();
     graph.name = Some("backbone and classifier".into());
 
     let layer = json!({"column": c.feature_column, "tensor": c.layer.tensor, "pool": c.layer.pool, "dim": c.layer.dim});
@@ -100,7 +100,7 @@ pub fn export(opts: &ExportOptions, report: &mut dyn FnMut(Event)) -> Result<Exp
         "classifier_file": opts.classifier.display().to_string(),
     });
     let output_doc: serde_json::Map<String, serde_json::Value> =
-        outputs.iter().map(|(name, _, _)| (name.clone(), json!(describe_output(name)))).collect();
+        outputs.iter().map(|o| (o.name.clone(), json!(describe_output(&o.name)))).collect();
     let meta = [
         ("classify.classes", serde_json::to_string(&c.classes).expect("strings")),
         ("classify.preprocess", serde_json::to_string(&preprocess).expect("plain struct")),
@@ -119,7 +119,7 @@ pub fn export(opts: &ExportOptions, report: &mut dyn FnMut(Event)) -> Result<Exp
     let bytes = proto.encode_to_vec();
     atomic::write_atomically(&opts.out, |f| std::io::Write::write_all(f, &bytes))
         .map_err(|e| Error::io(&opts.out, e))?;
-    Ok(Exported { out: opts.out.clone(), outputs: outputs.into_iter().map(|o| o.0).collect(), bytes: bytes.len() })
+    Ok(Exported { out: opts.out.clone(), outputs: outputs.into_iter().map(|o| o.name).collect(), bytes: bytes.len() })
 }
 
 fn describe_output(name: &str) -> &'static str {
@@ -157,8 +157,19 @@ enum Elem {
     Int64,
 }
 
-/// A graph output: name, element type, columns (`None`: a vector per batch).
-type Output = (String, Elem, Option<usize>);
+/// A graph output the head adds.
+struct Output {
+    name: String,
+    elem: Elem,
+    /// Columns per row; `None`: one value per row.
+    cols: Option<usize>,
+}
+
+impl Output {
+    fn new(name: &str, elem: Elem, cols: Option<usize>) -> Self {
+        Output { name: name.to_string(), elem, cols }
+    }
+}
 
 fn output_info(name: &str, elem: Elem, batch: &tensor_shape_proto::dimension::Value, cols: Option<usize>) -> backbone::onnx::ValueInfoProto {
     let batch = match batch {
@@ -273,7 +284,7 @@ impl Head {
                     self.op("Softmax", &[&z], "probabilities", vec![attr_int("axis", 1)])
                 };
                 argmax(self, &p);
-                vec![("label".into(), Elem::Int64, None), (p, Elem::Float, Some(k))]
+                vec![Output::new("label", Elem::Int64, None), Output::new(&p, Elem::Float, Some(k))]
             }
             Model::Svm { machines, .. } => {
                 let d = match machines {
@@ -319,7 +330,7 @@ impl Head {
                     argmax(self, &votes);
                     self.op("Add", &[&votes, &squashed], "scores", vec![])
                 };
-                vec![("label".into(), Elem::Int64, None), (scores, Elem::Float, Some(k)), (d, Elem::Float, Some(p))]
+                vec![Output::new("label", Elem::Int64, None), Output::new(&scores, Elem::Float, Some(k)), Output::new(&d, Elem::Float, Some(p))]
             }
         }
     }
