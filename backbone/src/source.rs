@@ -148,19 +148,20 @@ fn open_file(spec: &Spec, path: &Path, cache: Option<&Cache>, report: &mut dyn F
         None => open_onnx(spec, path, file_name, None),
         Some(kind) => {
             let sha256 = sha256_file(path).map_err(io(path))?;
-            let (weights, padding, sizes) = match Named::by_sha256(&sha256) {
-                Some(n) => (n.weights.to_string(), n.padding, (n.resize, n.crop)),
-                None => {
-                    let padding = if kind == Kind::MindSpore { Padding::Same } else { Padding::Symmetric };
+            let recipe = match Named::by_sha256(&sha256) {
+                Some(n) => Recipe::of(n, kind, sha256),
+                None => Recipe {
+                    kind,
+                    padding: if kind == Kind::MindSpore { Padding::Same } else { Padding::Symmetric },
+                    resize: 256,
+                    crop: 224,
+                    license: None,
                     // Named by content, not by file name: the conversion (and
                     // so the model's identity) depends on the weights alone.
-                    (format!("checkpoint sha256 {} (not a known release)", &sha256[..12]), padding, (256, 224))
-                }
+                    record: Weights { name: format!("checkpoint sha256 {} (not a known release)", &sha256[..12]), url: String::new(), sha256 },
+                },
             };
-            let url = Named::by_sha256(&sha256).map(|n| n.url.to_string()).unwrap_or_default();
-            let record = Weights { name: weights, url, sha256 };
-            let license = Named::by_sha256(&record.sha256).map(|n| n.license);
-            converted(spec, path, kind, padding, sizes, license, record, file_name, cache, report)
+            converted(spec, path, recipe, file_name, cache, report)
         }
     }
 }
@@ -182,21 +183,40 @@ fn open_onnx(spec: &Spec, path: &Path, file_name: String, weights: Option<Weight
     Ok(Opened { spec: spec.clone(), onnx: Some(path.to_owned()), model, sha256, weights_dir, weights, file_name })
 }
 
-/// A checkpoint's model: its cached conversion, else converted now (and
-/// cached where the cache can be written).
-#[allow(clippy::too_many_arguments)]
-fn converted(
-    spec: &Spec,
-    path: &Path,
+/// How a checkpoint becomes a model, and what the model records.
+struct Recipe {
     kind: Kind,
     padding: Padding,
-    (resize, crop): (u32, u32),
-    license: Option<&str>,
+    resize: u32,
+    crop: u32,
+    license: Option<&'static str>,
     record: Weights,
-    file_name: String,
-    cache: Option<&Cache>,
-    report: &mut dyn FnMut(Event),
-) -> Result<Opened, Error> {
+}
+
+impl Recipe {
+    /// A release's: its padding, eval sizes, licence, name and address.
+    fn of(n: &'static Named, kind: Kind, sha256: String) -> Self {
+        Recipe {
+            kind,
+            padding: n.padding,
+            resize: n.resize,
+            crop: n.crop,
+            license: Some(n.license),
+            record: release_record(n, sha256),
+        }
+    }
+}
+
+/// A release's weights record: the release's own address, not a mirror's,
+/// so the model's identity depends on the weights alone.
+fn release_record(n: &Named, sha256: String) -> Weights {
+    Weights { name: n.weights.to_string(), url: n.url.to_string(), sha256 }
+}
+
+/// A checkpoint's model: its cached conversion, else converted now (and
+/// cached where the cache can be written).
+fn converted(spec: &Spec, path: &Path, recipe: Recipe, file_name: String, cache: Option<&Cache>, report: &mut dyn FnMut(Event)) -> Result<Opened, Error> {
+    let Recipe { kind, padding, resize, crop, license, record } = recipe;
     let cached = cache.map(|c| c.converted(&record.sha256));
     if let Some(c) = cached.as_ref().filter(|c| c.is_file()) {
         if let Ok(o) = open_onnx(spec, c, file_name.clone(), Some(record.clone())) {
@@ -271,13 +291,8 @@ fn open_named(spec: &Spec, n: &'static Named, cache: Option<&Cache>, report: &mu
             sha
         }
     };
-    // The release's own address, not the mirror's: the model's identity
-    // depends on the weights alone.
-    let record = Weights { name: n.weights.to_string(), url: n.url.to_string(), sha256 };
     match n.format {
-        Format::Onnx => open_onnx(spec, &file, n.name.to_string(), Some(record)),
-        Format::Checkpoint(kind) => {
-            converted(spec, &file, kind, n.padding, (n.resize, n.crop), Some(n.license), record, n.name.to_string(), Some(cache), report)
-        }
+        Format::Onnx => open_onnx(spec, &file, n.name.to_string(), Some(release_record(n, sha256))),
+        Format::Checkpoint(kind) => converted(spec, &file, Recipe::of(n, kind, sha256), n.name.to_string(), Some(cache), report),
     }
 }

@@ -455,6 +455,38 @@ fn an_interrupted_run_leaves_no_file() {
     }
 }
 
+#[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
+fn a_second_ctrl_c_ends_the_run_at_once_and_the_next_run_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("imgs/x");
+    std::fs::create_dir_all(&images).unwrap();
+    for i in 0..400 {
+        image::RgbImage::from_pixel(300, 200, image::Rgb([i as u8, 9, 3])).save(images.join(format!("{i:03}.png"))).unwrap();
+    }
+    let out = dir.path().join("out/f.parquet");
+    let (full, imgs) = (model("resnet50.onnx"), dir.path().join("imgs"));
+    let args = ["--model", s(&full), "--images", s(&imgs), "--batch", "4", "--out", s(&out)];
+    let child = Command::new(env!("CARGO_BIN_EXE_extract")).args(args).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    // Once it is writing (its partial file exists), two Ctrl-Cs in a row.
+    let start = std::time::Instant::now();
+    while out.parent().unwrap().read_dir().map(|mut d| d.next().is_none()).unwrap_or(true) {
+        assert!(start.elapsed().as_secs() < 120, "the run never started writing");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for _ in 0..2 {
+        Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(!out.exists(), "no feature file");
+    // What the second Ctrl-C left (a hidden partial file) the next run removes.
+    let o = Command::new(env!("CARGO_BIN_EXE_extract")).args(args).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let left: Vec<String> = out.parent().unwrap().read_dir().unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(left, ["f.parquet"], "{}", stderr(&o));
+}
+
 /// scripts/gpu-check.sh with this build's binaries and runtime, nothing
 /// installed or built; `exe` stands in for extract.
 fn gpu_check(dir: &Path, exe: &Path, args: &[&str]) -> Output {

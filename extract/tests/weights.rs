@@ -274,9 +274,14 @@ fn named_weights_download_once_verified_and_are_used_offline_after() {
     failing(&server.url("/missing"), &format!("HTTP 404 from {}", server.url("/missing/resnet50_224_new.ckpt")));
     failing(&server.url("/truncated"), "broke off after");
     failing(DEAD, "cannot reach http://127.0.0.1:9/resnet50_224_new.ckpt");
-    // Bytes that are not the release: torchvision's published size and hash prefix.
+    // Bytes that are not the release: torchvision's published size, then its hash prefix
+    // (a file of the release's size whose sha256 is another).
     let v1 = ["--model", "torchvision:IMAGENET1K_V1", "--list-layers"];
     assert_one_line_failure("extract", &v1, &extract_in(&v1, &root(), &cache, &server.url("")), "not the published 97.781 MiB");
+    assert!(files(&cache).is_empty(), "left {:?}", files(&cache));
+    let v2 = ["--model", "torchvision:IMAGENET1K_V2", "--list-layers"];
+    std::fs::File::create(served.path().join("resnet50-11ad3fa6.pth")).unwrap().set_len((97.79 * 1048576.0) as u64).unwrap();
+    assert_one_line_failure("extract", &v2, &extract_in(&v2, &root(), &cache, &server.url("")), "does not start with 11ad3fa6, as the file name says");
     assert!(files(&cache).is_empty(), "left {:?}", files(&cache));
 
     // Through a redirect, the right bytes land, are verified, cached and converted.
