@@ -416,17 +416,23 @@ fn missing_onnx_runtime_says_how_to_install_it() {
     assert!(!out.exists());
 }
 
-#[test]
-#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
-fn an_interrupted_run_leaves_no_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let images = dir.path().join("imgs/x");
+/// A run long enough to be stopped while it writes: 400 images through the
+/// full model, 4 at a time, into `dir/out/f.parquet`. Returns (images, out).
+fn a_long_run(dir: &Path) -> (PathBuf, PathBuf) {
+    let images = dir.join("imgs/x");
     std::fs::create_dir_all(&images).unwrap();
     for i in 0..400 {
         image::RgbImage::from_pixel(300, 200, image::Rgb([i as u8, 2, 3])).save(images.join(format!("{i:03}.png"))).unwrap();
     }
-    let out = dir.path().join("out/f.parquet");
-    let (full, imgs) = (model("resnet50.onnx"), dir.path().join("imgs"));
+    (dir.join("imgs"), dir.join("out/f.parquet"))
+}
+
+#[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
+fn an_interrupted_run_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (imgs, out) = a_long_run(dir.path());
+    let full = model("resnet50.onnx");
     let args = ["--model", s(&full), "--images", s(&imgs), "--batch", "4", "--out", s(&out)];
     for signal in ["INT", "KILL"] {
         let child = Command::new(env!("CARGO_BIN_EXE_extract"))
@@ -459,13 +465,8 @@ fn an_interrupted_run_leaves_no_file() {
 #[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn a_second_ctrl_c_ends_the_run_at_once_and_the_next_run_cleans_up() {
     let dir = tempfile::tempdir().unwrap();
-    let images = dir.path().join("imgs/x");
-    std::fs::create_dir_all(&images).unwrap();
-    for i in 0..400 {
-        image::RgbImage::from_pixel(300, 200, image::Rgb([i as u8, 9, 3])).save(images.join(format!("{i:03}.png"))).unwrap();
-    }
-    let out = dir.path().join("out/f.parquet");
-    let (full, imgs) = (model("resnet50.onnx"), dir.path().join("imgs"));
+    let (imgs, out) = a_long_run(dir.path());
+    let full = model("resnet50.onnx");
     let args = ["--model", s(&full), "--images", s(&imgs), "--batch", "4", "--out", s(&out)];
     let child = Command::new(env!("CARGO_BIN_EXE_extract")).args(args).stderr(std::process::Stdio::piped()).spawn().unwrap();
     // Once it is writing (its partial file exists), two Ctrl-Cs in a row.
