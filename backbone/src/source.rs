@@ -69,9 +69,6 @@ pub struct Weights {
 /// A model ready to run.
 pub struct Opened {
     pub spec: Spec,
-    /// The ONNX the model was read from: the user's file, or a conversion
-    /// in the cache (`None` when the cache could not be written).
-    pub onnx: Option<PathBuf>,
     pub model: Model,
     /// The model's identity (FEATURE-FILE.md).
     pub sha256: String,
@@ -180,7 +177,7 @@ fn open_onnx(spec: &Spec, path: &Path, file_name: String, weights: Option<Weight
             sha256: model.metadata("source_sha256").unwrap_or_default().to_string(),
         })
     });
-    Ok(Opened { spec: spec.clone(), onnx: Some(path.to_owned()), model, sha256, weights_dir, weights, file_name })
+    Ok(Opened { spec: spec.clone(), model, sha256, weights_dir, weights, file_name })
 }
 
 /// How a checkpoint becomes a model, and what the model records.
@@ -253,19 +250,14 @@ fn converted(spec: &Spec, path: &Path, recipe: Recipe, file_name: String, cache:
     let proto = resnet::build(&params, padding, crop as i64, &format!("ResNet50, {}", record.name), &meta);
     drop(params);
     let bytes = proto.encode_to_vec();
-    let written = match &cached {
-        Some(c) => match weights::write_whole(c, &bytes) {
-            Ok(()) => Some(c.clone()),
-            Err(e) => {
-                report(Event::Note(format!("cannot cache the conversion at {}: {e}; converting again next time", c.display())));
-                None
-            }
-        },
-        None => None,
-    };
+    if let Some(c) = &cached {
+        if let Err(e) = weights::write_whole(c, &bytes) {
+            report(Event::Note(format!("cannot cache the conversion at {}: {e}; converting again next time", c.display())));
+        }
+    }
     let model = Model::from_proto(proto).map_err(|e| Error::Model { what: path.display().to_string(), source: e })?;
     let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
-    Ok(Opened { spec: spec.clone(), onnx: written, model, sha256, weights_dir: None, weights: Some(record), file_name })
+    Ok(Opened { spec: spec.clone(), model, sha256, weights_dir: None, weights: Some(record), file_name })
 }
 
 fn open_named(spec: &Spec, n: &'static Named, cache: Option<&Cache>, report: &mut dyn FnMut(Event)) -> Result<Opened, Error> {

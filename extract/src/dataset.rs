@@ -53,26 +53,31 @@ pub fn is_image(path: &Path) -> bool {
     })
 }
 
+/// What tells a second visit of a folder: its device and inode; where
+/// there are none, its path with every link resolved.
+#[cfg(unix)]
+type FolderId = (u64, u64);
+#[cfg(not(unix))]
+type FolderId = PathBuf;
+
 /// What a folder holds, by what its entries are once links are followed.
 enum Item {
-    /// A folder, with the identity (device, inode) that tells a second visit.
-    Folder(PathBuf, (u64, u64)),
+    /// A folder, with the identity that tells a second visit.
+    Folder(PathBuf, FolderId),
     /// Anything else, a dangling link included: whether it is an image the
     /// read decides, and names it when it is not a regular file.
     File(PathBuf),
 }
 
-fn folder_id(meta: &std::fs::Metadata) -> (u64, u64) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        (meta.dev(), meta.ino())
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = meta;
-        (0, 0)
-    }
+#[cfg(unix)]
+fn folder_id(_path: &Path, meta: &std::fs::Metadata) -> FolderId {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+fn folder_id(path: &Path, _meta: &std::fs::Metadata) -> FolderId {
+    path.canonicalize().unwrap_or_else(|_| path.to_owned())
 }
 
 /// Lists a folder's non-hidden entries, following symbolic links. Nothing
@@ -87,7 +92,10 @@ fn list(dir: &Path) -> Result<Vec<Item>, Error> {
         }
         let path = entry.path();
         match std::fs::metadata(&path) {
-            Ok(meta) if meta.is_dir() => out.push(Item::Folder(path, folder_id(&meta))),
+            Ok(meta) if meta.is_dir() => {
+                let id = folder_id(&path, &meta);
+                out.push(Item::Folder(path, id))
+            }
             _ => out.push(Item::File(path)),
         }
     }
@@ -103,10 +111,10 @@ pub fn scan(root: &Path) -> Result<Dataset, Error> {
     }
     let root = root.canonicalize().map_err(|e| Error::Io { path: root.to_owned(), source: e })?;
     let root_meta = std::fs::metadata(&root).map_err(|e| Error::Io { path: root.clone(), source: e })?;
-    let mut seen = std::collections::HashSet::from([folder_id(&root_meta)]);
+    let mut seen = std::collections::HashSet::from([folder_id(&root, &root_meta)]);
     let mut notes = Vec::new();
     let spell = |p: &Path| featurefile::paths::spell(p.strip_prefix(&root).expect("under the root"));
-    let mut once = |path: &Path, id: (u64, u64), notes: &mut Vec<String>| {
+    let mut once = |path: &Path, id: FolderId, notes: &mut Vec<String>| {
         let first = seen.insert(id);
         if !first {
             notes.push(format!("{} is a folder already walked (a link loop, or a second link to it): walked once", spell(path)));
