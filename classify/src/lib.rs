@@ -24,6 +24,9 @@ pub use data::{Allow, Data};
 pub use metrics::Report;
 pub use model::{Kernel, Model, Spec, SvmKernel};
 pub use saved::Classifier;
+/// The linear SVM's stopping rule (projected-gradient spread) and pass limit,
+/// for comparison with LIBLINEAR's.
+pub use linear_svm::{EPS as LINEAR_SVM_TOLERANCE, MAX_PASSES as LINEAR_SVM_MAX_PASSES};
 
 /// Everything `classify` can refuse; each message is the one line a user sees.
 #[derive(Debug, thiserror::Error)]

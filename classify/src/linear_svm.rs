@@ -36,7 +36,7 @@ impl Hyperplane {
 /// Stop when the projected gradient's spread over a pass falls below this
 /// (LIBLINEAR's default for its dual solvers is 0.1; tighter here, since
 /// the passes are cheap at these sizes).
-const EPS: f64 = 0.01;
+pub const EPS: f64 = 0.01;
 /// Passes at most. Few rows in many dimensions (a pair of classes of a
 /// small dataset on 2,048 features) are close to separable, and there dual
 /// coordinate descent crawls: LIBLINEAR itself takes 4,000 to 19,000 passes

@@ -129,6 +129,31 @@ pub struct Fitted {
     pub converged: bool,
 }
 
+/// libsvm's (and so SVC's) stopping tolerance, not linfa's far tighter 1e-7:
+/// the same problem solved to the same precision.
+const SMO_TOLERANCE: f64 = 1e-3;
+
+/// One RBF machine per pair of classes by linfa-svm's SMO, stopped at
+/// `tolerance`; also says whether every machine met it before linfa's
+/// iteration limit.
+fn fit_rbf(x: ArrayView2<f32>, y: &[usize], n_classes: usize, c: f64, gamma: f64, tolerance: f64) -> Result<(Vec<Svm<f64, bool>>, bool), String> {
+    // linfa's Gaussian kernel is exp(-|x - x'|^2 / eps).
+    let params = Svm::<f64, bool>::params().pos_neg_weights(c, c).eps(tolerance).gaussian_kernel(1.0 / gamma);
+    let machines = pairs(n_classes)
+        .into_iter()
+        .map(|(i, j)| {
+            let rows: Vec<usize> = (0..y.len()).filter(|&r| y[r] == i || y[r] == j).collect();
+            let target = Array1::from_iter(rows.iter().map(|&r| y[r] == i));
+            // linfa-svm works in f64: the pair's rows alone are converted.
+            let ds = Dataset::new(x.select(Axis(0), &rows).mapv(f64::from), target);
+            params.fit(&ds).map_err(|e| e.to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // linfa-svm keeps its exit reason private but prints it.
+    let converged = machines.iter().all(|m| !m.to_string().starts_with("Reached maximal iterations"));
+    Ok((machines, converged))
+}
+
 impl Model {
     /// `y` holds class indices below `n_classes`; every class has examples.
     pub fn fit(spec: Spec, x: ArrayView2<f32>, y: &[usize], n_classes: usize) -> Result<Fitted, Error> {
@@ -155,22 +180,7 @@ impl Model {
                 })
             }
             Spec::Svm { kernel: SvmKernel::Rbf { gamma }, c } => {
-                // libsvm's (and so SVC's) stopping tolerance, not linfa's far tighter 1e-7:
-                // the same problem solved to the same precision.
-                // linfa's Gaussian kernel is exp(-|x - x'|^2 / eps).
-                let params = Svm::<f64, bool>::params().pos_neg_weights(c, c).eps(1e-3).gaussian_kernel(1.0 / gamma);
-                let machines = pairs(n_classes)
-                    .into_iter()
-                    .map(|(i, j)| {
-                        let rows: Vec<usize> = (0..y.len()).filter(|&r| y[r] == i || y[r] == j).collect();
-                        let target = Array1::from_iter(rows.iter().map(|&r| y[r] == i));
-                        // linfa-svm works in f64: the pair's rows alone are converted.
-                        let ds = Dataset::new(x.select(Axis(0), &rows).mapv(f64::from), target);
-                        params.fit(&ds).map_err(|e| fit_err(e.to_string()))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                // linfa-svm keeps its exit reason private but prints it.
-                let converged = machines.iter().all(|m| !m.to_string().starts_with("Reached maximal iterations"));
+                let (machines, converged) = fit_rbf(x, y, n_classes, c, gamma, SMO_TOLERANCE).map_err(fit_err)?;
                 Ok(Fitted {
                     model: Model::Svm { kernel: Kernel::Rbf, c, gamma: Some(gamma), machines: Machines::Kernel(machines) },
                     converged,
@@ -327,6 +337,18 @@ mod tests {
                 assert_eq!(m.predict(x.view(), n), y, "{spec} on {n} classes");
             }
         }
+    }
+
+    #[test]
+    fn an_rbf_fit_stopped_at_linfas_iteration_limit_says_so() {
+        let (x, y) = blobs(2);
+        let (_, converged) = fit_rbf(x.view(), &y, 2, 1.0, 0.3, SMO_TOLERANCE).unwrap();
+        assert!(converged, "separable blobs meet libsvm's tolerance");
+        // A tolerance no gap in floating point meets: the real solver runs to linfa's own
+        // limit (10 million steps), and the fit must say so.
+        let (x, y) = (x.slice(ndarray::s![18..22, ..]).to_owned(), &y[18..22]);
+        let (machines, converged) = fit_rbf(x.view(), y, 2, 1.0, 0.3, f64::MIN_POSITIVE).unwrap();
+        assert!(!converged, "{}", machines[0]);
     }
 
     #[test]
