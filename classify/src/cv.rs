@@ -98,40 +98,6 @@ pub fn cross_validate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{scale_gamma, SvmKernel};
-
-    #[test]
-    fn gamma_scale_comes_from_each_folds_training_rows() {
-        // Two separable classes, unscaled, and one far outlier (row 0, in
-        // fold 0): on all rows gamma=scale is tiny and every kernel value
-        // near 1, while the folds that hold the outlier out get a gamma that
-        // separates the classes.
-        let y: Vec<usize> = (0..30).map(|i| i % 2).collect();
-        let x = Array2::from_shape_fn((30, 2), |(i, j)| match (i, j) {
-            (0, 0) => 1000.0,
-            (_, 0) => (i % 2) as f32 * 2.0 + (i % 5) as f32 * 0.1,
-            _ => (i % 3) as f32 * 0.1,
-        });
-        let all = Spec::Svm { kernel: SvmKernel::Rbf { gamma: scale_gamma(x.view()) }, c: 1.0 };
-        let t = cross_validate(&[all], x.view(), &y, 2, 3, scale::Kind::None, true).unwrap();
-        // The same folds by hand, each with its own gamma.
-        let folds = stratified_folds(&y, 2, 3);
-        let mut acc = 0.0;
-        for f in 0..3 {
-            let train: Vec<usize> = (0..30).filter(|&i| folds[i] != f).collect();
-            let test: Vec<usize> = (0..30).filter(|&i| folds[i] == f).collect();
-            let xt = x.select(Axis(0), &train);
-            let yt: Vec<usize> = train.iter().map(|&i| y[i]).collect();
-            let own = fold_spec(all, xt.view(), true);
-            assert_eq!(own, all.with_gamma(scale_gamma(xt.view())));
-            assert_ne!(own, all, "fold {f}: its gamma is not the one of all rows");
-            assert_eq!(fold_spec(all, xt.view(), false), all, "a gamma given by the user stays");
-            let m = Model::fit(own, xt.view(), &yt, 2).unwrap().model;
-            let pred = m.predict(x.select(Axis(0), &test).view(), 2);
-            acc += test.iter().zip(&pred).filter(|(&i, &p)| y[i] == p).count() as f64 / test.len() as f64;
-        }
-        assert_eq!(t.rows[0].1, acc / 3.0);
-    }
 
     #[test]
     fn folds_are_stratified() {

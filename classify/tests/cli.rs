@@ -343,6 +343,36 @@ fn cross_validation_prints_its_table_and_keeps_the_best() {
 
 #[test]
 #[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
+fn cross_validation_scores_as_a_scikit_learn_pipeline_does() {
+    // Outliers that move the scaling and gamma="scale": statistics from all
+    // rows, not from each fold's training rows, give another table.
+    let dir = tempfile::tempdir().unwrap();
+    let train = dir.path().join("train.parquet");
+    py("classify/tests/py/cv_reference.py", &["make", s(&train), "--seed", "2"]);
+    let clf = dir.path().join("c.json");
+    for scale in ["standard", "none"] {
+        let out = ok(&[
+            "fit", "--train", s(&train), "--out", s(&clf), "--layer", "avgpool", "--model", "svm", "--kernel", "rbf",
+            "--C", "0.1,1,10", "--cv", "3", "--scale", scale,
+        ]);
+        let ours: Vec<f64> = out
+            .lines()
+            .filter(|l| l.trim_start().starts_with("svm rbf"))
+            .map(|l| l.split_whitespace().nth(4).unwrap().parse().unwrap())
+            .collect();
+        let r = py_json("classify/tests/py/cv_reference.py", &["table", s(&train), "--layer", "avgpool", "--C", "0.1,1,10", "--cv", "3", "--scale", scale]);
+        let column = |k: &str| -> Vec<f64> { r[k].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect() };
+        let (pipeline, leaky) = (column("pipeline"), column("leaky"));
+        assert!(pipeline.iter().zip(&leaky).any(|(p, l)| (p - l).abs() > 0.03), "the data must tell a leak: {r}");
+        assert_eq!(ours.len(), 3, "{out}");
+        for (i, (a, b)) in ours.iter().zip(&pipeline).enumerate() {
+            assert!((a - b).abs() < 1e-3, "--scale {scale}, C #{i}: {a} vs scikit-learn's {b}\n{out}");
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn the_readme_lists_exactly_the_options_help_prints() {
     for command in ["fit", "score", "predict", "export"] {
         let o = classify(&[command, "--help"]);
