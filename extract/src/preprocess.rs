@@ -307,11 +307,12 @@ mod tests {
         let cfg = Config::default();
         let mut out = vec![0f32; cfg.values_per_image()];
         transform(&img, &cfg, &mut out);
+        // torchvision's ToTensor then Normalize with ImageNet's statistics,
+        // in float32 (numpy: (np.float32([10, 128, 250]) / 255 - mean) / std).
+        let want = [-1.946_656_5_f32, 0.205_182_19, 2.552_854_3];
         let plane = 224 * 224;
         for c in 0..3 {
-            let v = [10u8, 128, 250][c] as f32 / 255.0;
-            let want = (v - cfg.mean[c]) / cfg.std[c];
-            assert!(out[c * plane..(c + 1) * plane].iter().all(|&x| x == want));
+            assert!(out[c * plane..(c + 1) * plane].iter().all(|&x| x == want[c]), "channel {c}: {} vs {}", out[c * plane], want[c]);
         }
     }
 
