@@ -434,22 +434,18 @@ fn an_interrupted_run_leaves_no_file() {
     let (imgs, out) = a_long_run(dir.path());
     let full = model("resnet50.onnx");
     let args = ["--model", s(&full), "--images", s(&imgs), "--batch", "4", "--out", s(&out)];
+    let writing = || out.parent().unwrap().read_dir().map(|mut d| d.next().is_some()).unwrap_or(false);
     for signal in ["INT", "KILL"] {
-        let child = Command::new(env!("CARGO_BIN_EXE_extract"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_extract"))
             .args(args)
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        // Wait until it is writing (the partial file exists), then stop it.
-        let start = std::time::Instant::now();
-        loop {
-            let writing = out.parent().unwrap().read_dir().map(|mut d| d.next().is_some()).unwrap_or(false);
-            if writing || start.elapsed().as_secs() > 60 {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
+        // Held still once it is writing (its partial file exists): the
+        // signal reaches a run in progress.
+        testkit::stop_when(&mut child, writing);
+        testkit::signal(&child, signal);
+        testkit::signal(&child, "CONT");
         let o = child.wait_with_output().unwrap();
         assert!(!o.status.success(), "{signal}: still succeeded");
         assert!(!out.exists(), "{signal}: {} was written", out.display());
@@ -468,18 +464,18 @@ fn a_second_ctrl_c_ends_the_run_at_once_and_the_next_run_cleans_up() {
     let (imgs, out) = a_long_run(dir.path());
     let full = model("resnet50.onnx");
     let args = ["--model", s(&full), "--images", s(&imgs), "--batch", "4", "--out", s(&out)];
-    let child = Command::new(env!("CARGO_BIN_EXE_extract")).args(args).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    // Once it is writing (its partial file exists), two Ctrl-Cs in a row.
-    let start = std::time::Instant::now();
-    while out.parent().unwrap().read_dir().map(|mut d| d.next().is_none()).unwrap_or(true) {
-        assert!(start.elapsed().as_secs() < 120, "the run never started writing");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_extract")).args(args).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    // Once it is writing (its partial file exists): held still, then let go
+    // with two Ctrl-Cs in a row. (Two sent while it is stopped would merge
+    // into one.)
+    testkit::stop_when(&mut child, || out.parent().unwrap().read_dir().map(|mut d| d.next().is_some()).unwrap_or(false));
+    testkit::signal(&child, "CONT");
     for _ in 0..2 {
-        Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+        testkit::signal(&child, "INT");
     }
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("interrupted"), "the run ended at once, not after its batch: {}", stderr(&o));
     assert!(!out.exists(), "no feature file");
     // What the second Ctrl-C left (a hidden partial file) the next run removes.
     let o = Command::new(env!("CARGO_BIN_EXE_extract")).args(args).output().unwrap();

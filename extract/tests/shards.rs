@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 use featurefile::shards::part_name;
 use testkit::{assert_no_partial_files, assert_one_line_failure, model, py_json, s, stderr};
@@ -253,16 +252,11 @@ fn a_part_killed_mid_run_is_redone_and_its_partial_file_removed() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Killed (SIGKILL: nothing runs to clean up) once rows are being written.
-    let start = Instant::now();
-    let partial = loop {
-        if let Some(p) = files_in(&out_dir).into_iter().find(|n| n.ends_with(".partial")) {
-            break p;
-        }
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
-        assert!(start.elapsed() < Duration::from_secs(120), "no partial file appeared");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    // Killed (SIGKILL: nothing runs to clean up) once rows are being
+    // written, held still until then so that it cannot finish first.
+    let partial = || files_in(&out_dir).into_iter().find(|n| n.ends_with(".partial"));
+    testkit::stop_when(&mut child, || partial().is_some());
+    let partial = partial().unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(files_in(&out_dir), [partial], "a killed run leaves its partial file, no part");

@@ -218,3 +218,29 @@ impl Lcg {
         ((self.0 >> 33) % n as u64) as usize
     }
 }
+
+/// Sends `signal` (a name `kill` knows: INT, KILL, STOP, CONT) to `child`.
+pub fn signal(child: &std::process::Child, signal: &str) {
+    let ok = Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap().success();
+    assert!(ok, "kill -{signal} {}", child.id());
+}
+
+/// Waits until `ready()` says `child` is where the test wants it, then stops
+/// it (SIGSTOP) and waits until it is stopped, so that what the test sends
+/// next finds the run in progress however fast this machine runs it. No
+/// clock decides anything: the run ending first fails the test.
+#[cfg(target_os = "linux")]
+pub fn stop_when(child: &mut std::process::Child, ready: impl Fn() -> bool) {
+    while !ready() {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before the test could stop it");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    signal(child, "STOP");
+    // The state is the third field of /proc/PID/stat, after "(command)".
+    let stat = format!("/proc/{}/stat", child.id());
+    let state = || std::fs::read_to_string(&stat).ok().and_then(|s| s.rsplit(") ").next().and_then(|r| r.chars().next()));
+    while state() != Some('T') {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before the test could stop it");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
