@@ -25,10 +25,10 @@ enum Command {
         /// Where to save the classifier
         #[arg(long, default_value = "models/classifier.json")]
         out: PathBuf,
-        #[arg(long, value_enum, default_value_t = ModelKind::Logistic)]
+        #[arg(long, value_parser = cli::choice::<ModelKind>(ModelKind::NAMES), default_value_t = ModelKind::Logistic)]
         model: ModelKind,
         /// SVM kernel
-        #[arg(long, value_enum, default_value_t = Kernel::Linear)]
+        #[arg(long, value_parser = cli::choice::<Kernel>(Kernel::NAMES), default_value_t = Kernel::Linear)]
         kernel: Kernel,
         /// Inverse regularization strength, as scikit-learn's C; a comma list with --cv
         #[arg(long = "C", value_delimiter = ',', default_value = "1.0")]
@@ -40,7 +40,7 @@ enum Command {
         #[arg(long)]
         layer: Option<String>,
         /// Feature scaling, fitted on the training file and saved with the classifier
-        #[arg(long, value_enum, default_value_t = scale::Kind::Standard)]
+        #[arg(long, value_parser = cli::choice::<scale::Kind>(scale::Kind::NAMES), default_value_t = scale::Kind::Standard)]
         scale: scale::Kind,
         /// Pick C (and gamma) by stratified K-fold cross-validation
         #[arg(long)]

@@ -19,12 +19,14 @@ use crate::linear_svm::{self, Hyperplane};
 use crate::logistic;
 use crate::Error;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kernel {
     Linear,
     Rbf,
 }
+
+named_choice!(Kernel { Linear => "linear", Rbf => "rbf" });
 
 /// What to fit.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -14,14 +14,28 @@ pub enum Scaler {
     None,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// The scaling a user asks for; [`Scaler`] is it fitted (with the
+/// training file's statistics where it has any), as a model's parameters
+/// and the fitted model are two types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Standard,
     L2,
     None,
 }
 
+named_choice!(Kind { Standard => "standard", L2 => "l2", None => "none" });
+
 impl Scaler {
+    /// What was asked for.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Scaler::Standard { .. } => Kind::Standard,
+            Scaler::L2 => Kind::L2,
+            Scaler::None => Kind::None,
+        }
+    }
+
     /// Statistics summed in f64 over the f32 rows, as scikit-learn's
     /// StandardScaler does for float32 input.
     pub fn fit(kind: Kind, x: ArrayView2<f32>) -> Self {

@@ -4,6 +4,18 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+/// The parser of a library type's named choice (`--pool avg`): `--help`
+/// lists `names`, and the type's own `FromStr` turns a name into a value, so
+/// the library needs no command-line derive.
+pub fn choice<T>(names: &'static [&'static str]) -> impl clap::builder::TypedValueParser<Value = T>
+where
+    T: std::str::FromStr + Clone + Send + Sync + 'static,
+    T::Err: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(names).try_map(|name| name.parse::<T>())
+}
+
 /// Exit status of a command line that does not parse.
 pub const USAGE_EXIT: u8 = 2;
 

@@ -28,7 +28,7 @@ struct Cli {
     #[arg(long, value_delimiter = ',', default_value = "avgpool")]
     layer: Vec<String>,
     /// Pooling of 4-D activations
-    #[arg(long, value_enum, default_value_t = Pool::Avg)]
+    #[arg(long, value_parser = cli::choice::<Pool>(Pool::NAMES), default_value_t = Pool::Avg)]
     pool: Pool,
     /// auto, cpu, cuda or cuda:N
     #[arg(long, default_value = "auto")]

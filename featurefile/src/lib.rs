@@ -109,17 +109,29 @@ pub struct ModelInfo {
 
 /// What `extract` applied to a layer's activations to get one vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Pool {
     Avg,
     Max,
     #[serde(rename = "avgmax")]
-    #[cfg_attr(feature = "clap", value(name = "avgmax"))]
     AvgMax,
     /// The tensor already is a vector (avgpool): never a choice to make.
-    #[cfg_attr(feature = "clap", value(skip))]
     None,
+}
+
+impl Pool {
+    /// The poolings a user may ask for (`None` is never asked for).
+    pub const NAMES: &'static [&'static str] = &["avg", "max", "avgmax"];
+}
+
+impl std::str::FromStr for Pool {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match serde_json::from_value(serde_json::Value::String(s.to_owned())) {
+            Ok(p) if p != Pool::None => Ok(p),
+            _ => Err(format!("{s:?} is not one of {}", Pool::NAMES.join(", "))),
+        }
+    }
 }
 
 /// As the footer and `--pool` spell it.
