@@ -4,7 +4,7 @@
 #   2. a release build of extract and of the inference-bound example;
 #   3. extract --device cuda over a folder of JPEGs, whose features must match
 #      the CPU run (cosine >= 0.999), and images/s for batch 32, 64 and 128,
-#      inference alone and end to end side by side (scripts/gpu-check.py).
+#      inference alone and end to end side by side (scripts/bench/gpu-check.py).
 #
 #   scripts/gpu-check.sh [--device cuda:N] [--images DIR] [--batches 32,64,128]
 #                        [--copies 160] [--model models/resnet50.onnx]
@@ -58,4 +58,4 @@ fi
 if [ "$device" != cpu ] && command -v nvidia-smi >/dev/null; then
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 fi
-exec "$python" scripts/gpu-check.py --extract "$EXTRACT" --bound "$INFERENCE_BOUND" "$@"
+exec "$python" scripts/bench/gpu-check.py --extract "$EXTRACT" --bound "$INFERENCE_BOUND" "$@"

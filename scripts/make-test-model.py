@@ -28,6 +28,8 @@ import sys
 import numpy as np
 import onnx
 
+# The shared modules (reference, photos, ...) live in scripts/lib.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import atomic_file
 from resnet_onnx import build
 

@@ -148,7 +148,7 @@ submit() { # submit ARRAY [EXTRACT_ARGS] [--wait]: prints the job id
         --output="$tmp/logs/slurm-%A_%a.out" scripts/slurm/extract.sbatch
 }
 compare() {
-    "$py" scripts/parts_equal.py "${out%/}" "$single" 4
+    "$py" scripts/oracles/parts_equal.py "${out%/}" "$single" 4
 }
 
 shards="" # the whole array: --shard auto, from the array's own variables

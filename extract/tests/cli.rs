@@ -101,7 +101,7 @@ fn any_resnet50_export_gives_the_same_features() {
 /// itself (not read from the file) and pooled as `pool` says: every row at
 /// cosine >= 0.999.
 fn assert_parity(features: &Path, model: &Path, layer: &str, pool: &str) -> Value {
-    let o = py("scripts/reference-features.py", &[s(features), "--model", s(model), "--layer", layer, "--pool", pool]);
+    let o = py("scripts/oracles/reference-features.py", &[s(features), "--model", s(model), "--layer", layer, "--pool", pool]);
     let report: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", stderr(&o)));
     assert!(o.status.success(), "parity below 0.999 on {layer}: {report}");
     assert!(report["min_cosine"].as_f64().unwrap() >= 0.999, "{report}");

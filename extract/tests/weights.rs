@@ -93,7 +93,7 @@ fn assert_checkpoint_gives_the_frameworks_outputs(checkpoint: &Path, fixture: &P
         assert!(d <= 1e-5, "{name}: differs from the framework's by {d:e} of its largest value: {r}");
     }
     for (layer, info) in &f.header.layers {
-        let r = py_json("scripts/reference-features.py", &[s(&out), "--model", s(&onnx), "--layer", layer, "--tensor", &info.tensor, "--min-cosine", "0.99999"]);
+        let r = py_json("scripts/oracles/reference-features.py", &[s(&out), "--model", s(&onnx), "--layer", layer, "--tensor", &info.tensor, "--min-cosine", "0.99999"]);
         assert!(r["below"].as_array().unwrap().is_empty(), "{layer}: {r}");
     }
     f

@@ -74,12 +74,12 @@ fn planted(models: &Path) -> serde_json::Value {
 
 /// Each column of `features` against ONNX Runtime's own output of the
 /// tensor extract recorded for it, on PIL's preprocessing of the same
-/// images (scripts/reference-features.py): the same values.
+/// images (scripts/oracles/reference-features.py): the same values.
 fn assert_matches_onnx_runtime(model: &Path, features: &Path) {
     let f = FeatureFile::open(features).unwrap();
     for (layer, info) in &f.header.layers {
         let r = testkit::py_json(
-            "scripts/reference-features.py",
+            "scripts/oracles/reference-features.py",
             &[s(features), "--model", s(model), "--layer", layer, "--tensor", &info.tensor, "--min-cosine", "0.99999"],
         );
         let worst = r["images"].as_object().unwrap().values().map(|v| v[1].as_f64().unwrap()).fold(0.0, f64::max);

@@ -84,12 +84,13 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// The `.venv` Python with `scripts/` on its module path (for the shared
-/// `reference`, `bench_logistic`, ... modules); the caller adds the script
-/// or `-c` and the arguments.
+/// The `.venv` Python with `scripts/lib` (the shared `reference`, `photos`,
+/// ... modules) and `scripts/bench` (`bench_logistic`'s generators) on its
+/// module path; the caller adds the script or `-c` and the arguments.
 pub fn python_command() -> Command {
     let mut cmd = Command::new(python());
-    cmd.env("PYTHONPATH", root().join("scripts"));
+    let path = std::env::join_paths([root().join("scripts/lib"), root().join("scripts/bench")]).expect("no separator in the paths");
+    cmd.env("PYTHONPATH", path);
     cmd
 }
 

@@ -17,7 +17,6 @@ and the same with the scaler and gamma fitted once on all rows (the leak).
 """
 import argparse
 import json
-import sys
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -26,7 +25,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.svm import SVC
 
-sys.path.insert(0, __file__.rsplit("/classify/", 1)[0] + "/scripts")
 
 
 def make(out, seed):

@@ -27,9 +27,11 @@ import time
 import numpy as np
 import pyarrow.parquet as pq
 
+# The shared modules (reference, photos, ...) live in scripts/lib.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../lib"))
 from photos import photos_or_generated, replicate
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def extract(args, images, out, device, batch, layers):

@@ -73,7 +73,7 @@ def main():
     ap.add_argument("--sizes", default="500,2000,5000,20000")
     ap.add_argument("--dim", type=int, default=2048)
     ap.add_argument("--classes", type=int, default=10)
-    ap.add_argument("--classify", default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    ap.add_argument("--classify", default=os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                                                        "target", "release", "classify"))
     args = ap.parse_args()
     from sklearn.linear_model import LogisticRegression

@@ -27,10 +27,12 @@ import onnxruntime as ort
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+# The shared modules (reference, photos, ...) live in scripts/lib.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../lib"))
 from photos import images_under, photos_or_generated, replicate
 from reference import load_rgb, transform
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def timed(cmd):

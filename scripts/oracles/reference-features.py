@@ -7,7 +7,7 @@ transform in PIL + numpy, onnxruntime on the same model) and compare them by
 cosine similarity. Prints one JSON object; exits 1 when any image is below
 --min-cosine.
 
-    .venv/bin/python scripts/reference-features.py features/val.parquet \
+    .venv/bin/python scripts/oracles/reference-features.py features/val.parquet \
         --model models/resnet50.onnx --layer avgpool
 """
 import argparse
@@ -20,6 +20,8 @@ import onnx
 import onnxruntime as ort
 import pyarrow.parquet as pq
 
+# The shared modules (reference, photos, ...) live in scripts/lib.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../lib"))
 from reference import load_rgb, pool, resolve_layer, transform
 
 
