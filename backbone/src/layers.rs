@@ -18,7 +18,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::onnx::{GraphProto, NodeProto};
-use crate::shapes::{attr_ints, attr_int, int_constants, Shape};
+use crate::shapes::{attr_ints, attr_int, Shape};
 
 /// The layer names `--layer` accepts besides raw tensor names, in network order.
 pub const NAMED: [&str; 6] = ["stem", "layer1", "layer2", "layer3", "layer4", "avgpool"];
@@ -41,7 +41,7 @@ pub(crate) struct Found {
     pub missing: Vec<String>,
 }
 
-pub(crate) fn discover(graph: &GraphProto, input: &str, shapes: &HashMap<String, Shape>) -> Found {
+pub(crate) fn discover(graph: &GraphProto, input: &str, shapes: &HashMap<String, Shape>, consts: &HashMap<String, Vec<i64>>) -> Found {
     let missing = RefCell::new(BTreeSet::new());
     let shape_of = |t: &str| -> Option<Shape> {
         let s = shapes.get(t).filter(|s| s.sample_dims().is_some()).cloned();
@@ -50,7 +50,7 @@ pub(crate) fn discover(graph: &GraphProto, input: &str, shapes: &HashMap<String,
         }
         s
     };
-    let g = Graph::new(graph, input);
+    let g = Graph::new(graph, input, consts);
     let blocks = g.blocks();
     let mut layers = Vec::new();
     if let Some((first_join, _)) = blocks.first() {
@@ -90,14 +90,14 @@ struct Graph<'g> {
     /// where an Add of a computed tensor and a constant (a bias; a weight
     /// that Caffe2 builds with ConstantOfShape) is not.
     from_image: HashSet<&'g str>,
-    consts: HashMap<String, Vec<i64>>,
+    consts: &'g HashMap<String, Vec<i64>>,
 }
 
 /// Operators that only reshape a pooled map into a vector.
 const RESHAPES: [&str; 5] = ["Flatten", "Reshape", "Squeeze", "Identity", "Dropout"];
 
 impl<'g> Graph<'g> {
-    fn new(graph: &'g GraphProto, input: &'g str) -> Self {
+    fn new(graph: &'g GraphProto, input: &'g str, consts: &'g HashMap<String, Vec<i64>>) -> Self {
         let mut consumers: HashMap<&str, Vec<&NodeProto>> = HashMap::new();
         for node in &graph.node {
             for i in &node.input {
@@ -117,7 +117,7 @@ impl<'g> Graph<'g> {
             }
         }
         let inits = graph.initializer.iter().map(|t| t.name()).collect();
-        Graph { graph, input, inits, consumers, producer, from_image, consts: int_constants(graph) }
+        Graph { graph, input, inits, consumers, producer, from_image, consts }
     }
 
     fn computed(&self, t: &str) -> bool {

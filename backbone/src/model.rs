@@ -39,6 +39,8 @@ pub struct Model {
     pub input: String,
     pub input_shape: Shape,
     shapes: HashMap<String, Shape>,
+    /// The graph's integer constants, read once for inference and discovery.
+    consts: HashMap<String, Vec<i64>>,
     found: Found,
 }
 
@@ -62,9 +64,10 @@ impl Model {
             return Err(Error::Malformed(format!("node {:?} ({}) has no output", n.name(), n.op_type())));
         }
         let name = input.name().to_string();
-        let shapes = shapes::infer(graph, &name, &input_shape);
-        let found = layers::discover(graph, &name, &shapes);
-        Ok(Model { input: name, input_shape, shapes, found, proto })
+        let consts = shapes::int_constants(graph);
+        let shapes = shapes::infer(graph, &name, &input_shape, &consts);
+        let found = layers::discover(graph, &name, &shapes, &consts);
+        Ok(Model { input: name, input_shape, shapes, consts, found, proto })
     }
 
     /// The tensors whose shapes layer discovery needs and static inference
@@ -86,7 +89,7 @@ impl Model {
             self.shapes.insert(name, s);
         }
         let graph = self.proto.graph.as_ref().expect("checked in parse");
-        self.found = layers::discover(graph, &self.input, &self.shapes);
+        self.found = layers::discover(graph, &self.input, &self.shapes, &self.consts);
     }
 
     /// The named layers found (`stem`, `layer1`.., `avgpool`), with shapes.

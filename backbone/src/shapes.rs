@@ -88,9 +88,9 @@ pub(crate) fn int_constants(graph: &GraphProto) -> HashMap<String, Vec<i64>> {
 
 /// Shapes of the graph's tensors, where certain. Shapes the graph itself
 /// records (`value_info`) fill in where an operator is not covered.
-pub fn infer(graph: &GraphProto, input: &str, input_shape: &Shape) -> HashMap<String, Shape> {
+/// `consts` are the graph's integer constants ([`int_constants`]).
+pub fn infer(graph: &GraphProto, input: &str, input_shape: &Shape, consts: &HashMap<String, Vec<i64>>) -> HashMap<String, Shape> {
     let mut shapes: HashMap<String, Shape> = HashMap::new();
-    let consts = int_constants(graph);
     for t in &graph.initializer {
         shapes.insert(t.name().to_string(), Shape::known(&t.dims));
     }
