@@ -5,16 +5,21 @@
 #   - the offline test models in models/ (only where no model is there yet:
 #     a models/resnet50.onnx that is already there is never replaced).
 #
-#   scripts/setup.sh          CPU ONNX Runtime
-#   scripts/setup.sh --gpu    onnxruntime-gpu with its CUDA and cuDNN wheels
+#   scripts/setup.sh             CPU ONNX Runtime
+#   scripts/setup.sh --gpu       onnxruntime-gpu with its CUDA and cuDNN wheels
+#   scripts/setup.sh --openvino  also OpenVINO's plugin for ONNX Runtime
+#                                (scripts/requirements-openvino.txt): --device openvino
+#   A run without an option goes back to the CPU runtime alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 gpu=0
+openvino=0
 for arg in "$@"; do
     case "$arg" in
         --gpu) gpu=1 ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        --openvino) openvino=1 ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
         *) echo "setup.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -30,7 +35,7 @@ gpu_pin="onnxruntime-gpu[cuda,cudnn]==1.31.1"
 
 # Reinstall only when the pinned list, the GPU pin or the GPU choice changed.
 stamp=.venv/.setup-stamp
-want="$(cat scripts/requirements.txt - <<<"$gpu_pin" | sha256sum | cut -d' ' -f1) gpu=$gpu"
+want="$(cat scripts/requirements.txt scripts/requirements-openvino.txt - <<<"$gpu_pin" | sha256sum | cut -d' ' -f1) gpu=$gpu openvino=$openvino"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "setup: installing Python packages into .venv" >&2
     # Both wheels install the same onnxruntime package folder: the one not
@@ -48,6 +53,13 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         # A package folder a removed GPU wheel shared with the CPU one: reinstall it whole.
         .venv/bin/python -m pip install -q --disable-pip-version-check --force-reinstall --no-deps \
             "$(grep -E '^onnxruntime==' scripts/requirements.txt)"
+    fi
+    # The plugin goes beside ONNX Runtime, where --device auto finds it; a
+    # run without --openvino takes it away again.
+    if [ "$openvino" = 1 ]; then
+        .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -r scripts/requirements-openvino.txt
+    else
+        .venv/bin/python -m pip uninstall -q -y onnxruntime-ep-openvino 2>/dev/null || true
     fi
     echo "$want" > "$stamp"
 fi

@@ -189,7 +189,7 @@ pub fn run(opts: &ValidOptions, report: &mut dyn FnMut(Event)) -> Result<Summary
         )));
     }
     let mut engine = plan.start_engine(opts, report)?;
-    let mut sink = Sink::new(opts, &plan);
+    let mut sink = Sink::new(opts, &plan, engine.device);
     report(Event::Started { images: plan.data.entries.len() as u64 });
     std::thread::scope(|scope| -> Result<()> {
         // Three buffers go round: one being decoded, one waiting, one that

@@ -30,7 +30,7 @@ struct Cli {
     /// Pooling of 4-D activations
     #[arg(long, value_parser = cli::choice::<Pool>(Pool::NAMES), default_value_t = Pool::Avg)]
     pool: Pool,
-    /// auto, cpu, cuda or cuda:N
+    /// auto, cpu, cuda, cuda:N or openvino; auto takes CUDA, else OpenVINO where its plugin is installed, else the CPU
     #[arg(long, default_value = "auto")]
     device: Device,
     /// Images per inference batch

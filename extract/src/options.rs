@@ -8,7 +8,7 @@ use std::sync::Arc;
 use backbone::Spec;
 use featurefile::{shards, Pool};
 
-use crate::runtime::Device;
+use crate::runtime::{self, Device};
 use crate::{shard, Error, Result};
 
 #[derive(Debug, Clone)]
@@ -69,6 +69,10 @@ impl Options {
             if crop > resize {
                 return Err(Error::CropLargerThanResize { crop, resize });
             }
+        }
+        // A plugin asked for by name must be there before any work starts.
+        if self.device == runtime::Device::OpenVino {
+            runtime::locate_openvino()?;
         }
         // A folder: an existing one, or a path written with a trailing slash.
         let folder = self.out.is_dir() || self.out.as_os_str().to_string_lossy().ends_with(std::path::MAIN_SEPARATOR);

@@ -140,7 +140,8 @@ impl Plan {
             engine.set_fixed_batch();
         }
         let note = match (opts.device, engine.device) {
-            (Device::Auto, runtime::Placement::Cpu) => " (auto: no usable CUDA provider or GPU)",
+            (Device::Auto, runtime::Placement::Cpu) => " (auto: no usable CUDA provider or GPU, no OpenVINO plugin)",
+            (Device::Auto, runtime::Placement::OpenVino) => " (auto: no usable CUDA provider or GPU; OpenVINO's plugin is installed)",
             _ => "",
         };
         report(Event::Note(&format!("device: {}{note}", engine.device)));

@@ -90,6 +90,7 @@ mod tests {
             root: "/r".into(),
             skipped: vec![Skipped { path: "a/2.png".into(), error: "truncated".into() }],
             shard: Some(shard()),
+            inference: None,
         }
     }
 

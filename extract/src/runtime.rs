@@ -16,6 +16,10 @@ pub enum Error {
     Cuda(String, String),
     #[error("this build has no CUDA support; rebuild extract with --features cuda")]
     NoCudaBuild,
+    #[error("--device openvino: OpenVINO's plugin for ONNX Runtime is not installed ({0}); run scripts/setup.sh --openvino")]
+    NoOpenVino(String),
+    #[error("--device openvino: the OpenVINO execution provider could not start ({0})")]
+    OpenVino(String),
     /// ONNX Runtime's own error, kept as the source; shown on one line
     /// (its messages can end in, or contain, newlines).
     #[error("ONNX Runtime: {}", one_line(.0))]
@@ -34,10 +38,13 @@ fn ort_err(e: impl Into<ort::Error>) -> Error {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Device {
-    /// CUDA when its provider and a GPU are there, else the CPU.
+    /// CUDA when its provider and a GPU are there, else OpenVINO where its
+    /// plugin is installed, else the CPU provider.
     Auto,
     Cpu,
     Cuda(i32),
+    /// OpenVINO's execution-provider plugin, on the CPU.
+    OpenVino,
 }
 
 impl std::str::FromStr for Device {
@@ -47,20 +54,23 @@ impl std::str::FromStr for Device {
             "auto" => Ok(Device::Auto),
             "cpu" => Ok(Device::Cpu),
             "cuda" => Ok(Device::Cuda(0)),
+            "openvino" => Ok(Device::OpenVino),
             _ => s
                 .strip_prefix("cuda:")
                 .and_then(|n| n.parse().ok())
                 .map(Device::Cuda)
-                .ok_or_else(|| format!("{s:?} is not a device: use auto, cpu, cuda or cuda:N")),
+                .ok_or_else(|| format!("{s:?} is not a device: use auto, cpu, cuda, cuda:N or openvino")),
         }
     }
 }
 
-/// What actually runs a session: the CPU provider, or CUDA on GPU N.
+/// What actually runs a session: the CPU provider, CUDA on GPU N, or
+/// OpenVINO's plugin on the CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Placement {
     Cpu,
     Cuda(i32),
+    OpenVino,
 }
 
 impl std::fmt::Display for Placement {
@@ -68,7 +78,47 @@ impl std::fmt::Display for Placement {
         match self {
             Placement::Cpu => f.write_str("cpu"),
             Placement::Cuda(n) => write!(f, "cuda:{n}"),
+            Placement::OpenVino => f.write_str("openvino"),
         }
+    }
+}
+
+/// The OpenVINO plugin's shared library, as `onnxruntime-ep-openvino`
+/// installs it beside the ONNX Runtime we load (or `ORT_OPENVINO_PLUGIN`).
+pub fn locate_openvino() -> Result<PathBuf, Error> {
+    const PLUGIN: &str = "onnxruntime_ep_openvino/libonnxruntime_providers_openvino_plugin.so";
+    if let Some(p) = std::env::var_os("ORT_OPENVINO_PLUGIN") {
+        let p = PathBuf::from(p);
+        return if p.is_file() { Ok(p) } else { Err(Error::NoOpenVino(format!("ORT_OPENVINO_PLUGIN={} is not a file", p.display()))) };
+    }
+    let ort = locate()?;
+    // site-packages/onnxruntime/capi/libonnxruntime.so.X
+    let plugin = ort.ancestors().nth(3).map(|site| site.join(PLUGIN));
+    match plugin {
+        Some(p) if p.is_file() => Ok(p),
+        _ => Err(Error::NoOpenVino(format!("no {PLUGIN} beside {}", ort.display()))),
+    }
+}
+
+/// The OpenVINO plugin registered with the process's environment, once; later
+/// calls get the same outcome.
+fn register_openvino(env: &ort::environment::Environment) -> Result<(), Error> {
+    enum Failed {
+        Missing(String),
+        Refused(String),
+    }
+    static DONE: OnceLock<Result<(), Failed>> = OnceLock::new();
+    let outcome = DONE.get_or_init(|| {
+        let path = locate_openvino().map_err(|e| match e {
+            Error::NoOpenVino(why) => Failed::Missing(why),
+            other => Failed::Refused(other.to_string()),
+        })?;
+        env.register_ep_library("OpenVINO", &path).map_err(|e| Failed::Refused(one_line(&e)))
+    });
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(Failed::Missing(why)) => Err(Error::NoOpenVino(why.clone())),
+        Err(Failed::Refused(why)) => Err(Error::OpenVino(why.clone())),
     }
 }
 
@@ -255,11 +305,18 @@ impl Engine {
                 other => Error::Cuda(format!("cuda:{n}"), other.to_string()),
             }
         };
-        let on = |gpu: Option<i32>| Self::on(env, (model, weights_dir), input, outputs.clone(), threads, gpu);
+        let on = |placement: Placement| Self::on(env, (model, weights_dir), input, outputs.clone(), threads, placement);
+        let openvino = || {
+            on(Placement::OpenVino).map_err(|e| match e {
+                Error::NoOpenVino(_) | Error::OpenVino(_) => e,
+                other => Error::OpenVino(other.to_string()),
+            })
+        };
         match device {
-            Device::Cpu => on(None),
-            Device::Cuda(n) => on(Some(n)).map_err(cuda_error(n)),
-            Device::Auto => on(Some(0)).or_else(|_| on(None)),
+            Device::Cpu => on(Placement::Cpu),
+            Device::Cuda(n) => on(Placement::Cuda(n)).map_err(cuda_error(n)),
+            Device::OpenVino => openvino(),
+            Device::Auto => on(Placement::Cuda(0)).or_else(|_| openvino()).or_else(|_| on(Placement::Cpu)),
         }
     }
 
@@ -269,20 +326,20 @@ impl Engine {
         input: &str,
         outputs: Vec<String>,
         threads: usize,
-        gpu: Option<i32>,
+        placement: Placement,
     ) -> Result<Self, Error> {
         #[allow(unused_mut)]
         let mut engine = Engine {
-            session: session(env, model, threads, gpu)?,
+            session: session(env, model, threads, placement)?,
             input: input.to_string(),
             outputs,
-            device: gpu.map_or(Placement::Cpu, Placement::Cuda),
+            device: placement,
             fixed_batch: false,
             #[cfg(feature = "cuda")]
             binding: None,
         };
         #[cfg(feature = "cuda")]
-        if gpu.is_some() {
+        if let Placement::Cuda(_) = placement {
             engine.bind(Binding::Input)?;
         }
         Ok(engine)
@@ -294,7 +351,7 @@ impl Engine {
     pub fn bind(&mut self, how: Binding) -> Result<(), Error> {
         use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
         self.binding = None;
-        if how == Binding::Off || self.device == Placement::Cpu {
+        if how == Binding::Off || !matches!(self.device, Placement::Cuda(_)) {
             return Ok(());
         }
         let mut binding = self.session.create_binding().map_err(ort_err)?;
@@ -306,10 +363,11 @@ impl Engine {
         Ok(())
     }
 
-    /// On a GPU, every batch runs at full size, the rows past the real
-    /// images being left-over padding: a new batch shape would start
-    /// cuDNN's convolution search over again (a partial last batch, or a
-    /// batch with an unreadable image squeezed out).
+    /// On a GPU or OpenVINO, every batch runs at full size, the rows past
+    /// the real images being left-over padding: a new batch shape would
+    /// start cuDNN's convolution search, or OpenVINO's compilation, over
+    /// again (a partial last batch, or a batch with an unreadable image
+    /// squeezed out).
     pub fn pads(&self) -> bool {
         self.fixed_batch || self.device != Placement::Cpu
     }
@@ -394,10 +452,10 @@ fn session(
     env: &ort::environment::Environment,
     (model, weights_dir): (&[u8], Option<&Path>),
     threads: usize,
-    cuda: Option<i32>,
+    placement: Placement,
 ) -> Result<Session, Error> {
     // On a GPU the CPU threads belong to decoding; ONNX Runtime needs few.
-    let intra = if cuda.is_some() { 1 } else { threads };
+    let intra = if let Placement::Cuda(_) = placement { 1 } else { threads };
     let mut builder = Session::builder(env)
         .map_err(ort_err)?
         .with_intra_threads(intra)
@@ -414,10 +472,35 @@ fn session(
             .with_config_entry("session.model_external_initializers_file_folder_path", dir)
             .map_err(ort_err)?;
     }
-    if let Some(n) = cuda {
-        builder = with_cuda(builder, n)?;
+    match placement {
+        Placement::Cpu => {}
+        Placement::Cuda(n) => builder = with_cuda(builder, n)?,
+        Placement::OpenVino => builder = with_openvino(env, builder, threads)?,
     }
     builder.commit_from_memory(model).map_err(ort_err)
+}
+
+/// OpenVINO's plugin on the CPU it finds. Through the device API (a plugin
+/// EP is not one of ort's built-in providers); a device that cannot take
+/// the session fails the commit rather than falling back.
+fn with_openvino(
+    env: &ort::environment::Environment,
+    builder: ort::session::builder::SessionBuilder,
+    threads: usize,
+) -> Result<ort::session::builder::SessionBuilder, Error> {
+    register_openvino(env)?;
+    let cpus: Vec<_> = env
+        .devices()
+        .filter(|d| d.ep().is_ok_and(|ep| ep == "OpenVINOExecutionProvider") && d.hardware_device().ty() == ort::memory::DeviceType::CPU)
+        .collect();
+    if cpus.is_empty() {
+        return Err(Error::OpenVino("the plugin offers no CPU device".into()));
+    }
+    // The plugin's own thread pool, sized as ONNX Runtime's would be (it
+    // takes the count through OpenVINO's own configuration, not an option).
+    let config = format!(r#"{{"CPU":{{"INFERENCE_NUM_THREADS":"{threads}"}}}}"#);
+    let options = [("OpenVINOExecutionProvider.load_config".to_string(), config)];
+    builder.with_devices(cpus, Some(&options)).map_err(|e| Error::OpenVino(one_line(&ort::Error::<()>::from(e))))
 }
 
 #[cfg(feature = "cuda")]

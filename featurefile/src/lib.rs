@@ -54,8 +54,11 @@ pub mod keys {
     pub const WEIGHTS: &str = "extract.weights";
     /// Only in a part of a sharded run (see [`crate::shards`]).
     pub const SHARD: &str = "extract.shard";
-    /// Every key the writer puts in the footer (the last two only where they apply).
-    pub const ALL: [&str; 10] = [FORMAT, VERSION, MODEL, CLASSES, LAYERS, PREPROCESS, ROOT, SKIPPED, WEIGHTS, SHARD];
+    /// What ran the network, at which precision (files written before the
+    /// key existed ran fp32 on an unrecorded device).
+    pub const INFERENCE: &str = "extract.inference";
+    /// Every key the writer puts in the footer (`WEIGHTS` and `SHARD` only where they apply).
+    pub const ALL: [&str; 11] = [FORMAT, VERSION, MODEL, CLASSES, LAYERS, PREPROCESS, ROOT, SKIPPED, WEIGHTS, SHARD, INFERENCE];
 }
 
 /// Rows buffered before a row group is flushed: bounds memory whatever the
@@ -98,6 +101,47 @@ pub struct WeightsInfo {
     pub name: String,
     pub url: String,
     pub sha256: String,
+}
+
+/// The numbers the network computed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    Fp32,
+    Int8,
+}
+
+impl Precision {
+    pub const NAMES: &'static [&'static str] = &["fp32", "int8"];
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Precision::Fp32 => "fp32",
+            Precision::Int8 => "int8",
+        })
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "fp32" => Ok(Precision::Fp32),
+            "int8" => Ok(Precision::Int8),
+            _ => Err(format!("{s:?} is not one of {}", Precision::NAMES.join(", "))),
+        }
+    }
+}
+
+/// How the network ran: the device that ran it (`cpu`, `cuda:N`,
+/// `openvino`) and the precision it computed in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Inference {
+    pub device: String,
+    pub precision: Precision,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -177,6 +221,8 @@ pub struct Header {
     pub skipped: Vec<Skipped>,
     /// Only in a part of a sharded run.
     pub shard: Option<shards::Shard>,
+    /// `None` only in files written before the key existed.
+    pub inference: Option<Inference>,
 }
 
 impl Header {
@@ -207,6 +253,9 @@ impl Header {
         }
         if let Some(shard) = &self.shard {
             kvs.push(KeyValue::new(keys::SHARD.into(), json(serde_json::to_value(shard).expect("plain struct"))));
+        }
+        if let Some(inference) = &self.inference {
+            kvs.push(KeyValue::new(keys::INFERENCE.into(), json(serde_json::to_value(inference).expect("plain struct"))));
         }
         kvs
     }
@@ -250,6 +299,10 @@ impl Header {
             skipped: parse(keys::SKIPPED, get(keys::SKIPPED)?).map_err(bad)?,
             shard: match get(keys::SHARD) {
                 Ok(v) => Some(parse(keys::SHARD, v).map_err(bad)?),
+                Err(_) => None,
+            },
+            inference: match get(keys::INFERENCE) {
+                Ok(v) => Some(parse(keys::INFERENCE, v).map_err(bad)?),
                 Err(_) => None,
             },
         })
@@ -666,6 +719,7 @@ mod tests {
             root: "/data/train".into(),
             skipped: vec![Skipped { path: "cats/bad.jpg".into(), error: "truncated".into() }],
             shard: None,
+            inference: None,
         }
     }
 

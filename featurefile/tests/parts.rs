@@ -18,6 +18,7 @@ fn header(index: usize, count: usize) -> Header {
         root: "/r".into(),
         skipped: vec![],
         shard: Some(Shard { index, count, first: Some(format!("cats/{index}.png")), last: Some(format!("cats/{index}.png")), images: 1, total_images: count }),
+        inference: None,
     }
 }
 

@@ -21,6 +21,7 @@ pub fn write_generated(path: &Path, classes: &[String], dim: usize, paths: &[Str
         root: "/nowhere".into(),
         skipped: vec![],
         shard: None,
+        inference: None,
     })
     .unwrap();
 }
@@ -244,4 +245,10 @@ pub fn stop_when(child: &mut std::process::Child, ready: impl Fn() -> bool) {
         assert!(child.try_wait().unwrap().is_none(), "the run ended before the test could stop it");
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
+}
+
+/// The OpenVINO plugin the tests use (`scripts/test.sh` installs it outside
+/// site-packages, so that only a test that names it gets it).
+pub fn openvino_plugin() -> PathBuf {
+    root().join(".venv/test-openvino/onnxruntime_ep_openvino/libonnxruntime_providers_openvino_plugin.so")
 }
