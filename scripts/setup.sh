@@ -2,6 +2,8 @@
 # Installs what the project needs beyond the Rust toolchain, idempotently:
 #   - .venv with ONNX Runtime (its libonnxruntime.so is what extract loads),
 #     the test-model generator and the reference oracles (scripts/requirements.txt);
+#   - a copy of OpenVINO's plugin in .venv/test-openvino for the tests and
+#     the benchmark (scripts/requirements-openvino.txt);
 #   - the offline test models in models/ (only where no model is there yet:
 #     a models/resnet50.onnx that is already there is never replaced).
 #
@@ -19,7 +21,7 @@ for arg in "$@"; do
     case "$arg" in
         --gpu) gpu=1 ;;
         --openvino) openvino=1 ;;
-        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "setup.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -62,6 +64,17 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         .venv/bin/python -m pip uninstall -q -y onnxruntime-ep-openvino 2>/dev/null || true
     fi
     echo "$want" > "$stamp"
+fi
+
+# A copy of the OpenVINO plugin outside site-packages, for the tests and the
+# benchmark (they name it in ORT_OPENVINO_PLUGIN), so that no other run's
+# --device auto takes it.
+ov=.venv/test-openvino
+if [ "$(cat "$ov/.stamp" 2>/dev/null)" != "$(sha256sum < scripts/requirements-openvino.txt)" ]; then
+    echo "setup: installing the tests' copy of the OpenVINO plugin into $ov" >&2
+    rm -rf "$ov"
+    .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --target "$ov" -r scripts/requirements-openvino.txt
+    sha256sum < scripts/requirements-openvino.txt > "$ov/.stamp"
 fi
 
 if [ ! -f models/resnet50.onnx ] || [ ! -f models/resnet50-narrow.onnx ]; then

@@ -7,14 +7,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-# The OpenVINO tests' copy of the plugin, outside site-packages so that no
-# other test's --device auto picks it up (they pass ORT_OPENVINO_PLUGIN).
-ov=.venv/test-openvino
-if [ "$(cat "$ov/.stamp" 2>/dev/null)" != "$(sha256sum < scripts/requirements-openvino.txt)" ]; then
-    rm -rf "$ov"
-    .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --target "$ov" -r scripts/requirements-openvino.txt
-    sha256sum < scripts/requirements-openvino.txt > "$ov/.stamp"
-fi
 # The integration tests are #[ignore]d for a plain `cargo test` (they need
 # this set-up); here every one of them runs.
 if printf '%s\n' "$@" | grep -qx -- '--'; then

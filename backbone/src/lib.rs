@@ -19,6 +19,7 @@ pub mod builder;
 pub mod checkpoint;
 pub mod layers;
 pub mod model;
+pub mod quantize;
 pub mod resnet;
 pub mod shapes;
 pub mod source;

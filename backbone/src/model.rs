@@ -176,20 +176,7 @@ impl Model {
         graph.value_info.retain(|v| needed.contains(v.name()));
         let input = self.input.clone();
         graph.input.retain(|i| i.name() == input || needed.contains(i.name()));
-        graph.output = tensors
-            .iter()
-            .map(|t| ValueInfoProto {
-                name: Some(t.to_string()),
-                r#type: Some(TypeProto {
-                    value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                        elem_type: Some(tensor_proto::DataType::Float as i32),
-                        shape: None,
-                    })),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            })
-            .collect();
+        graph.output = float_outputs(tensors);
         proto
     }
 
@@ -223,6 +210,29 @@ impl Model {
     pub fn metadata(&self, key: &str) -> Option<&str> {
         self.proto.metadata_props.iter().find(|p| p.key() == key).map(|p| p.value())
     }
+}
+
+/// Graph outputs for `tensors`: float tensors of unknown shape.
+pub(crate) fn float_outputs(tensors: &[&str]) -> Vec<ValueInfoProto> {
+    tensors
+        .iter()
+        .map(|t| ValueInfoProto {
+            name: Some(t.to_string()),
+            r#type: Some(TypeProto {
+                value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                    elem_type: Some(tensor_proto::DataType::Float as i32),
+                    shape: None,
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// The model's bytes, as an ONNX file holds them.
+pub fn encode(proto: &ModelProto) -> Vec<u8> {
+    proto.encode_to_vec()
 }
 
 /// Reads the weights a model keeps as external data (files in `dir`, the

@@ -167,6 +167,11 @@ impl Cache {
         Some(Cache(base.join("resnet-features")))
     }
 
+    /// An int8 model (`extract --precision int8`), by the hash of what made it.
+    pub fn quantized(&self, key: &str) -> PathBuf {
+        self.0.join("quantized").join(format!("{key}.onnx"))
+    }
+
     pub fn checkpoint(&self, file: &str) -> PathBuf {
         self.0.join("checkpoints").join(file)
     }

@@ -7,6 +7,7 @@
 //! and writing ([`sink`]).
 
 pub mod dataset;
+mod int8;
 pub mod open;
 mod options;
 mod pipeline;
@@ -69,6 +70,12 @@ pub enum Error {
     FeatureFile(#[from] featurefile::Error),
     #[error("--batch and --threads must be at least 1")]
     ZeroBatchOrThreads,
+    #[error("--calibrate must be at least 1 image")]
+    ZeroCalibrate,
+    #[error("--precision int8: {0}")]
+    Quantize(#[from] backbone::quantize::Error),
+    #[error("--precision int8: --calibrate {want} needs {want} readable images under {root}, which has {readable}; give --calibrate {readable} or fewer", root = .root.display())]
+    TooFewCalibrationImages { want: usize, readable: usize, root: std::path::PathBuf },
     #[error("--crop {crop} is larger than --resize {resize}")]
     CropLargerThanResize { crop: u32, resize: u32 },
     #[error(transparent)]
@@ -188,8 +195,8 @@ pub fn run(opts: &ValidOptions, report: &mut dyn FnMut(Event)) -> Result<Summary
             backbone::source::DEFAULT
         )));
     }
-    let mut engine = plan.start_engine(opts, report)?;
-    let mut sink = Sink::new(opts, &plan, engine.device);
+    let (mut engine, calibration) = plan.start_engine(opts, report)?;
+    let mut sink = Sink::new(opts, &plan, engine.device, calibration);
     report(Event::Started { images: plan.data.entries.len() as u64 });
     std::thread::scope(|scope| -> Result<()> {
         // Three buffers go round: one being decoded, one waiting, one that

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use clap::Parser;
 use extract::{Device, Event, Options};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use featurefile::Pool;
+use featurefile::{Pool, Precision};
 
 const PROG: &str = "extract";
 
@@ -33,6 +33,15 @@ struct Cli {
     /// auto, cpu, cuda, cuda:N or openvino; auto takes CUDA, else OpenVINO where its plugin is installed, else the CPU
     #[arg(long, default_value = "auto")]
     device: Device,
+    /// Numbers the network computes in: int8 quantizes it first (static QDQ, calibrated on --calibrate images of the folder)
+    #[arg(long, value_parser = cli::choice::<Precision>(Precision::NAMES), default_value_t = Precision::Fp32)]
+    precision: Precision,
+    /// Images of the folder that int8's activation ranges are measured on
+    #[arg(long, default_value_t = 64)]
+    calibrate: usize,
+    /// Folder int8 calibrates on: give the training folder when extracting its validation set, for one quantized model [default: --images]
+    #[arg(long)]
+    calibrate_on: Option<PathBuf>,
     /// Images per inference batch
     #[arg(long, default_value_t = 32)]
     batch: usize,
@@ -94,6 +103,9 @@ fn main() -> ExitCode {
         layers: args.layer,
         pool: args.pool,
         device: args.device,
+        precision: args.precision,
+        calibrate: args.calibrate,
+        calibrate_on: args.calibrate_on,
         batch: args.batch,
         threads: args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         resize: args.resize,

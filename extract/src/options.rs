@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use backbone::Spec;
-use featurefile::{shards, Pool};
+use featurefile::{shards, Pool, Precision};
 
 use crate::runtime::{self, Device};
 use crate::{shard, Error, Result};
@@ -19,6 +19,12 @@ pub struct Options {
     pub layers: Vec<String>,
     pub pool: Pool,
     pub device: Device,
+    /// fp32 as the model is; int8 quantizes it first (calibrated on `calibrate` images of the run's folder).
+    pub precision: Precision,
+    pub calibrate: usize,
+    /// The folder int8 calibrates on; `None`: `images`. A validation run
+    /// given its training folder gets the training run's quantized model.
+    pub calibrate_on: Option<PathBuf>,
     pub batch: usize,
     pub threads: usize,
     /// torchvision's eval sizes; `None`: the model's own (its metadata), else 256 / 224.
@@ -64,6 +70,9 @@ impl Options {
     pub fn check(mut self) -> Result<ValidOptions> {
         if self.batch == 0 || self.threads == 0 {
             return Err(Error::ZeroBatchOrThreads);
+        }
+        if self.precision == Precision::Int8 && self.calibrate == 0 {
+            return Err(Error::ZeroCalibrate);
         }
         if let (Some(crop), Some(resize)) = (self.crop, self.resize) {
             if crop > resize {

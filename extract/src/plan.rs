@@ -8,7 +8,8 @@ use backbone::Opened;
 use crate::options::{Options, ValidOptions};
 use crate::resume::{self, Resume};
 use crate::runtime::{self, Device};
-use crate::{dataset, open, preprocess, Error, Event, Result, Summary};
+use crate::{dataset, int8, open, preprocess, Error, Event, Result, Summary};
+use featurefile::{Calibration, Precision};
 
 /// What a run will do, decided before any image is decoded: the model and
 /// the tensors to take from it, the images, and the batch size.
@@ -27,6 +28,14 @@ pub(crate) struct Plan {
     pub(crate) preprocess: preprocess::Config,
     /// Where the resize and crop came from, for the first line.
     pub(crate) sizes_from: String,
+    pub(crate) precision: Precision,
+    /// int8: images its ranges are measured on, and the order to try the
+    /// whole tree's images in (see [`int8::candidates`]); empty for fp32.
+    pub(crate) calibrate: usize,
+    pub(crate) calibration: Vec<dataset::Entry>,
+    /// The folder they are from (for the error that says too few are readable).
+    pub(crate) calibration_root: std::path::PathBuf,
+    pub(crate) int8: Option<int8::Prepared>,
 }
 
 impl Plan {
@@ -44,6 +53,14 @@ impl Plan {
         let names = unique(opts.layers.iter().cloned());
         let layers = model.resolve(&names).map_err(|e| Error::Layers { what: opts.model.to_string(), source: e })?;
         let mut data = dataset::scan(&opts.images)?;
+        let (calibration, calibration_root) = match (opts.precision, &opts.calibrate_on) {
+            (Precision::Int8, Some(dir)) => {
+                let other = dataset::scan(dir)?;
+                (int8::candidates(&other.entries, opts.calibrate), other.root)
+            }
+            (Precision::Int8, None) => (int8::candidates(&data.entries, opts.calibrate), data.root.clone()),
+            (Precision::Fp32, _) => (Vec::new(), data.root.clone()),
+        };
         // Every task lists the whole tree (cheap), so all agree on the
         // classes and on the list they split.
         let shard = opts.task().map(|t| {
@@ -59,6 +76,10 @@ impl Plan {
             }
         });
         let tensors = unique(layers.iter().map(|l| l.tensor.clone()));
+        let int8 = match opts.precision {
+            Precision::Int8 => Some(int8::prepare(&opened, &tensors, calibration.len(), opts.calibrate, &calibration_root)?),
+            Precision::Fp32 => None,
+        };
         let batch = model.fixed_batch().map_or(opts.batch, |b| b as usize);
         Ok(Plan {
             model: opened,
@@ -69,6 +90,11 @@ impl Plan {
             batch,
             preprocess,
             sizes_from,
+            precision: opts.precision,
+            calibrate: opts.calibrate,
+            calibration,
+            calibration_root,
+            int8,
         })
     }
 
@@ -92,6 +118,8 @@ impl Plan {
             preprocess: &self.preprocess.record(),
             classes: &self.data.classes,
             shard,
+            precision: self.precision,
+            calibrate: (self.precision == Precision::Int8).then_some(self.calibrate),
         };
         match resume::judge(found.as_ref().map(|f| (&f.header, f.rows)), &want) {
             Resume::Fresh => Ok(None),
@@ -125,17 +153,17 @@ impl Plan {
 
     /// A session on the model cut down to the requested tensors; says on
     /// stderr which device runs it.
-    pub(crate) fn start_engine(&self, opts: &Options, report: &mut dyn FnMut(Event)) -> Result<runtime::Engine> {
+    pub(crate) fn start_engine(&self, opts: &Options, report: &mut dyn FnMut(Event)) -> Result<(runtime::Engine, Option<Calibration>)> {
         let model = &self.model.model;
-        let graph = model.with_outputs(&self.tensors.iter().map(String::as_str).collect::<Vec<_>>());
-        let mut engine = runtime::Engine::new(
-            &graph,
-            self.model.weights_dir.as_deref(),
-            &model.input,
-            self.tensors.clone(),
-            opts.device,
-            opts.threads,
-        )?;
+        // int8's model is whole (its weights inline); fp32 reads its external data beside it.
+        let (graph, weights_dir, calibration) = match &self.int8 {
+            Some(prepared) => {
+                let (bytes, calibration) = int8::quantized(self, prepared, opts.threads, report)?;
+                (bytes, None, Some(calibration))
+            }
+            None => (model.with_outputs(&self.tensors.iter().map(String::as_str).collect::<Vec<_>>()), self.model.weights_dir.as_deref(), None),
+        };
+        let mut engine = runtime::Engine::new(&graph, weights_dir, &model.input, self.tensors.clone(), opts.device, opts.threads)?;
         if model.fixed_batch().is_some() {
             engine.set_fixed_batch();
         }
@@ -144,8 +172,8 @@ impl Plan {
             (Device::Auto, runtime::Placement::OpenVino) => " (auto: no usable CUDA provider or GPU; OpenVINO's plugin is installed)",
             _ => "",
         };
-        report(Event::Note(&format!("device: {}{note}", engine.device)));
-        Ok(engine)
+        report(Event::Note(&format!("device: {}{note}; precision {}", engine.device, self.precision)));
+        Ok((engine, calibration))
     }
 }
 

@@ -4,7 +4,7 @@
 //! of the images) is never taken for it.
 
 use featurefile::shards::Shard;
-use featurefile::{short_hash, Header, Pool, Preprocess};
+use featurefile::{short_hash, Header, Pool, Precision, Preprocess};
 
 /// The answer for an existing part.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +25,10 @@ pub struct Expected<'a> {
     pub preprocess: &'a Preprocess,
     pub classes: &'a [String],
     pub shard: &'a Shard,
+    /// int8 parts from other calibrations differ too: their count is known
+    /// before any image is read (the images themselves are the tree's).
+    pub precision: Precision,
+    pub calibrate: Option<usize>,
 }
 
 /// Compares a part that exists (its footer and row count; `None`: there
@@ -46,6 +50,10 @@ pub fn judge(found: Option<(&Header, usize)>, want: &Expected) -> Resume {
             "resize {} crop {}, this run's {} {}",
             found.preprocess.resize, found.preprocess.crop, want.preprocess.resize, want.preprocess.crop
         ))
+    } else if precision_of(found) != (want.precision, want.calibrate) {
+        let (p, n) = precision_of(found);
+        let cal = |n: Option<usize>| n.map(|n| format!(" calibrated on {n} images")).unwrap_or_default();
+        Some(format!("precision {p}{}, this run's {}{}", cal(n), want.precision, cal(want.calibrate)))
     } else if found.classes != want.classes {
         Some("other classes".to_string())
     } else if found.shard.as_ref() != Some(want.shard) {
@@ -64,6 +72,11 @@ pub fn judge(found: Option<(&Header, usize)>, want: &Expected) -> Resume {
         Some(what) => Resume::Conflict(what),
         None => Resume::Done { rows, skipped: found.skipped.len() },
     }
+}
+
+/// A part's precision and calibration size (files from before the key: fp32).
+fn precision_of(h: &Header) -> (Precision, Option<usize>) {
+    h.inference.as_ref().map_or((Precision::Fp32, None), |i| (i.precision, i.calibration.as_ref().map(|c| c.images)))
 }
 
 #[cfg(test)]
@@ -97,14 +110,14 @@ mod tests {
     fn judge_with(h: &Header, edit: impl FnOnce(&mut Vec<backbone::Layer>, &mut Preprocess, &mut Vec<String>, &mut Shard, &mut String, &mut Pool)) -> Resume {
         let (mut l, mut p, mut c, mut s, mut sha, mut pool) = (layers(), h.preprocess.clone(), h.classes.clone(), shard(), h.model.sha256.clone(), Pool::Avg);
         edit(&mut l, &mut p, &mut c, &mut s, &mut sha, &mut pool);
-        judge(Some((h, 2)), &Expected { model_sha256: &sha, layers: &l, pool, preprocess: &p, classes: &c, shard: &s })
+        judge(Some((h, 2)), &Expected { model_sha256: &sha, layers: &l, pool, preprocess: &p, classes: &c, shard: &s, precision: Precision::Fp32, calibrate: None })
     }
 
     #[test]
     fn the_same_run_is_done_and_says_its_rows() {
         let h = header();
         let s = shard();
-        let want = Expected { model_sha256: &h.model.sha256, layers: &layers(), pool: Pool::Avg, preprocess: &h.preprocess, classes: &h.classes, shard: &s };
+        let want = Expected { model_sha256: &h.model.sha256, layers: &layers(), pool: Pool::Avg, preprocess: &h.preprocess, classes: &h.classes, shard: &s, precision: Precision::Fp32, calibrate: None };
         assert_eq!(judge(None, &want), Resume::Fresh, "no part yet");
         assert_eq!(judge_with(&h, |_, _, _, _, _, _| {}), Resume::Done { rows: 2, skipped: 1 });
         // A vector layer was written with pool none whatever --pool asked.
@@ -125,5 +138,23 @@ mod tests {
         assert_eq!(conflict(judge_with(&h, |_, _, c, _, _, _| c.push("c".into()))), "other classes");
         assert!(conflict(judge_with(&h, |_, _, _, s, _, _| s.first = Some("a/0.png".into()))).starts_with("another share of the images: 3 images from Some(\"a/1.png\"), this run's 3 from Some(\"a/0.png\") of 12"));
         assert!(conflict(judge_with(&h, |_, _, _, s, _, _| s.total_images = 13)).starts_with("another share"));
+        // A part quantized to int8, where this run is fp32 (and the other way round).
+        let mut int8 = h.clone();
+        int8.inference = Some(featurefile::Inference {
+            device: "cpu".into(),
+            precision: Precision::Int8,
+            calibration: Some(featurefile::Calibration { images: 64, sha256: "ef".repeat(32), method: "minmax".into(), quantizer: 1 }),
+        });
+        assert_eq!(conflict(judge_with(&int8, |_, _, _, _, _, _| {})), "precision int8 calibrated on 64 images, this run's fp32");
+        let s = shard();
+        let want = Expected { model_sha256: &h.model.sha256, layers: &layers(), pool: Pool::Avg, preprocess: &h.preprocess, classes: &h.classes, shard: &s, precision: Precision::Int8, calibrate: Some(16) };
+        assert_eq!(conflict(judge(Some((&h, 2)), &want)), "precision fp32, this run's int8 calibrated on 16 images");
+        assert_eq!(conflict(judge(Some((&int8, 2)), &want)), "precision int8 calibrated on 64 images, this run's int8 calibrated on 16 images");
+        let want = Expected { calibrate: Some(64), ..want };
+        assert_eq!(judge(Some((&int8, 2)), &want), Resume::Done { rows: 2, skipped: 1 });
+        // A device is not a difference: parts may come from several.
+        let mut gpu = int8.clone();
+        gpu.inference.as_mut().unwrap().device = "cuda:0".into();
+        assert_eq!(judge(Some((&gpu, 2)), &want), Resume::Done { rows: 2, skipped: 1 });
     }
 }

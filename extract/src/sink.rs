@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::mpsc;
 
-use featurefile::{FeatureWriter, Header, Inference, LayerInfo, ModelInfo, Pool, Precision, Rows, Skipped, WeightsInfo};
+use featurefile::{Calibration, FeatureWriter, Header, Inference, LayerInfo, ModelInfo, Pool, Rows, Skipped, WeightsInfo};
 
 use crate::options::Options;
 use crate::pipeline::Prepared;
@@ -18,8 +18,9 @@ use crate::{pool, runtime, Error, Event, Result};
 pub(crate) struct Sink<'p> {
     plan: &'p Plan,
     pool: Pool,
-    /// What runs the network (recorded in the footer).
+    /// What runs the network, and an int8 model's calibration (recorded in the footer).
     device: runtime::Placement,
+    calibration: Option<Calibration>,
     out: PathBuf,
     pub(crate) writer: Option<(FeatureWriter, Vec<(String, LayerInfo)>)>,
     /// One pooled buffer per requested layer, reused across batches.
@@ -29,11 +30,12 @@ pub(crate) struct Sink<'p> {
 }
 
 impl<'p> Sink<'p> {
-    pub(crate) fn new(opts: &Options, plan: &'p Plan, device: runtime::Placement) -> Self {
+    pub(crate) fn new(opts: &Options, plan: &'p Plan, device: runtime::Placement, calibration: Option<Calibration>) -> Self {
         Sink {
             plan,
             pool: opts.pool,
             device,
+            calibration,
             out: opts.out.clone(),
             writer: None,
             features: vec![Vec::new(); plan.layers.len()],
@@ -132,7 +134,7 @@ impl<'p> Sink<'p> {
             root: plan.data.root.to_string_lossy().into_owned(),
             skipped,
             shard: plan.shard.clone(),
-            inference: Some(Inference { device: self.device.to_string(), precision: Precision::Fp32 }),
+            inference: Some(Inference { device: self.device.to_string(), precision: plan.precision, calibration: self.calibration.clone() }),
         };
         let n_skipped = header.skipped.len();
         Ok((w.finish(&header)?, self.written, n_skipped))

@@ -137,11 +137,26 @@ impl std::str::FromStr for Precision {
 }
 
 /// How the network ran: the device that ran it (`cpu`, `cuda:N`,
-/// `openvino`) and the precision it computed in.
+/// `openvino`) and the precision it computed in; for int8, its calibration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Inference {
     pub device: String,
     pub precision: Precision,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
+}
+
+/// What an int8 model's activation ranges were measured on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// Images of the run's folder, preprocessed as the run's are.
+    pub images: usize,
+    /// SHA-256 of those images' preprocessed values (float32, little-endian, in order).
+    pub sha256: String,
+    /// How ranges were taken: `minmax`.
+    pub method: String,
+    /// The quantizer's version (a new one may quantize the same inputs otherwise).
+    pub quantizer: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

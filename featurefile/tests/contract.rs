@@ -26,7 +26,7 @@ fn written() -> (Vec<String>, Vec<String>) {
         root: "/r".into(),
         skipped: vec![],
         shard: Some(Shard { index: 0, count: 1, first: Some("cats/a.png".into()), last: Some("cats/a.png".into()), images: 1, total_images: 1 }),
-        inference: Some(featurefile::Inference { device: "cpu".into(), precision: featurefile::Precision::Fp32 }),
+        inference: Some(featurefile::Inference { device: "cpu".into(), precision: featurefile::Precision::Fp32, calibration: None }),
     })
     .unwrap();
     let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();

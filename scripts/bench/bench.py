@@ -10,7 +10,12 @@ For the same model file, threads and batch size:
      crop + normalize in a loop, onnxruntime's Python API, pyarrow;
   4. ratios 2/1 and 2/3, for the full and the narrow model; peak memory of
      extract on N and 4N images;
-  5. classify fit against scikit-learn on one feature file (n in the
+  5. devices and precisions: extract end to end with the full model on the
+     CPU provider at fp32 (the baseline), OpenVINO's plugin at fp32, and
+     both at int8 (calibrated on 64 of the photos): images/s, the ratio to
+     the baseline, and the features' cosine to the baseline's (min, median);
+     the CPU's model and its avx512_vnni / amx flags printed above;
+  6. classify fit against scikit-learn on one feature file (n in the
      thousands): fit-time ratio and accuracy difference.
 """
 import argparse
@@ -68,6 +73,63 @@ def python_baseline(model_path, root, out, batch, threads):
     return time.perf_counter() - start
 
 
+def cpu_line():
+    """The CPU's model and the flags the int8 and OpenVINO kernels use."""
+    try:
+        info = open("/proc/cpuinfo").read()
+    except OSError:
+        return "cpu: unknown"
+    model = next((l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith("model name")), "unknown")
+    flags = set(next((l.split(":", 1)[1].split() for l in info.splitlines() if l.startswith("flags")), []))
+    wanted = ["avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16"]
+    return f"cpu: {model}; flags: {' '.join(f for f in wanted if f in flags) or 'none of ' + ' '.join(wanted)}"
+
+
+def cosines(a, b):
+    x = np.asarray(pq.read_table(a).column("avgpool").combine_chunks().flatten()).reshape(-1, 2048)
+    y = np.asarray(pq.read_table(b).column("avgpool").combine_chunks().flatten()).reshape(-1, 2048)
+    c = (x * y).sum(1) / (np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1))
+    return float(c.min()), float(np.median(c))
+
+
+def devices(extract, photos, many, n, common, repeat, tmp):
+    """Each device and precision against the CPU provider at fp32, in the same rounds."""
+    plugin = os.path.join(ROOT, ".venv", "test-openvino", "onnxruntime_ep_openvino",
+                          "libonnxruntime_providers_openvino_plugin.so")
+    env = dict(os.environ, XDG_CACHE_HOME=os.path.join(tmp, "cache"))
+    configs = [("cpu fp32", ["--device", "cpu"]), ("cpu int8", ["--device", "cpu", "--precision", "int8"])]
+    if os.path.isfile(plugin):
+        env["ORT_OPENVINO_PLUGIN"] = plugin
+        configs[1:1] = [("openvino fp32", ["--device", "openvino"])]
+        configs.append(("openvino int8", ["--device", "openvino", "--precision", "int8"]))
+    model = os.path.join(ROOT, "models", "resnet50.onnx")
+    print(f"\ndevices and precisions, full model, extract end to end (steady-state as above); {cpu_line()}")
+    if not os.path.isfile(plugin):
+        print(f"(no OpenVINO rows: {plugin} is missing; scripts/setup.sh installs it)")
+
+    def run(folder, out, extra):
+        start = time.perf_counter()
+        subprocess.run([extract, "--model", model, "--images", folder, "--out", out, "--overwrite"] + common + extra,
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        return time.perf_counter() - start
+
+    # The int8 model is calibrated and cached once, before any timing.
+    run(photos, os.path.join(tmp, "warm.parquet"), ["--device", "cpu", "--precision", "int8"])
+    rates = {label: [] for label, _ in configs}
+    for _ in range(repeat):
+        for label, extra in configs:
+            out = os.path.join(tmp, label.replace(" ", "-") + ".parquet")
+            t1 = run(photos, out, extra)
+            t4 = run(many, os.path.join(tmp, "x4.parquet"), extra)
+            rates[label].append(3 * n / (t4 - t1))
+    base = float(np.median(rates["cpu fp32"]))
+    print(f"{'configuration':<16} {'img/s':>8} {'vs cpu fp32':>12} {'min cos':>9} {'median cos':>11}")
+    for label, _ in configs:
+        r = float(np.median(rates[label]))
+        lo, mid = cosines(os.path.join(tmp, label.replace(" ", "-") + ".parquet"), os.path.join(tmp, "cpu-fp32.parquet"))
+        print(f"{label:<16} {r:>8.1f} {r / base:>12.2f} {lo:>9.5f} {mid:>11.5f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos", default=os.path.join(ROOT, "..", "shared", "data", "imagenet-samples"))
@@ -115,6 +177,8 @@ def main():
     # Peak memory: the same photos once (N) and four times over (4N), narrow model.
     m1, m4 = (float(np.median(col)) for col in zip(*mem))
     print(f"\npeak memory of extract (narrow): N={n}: {m1:.0f} MiB, 4N={4 * n}: {m4:.0f} MiB, ratio {m4 / m1:.3f}")
+
+    devices(extract, photos, many, n, common, args.repeat, tmp)
 
     # classify fit against scikit-learn on one feature file, n in the thousands.
     digits = os.path.join(tmp, "digits")

@@ -105,3 +105,33 @@ def resolve_layer(model, name):
     if not 1 <= k <= len(stages):
         raise SystemExit(f"reference: the model has {len(stages)} stages, no {name}")
     return stages[k - 1][-1]
+
+
+def ort_int8(model, calibration, pre):
+    """ONNX Runtime's own static quantization of `model` (QDQ, per-channel int8
+    weights, uint8 activations, MinMax), calibrated on the image files
+    `calibration` through this module's transform with `pre`'s sizes."""
+    import os
+    import tempfile
+
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    name = model.graph.input[0].name
+
+    class Images(CalibrationDataReader):
+        def __init__(self):
+            self.left = iter(calibration)
+
+        def get_next(self):
+            p = next(self.left, None)
+            return None if p is None else {name: transform(load_rgb(p), pre["resize"], pre["crop"], pre["mean"], pre["std"])[None]}
+
+    with tempfile.TemporaryDirectory() as d:
+        fp32, prepared, q = (os.path.join(d, f) for f in ("fp32.onnx", "pre.onnx", "int8.onnx"))
+        onnx.save(model, fp32)
+        quant_pre_process(fp32, prepared, skip_symbolic_shape=True)
+        quantize_static(prepared, q, Images(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        return onnx.load(q)

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 # The shared modules (reference, photos, ...) live in scripts/lib.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../lib"))
-from reference import load_rgb, pool, resolve_layer, transform
+from reference import load_rgb, ort_int8, pool, resolve_layer, transform
 
 
 def main():
@@ -37,6 +37,10 @@ def main():
                     help="pooling to apply [default: what the file records]")
     ap.add_argument("--min-cosine", type=float, default=0.999)
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--int8-calibrate", type=int, metavar="N",
+                    help="quantize the model with ONNX Runtime's own quantize_static first (QDQ, per-channel int8 "
+                         "weights, uint8 activations, MinMax), calibrated on N of the file's images taken by "
+                         "extract's rule: rows k * rows // N for k < N, in the file's order")
     args = ap.parse_args()
 
     table = pq.read_table(args.features)
@@ -50,11 +54,13 @@ def main():
     tensor = args.tensor or resolve_layer(model, args.layer)
     del model.graph.output[:]
     model.graph.output.append(onnx.helper.make_tensor_value_info(tensor, onnx.TensorProto.FLOAT, None))
+    paths = table.column("path").to_pylist()
+    if args.int8_calibrate:
+        model = ort_int8(model, [os.path.join(root, paths[k * len(paths) // args.int8_calibrate]) for k in range(args.int8_calibrate)], pre)
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     inp = sess.get_inputs()[0]
     fixed = inp.shape[0] if isinstance(inp.shape[0], int) else None
 
-    paths = table.column("path").to_pylist()
     ours = np.asarray(table.column(args.layer).combine_chunks().flatten()).reshape(len(paths), -1)
     cosines, max_diff = [], []
     step = fixed or args.batch

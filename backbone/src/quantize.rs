@@ -1,0 +1,478 @@
+//! Static int8 quantization in ONNX's QDQ form: the model stays an fp32
+//! graph, with QuantizeLinear / DequantizeLinear pairs around the tensors
+//! that flow between quantizable operators and dequantized int8 weights,
+//! which ONNX Runtime and OpenVINO fuse into int8 kernels (QLinearConv,
+//! QLinearAdd, ...). What ONNX Runtime's own `quantize_static` writes with
+//! `QuantFormat.QDQ`, `per_channel=True`, uint8 activations, int8 weights and
+//! the MinMax calibrator, and for the same reasons:
+//!
+//! - weights per output channel, symmetric (zero point 0, -127..127): a
+//!   channel's scale follows its own range, and x86's u8 x s8 products need
+//!   a zero weight offset;
+//! - activations per tensor, asymmetric uint8 over the calibrated [min, max]
+//!   widened to hold 0 (a ReLU's output uses all 256 levels);
+//! - a ReLU that is the only reader of a quantized output is dropped and its
+//!   output quantized in its place: uint8 with zero point 0 clamps at 0 as
+//!   the ReLU did (ONNX Runtime removes it the same way);
+//! - MaxPool's output keeps its input's scale (it only picks values);
+//! - biases as int32 at the input's scale times the weight's, which is what
+//!   an int8 convolution adds them in.
+//!
+//! - a BatchNormalization that alone reads a convolution's output is folded
+//!   into its weights first ([`fold_batch_norms`]), as exporters and ONNX
+//!   Runtime's pre-processing do: otherwise it would sit in float between
+//!   the int8 convolution and the ReLU, and nothing would fuse.
+//!
+//! [`plan`] says which tensors calibration must measure
+//! ([`calibration_model`] gives them as outputs); [`apply`] writes the
+//! quantized model from the measured ranges.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::builder::attr_int;
+use crate::onnx::{tensor_proto, ModelProto, NodeProto, TensorProto};
+
+/// Changes whenever the quantized graph changes for the same inputs: part
+/// of every cache key.
+pub const VERSION: u32 = 1;
+
+/// Operators whose inputs and output are quantized. Their float inputs are
+/// activations, except the weights and biases of the three products.
+const QUANTIZED: [&str; 7] = ["Conv", "Gemm", "MatMul", "Add", "MaxPool", "AveragePool", "GlobalAveragePool"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the model's opset {0} is below 13, the first with per-channel DequantizeLinear; int8 needs a model exported at opset 13 or later")]
+    Opset(i64),
+    #[error("the model has no Conv, Gemm or MatMul with constant weights to quantize")]
+    NothingToQuantize,
+    #[error("the model has no graph")]
+    NoGraph,
+    #[error("no calibrated range for tensor {0:?}")]
+    NoRange(String),
+    #[error("weight {0:?} is not a float tensor this quantizer reads")]
+    Weight(String),
+}
+
+/// Which tensors a model's quantization needs ranges for.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The image input; its range is measured on the calibration batches themselves.
+    pub input: String,
+    /// Activations whose ranges a calibration run must output (the image
+    /// input and MaxPool outputs excluded), in graph order.
+    pub calibrate: Vec<String>,
+    /// Quantized activations: (tensor, where its parameters come from).
+    quantized: Vec<(String, Params)>,
+    /// ReLU nodes folded into their producer: the producer's output is renamed to the ReLU's.
+    folded: HashMap<String, String>,
+    /// Weight initializers: name -> channel axis.
+    weights: HashMap<String, usize>,
+    /// Bias initializers: name -> (the activation input, the weight).
+    biases: HashMap<String, (String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Params {
+    /// Its own calibrated range.
+    Calibrated,
+    /// The same scale and zero point as another quantized tensor.
+    SameAs(String),
+}
+
+/// Folds every BatchNormalization (inference form: one output) that alone
+/// reads a Conv's output into that Conv: per output channel m, with
+/// k = scale / sqrt(var + epsilon), W'[m] = k W[m] and b' = k (b - mean) + B.
+/// The Conv then writes the BatchNormalization's output. Returns how many
+/// were folded.
+pub fn fold_batch_norms(proto: &mut ModelProto) -> Result<usize, Error> {
+    let Some(graph) = proto.graph.as_mut() else { return Err(Error::NoGraph) };
+    let mut readers: HashMap<String, usize> = HashMap::new();
+    for n in &graph.node {
+        for i in &n.input {
+            *readers.entry(i.clone()).or_default() += 1;
+        }
+    }
+    let outputs: HashSet<String> = graph.output.iter().map(|o| o.name().to_string()).collect();
+    let producer: HashMap<String, usize> = graph.node.iter().enumerate().flat_map(|(i, n)| n.output.iter().map(move |o| (o.clone(), i))).collect();
+    let index: HashMap<String, usize> = graph.initializer.iter().enumerate().map(|(i, t)| (t.name().to_string(), i)).collect();
+    let float = |name: &str, graph: &crate::onnx::GraphProto| -> Option<Vec<f32>> { index.get(name).and_then(|&i| float_values(&graph.initializer[i]).ok()) };
+    let mut removed = vec![false; graph.node.len()];
+    let mut folded = 0;
+    for b in 0..graph.node.len() {
+        let bn = &graph.node[b];
+        if bn.op_type() != "BatchNormalization" || bn.output.len() != 1 || bn.input.len() != 5 {
+            continue;
+        }
+        let x = &bn.input[0];
+        let Some(&c) = producer.get(x) else { continue };
+        let conv = &graph.node[c];
+        if conv.op_type() != "Conv" || readers.get(x) != Some(&1) || outputs.contains(x) {
+            continue;
+        }
+        let w_name = conv.input[1].clone();
+        if readers.get(&w_name) != Some(&1) {
+            continue;
+        }
+        let eps = bn.attribute.iter().find(|a| a.name() == "epsilon").map_or(1e-5, |a| a.f());
+        let stats: Option<Vec<Vec<f32>>> = bn.input[1..5].iter().map(|t| float(t, graph)).collect();
+        let (Some(stats), Some(w)) = (stats, float(&w_name, graph)) else { continue };
+        let (gamma, beta, mean, var) = (&stats[0], &stats[1], &stats[2], &stats[3]);
+        let m = gamma.len();
+        let bias_name = conv.input.get(2).filter(|n| !n.is_empty()).cloned();
+        let bias = match &bias_name {
+            Some(n) if readers.get(n) == Some(&1) => match float(n, graph) {
+                Some(v) => v,
+                None => continue,
+            },
+            Some(_) => continue,
+            None => vec![0.0; m],
+        };
+        if [beta.len(), mean.len(), var.len(), bias.len()].iter().any(|&l| l != m) || m == 0 || w.len() % m != 0 {
+            continue;
+        }
+        let k: Vec<f64> = (0..m).map(|i| f64::from(gamma[i]) / (f64::from(var[i]) + f64::from(eps)).sqrt()).collect();
+        let per = w.len() / m;
+        let w2: Vec<f32> = w.iter().enumerate().map(|(i, &v)| (f64::from(v) * k[i / per]) as f32).collect();
+        let b2: Vec<f32> = (0..m).map(|i| (k[i] * (f64::from(bias[i]) - f64::from(mean[i])) + f64::from(beta[i])) as f32).collect();
+        let out = bn.output[0].clone();
+        let wi = index[&w_name];
+        let dims = graph.initializer[wi].dims.clone();
+        graph.initializer[wi] = tensor(&w_name, &dims, tensor_proto::DataType::Float, w2.iter().flat_map(|v| v.to_le_bytes()).collect());
+        let b_name = bias_name.unwrap_or_else(|| format!("{out}/folded_bias"));
+        let b_tensor = tensor(&b_name, &[m as i64], tensor_proto::DataType::Float, b2.iter().flat_map(|v| v.to_le_bytes()).collect());
+        match index.get(&b_name) {
+            Some(&bi) => graph.initializer[bi] = b_tensor,
+            None => graph.initializer.push(b_tensor),
+        }
+        let conv = &mut graph.node[c];
+        if conv.input.len() < 3 {
+            conv.input.resize(3, String::new());
+        }
+        conv.input[2] = b_name;
+        conv.output[0] = out;
+        removed[b] = true;
+        folded += 1;
+    }
+    let mut flags = removed.into_iter();
+    graph.node.retain(|_| !flags.next().expect("one flag per node"));
+    // The folded statistics: read by nothing now (an exporter that lists
+    // weights among the inputs lists them there too).
+    let read: HashSet<String> = graph.node.iter().flat_map(|n| n.input.iter().cloned()).collect();
+    let unused: HashSet<String> = graph.initializer.iter().map(|t| t.name().to_string()).filter(|n| !read.contains(n)).collect();
+    graph.initializer.retain(|t| !unused.contains(t.name()));
+    graph.input.retain(|i| !unused.contains(i.name()));
+    Ok(folded)
+}
+
+/// `proto` with `tensors` as its outputs, for a calibration run.
+pub fn calibration_model(proto: &ModelProto, tensors: &[&str]) -> ModelProto {
+    let mut m = proto.clone();
+    if let Some(g) = m.graph.as_mut() {
+        g.output = crate::model::float_outputs(tensors);
+    }
+    m
+}
+
+fn opset(proto: &ModelProto) -> i64 {
+    proto.opset_import.iter().find(|o| o.domain().is_empty() || o.domain() == "ai.onnx").map_or(1, |o| o.version())
+}
+
+/// Decides what to quantize in `proto` (a model cut to the outputs it will
+/// give, its weights inline). `input` is the image input.
+pub fn plan(proto: &ModelProto, input: &str) -> Result<Plan, Error> {
+    let v = opset(proto);
+    if v < 13 {
+        return Err(Error::Opset(v));
+    }
+    let graph = proto.graph.as_ref().ok_or(Error::NoGraph)?;
+    let inits: HashMap<&str, &TensorProto> = graph.initializer.iter().map(|t| (t.name(), t)).collect();
+    let outputs: HashSet<&str> = graph.output.iter().map(|o| o.name()).collect();
+    let mut readers: HashMap<&str, Vec<&NodeProto>> = HashMap::new();
+    for n in &graph.node {
+        for i in &n.input {
+            readers.entry(i.as_str()).or_default().push(n);
+        }
+    }
+    // Tensors computed from the image: the only activations.
+    let mut from_image: HashSet<&str> = HashSet::from([input]);
+    for n in &graph.node {
+        if n.input.iter().any(|i| from_image.contains(i.as_str())) {
+            from_image.extend(n.output.iter().map(String::as_str));
+        }
+    }
+    let is_float_init = |name: &str| inits.get(name).is_some_and(|t| t.data_type() == tensor_proto::DataType::Float as i32);
+    let mut weights = HashMap::new();
+    let mut biases = HashMap::new();
+    let mut quantized: Vec<(String, Params)> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut add = |t: &str, p: Params, quantized: &mut Vec<(String, Params)>| {
+        if seen.insert(t.to_string()) {
+            quantized.push((t.to_string(), p));
+        }
+    };
+    let mut folded = HashMap::new();
+    for n in &graph.node {
+        let op = n.op_type();
+        if !QUANTIZED.contains(&op) || n.output.len() != 1 {
+            continue;
+        }
+        let acts: Vec<&str> = n.input.iter().map(String::as_str).filter(|i| from_image.contains(i)).collect();
+        match op {
+            // Products: one activation, a constant weight read by this node alone.
+            "Conv" | "Gemm" | "MatMul" => {
+                let (Some(x), Some(w)) = (n.input.first(), n.input.get(1)) else { continue };
+                let transposed = op == "Gemm" && n.attribute.iter().any(|a| a.name() == "transB" && a.i() == 1);
+                let gemm_plain = op == "Gemm"
+                    && n.attribute.iter().all(|a| match a.name() {
+                        "alpha" | "beta" => a.f() == 1.0,
+                        "transA" => a.i() == 0,
+                        _ => true,
+                    });
+                let single_reader = readers.get(w.as_str()).is_some_and(|r| r.len() == 1);
+                let ok = from_image.contains(x.as_str()) && is_float_init(w) && single_reader && (op != "Gemm" || gemm_plain);
+                if !ok {
+                    continue;
+                }
+                // Output channels: Conv's weight is M x C x kh x kw; Gemm's is N x K
+                // when transposed, else K x N, as MatMul's.
+                let axis = match op {
+                    "Conv" => 0,
+                    "Gemm" if transposed => 0,
+                    _ => 1,
+                };
+                if op == "MatMul" && inits[w.as_str()].dims.len() != 2 {
+                    continue;
+                }
+                weights.insert(w.clone(), axis);
+                if let Some(b) = n.input.get(2).filter(|b| !b.is_empty()) {
+                    let per_channel = inits.get(b.as_str()).is_some_and(|t| t.dims.len() == 1);
+                    if is_float_init(b) && per_channel && readers.get(b.as_str()).is_some_and(|r| r.len() == 1) {
+                        biases.insert(b.clone(), (x.clone(), w.clone()));
+                    }
+                }
+                add(x, Params::Calibrated, &mut quantized);
+            }
+            // Joins of two activations only (a constant operand would need its own quantization).
+            "Add" => {
+                if acts.len() != 2 || n.input.len() != 2 {
+                    continue;
+                }
+                for x in &acts {
+                    add(x, Params::Calibrated, &mut quantized);
+                }
+            }
+            _ => {
+                let Some(x) = acts.first() else { continue };
+                add(x, Params::Calibrated, &mut quantized);
+            }
+        }
+        // The output, or the ReLU that alone reads it.
+        let out = n.output[0].as_str();
+        let relu = match readers.get(out).map(Vec::as_slice) {
+            Some([r]) if r.op_type() == "Relu" && !outputs.contains(out) && op != "MaxPool" => Some(r.output[0].as_str()),
+            _ => None,
+        };
+        let target = relu.unwrap_or(out);
+        if let Some(r) = relu {
+            folded.insert(out.to_string(), r.to_string());
+        }
+        let params = if op == "MaxPool" { Params::SameAs(n.input[0].clone()) } else { Params::Calibrated };
+        add(target, params, &mut quantized);
+    }
+    if weights.is_empty() {
+        return Err(Error::NothingToQuantize);
+    }
+    let calibrate = quantized.iter().filter(|(t, p)| *p == Params::Calibrated && t != input).map(|(t, _)| t.clone()).collect();
+    Ok(Plan { input: input.to_string(), calibrate, quantized, folded, weights, biases })
+}
+
+/// uint8 parameters for values seen in [min, max]: the range widened to
+/// hold 0, so that 0 (padding, a ReLU's floor) is exact.
+fn activation_params(min: f32, max: f32) -> (f32, u8) {
+    let (lo, hi) = (min.min(0.0), max.max(0.0));
+    let scale = if hi > lo { (hi - lo) / 255.0 } else { 1.0 };
+    let zero = (-lo / scale).round().clamp(0.0, 255.0) as u8;
+    (scale, zero)
+}
+
+fn float_values(t: &TensorProto) -> Result<Vec<f32>, Error> {
+    if t.data_type() != tensor_proto::DataType::Float as i32 {
+        return Err(Error::Weight(t.name().to_string()));
+    }
+    if !t.float_data.is_empty() {
+        return Ok(t.float_data.clone());
+    }
+    let raw = t.raw_data();
+    if raw.len() != 4 * t.dims.iter().product::<i64>().max(0) as usize {
+        return Err(Error::Weight(t.name().to_string()));
+    }
+    Ok(raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+}
+
+fn tensor(name: &str, dims: &[i64], data_type: tensor_proto::DataType, raw: Vec<u8>) -> TensorProto {
+    TensorProto { name: Some(name.to_string()), dims: dims.to_vec(), data_type: Some(data_type as i32), raw_data: Some(raw), ..Default::default() }
+}
+
+fn node(op: &str, inputs: &[&str], output: &str, axis: Option<i64>) -> NodeProto {
+    NodeProto {
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.to_string()],
+        name: Some(format!("{output}/{op}")),
+        op_type: Some(op.to_string()),
+        attribute: axis.map(|a| vec![attr_int("axis", a)]).unwrap_or_default(),
+        ..Default::default()
+    }
+}
+
+/// Per-channel symmetric int8 of `w` along `axis`: (values, one scale per channel).
+fn quantize_weight(w: &[f32], dims: &[i64], axis: usize) -> (Vec<i8>, Vec<f32>) {
+    let channels = dims[axis] as usize;
+    let inner: usize = dims[axis + 1..].iter().product::<i64>() as usize;
+    let channel = |i: usize| (i / inner) % channels;
+    let mut amax = vec![0f32; channels];
+    for (i, v) in w.iter().enumerate() {
+        let c = channel(i);
+        amax[c] = amax[c].max(v.abs());
+    }
+    let scales: Vec<f32> = amax.iter().map(|&a| if a > 0.0 { a / 127.0 } else { 1.0 }).collect();
+    let q = w.iter().enumerate().map(|(i, v)| (v / scales[channel(i)]).round().clamp(-127.0, 127.0) as i8).collect();
+    (q, scales)
+}
+
+/// The quantized model: `proto` as [`plan`] saw it, with `ranges` (min, max)
+/// for every tensor in `plan.calibrate` and for the input.
+pub fn apply(proto: &ModelProto, plan: &Plan, ranges: &HashMap<String, (f32, f32)>) -> Result<ModelProto, Error> {
+    let mut out = proto.clone();
+    let graph = out.graph.as_mut().ok_or(Error::NoGraph)?;
+    // Each quantized tensor's (scale, zero point), in plan order: a SameAs
+    // always follows the tensor it copies.
+    let mut params: HashMap<String, (f32, u8)> = HashMap::new();
+    for (t, p) in &plan.quantized {
+        let v = match p {
+            Params::Calibrated => {
+                let (lo, hi) = *ranges.get(t).ok_or_else(|| Error::NoRange(t.clone()))?;
+                activation_params(lo, hi)
+            }
+            Params::SameAs(src) => *params.get(src).ok_or_else(|| Error::NoRange(src.clone()))?,
+        };
+        params.insert(t.clone(), v);
+    }
+    let mut inits: Vec<TensorProto> = Vec::new();
+    let mut weight_nodes: Vec<NodeProto> = Vec::new();
+    let mut weight_scales: HashMap<String, Vec<f32>> = HashMap::new();
+    let mut replaced: HashSet<String> = HashSet::new();
+    for t in &graph.initializer {
+        let name = t.name();
+        if let Some(&axis) = plan.weights.get(name) {
+            let (q, scales) = quantize_weight(&float_values(t)?, &t.dims, axis);
+            let n = scales.len() as i64;
+            inits.push(tensor(&format!("{name}/int8"), &t.dims, tensor_proto::DataType::Int8, q.iter().map(|&v| v as u8).collect()));
+            inits.push(tensor(&format!("{name}/scale"), &[n], tensor_proto::DataType::Float, scales.iter().flat_map(|s| s.to_le_bytes()).collect()));
+            inits.push(tensor(&format!("{name}/zero"), &[n], tensor_proto::DataType::Int8, vec![0; n as usize]));
+            weight_nodes.push(node("DequantizeLinear", &[&format!("{name}/int8"), &format!("{name}/scale"), &format!("{name}/zero")], name, Some(axis as i64)));
+            weight_scales.insert(name.to_string(), scales);
+            replaced.insert(name.to_string());
+        }
+    }
+    for t in &graph.initializer {
+        let name = t.name();
+        let Some((x, w)) = plan.biases.get(name) else { continue };
+        let (Some(&(sx, _)), Some(sw)) = (params.get(x), weight_scales.get(w)) else { continue };
+        let b = float_values(t)?;
+        if b.len() != sw.len() {
+            continue;
+        }
+        let scales: Vec<f32> = sw.iter().map(|s| s * sx).collect();
+        let q: Vec<i32> = b.iter().zip(&scales).map(|(v, s)| (v / s).round().clamp(i32::MIN as f32, i32::MAX as f32) as i32).collect();
+        let n = q.len() as i64;
+        inits.push(tensor(&format!("{name}/int32"), &[n], tensor_proto::DataType::Int32, q.iter().flat_map(|v| v.to_le_bytes()).collect()));
+        inits.push(tensor(&format!("{name}/scale"), &[n], tensor_proto::DataType::Float, scales.iter().flat_map(|s| s.to_le_bytes()).collect()));
+        inits.push(tensor(&format!("{name}/zero"), &[n], tensor_proto::DataType::Int32, vec![0; 4 * n as usize]));
+        weight_nodes.push(node("DequantizeLinear", &[&format!("{name}/int32"), &format!("{name}/scale"), &format!("{name}/zero")], name, Some(0)));
+        replaced.insert(name.to_string());
+    }
+    graph.initializer.retain(|t| !replaced.contains(t.name()));
+    graph.input.retain(|i| !replaced.contains(i.name()));
+    // One Q -> DQ pair per activation: the producer writes `t/fp32`, every
+    // reader (and a graph output) still reads `t`.
+    let pair = |t: &str, inits: &mut Vec<TensorProto>| -> [NodeProto; 2] {
+        let (scale, zero) = params[t];
+        inits.push(tensor(&format!("{t}/qscale"), &[], tensor_proto::DataType::Float, scale.to_le_bytes().to_vec()));
+        inits.push(tensor(&format!("{t}/qzero"), &[], tensor_proto::DataType::Uint8, vec![zero]));
+        let (s, z) = (format!("{t}/qscale"), format!("{t}/qzero"));
+        [
+            node("QuantizeLinear", &[&format!("{t}/fp32"), &s, &z], &format!("{t}/uint8"), None),
+            node("DequantizeLinear", &[&format!("{t}/uint8"), &s, &z], t, None),
+        ]
+    };
+    let mut nodes = weight_nodes;
+    if params.contains_key(&plan.input) {
+        // The image itself: its readers read the dequantized copy.
+        let t = &plan.input;
+        let [q, mut dq] = pair(t, &mut inits);
+        let q = NodeProto { input: vec![t.clone(), q.input[1].clone(), q.input[2].clone()], ..q };
+        dq.output = vec![format!("{t}/dq")];
+        nodes.push(q);
+        nodes.push(dq);
+    }
+    for mut n in std::mem::take(&mut graph.node) {
+        // A folded ReLU: its producer now writes its output.
+        if n.op_type() == "Relu" && n.input.len() == 1 && plan.folded.get(&n.input[0]) == n.output.first() {
+            continue;
+        }
+        for i in n.input.iter_mut() {
+            if *i == plan.input && params.contains_key(&plan.input) {
+                *i = format!("{}/dq", plan.input);
+            }
+        }
+        let mut after = Vec::new();
+        for o in n.output.iter_mut() {
+            let t = plan.folded.get(o.as_str()).cloned().unwrap_or_else(|| o.clone());
+            if params.contains_key(&t) {
+                *o = format!("{t}/fp32");
+                after.extend(pair(&t, &mut inits));
+            } else if t != *o {
+                *o = t;
+            }
+        }
+        nodes.push(n);
+        nodes.extend(after);
+    }
+    graph.node = nodes;
+    graph.initializer.extend(inits);
+    // Shapes recorded for the float graph name tensors that are gone or renamed.
+    graph.value_info.clear();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activation_parameters_hold_zero_and_the_range() {
+        let (s, z) = activation_params(0.0, 6.0);
+        assert_eq!(z, 0);
+        assert!((s - 6.0 / 255.0).abs() < 1e-7);
+        let (s, z) = activation_params(-1.0, 3.0);
+        assert!((s - 4.0 / 255.0).abs() < 1e-7);
+        assert_eq!(z, 64); // round(1 / (4 / 255)) = round(63.75)
+        let (_, z) = activation_params(2.0, 3.0); // widened to hold 0
+        assert_eq!(z, 0);
+        assert_eq!(activation_params(0.0, 0.0), (1.0, 0));
+    }
+
+    #[test]
+    fn weights_are_symmetric_per_output_channel() {
+        // Two output channels of 2 x 1 x 1 x 2.
+        let w = [1.0, -0.5, 0.25, -0.125];
+        let (q, s) = quantize_weight(&w, &[2, 1, 1, 2], 0);
+        assert_eq!(s, vec![1.0 / 127.0, 0.25 / 127.0]);
+        assert_eq!(q, vec![127, -64, 127, -64]);
+        // Along the last axis (MatMul's K x N): channel = column.
+        let (q, s) = quantize_weight(&w, &[2, 2], 1);
+        assert_eq!(s, vec![1.0 / 127.0, 0.5 / 127.0]);
+        assert_eq!(q, vec![127, -127, 32, -32]);
+    }
+}

@@ -1,0 +1,138 @@
+//! `--precision int8`: the run's model quantized once (backbone's QDQ
+//! quantizer), its activation ranges measured on images of the run's own
+//! folder through the run's own preprocessing, and kept in the cache keyed
+//! by everything that shapes it: the model, the tensors it gives, the
+//! calibration images' values and the quantizer's version.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use backbone::quantize;
+use featurefile::Calibration;
+use sha2::{Digest, Sha256};
+
+use crate::dataset::Entry;
+use crate::plan::Plan;
+use crate::{preprocess, runtime, Error, Event, Result};
+
+/// Calibration batches: every activation of the network is an output of
+/// the calibration run, so a batch holds hundreds of megabytes.
+const BATCH: usize = 4;
+
+/// The order calibration images are taken in: `n` spread evenly over the
+/// sorted list (every class gets its share), then the rest in order, to
+/// stand in for any that cannot be read. The same for every task of a
+/// sharded run, which all list the whole tree.
+pub(crate) fn candidates(entries: &[Entry], n: usize) -> Vec<Entry> {
+    let len = entries.len();
+    let n = n.min(len);
+    let mut picked = vec![false; len];
+    let mut order = Vec::with_capacity(len);
+    for k in 0..n {
+        let i = k * len / n;
+        picked[i] = true;
+        order.push(entries[i].clone());
+    }
+    order.extend(entries.iter().enumerate().filter(|(i, _)| !picked[*i]).map(|(_, e)| e.clone()));
+    order
+}
+
+/// The model as it will be quantized, decided before any image is read (a
+/// model that cannot be quantized is refused up front): cut to the run's
+/// tensors, weights inline, batch normalizations folded.
+pub(crate) struct Prepared {
+    proto: backbone::onnx::ModelProto,
+    plan: quantize::Plan,
+}
+
+pub(crate) fn prepare(opened: &backbone::Opened, tensors: &[String], images: usize, calibrate: usize, root: &std::path::Path) -> Result<Prepared> {
+    let tensors: Vec<&str> = tensors.iter().map(String::as_str).collect();
+    let mut proto = opened.proto(&tensors)?;
+    quantize::fold_batch_norms(&mut proto)?;
+    let plan = quantize::plan(&proto, &opened.model.input)?;
+    if images < calibrate {
+        return Err(Error::TooFewCalibrationImages { want: calibrate, readable: images, root: root.to_owned() });
+    }
+    Ok(Prepared { proto, plan })
+}
+
+/// The quantized model's bytes and what its calibration was.
+pub(crate) fn quantized(plan: &Plan, prepared: &Prepared, threads: usize, report: &mut dyn FnMut(Event)) -> Result<(Vec<u8>, Calibration)> {
+    let opened = &plan.model;
+    let input = opened.model.input.clone();
+    let tensors: Vec<&str> = plan.tensors.iter().map(String::as_str).collect();
+    let (proto, qplan) = (&prepared.proto, &prepared.plan);
+
+    // The calibration images, as the run will see them.
+    let cfg = plan.preprocess.clone();
+    let per_image = cfg.values_per_image();
+    let want = plan.calibrate;
+    let mut data = vec![0f32; want * per_image];
+    let mut taken = 0;
+    for e in &plan.calibration {
+        if taken == want {
+            break;
+        }
+        if preprocess::preprocess_file(&e.abs, &cfg, &mut data[taken * per_image..(taken + 1) * per_image]).is_ok() {
+            taken += 1;
+        }
+    }
+    if taken < want {
+        return Err(Error::TooFewCalibrationImages { want, readable: taken, root: plan.calibration_root.clone() });
+    }
+    let mut h = Sha256::new();
+    for v in &data {
+        h.update(v.to_le_bytes());
+    }
+    let calibration = Calibration { images: want, sha256: hex::encode(h.finalize()), method: "minmax".into(), quantizer: quantize::VERSION };
+
+    let key = {
+        let mut h = Sha256::new();
+        h.update(format!("{}\n{}\n{}\n{}\n", opened.sha256, tensors.join("\n"), calibration.sha256, quantize::VERSION));
+        hex::encode(h.finalize())
+    };
+    let cached = cache_path(&key);
+    if let Some(path) = &cached {
+        if let Ok(bytes) = std::fs::read(path) {
+            report(Event::Note(&format!("int8: quantized model from the cache ({})", path.display())));
+            return Ok((bytes, calibration));
+        }
+    }
+
+    // Ranges: one CPU run over the images with every activation an output.
+    let mut outputs = tensors.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+    outputs.extend(qplan.calibrate.iter().filter(|t| !plan.tensors.contains(t)).cloned());
+    let cal = quantize::calibration_model(proto, &outputs.iter().map(String::as_str).collect::<Vec<_>>());
+    let bytes = backbone::model::encode(&cal);
+    let mut engine = runtime::Engine::new(&bytes, None, &input, outputs.clone(), runtime::Device::Cpu, threads)?;
+    let mut ranges: HashMap<String, (f32, f32)> = HashMap::new();
+    let widen = |r: &mut (f32, f32), v: &[f32]| {
+        for &x in v {
+            r.0 = r.0.min(x);
+            r.1 = r.1.max(x);
+        }
+    };
+    let size = cfg.crop as usize;
+    for chunk in data.chunks(BATCH * per_image) {
+        widen(ranges.entry(input.clone()).or_insert((f32::INFINITY, f32::NEG_INFINITY)), chunk);
+        let n = chunk.len() / per_image;
+        engine.run(chunk, n, size, |i, _, values| {
+            widen(ranges.entry(outputs[i].clone()).or_insert((f32::INFINITY, f32::NEG_INFINITY)), values)
+        })?;
+    }
+    drop(engine);
+    let q = quantize::apply(proto, qplan, &ranges)?;
+    let bytes = backbone::model::encode(&q);
+    if let Some(path) = &cached {
+        // A cache that cannot be written costs the next run a calibration, nothing more.
+        let _ = path.parent().map(std::fs::create_dir_all);
+        if backbone::weights::write_whole(path, &bytes).is_ok() {
+            report(Event::Note(&format!("int8: calibrated on {want} images; quantized model cached ({})", path.display())));
+        }
+    }
+    Ok((bytes, calibration))
+}
+
+fn cache_path(key: &str) -> Option<PathBuf> {
+    backbone::weights::Cache::default_location().map(|c| c.quantized(key))
+}

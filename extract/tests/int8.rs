@@ -1,0 +1,176 @@
+//! `--precision int8`: the model quantized by extract's own QDQ quantizer,
+//! checked against ONNX Runtime's `quantize_static` with the same recipe on
+//! the same calibration images, against fp32 on a transfer task, and on the
+//! inputs it must refuse.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use featurefile::{FeatureFile, Precision};
+use serde_json::Value;
+use testkit::{assert_no_partial_files, assert_one_line_failure, model, py, py_json, s, stderr, Lcg};
+
+/// extract with its cache in `cache`.
+fn extract(cache: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_extract")).env("XDG_CACHE_HOME", cache).env_remove("ORT_OPENVINO_PLUGIN").args(args).output().expect("extract runs")
+}
+
+fn run_ok(cache: &Path, args: &[&str]) -> String {
+    let o = extract(cache, args);
+    assert!(o.status.success(), "extract {args:?}: {}", stderr(&o));
+    stderr(&o)
+}
+
+/// `n` textured PNGs in three classes, each its own mix of stripes and noise.
+fn images(dir: &Path, n: usize) -> PathBuf {
+    let root = dir.join("images");
+    let mut rng = Lcg(7);
+    for i in 0..n {
+        let class = root.join(["a", "b", "c"][i % 3]);
+        std::fs::create_dir_all(&class).unwrap();
+        let (fx, fy, base) = (1 + rng.below(9) as u32, 1 + rng.below(7) as u32, rng.below(200) as u32);
+        let img = image::RgbImage::from_fn(260, 240, |x, y| {
+            let v = |k: u32| ((x * fx + y * fy * k + base * k) % 256) as u8;
+            image::Rgb([v(1), v(2) / 2 + (i as u8) * 3, v(3)])
+        });
+        img.save(class.join(format!("{i:03}.png"))).unwrap();
+    }
+    root
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn column(f: &FeatureFile, name: &str) -> Vec<Vec<f32>> {
+    let c = f.column(name).unwrap();
+    (0..f.len()).map(|i| c.row(i).to_vec()).collect()
+}
+
+#[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
+fn int8_features_are_onnx_runtimes_own_quantization_and_are_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let imgs = images(dir.path(), 24);
+    let (int8, fp32) = (dir.path().join("int8.parquet"), dir.path().join("fp32.parquet"));
+    let m = model("resnet50.onnx");
+    let args = |out: &Path, extra: &[&'static str]| -> Vec<String> {
+        let mut a: Vec<String> = ["--model", s(&m), "--images", s(&imgs), "--layer", "layer3,avgpool", "--batch", "8", "--out", s(out)].map(String::from).to_vec();
+        a.extend(extra.iter().map(|e| e.to_string()));
+        a
+    };
+    let err = run_ok(&cache, &strs(&args(&int8, &["--precision", "int8", "--calibrate", "12"])));
+    assert!(err.contains("int8: calibrated on 12 images; quantized model cached"), "{err}");
+    assert!(err.contains("; precision int8"), "{err}");
+    run_ok(&cache, &strs(&args(&fp32, &[])));
+
+    let f = FeatureFile::open(&int8).unwrap();
+    let inference = f.header.inference.clone().unwrap();
+    assert_eq!(inference.precision, Precision::Int8);
+    let cal = inference.calibration.clone().expect("int8 records its calibration");
+    assert_eq!((cal.images, cal.method.as_str()), (12, "minmax"));
+    assert_eq!(f.header.model.sha256, FeatureFile::open(&fp32).unwrap().header.model.sha256, "the model is still the fp32 one");
+
+    // ONNX Runtime's quantize_static, same recipe, same 12 images (taken by
+    // the documented rule), through PIL: the same features.
+    for (layer, pool) in [("layer3", "avg"), ("avgpool", "none")] {
+        let o = py("scripts/oracles/reference-features.py", &[s(&int8), "--model", s(&m), "--layer", layer, "--pool", pool, "--int8-calibrate", "12", "--min-cosine", "0.99"]);
+        let report: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", stderr(&o)));
+        assert!(o.status.success(), "{layer}: below 0.99 of ONNX Runtime's own int8: {report}");
+    }
+    // And close to fp32 (the untrained model's features: median, not every image).
+    let fp = FeatureFile::open(&fp32).unwrap();
+    for layer in ["layer3", "avgpool"] {
+        let mut cos: Vec<f64> = column(&f, layer).iter().zip(column(&fp, layer)).map(|(a, b)| testkit::cosine(a, &b)).collect();
+        cos.sort_by(f64::total_cmp);
+        assert!(cos[cos.len() / 2] > 0.995, "{layer}: median cosine to fp32 {}", cos[cos.len() / 2]);
+    }
+
+    // Again: the cached model, the same bytes of features.
+    let again = dir.path().join("again.parquet");
+    let err = run_ok(&cache, &strs(&args(&again, &["--precision", "int8", "--calibrate", "12"])));
+    assert!(err.contains("int8: quantized model from the cache"), "{err}");
+    assert_eq!(column(&FeatureFile::open(&again).unwrap(), "avgpool"), column(&f, "avgpool"));
+    // Another calibration set is another model.
+    let err = run_ok(&cache, &strs(&args(&again, &["--precision", "int8", "--calibrate", "6"])));
+    assert!(err.contains("int8: calibrated on 6 images"), "{err}");
+    let quantized = std::fs::read_dir(cache.join("resnet-features/quantized")).unwrap().count();
+    assert_eq!(quantized, 2, "one cached model per calibration");
+}
+
+#[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
+fn int8_on_a_transfer_task_scores_as_onnx_runtimes_own_int8() {
+    // Digits, train and validation through one quantized model: the
+    // validation run calibrates on the training folder (--calibrate-on).
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let digits = dir.path().join("digits");
+    let o = py("scripts/make-digits.py", &["--out", s(&digits), "--train-per-class", "30", "--val-per-class", "20"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let m = model("resnet50.onnx");
+    let classify = testkit::workspace_bin(Path::new(env!("CARGO_BIN_EXE_extract")), "classify");
+    let (train_dir, val_dir) = (digits.join("train"), digits.join("val"));
+    let mut accuracy = Vec::new();
+    for precision in ["fp32", "int8"] {
+        for (split, folder) in [("train", &train_dir), ("val", &val_dir)] {
+            let out = dir.path().join(format!("{precision}-{split}.parquet"));
+            run_ok(&cache, &["--model", s(&m), "--images", s(folder), "--precision", precision, "--calibrate-on", s(&train_dir), "--device", "cpu", "--out", s(&out)]);
+        }
+        let clf = dir.path().join(format!("{precision}.json"));
+        let train = dir.path().join(format!("{precision}-train.parquet"));
+        let o = Command::new(&classify).args(["fit", "--train", s(&train), "--out", s(&clf)]).output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let val = dir.path().join(format!("{precision}-val.parquet"));
+        let o = Command::new(&classify).args(["score", s(&val), "--classifier", s(&clf), "--json"]).output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+        accuracy.push(r["accuracy"].as_f64().unwrap());
+    }
+    let calibration = |split: &str| FeatureFile::open(&dir.path().join(format!("int8-{split}.parquet"))).unwrap().header.inference.unwrap().calibration.unwrap();
+    assert_eq!(calibration("train"), calibration("val"), "one quantized model for both");
+    let theirs = py_json("extract/tests/py/int8_accuracy.py", &[s(&m), s(&train_dir), s(&val_dir)]);
+    let (fp32, int8) = (accuracy[0], accuracy[1]);
+    let (their_fp32, their_int8) = (theirs["fp32"].as_f64().unwrap(), theirs["int8"].as_f64().unwrap());
+    assert!((fp32 - their_fp32).abs() <= 0.02, "fp32: {fp32} vs scikit-learn on ONNX Runtime's features {their_fp32}");
+    // The untrained test model's features all point one way (median cosine
+    // between images ~0.996), so int8's rounding costs accuracy whoever
+    // quantizes; extract's int8 must cost no more than ONNX Runtime's own.
+    assert!(int8 >= their_int8 - 0.02, "int8 {int8} below ONNX Runtime's own int8 {their_int8} (fp32 {fp32}): {theirs}");
+}
+
+#[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
+fn what_int8_cannot_do_is_one_line_and_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let imgs = images(dir.path(), 3);
+    let out = dir.path().join("out/f.parquet");
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let m = model("resnet50-narrow.onnx");
+    let fails = |args: &[&str], expect: &str| {
+        let o = extract(&cache, args);
+        assert_one_line_failure("extract", args, &o, expect);
+        assert!(!out.exists(), "{} was written", out.display());
+        assert_no_partial_files(out.parent().unwrap());
+    };
+    let (i, o) = (s(&imgs), s(&out));
+    fails(&["--model", s(&m), "--images", i, "--precision", "int8", "--calibrate", "5", "--out", o], "--calibrate 5 needs 5 readable images under");
+    fails(&["--model", s(&m), "--images", i, "--precision", "int8", "--calibrate", "0", "--out", o], "--calibrate must be at least 1");
+    fails(&["--model", s(&m), "--images", i, "--precision", "fp16", "--out", o], "invalid value 'fp16' for '--precision");
+    // A model of an opset before per-channel dequantization.
+    let old = dir.path().join("old.onnx");
+    let r = py("classify/tests/py/old_opset.py", &[s(&m), s(&old)]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    fails(&["--model", s(&old), "--images", i, "--precision", "int8", "--calibrate", "2", "--out", o], "the model's opset 11 is below 13");
+    // Enough images, too few of them readable: said once the calibration reads them.
+    std::fs::write(imgs.join("a/zz-broken.png"), b"not a png").unwrap();
+    let args = ["--model", s(&m), "--images", i, "--precision", "int8", "--calibrate", "4", "--out", o];
+    let r = extract(&cache, &args);
+    assert!(!r.status.success());
+    assert!(stderr(&r).trim_end().lines().last().unwrap().contains("--calibrate 4 needs 4 readable images under"), "{}", stderr(&r));
+    assert!(stderr(&r).contains("which has 3"), "{}", stderr(&r));
+    assert!(!out.exists());
+    assert_no_partial_files(out.parent().unwrap());
+}
