@@ -99,7 +99,7 @@ pub fn fold_batch_norms(proto: &mut ModelProto) -> Result<usize, Error> {
     let float = |name: &str, graph: &crate::onnx::GraphProto| -> Option<Vec<f32>> { index.get(name).and_then(|&i| float_values(&graph.initializer[i]).ok()) };
     let mut removed = vec![false; graph.node.len()];
     let mut folded = 0;
-    for b in 0..graph.node.len() {
+    for (b, flag) in removed.iter_mut().enumerate() {
         let bn = &graph.node[b];
         if bn.op_type() != "BatchNormalization" || bn.output.len() != 1 || bn.input.len() != 5 {
             continue;
@@ -151,7 +151,7 @@ pub fn fold_batch_norms(proto: &mut ModelProto) -> Result<usize, Error> {
         }
         conv.input[2] = b_name;
         conv.output[0] = out;
-        removed[b] = true;
+        *flag = true;
         folded += 1;
     }
     let mut flags = removed.into_iter();

@@ -64,7 +64,7 @@ pub(crate) fn quantized(plan: &Plan, prepared: &Prepared, threads: usize, report
     let (proto, qplan) = (&prepared.proto, &prepared.plan);
 
     // The calibration images, as the run will see them.
-    let cfg = plan.preprocess.clone();
+    let cfg = plan.preprocess;
     let per_image = cfg.values_per_image();
     let want = plan.calibrate;
     let mut data = vec![0f32; want * per_image];
