@@ -172,7 +172,7 @@ impl Plan {
             (Device::Auto, runtime::Placement::OpenVino) => " (auto: no usable CUDA provider or GPU; OpenVINO's plugin is installed)",
             _ => "",
         };
-        report(Event::Note(&format!("device: {}{note}; precision {}", engine.device, self.precision)));
+        report(Event::Note(&format!("device: {}{note}", engine.device)));
         Ok((engine, calibration))
     }
 }
