@@ -190,7 +190,8 @@ def main():
     feats = {}
     for split in ("train", "val"):
         feats[split] = os.path.join(tmp, f"digits-{split}.parquet")
-        subprocess.run([extract, "--images", os.path.join(digits, split), "--out", feats[split], "--layer", "avgpool",
+        subprocess.run([extract, "--model", os.path.join(ROOT, "models", "resnet50.onnx"), "--images",
+                        os.path.join(digits, split), "--out", feats[split], "--layer", "avgpool",
                         "--device", "cpu"] + common, check=True, stderr=subprocess.DEVNULL)
     print(f"\nclassify fit vs scikit-learn on {10 * per} x 2048 avgpool features of the full model, 10 classes")
     print(f"{'model':<22} {'classify s':>11} {'sklearn s':>10} {'time ratio':>11} {'acc classify':>13} {'acc sklearn':>12}")
