@@ -360,3 +360,38 @@ open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(
     assert!(err.contains("skipped x/small.png: image is 64x48 = 3072 pixels, above the limit of 3000"), "{err}");
     assert!(!o.status.success() && err.contains("none of the 2 images could be read"), "{err}");
 }
+
+#[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
+fn int8_quantizes_every_wild_model_and_keeps_its_requested_tensors() {
+    // Weights as inputs and from ConstantOfShape, unfused batch norms, an
+    // EfficientNet (swish, depthwise, squeeze-excite) read by raw tensor
+    // name, a 1x1-conv head, external weights, pre-activation blocks.
+    let dir = tempfile::tempdir().unwrap();
+    let models = wild_models(dir.path());
+    let imgs = images(dir.path(), 8);
+    let planted = planted(&models);
+    for name in ["caffe2", "zoo-caffe2", "effnet", "convhead", "headless", "external", "preact", "plain"] {
+        let m = models.join(format!("{name}.onnx"));
+        let layers = match planted[name]["projection"].as_str() {
+            Some(raw) => format!("avgpool,{raw}"),
+            None => "avgpool".to_string(),
+        };
+        let (fp32, int8) = (dir.path().join(format!("{name}-fp32.parquet")), dir.path().join(format!("{name}-int8.parquet")));
+        run_ok(&["--model", s(&m), "--images", s(&imgs), "--layer", &layers, "--out", s(&fp32)]);
+        let o = Command::new(env!("CARGO_BIN_EXE_extract"))
+            .env("XDG_CACHE_HOME", dir.path().join("cache"))
+            .args(["--model", s(&m), "--images", s(&imgs), "--layer", &layers, "--precision", "int8", "--calibrate", "8", "--out", s(&int8)])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        assert_eq!(FeatureFile::open(&int8).unwrap().header.layers, FeatureFile::open(&fp32).unwrap().header.layers, "{name}: the same tensors");
+        for layer in layers.split(',') {
+            let ((pa, fa), (pb, fb)) = (column(&fp32, layer), column(&int8, layer));
+            assert_eq!(pa, pb);
+            let mut cos: Vec<f64> = fa.iter().zip(&fb).map(|(a, b)| testkit::cosine(a, b)).collect();
+            cos.sort_by(f64::total_cmp);
+            assert!(cos[cos.len() / 2] > 0.99, "{name} {layer}: median cosine to fp32 {}", cos[cos.len() / 2]);
+        }
+    }
+}
