@@ -63,26 +63,26 @@ pub(crate) fn quantized(plan: &Plan, prepared: &Prepared, threads: usize, report
     let tensors: Vec<&str> = plan.tensors.iter().map(String::as_str).collect();
     let (proto, qplan) = (&prepared.proto, &prepared.plan);
 
-    // The calibration images, as the run will see them.
+    // The calibration images, as the run will see them: the first `want`
+    // of the candidates that read. Hashed as they come, one at a time, so a
+    // large --calibrate is never held in memory.
     let cfg = plan.preprocess;
     let per_image = cfg.values_per_image();
     let want = plan.calibrate;
-    let mut data = vec![0f32; want * per_image];
-    let mut taken = 0;
+    let mut slot = vec![0f32; per_image];
+    let mut chosen: Vec<&Entry> = Vec::with_capacity(want);
+    let mut h = Sha256::new();
     for e in &plan.calibration {
-        if taken == want {
+        if chosen.len() == want {
             break;
         }
-        if preprocess::preprocess_file(&e.abs, &cfg, &mut data[taken * per_image..(taken + 1) * per_image]).is_ok() {
-            taken += 1;
+        if preprocess::preprocess_file(&e.abs, &cfg, &mut slot).is_ok() {
+            slot.iter().for_each(|v| h.update(v.to_le_bytes()));
+            chosen.push(e);
         }
     }
-    if taken < want {
-        return Err(Error::TooFewCalibrationImages { want, readable: taken, root: plan.calibration_root.clone() });
-    }
-    let mut h = Sha256::new();
-    for v in &data {
-        h.update(v.to_le_bytes());
+    if chosen.len() < want {
+        return Err(Error::TooFewCalibrationImages { want, readable: chosen.len(), root: plan.calibration_root.clone() });
     }
     let calibration = Calibration { images: want, sha256: hex::encode(h.finalize()), method: "minmax".into(), quantizer: quantize::VERSION };
 
@@ -113,10 +113,15 @@ pub(crate) fn quantized(plan: &Plan, prepared: &Prepared, threads: usize, report
         }
     };
     let size = cfg.crop as usize;
-    for chunk in data.chunks(BATCH * per_image) {
-        widen(ranges.entry(input.clone()).or_insert((f32::INFINITY, f32::NEG_INFINITY)), chunk);
-        let n = chunk.len() / per_image;
-        engine.run(chunk, n, size, |i, _, values| {
+    let mut batch = vec![0f32; BATCH * per_image];
+    for group in chosen.chunks(BATCH) {
+        let data = &mut batch[..group.len() * per_image];
+        for (e, slot) in group.iter().zip(data.chunks_mut(per_image)) {
+            // Read once already: a file that fails now changed under the run.
+            preprocess::preprocess_file(&e.abs, &cfg, slot).map_err(|why| Error::CalibrationImageChanged { path: e.abs.clone(), why })?;
+        }
+        widen(ranges.entry(input.clone()).or_insert((f32::INFINITY, f32::NEG_INFINITY)), data);
+        engine.run(data, group.len(), size, |i, _, values| {
             widen(ranges.entry(outputs[i].clone()).or_insert((f32::INFINITY, f32::NEG_INFINITY)), values)
         })?;
     }

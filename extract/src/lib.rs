@@ -76,6 +76,8 @@ pub enum Error {
     Quantize(#[from] backbone::quantize::Error),
     #[error("--precision int8: --calibrate {want} needs {want} readable images under {root}, which has {readable}; give --calibrate {readable} or fewer", root = .root.display())]
     TooFewCalibrationImages { want: usize, readable: usize, root: std::path::PathBuf },
+    #[error("--precision int8: calibration image {} could not be read a second time: {why}", .path.display())]
+    CalibrationImageChanged { path: std::path::PathBuf, why: String },
     #[error("--crop {crop} is larger than --resize {resize}")]
     CropLargerThanResize { crop: u32, resize: u32 },
     #[error(transparent)]
