@@ -35,7 +35,7 @@ fi
 # The GPU build of ONNX Runtime, pinned here; it replaces the CPU wheel.
 gpu_pin="onnxruntime-gpu[cuda,cudnn]==1.31.1"
 
-# Reinstall only when the pinned list, the GPU pin or the GPU choice changed.
+# Reinstall only when the pinned lists, the GPU pin, or the GPU or OpenVINO choice changed.
 stamp=.venv/.setup-stamp
 want="$(cat scripts/requirements.txt scripts/requirements-openvino.txt - <<<"$gpu_pin" | sha256sum | cut -d' ' -f1) gpu=$gpu openvino=$openvino"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
