@@ -314,6 +314,21 @@ fn tensor(name: &str, dims: &[i64], data_type: tensor_proto::DataType, raw: Vec<
     TensorProto { name: Some(name.to_string()), dims: dims.to_vec(), data_type: Some(data_type as i32), raw_data: Some(raw), ..Default::default() }
 }
 
+/// `name` as a DequantizeLinear of `values` (their type and bytes, shaped
+/// `dims`) with one scale per channel along `axis` and zero points 0; the
+/// constants go to `inits`.
+fn dequantized(name: &str, dims: &[i64], values: (tensor_proto::DataType, Vec<u8>), scales: &[f32], axis: usize, inits: &mut Vec<TensorProto>) -> NodeProto {
+    let (kind, raw) = values;
+    let suffix = if kind == tensor_proto::DataType::Int8 { "int8" } else { "int32" };
+    let n = scales.len();
+    let (q, s, z) = (format!("{name}/{suffix}"), format!("{name}/scale"), format!("{name}/zero"));
+    let zero_bytes = if kind == tensor_proto::DataType::Int8 { n } else { 4 * n };
+    inits.push(tensor(&q, dims, kind, raw));
+    inits.push(tensor(&s, &[n as i64], tensor_proto::DataType::Float, scales.iter().flat_map(|v| v.to_le_bytes()).collect()));
+    inits.push(tensor(&z, &[n as i64], kind, vec![0; zero_bytes]));
+    node("DequantizeLinear", &[&q, &s, &z], name, Some(axis as i64))
+}
+
 fn node(op: &str, inputs: &[&str], output: &str, axis: Option<i64>) -> NodeProto {
     NodeProto {
         input: inputs.iter().map(|s| s.to_string()).collect(),
@@ -366,11 +381,8 @@ pub fn apply(proto: &ModelProto, plan: &Plan, ranges: &HashMap<String, (f32, f32
         let name = t.name();
         if let Some(&axis) = plan.weights.get(name) {
             let (q, scales) = quantize_weight(&float_values(t)?, &t.dims, axis);
-            let n = scales.len() as i64;
-            inits.push(tensor(&format!("{name}/int8"), &t.dims, tensor_proto::DataType::Int8, q.iter().map(|&v| v as u8).collect()));
-            inits.push(tensor(&format!("{name}/scale"), &[n], tensor_proto::DataType::Float, scales.iter().flat_map(|s| s.to_le_bytes()).collect()));
-            inits.push(tensor(&format!("{name}/zero"), &[n], tensor_proto::DataType::Int8, vec![0; n as usize]));
-            weight_nodes.push(node("DequantizeLinear", &[&format!("{name}/int8"), &format!("{name}/scale"), &format!("{name}/zero")], name, Some(axis as i64)));
+            let values = (tensor_proto::DataType::Int8, q.iter().map(|&v| v as u8).collect());
+            weight_nodes.push(dequantized(name, &t.dims, values, &scales, axis, &mut inits));
             weight_scales.insert(name.to_string(), scales);
             replaced.insert(name.to_string());
         }
@@ -385,36 +397,30 @@ pub fn apply(proto: &ModelProto, plan: &Plan, ranges: &HashMap<String, (f32, f32
         }
         let scales: Vec<f32> = sw.iter().map(|s| s * sx).collect();
         let q: Vec<i32> = b.iter().zip(&scales).map(|(v, s)| (v / s).round().clamp(i32::MIN as f32, i32::MAX as f32) as i32).collect();
-        let n = q.len() as i64;
-        inits.push(tensor(&format!("{name}/int32"), &[n], tensor_proto::DataType::Int32, q.iter().flat_map(|v| v.to_le_bytes()).collect()));
-        inits.push(tensor(&format!("{name}/scale"), &[n], tensor_proto::DataType::Float, scales.iter().flat_map(|s| s.to_le_bytes()).collect()));
-        inits.push(tensor(&format!("{name}/zero"), &[n], tensor_proto::DataType::Int32, vec![0; 4 * n as usize]));
-        weight_nodes.push(node("DequantizeLinear", &[&format!("{name}/int32"), &format!("{name}/scale"), &format!("{name}/zero")], name, Some(0)));
+        let values = (tensor_proto::DataType::Int32, q.iter().flat_map(|v| v.to_le_bytes()).collect());
+        weight_nodes.push(dequantized(name, &[q.len() as i64], values, &scales, 0, &mut inits));
         replaced.insert(name.to_string());
     }
     graph.initializer.retain(|t| !replaced.contains(t.name()));
     graph.input.retain(|i| !replaced.contains(i.name()));
     // One Q -> DQ pair per activation: the producer writes `t/fp32`, every
     // reader (and a graph output) still reads `t`.
-    let pair = |t: &str, inits: &mut Vec<TensorProto>| -> [NodeProto; 2] {
+    // tensor `t` quantized from `from` and dequantized into `to`.
+    let pair = |t: &str, from: &str, to: &str, inits: &mut Vec<TensorProto>| -> [NodeProto; 2] {
         let (scale, zero) = params[t];
         inits.push(tensor(&format!("{t}/qscale"), &[], tensor_proto::DataType::Float, scale.to_le_bytes().to_vec()));
         inits.push(tensor(&format!("{t}/qzero"), &[], tensor_proto::DataType::Uint8, vec![zero]));
         let (s, z) = (format!("{t}/qscale"), format!("{t}/qzero"));
         [
-            node("QuantizeLinear", &[&format!("{t}/fp32"), &s, &z], &format!("{t}/uint8"), None),
-            node("DequantizeLinear", &[&format!("{t}/uint8"), &s, &z], t, None),
+            node("QuantizeLinear", &[from, &s, &z], &format!("{t}/uint8"), None),
+            node("DequantizeLinear", &[&format!("{t}/uint8"), &s, &z], to, None),
         ]
     };
     let mut nodes = weight_nodes;
     if params.contains_key(&plan.input) {
         // The image itself: its readers read the dequantized copy.
         let t = &plan.input;
-        let [q, mut dq] = pair(t, &mut inits);
-        let q = NodeProto { input: vec![t.clone(), q.input[1].clone(), q.input[2].clone()], ..q };
-        dq.output = vec![format!("{t}/dq")];
-        nodes.push(q);
-        nodes.push(dq);
+        nodes.extend(pair(t, t, &format!("{t}/dq"), &mut inits));
     }
     for mut n in std::mem::take(&mut graph.node) {
         // A folded ReLU: its producer now writes its output.
@@ -431,7 +437,7 @@ pub fn apply(proto: &ModelProto, plan: &Plan, ranges: &HashMap<String, (f32, f32
             let t = plan.folded.get(o.as_str()).cloned().unwrap_or_else(|| o.clone());
             if params.contains_key(&t) {
                 *o = format!("{t}/fp32");
-                after.extend(pair(&t, &mut inits));
+                after.extend(pair(&t, o, &t, &mut inits));
             } else if t != *o {
                 *o = t;
             }

@@ -11,7 +11,7 @@ use backbone::quantize;
 use featurefile::Calibration;
 use sha2::{Digest, Sha256};
 
-use crate::dataset::Entry;
+use crate::dataset::{Dataset, Entry};
 use crate::plan::Plan;
 use crate::{preprocess, runtime, Error, Event, Result};
 
@@ -43,17 +43,24 @@ pub(crate) fn candidates(entries: &[Entry], n: usize) -> Vec<Entry> {
 pub(crate) struct Prepared {
     proto: backbone::onnx::ModelProto,
     plan: quantize::Plan,
+    /// Images the ranges are measured on (`--calibrate`).
+    pub(crate) images: usize,
+    /// The order to try the tree's images in (see [`candidates`]), and the
+    /// tree's folder (for the error that says too few are readable).
+    candidates: Vec<Entry>,
+    root: PathBuf,
 }
 
-pub(crate) fn prepare(opened: &backbone::Opened, tensors: &[String], images: usize, calibrate: usize, root: &std::path::Path) -> Result<Prepared> {
+/// `tree`: the images to calibrate on (the whole tree, not a shard's share).
+pub(crate) fn prepare(opened: &backbone::Opened, tensors: &[String], tree: &Dataset, images: usize) -> Result<Prepared> {
     let tensors: Vec<&str> = tensors.iter().map(String::as_str).collect();
     let mut proto = opened.proto(&tensors)?;
     quantize::fold_batch_norms(&mut proto)?;
     let plan = quantize::plan(&proto, &opened.model.input)?;
-    if images < calibrate {
-        return Err(Error::TooFewCalibrationImages { want: calibrate, readable: images, root: root.to_owned() });
+    if tree.entries.len() < images {
+        return Err(Error::TooFewCalibrationImages { want: images, readable: tree.entries.len(), root: tree.root.clone() });
     }
-    Ok(Prepared { proto, plan })
+    Ok(Prepared { proto, plan, images, candidates: candidates(&tree.entries, images), root: tree.root.clone() })
 }
 
 /// The quantized model's bytes and what its calibration was.
@@ -68,11 +75,11 @@ pub(crate) fn quantized(plan: &Plan, prepared: &Prepared, threads: usize, report
     // large --calibrate is never held in memory.
     let cfg = plan.preprocess;
     let per_image = cfg.values_per_image();
-    let want = plan.calibrate;
+    let want = prepared.images;
     let mut slot = vec![0f32; per_image];
     let mut chosen: Vec<&Entry> = Vec::with_capacity(want);
     let mut h = Sha256::new();
-    for e in &plan.calibration {
+    for e in &prepared.candidates {
         if chosen.len() == want {
             break;
         }
@@ -82,7 +89,7 @@ pub(crate) fn quantized(plan: &Plan, prepared: &Prepared, threads: usize, report
         }
     }
     if chosen.len() < want {
-        return Err(Error::TooFewCalibrationImages { want, readable: chosen.len(), root: plan.calibration_root.clone() });
+        return Err(Error::TooFewCalibrationImages { want, readable: chosen.len(), root: prepared.root.clone() });
     }
     let calibration = Calibration { images: want, sha256: hex::encode(h.finalize()), method: "minmax".into(), quantizer: quantize::VERSION };
 

@@ -28,13 +28,7 @@ pub(crate) struct Plan {
     pub(crate) preprocess: preprocess::Config,
     /// Where the resize and crop came from, for the first line.
     pub(crate) sizes_from: String,
-    pub(crate) precision: Precision,
-    /// int8: images its ranges are measured on, and the order to try the
-    /// whole tree's images in (see [`int8::candidates`]); empty for fp32.
-    pub(crate) calibrate: usize,
-    pub(crate) calibration: Vec<dataset::Entry>,
-    /// The folder they are from (for the error that says too few are readable).
-    pub(crate) calibration_root: std::path::PathBuf,
+    /// int8's model and calibration images; `None` for fp32.
     pub(crate) int8: Option<int8::Prepared>,
 }
 
@@ -53,13 +47,12 @@ impl Plan {
         let names = unique(opts.layers.iter().cloned());
         let layers = model.resolve(&names).map_err(|e| Error::Layers { what: opts.model.to_string(), source: e })?;
         let mut data = dataset::scan(&opts.images)?;
-        let (calibration, calibration_root) = match (opts.precision, &opts.calibrate_on) {
-            (Precision::Int8, Some(dir)) => {
-                let other = dataset::scan(dir)?;
-                (int8::candidates(&other.entries, opts.calibrate), other.root)
-            }
-            (Precision::Int8, None) => (int8::candidates(&data.entries, opts.calibrate), data.root.clone()),
-            (Precision::Fp32, _) => (Vec::new(), data.root.clone()),
+        let tensors = unique(layers.iter().map(|l| l.tensor.clone()));
+        // int8 calibrates on the whole tree (or --calibrate-on's), before a shard takes its share.
+        let int8 = match (opts.precision, &opts.calibrate_on) {
+            (Precision::Int8, Some(dir)) => Some(int8::prepare(&opened, &tensors, &dataset::scan(dir)?, opts.calibrate)?),
+            (Precision::Int8, None) => Some(int8::prepare(&opened, &tensors, &data, opts.calibrate)?),
+            (Precision::Fp32, _) => None,
         };
         // Every task lists the whole tree (cheap), so all agree on the
         // classes and on the list they split.
@@ -75,11 +68,6 @@ impl Plan {
                 total_images,
             }
         });
-        let tensors = unique(layers.iter().map(|l| l.tensor.clone()));
-        let int8 = match opts.precision {
-            Precision::Int8 => Some(int8::prepare(&opened, &tensors, calibration.len(), opts.calibrate, &calibration_root)?),
-            Precision::Fp32 => None,
-        };
         let batch = model.fixed_batch().map_or(opts.batch, |b| b as usize);
         Ok(Plan {
             model: opened,
@@ -90,12 +78,12 @@ impl Plan {
             batch,
             preprocess,
             sizes_from,
-            precision: opts.precision,
-            calibrate: opts.calibrate,
-            calibration,
-            calibration_root,
             int8,
         })
+    }
+
+    pub(crate) fn precision(&self) -> Precision {
+        if self.int8.is_some() { Precision::Int8 } else { Precision::Fp32 }
     }
 
     /// For a part that exists: the summary of a task with nothing to do
@@ -118,8 +106,8 @@ impl Plan {
             preprocess: &self.preprocess.record(),
             classes: &self.data.classes,
             shard,
-            precision: self.precision,
-            calibrate: (self.precision == Precision::Int8).then_some(self.calibrate),
+            precision: self.precision(),
+            calibrate: self.int8.as_ref().map(|p| p.images),
         };
         match resume::judge(found.as_ref().map(|f| (&f.header, f.rows)), &want) {
             Resume::Fresh => Ok(None),

@@ -134,7 +134,7 @@ impl<'p> Sink<'p> {
             root: plan.data.root.to_string_lossy().into_owned(),
             skipped,
             shard: plan.shard.clone(),
-            inference: Some(Inference { device: self.device.to_string(), precision: plan.precision, calibration: self.calibration.clone() }),
+            inference: Some(Inference { device: self.device.to_string(), precision: plan.precision(), calibration: self.calibration.clone() }),
         };
         let n_skipped = header.skipped.len();
         Ok((w.finish(&header)?, self.written, n_skipped))
