@@ -90,11 +90,13 @@ fn main() -> ExitCode {
     let out = args.out.expect("clap requires --out");
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
-    // A second Ctrl-C while the current batch finishes kills the process as usual.
+    // The first Ctrl-C lets the batch in flight finish (nothing is written);
+    // a second one ends the process at once, as Ctrl-C usually does.
     let _ = ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
+        eprintln!("{PROG}: stopping after this batch (Ctrl-C again stops now)");
     });
     let opts = Options {
         images: args.images.unwrap_or_else(|| extract::default_images(&out)),

@@ -450,7 +450,8 @@ fn an_interrupted_run_leaves_no_file() {
         assert!(!o.status.success(), "{signal}: still succeeded");
         assert!(!out.exists(), "{signal}: {} was written", out.display());
         if signal == "INT" {
-            assert!(stderr(&o).contains("interrupted; nothing written"), "{}", stderr(&o));
+            let err = stderr(&o);
+            assert!(err.contains("stopping after this batch") && err.contains("interrupted; nothing written"), "{err}");
             let left: Vec<_> = out.parent().unwrap().read_dir().unwrap().collect();
             assert!(left.is_empty(), "Ctrl-C left {left:?}");
         }
@@ -460,24 +461,35 @@ fn an_interrupted_run_leaves_no_file() {
 #[test]
 #[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn a_second_ctrl_c_ends_the_run_at_once_and_the_next_run_cleans_up() {
+    use std::io::{BufRead, Read};
     let dir = tempfile::tempdir().unwrap();
     let (imgs, out) = a_long_run(dir.path());
     let full = model("resnet50.onnx");
-    let args = ["--model", s(&full), "--images", s(&imgs), "--batch", "4", "--out", s(&out)];
-    let mut child = Command::new(env!("CARGO_BIN_EXE_extract")).args(args).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    // Once it is writing (its partial file exists): held still, then let go
-    // with two Ctrl-Cs in a row. (Two sent while it is stopped would merge
-    // into one.)
+    // Batches of 100: the first Ctrl-C lands at the start of the second
+    // batch (just after the first was written), which then takes seconds to
+    // finish, far longer than the test takes to answer the run's line.
+    let long = ["--model", s(&full), "--images", s(&imgs), "--batch", "100", "--out", s(&out)];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_extract")).args(long).stderr(std::process::Stdio::piped()).spawn().unwrap();
     testkit::stop_when(&mut child, || out.parent().unwrap().read_dir().map(|mut d| d.next().is_some()).unwrap_or(false));
     testkit::signal(&child, "CONT");
-    for _ in 0..2 {
-        testkit::signal(&child, "INT");
+    testkit::signal(&child, "INT");
+    // The second Ctrl-C only once the run has taken the first (two sent
+    // together can merge into one signal).
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("Ctrl-C again stops now") {
+        let mut line = String::new();
+        assert!(err.read_line(&mut line).unwrap() > 0, "the run did not say it is stopping: {seen}");
+        seen += &line;
     }
-    let o = child.wait_with_output().unwrap();
-    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
-    assert!(!stderr(&o).contains("interrupted"), "the run ended at once, not after its batch: {}", stderr(&o));
+    testkit::signal(&child, "INT");
+    err.read_to_string(&mut seen).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}");
+    assert!(!seen.contains("interrupted; nothing written"), "the run ended after its batch, not at once: {seen}");
     assert!(!out.exists(), "no feature file");
     // What the second Ctrl-C left (a hidden partial file) the next run removes.
+    let args = ["--model", s(&full), "--images", s(&imgs), "--batch", "4", "--out", s(&out)];
     let o = Command::new(env!("CARGO_BIN_EXE_extract")).args(args).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let left: Vec<String> = out.parent().unwrap().read_dir().unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
