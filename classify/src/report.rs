@@ -29,7 +29,8 @@ fn esc(s: &str) -> String {
 
 /// The image as a small inline JPEG, or why it could not be read.
 fn thumbnail(path: &Path) -> Result<String, String> {
-    let img = images::open_oriented(path, images::Limits::default())?;
+    // A phone photo needs no 12 million pixels for a thumbnail.
+    let (img, _) = images::open_oriented_scaled(path, images::Limits::default(), THUMB)?;
     // Tiny images (8x8 digits) are enlarged with visible pixels, not blurred.
     let thumb = if img.width().max(img.height()) < THUMB / 2 {
         let k = THUMB / img.width().max(img.height()).max(1);

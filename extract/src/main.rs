@@ -60,6 +60,9 @@ struct Cli {
     /// Skip image files of more bytes than this, before reading them
     #[arg(long, default_value_t = images::DEFAULT_MAX_BYTES)]
     max_bytes: u64,
+    /// Decode every JPEG at full size (PIL's Image.open path); by default a JPEG of at least twice --resize on its shorter side is decoded at its 1/2, 1/4 or 1/8 scale, as PIL's draft does
+    #[arg(long)]
+    exact_decode: bool,
     /// This task's share of a cluster job: K/N (task K of N, 0-based), auto (Slurm array), auto/N (Kubernetes Indexed Job)
     #[arg(long)]
     shard: Option<extract::shard::Spec>,
@@ -114,6 +117,7 @@ fn main() -> ExitCode {
         crop: args.crop,
         max_pixels: args.max_pixels,
         max_bytes: args.max_bytes,
+        exact_decode: args.exact_decode,
         shard: args.shard,
         overwrite: args.overwrite,
         cancel,

@@ -34,6 +34,8 @@ pub struct Options {
     pub max_pixels: u64,
     /// Image files larger than this are skipped before they are read.
     pub max_bytes: u64,
+    /// Every JPEG at full size; otherwise a large one at a reduced DCT scale.
+    pub exact_decode: bool,
     /// This run's share of a cluster job; `--out` is then a folder.
     pub shard: Option<shard::Spec>,
     /// Redo a part that exists complete (otherwise the task has nothing to do).

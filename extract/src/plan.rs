@@ -9,7 +9,7 @@ use crate::options::{Options, ValidOptions};
 use crate::resume::{self, Resume};
 use crate::runtime::{self, Device};
 use crate::{dataset, int8, open, preprocess, Error, Event, Result, Summary};
-use featurefile::{Calibration, Precision};
+use featurefile::{Calibration, Decode, Precision};
 
 /// What a run will do, decided before any image is decoded: the model and
 /// the tensors to take from it, the images, and the batch size.
@@ -184,7 +184,9 @@ fn eval_sizes(opts: &Options, model: &backbone::Model) -> Result<(preprocess::Co
     if crop > resize {
         return Err(Error::CropLargerThanResize { crop, resize });
     }
-    Ok((preprocess::Config { resize, crop, limits: images::Limits { max_pixels: opts.max_pixels, max_bytes: opts.max_bytes }, ..defaults }, from))
+    let limits = images::Limits { max_pixels: opts.max_pixels, max_bytes: opts.max_bytes };
+    let decode = if opts.exact_decode { Decode::Exact } else { Decode::Scaled };
+    Ok((preprocess::Config { resize, crop, limits, decode, ..defaults }, from))
 }
 
 /// The items in first-seen order, each once.

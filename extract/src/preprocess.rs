@@ -9,6 +9,7 @@
 
 use std::path::Path;
 
+use featurefile::Decode;
 use image::{DynamicImage, RgbImage};
 
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
@@ -24,6 +25,8 @@ pub struct Config {
     pub std: [f32; 3],
     /// What a file may cost before it is refused (pixels, bytes), checked before decoding.
     pub limits: images::Limits,
+    /// Whether a large JPEG is decoded at a reduced scale.
+    pub decode: Decode,
 }
 
 impl Default for Config {
@@ -34,6 +37,7 @@ impl Default for Config {
             mean: IMAGENET_MEAN,
             std: IMAGENET_STD,
             limits: images::Limits::default(),
+            decode: Decode::Scaled,
         }
     }
 }
@@ -52,6 +56,7 @@ impl Config {
             mean: self.mean.map(shortest),
             std: self.std.map(shortest),
             filter: FILTER.to_string(),
+            decode: self.decode,
         }
     }
 }
@@ -65,8 +70,15 @@ fn shortest(v: f32) -> f64 {
 /// Greyscale, palette, CMYK and alpha images are converted as PIL's
 /// `convert("RGB")` does (alpha dropped); 16-bit samples are scaled to 8 bits
 /// (PIL would clip them).
-pub fn load_rgb(path: &Path, limits: images::Limits) -> Result<RgbImage, String> {
-    Ok(match images::open_oriented(path, limits)? {
+///
+/// With [`Decode::Scaled`], a JPEG whose shorter side is at least twice
+/// `resize` comes at a reduced scale that keeps it at or above `resize`.
+pub fn load_rgb(path: &Path, cfg: &Config) -> Result<RgbImage, String> {
+    let img = match cfg.decode {
+        Decode::Exact => images::open_oriented(path, cfg.limits)?,
+        Decode::Scaled => images::open_oriented_scaled(path, cfg.limits, cfg.resize)?.0,
+    };
+    Ok(match img {
         DynamicImage::ImageRgb8(rgb) => rgb,
         other => other.to_rgb8(),
     })
@@ -76,7 +88,7 @@ pub fn load_rgb(path: &Path, limits: images::Limits) -> Result<RgbImage, String>
 /// decoder's panic costs this file only (`images`); a panic in
 /// the transform is a bug of ours and ends the run.
 pub fn preprocess_file(path: &Path, cfg: &Config, out: &mut [f32]) -> Result<(), String> {
-    let img = load_rgb(path, cfg.limits)?;
+    let img = load_rgb(path, cfg)?;
     transform(&img, cfg, out);
     Ok(())
 }

@@ -46,10 +46,8 @@ pub fn judge(found: Option<(&Header, usize)>, want: &Expected) -> Resume {
         let asked: Vec<&str> = want.layers.iter().map(|l| l.name.as_str()).collect();
         Some(format!("layers {}, this run's {} with --pool {}", had.join(","), asked.join(","), want.pool))
     } else if found.preprocess != *want.preprocess {
-        Some(format!(
-            "resize {} crop {}, this run's {} {}",
-            found.preprocess.resize, found.preprocess.crop, want.preprocess.resize, want.preprocess.crop
-        ))
+        let (f, w) = (&found.preprocess, want.preprocess);
+        Some(format!("resize {} crop {} {} decode, this run's {} {} {} decode", f.resize, f.crop, f.decode, w.resize, w.crop, w.decode))
     } else if precision_of(found) != (want.precision, want.calibrate) {
         let (p, n) = precision_of(found);
         let cal = |n: Option<usize>| n.map(|n| format!(" calibrated on {n} images")).unwrap_or_default();
@@ -82,7 +80,7 @@ fn precision_of(h: &Header) -> (Precision, Option<usize>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use featurefile::{LayerInfo, ModelInfo, Skipped};
+    use featurefile::{Decode, LayerInfo, ModelInfo, Skipped};
 
     fn shard() -> Shard {
         Shard { index: 1, count: 4, first: Some("a/1.png".into()), last: Some("a/3.png".into()), images: 3, total_images: 12 }
@@ -99,7 +97,7 @@ mod tests {
             weights: None,
             classes: vec!["a".into(), "b".into()],
             layers: vec![("avgpool".into(), LayerInfo { tensor: "/flatten".into(), pool: Pool::None, dim: 8 })],
-            preprocess: Preprocess { resize: 256, crop: 224, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], filter: "f".into() },
+            preprocess: Preprocess { resize: 256, crop: 224, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], filter: "f".into(), decode: Decode::Exact },
             root: "/r".into(),
             skipped: vec![Skipped { path: "a/2.png".into(), error: "truncated".into() }],
             shard: Some(shard()),

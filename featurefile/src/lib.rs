@@ -215,6 +215,32 @@ pub struct Preprocess {
     pub mean: [f64; 3],
     pub std: [f64; 3],
     pub filter: String,
+    /// Absent in files written before JPEGs were decoded at reduced scale:
+    /// those decoded every image in full.
+    #[serde(default)]
+    pub decode: Decode,
+}
+
+/// How the images were decoded before the resize.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Decode {
+    /// Every image at full size (PIL's `Image.open(...).convert("RGB")`).
+    #[default]
+    Exact,
+    /// A JPEG whose shorter side is at least twice `resize` at the largest
+    /// of its DCT scales 1/2, 1/4, 1/8 that keeps it at or above `resize`
+    /// (PIL's `draft("RGB", (resize, resize))`); every other image in full.
+    Scaled,
+}
+
+impl std::fmt::Display for Decode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Decode::Exact => "exact",
+            Decode::Scaled => "scaled",
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -730,6 +756,7 @@ mod tests {
                 mean: [0.485, 0.456, 0.406],
                 std: [0.229, 0.224, 0.225],
                 filter: "bilinear".into(),
+                decode: Decode::Scaled,
             },
             root: "/data/train".into(),
             skipped: vec![Skipped { path: "cats/bad.jpg".into(), error: "truncated".into() }],
@@ -815,6 +842,14 @@ mod tests {
         assert_eq!(back, h);
         let fields: Vec<String> = schema(&[("avgpool".into(), 1)]).fields().iter().map(|f| f.name().clone()).collect();
         assert_eq!(fields, [&columns::ALL[..], &["avgpool"]].concat());
+    }
+
+    #[test]
+    fn a_preprocess_record_without_decode_was_a_full_decode() {
+        let old = r#"{"resize": 256, "crop": 224, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "filter": "pil-bilinear-antialias"}"#;
+        assert_eq!(serde_json::from_str::<Preprocess>(old).unwrap().decode, Decode::Exact);
+        let new = serde_json::to_value(Preprocess { decode: Decode::Scaled, ..serde_json::from_str(old).unwrap() }).unwrap();
+        assert_eq!(new["decode"], "scaled");
     }
 
     #[test]

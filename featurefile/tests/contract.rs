@@ -4,7 +4,7 @@
 //! constants).
 
 use featurefile::shards::Shard;
-use featurefile::{FeatureWriter, Header, LayerInfo, ModelInfo, Pool, Preprocess, Rows, WeightsInfo, FORMAT, ROWS_PER_GROUP};
+use featurefile::{Decode, FeatureWriter, Header, LayerInfo, ModelInfo, Pool, Preprocess, Rows, WeightsInfo, FORMAT, ROWS_PER_GROUP};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 
 /// A file with every key the contract lists (weights and a shard record
@@ -22,7 +22,7 @@ fn written() -> (Vec<String>, Vec<String>) {
         weights: Some(WeightsInfo { name: "w".into(), url: String::new(), sha256: "cd".repeat(32) }),
         classes,
         layers: vec![("avgpool".into(), LayerInfo { tensor: "/flatten".into(), pool: Pool::None, dim: 2 })],
-        preprocess: Preprocess { resize: 256, crop: 224, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], filter: "f".into() },
+        preprocess: Preprocess { resize: 256, crop: 224, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], filter: "f".into(), decode: Decode::Exact },
         root: "/r".into(),
         skipped: vec![],
         shard: Some(Shard { index: 0, count: 1, first: Some("cats/a.png".into()), last: Some("cats/a.png".into()), images: 1, total_images: 1 }),

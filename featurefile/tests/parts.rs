@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use featurefile::shards::{part_name, Shard};
-use featurefile::{FeatureWriter, Header, LayerInfo, ModelInfo, Pool, Preprocess, Rows, Source};
+use featurefile::{Decode, FeatureWriter, Header, LayerInfo, ModelInfo, Pool, Preprocess, Rows, Source};
 
 fn header(index: usize, count: usize) -> Header {
     Header {
@@ -14,7 +14,7 @@ fn header(index: usize, count: usize) -> Header {
         weights: None,
         classes: vec!["cats".into(), "dogs".into()],
         layers: vec![("avgpool".into(), LayerInfo { tensor: "/flatten".into(), pool: Pool::None, dim: 2 })],
-        preprocess: Preprocess { resize: 256, crop: 224, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], filter: "f".into() },
+        preprocess: Preprocess { resize: 256, crop: 224, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], filter: "f".into(), decode: Decode::Exact },
         root: "/r".into(),
         skipped: vec![],
         shard: Some(Shard { index, count, first: Some(format!("cats/{index}.png")), last: Some(format!("cats/{index}.png")), images: 1, total_images: count }),

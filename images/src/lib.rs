@@ -88,27 +88,111 @@ fn kind_of(meta: &std::fs::Metadata) -> &'static str {
 /// orientation applied, refusing what [`read_file`] refuses, truncated
 /// JPEGs and images of more than `limits.max_pixels` pixels.
 pub fn open_oriented(path: &Path, limits: Limits) -> Result<DynamicImage, String> {
+    decode_oriented(&read_file(path, limits.max_bytes)?, limits, None).map(|(img, _)| img)
+}
+
+/// As [`open_oriented`], but a JPEG with more pixels than a picture whose
+/// shorter side is `min_side` needs is decoded at the largest of its own
+/// reduced scales (1/2, 1/4, 1/8, in the DCT) that keeps the shorter side at
+/// or above `min_side`: the choice of PIL's `draft(mode, (min_side,
+/// min_side))`. Returns the image and the scale's denominator (1 where the
+/// file was decoded at full size: not a JPEG, not large enough, or a kind
+/// the scaled decoder does not take).
+pub fn open_oriented_scaled(path: &Path, limits: Limits, min_side: u32) -> Result<(DynamicImage, u32), String> {
+    decode_oriented(&read_file(path, limits.max_bytes)?, limits, Some(min_side))
+}
+
+fn decode_oriented(bytes: &[u8], limits: Limits, min_side: Option<u32>) -> Result<(DynamicImage, u32), String> {
     let max_pixels = limits.max_pixels;
-    let bytes = read_file(path, limits.max_bytes)?;
-    let reader = ImageReader::new(Cursor::new(&bytes)).with_guessed_format().map_err(|e| e.to_string())?;
-    if reader.format() == Some(ImageFormat::Jpeg) && !jpeg_is_complete(&bytes) {
-        return Err("image file is truncated (no end-of-image marker)".into());
+    let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| e.to_string())?;
+    if reader.format() == Some(ImageFormat::Jpeg) {
+        if !jpeg_is_complete(bytes) {
+            return Err("image file is truncated (no end-of-image marker)".into());
+        }
+        if let Some(min_side) = min_side {
+            if let Some(scaled) = decode_jpeg_scaled(bytes, max_pixels, min_side)? {
+                return Ok(scaled);
+            }
+        }
     }
-    let mut limits = image::Limits::default();
+    let mut alloc = image::Limits::default();
     // Room for the decoded pixels at up to 16 bytes each, and no more.
-    limits.max_alloc = Some(max_pixels.saturating_mul(16).max(1 << 20));
+    alloc.max_alloc = Some(max_pixels.saturating_mul(16).max(1 << 20));
     let mut reader = reader;
-    reader.limits(limits);
+    reader.limits(alloc);
     let mut decoder = reader.into_decoder().map_err(|e| e.to_string())?;
     let (w, h) = decoder.dimensions();
+    check_pixels(w, h, max_pixels)?;
+    let orientation = decoder.orientation().map_err(|e| e.to_string())?;
+    let mut img = guarded(|| DynamicImage::from_decoder(decoder))?.map_err(|e| e.to_string())?;
+    img.apply_orientation(orientation);
+    Ok((img, 1))
+}
+
+fn check_pixels(w: u32, h: u32, max_pixels: u64) -> Result<(), String> {
     let pixels = w as u64 * h as u64;
     if pixels > max_pixels {
         return Err(format!("image is {w}x{h} = {pixels} pixels, above the limit of {max_pixels} (--max-pixels)"));
     }
-    let orientation = decoder.orientation().map_err(|e| e.to_string())?;
-    let mut img = guarded(|| DynamicImage::from_decoder(decoder))?.map_err(|e| e.to_string())?;
-    img.apply_orientation(orientation);
-    Ok(img)
+    Ok(())
+}
+
+/// The denominator of PIL's `draft` for a `w` x `h` JPEG asked for at
+/// least `min_side` on each side: the largest of 8, 4, 2 that both sides
+/// hold that many times over, or 1.
+pub fn jpeg_scale(w: u32, h: u32, min_side: u32) -> u32 {
+    let fits = w.min(h) / min_side.max(1);
+    [8, 4, 2].into_iter().find(|&d| fits >= d).unwrap_or(1)
+}
+
+/// A JPEG decoded at its reduced scale, or `None` where it is not to be
+/// (full size is needed, or the file is CMYK or another kind PIL's draft
+/// would not turn into RGB), in which case the usual decoder reads it.
+///
+/// The decoder is libjpeg-turbo's (as mozjpeg carries it, built without
+/// its assembly so that no assembler is needed): the one PIL runs, so the
+/// scaled pixels are PIL's `draft` pixels, bit for bit.
+fn decode_jpeg_scaled(bytes: &[u8], max_pixels: u64, min_side: u32) -> Result<Option<(DynamicImage, u32)>, String> {
+    use mozjpeg::{ColorSpace as COLOR_SPACE, Marker};
+    let Ok(Ok(mut decoder)) = guarded(|| mozjpeg::Decompress::builder().with_markers(&[Marker::APP(1)]).from_mem(bytes)) else {
+        return Ok(None); // the usual decoder names what is wrong
+    };
+    let (w, h) = decoder.size();
+    let (w, h) = (w as u32, h as u32);
+    check_pixels(w, h, max_pixels)?;
+    let denominator = jpeg_scale(w, h, min_side);
+    let grey = match decoder.color_space() {
+        COLOR_SPACE::JCS_GRAYSCALE => true,
+        COLOR_SPACE::JCS_YCbCr | COLOR_SPACE::JCS_RGB => false,
+        _ => return Ok(None),
+    };
+    if denominator == 1 {
+        return Ok(None);
+    }
+    // The first EXIF segment, as the usual decoder takes it.
+    let orientation = decoder
+        .markers()
+        .find_map(|m| m.data.strip_prefix(b"Exif\0\0"))
+        .and_then(image::metadata::Orientation::from_exif_chunk);
+    decoder.scale((8 / denominator) as u8);
+    let decoded = guarded(move || -> std::io::Result<(u32, u32, Vec<u8>)> {
+        let mut started = if grey { decoder.grayscale()? } else { decoder.rgb()? };
+        let (sw, sh) = (started.width() as u32, started.height() as u32);
+        let pixels = started.read_scanlines::<u8>()?;
+        started.finish()?;
+        Ok((sw, sh, pixels))
+    })?;
+    let (sw, sh, pixels) = decoded.map_err(|e| e.to_string())?;
+    let img = if grey {
+        image::GrayImage::from_raw(sw, sh, pixels).map(DynamicImage::ImageLuma8)
+    } else {
+        image::RgbImage::from_raw(sw, sh, pixels).map(DynamicImage::ImageRgb8)
+    };
+    let mut img = img.ok_or("the scaled JPEG decoder returned fewer pixels than its size")?;
+    if let Some(orientation) = orientation {
+        img.apply_orientation(orientation);
+    }
+    Ok(Some((img, denominator)))
 }
 
 /// Whether a JPEG stream reaches its end-of-image marker: the segments are
@@ -207,6 +291,38 @@ mod tests {
         trailing.extend_from_slice(b"\xff\xd8 trailing garbage");
         assert!(jpeg_is_complete(&trailing));
         assert!(jpeg_is_complete(b"\x89PNG not a jpeg"));
+    }
+
+    #[test]
+    fn a_jpeg_is_scaled_as_pils_draft_chooses() {
+        // PIL: scale = min(w // R, h // R), then the first of 8, 4, 2, 1 it reaches.
+        for (w, h, scale) in [(511, 4000, 1), (512, 512, 2), (1023, 2000, 2), (1024, 1024, 4), (4032, 3024, 8), (300, 200, 1)] {
+            assert_eq!(jpeg_scale(w, h, 256), scale, "{w}x{h}");
+        }
+    }
+
+    #[test]
+    fn a_large_jpeg_the_scaled_decoder_refuses_is_an_error_not_a_crash() {
+        let img = image::RgbImage::from_fn(1024, 768, |x, y| image::Rgb([(x % 251) as u8, (y % 241) as u8, 90]));
+        let mut j = Vec::new();
+        DynamicImage::ImageRgb8(img).write_to(&mut Cursor::new(&mut j), ImageFormat::Jpeg).unwrap();
+        // Every quantization table renamed to 3: the frame's components
+        // name tables that were never defined.
+        let mut i = 2;
+        while j[i + 1] != 0xDA {
+            let len = u16::from_be_bytes([j[i + 2], j[i + 3]]) as usize;
+            if j[i + 1] == 0xDB {
+                j[i + 4] = 3;
+            }
+            i += 2 + len;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.jpg");
+        std::fs::write(&path, &j).unwrap();
+        install_panic_hook();
+        let err = open_oriented_scaled(&path, Limits::default(), 256).unwrap_err();
+        // libjpeg's own error, unwound out of its C and caught: one line.
+        assert!(err.contains("Quantization table 0x00 was not defined") && !err.contains('\n'), "{err}");
     }
 
     #[test]

@@ -14,8 +14,15 @@ IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
 
 
-def load_rgb(path):
+def load_rgb(path, draft=None):
+    """The image as extract reads it. `draft`: the shorter side a JPEG may be
+    decoded down to at its own 1/2, 1/4 or 1/8 scale (PIL's draft), as
+    extract does unless --exact-decode (the file's preprocess record says
+    "decode": "scaled"): colour and greyscale JPEGs, not CMYK ones (extract
+    decodes those in full); a no-op on other formats."""
     im = Image.open(path)
+    if draft and im.format == "JPEG" and im.mode in ("RGB", "L"):
+        im.draft(im.mode, (draft, draft))
     # extract applies EXIF orientation (torchvision's folder loader does not).
     im = ImageOps.exif_transpose(im)
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -23,6 +30,11 @@ def load_rgb(path):
         a = np.asarray(im, dtype=np.float64)
         im = Image.fromarray(np.clip(np.floor(a / 257 + 0.5), 0, 255).astype(np.uint8), "L")
     return im.convert("RGB")
+
+
+def draft_of(pre):
+    """The `draft` of load_rgb for a file's preprocess record (extract.preprocess)."""
+    return pre["resize"] if pre.get("decode", "exact") == "scaled" else None
 
 
 def transform(im, resize=256, crop=224, mean=IMAGENET_MEAN, std=IMAGENET_STD):
@@ -126,7 +138,7 @@ def ort_int8(model, calibration, pre):
 
         def get_next(self):
             p = next(self.left, None)
-            return None if p is None else {name: transform(load_rgb(p), pre["resize"], pre["crop"], pre["mean"], pre["std"])[None]}
+            return None if p is None else {name: transform(load_rgb(p, draft_of(pre)), pre["resize"], pre["crop"], pre["mean"], pre["std"])[None]}
 
     with tempfile.TemporaryDirectory() as d:
         fp32, prepared, q = (os.path.join(d, f) for f in ("fp32.onnx", "pre.onnx", "int8.onnx"))

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 # The shared modules (reference, photos, ...) live in scripts/lib.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../lib"))
-from reference import load_rgb, ort_int8, pool, resolve_layer, transform
+from reference import draft_of, load_rgb, ort_int8, pool, resolve_layer, transform
 
 
 def main():
@@ -65,7 +65,7 @@ def main():
     cosines, max_diff = [], []
     step = fixed or args.batch
     for i in range(0, len(paths), step):
-        batch = np.stack([transform(load_rgb(os.path.join(root, p)), pre["resize"], pre["crop"], pre["mean"], pre["std"])
+        batch = np.stack([transform(load_rgb(os.path.join(root, p), draft_of(pre)), pre["resize"], pre["crop"], pre["mean"], pre["std"])
                           for p in paths[i:i + step]])
         ref = pool(sess.run(None, {inp.name: batch})[0], kind)
         mine = ours[i:i + step]

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 /// `avgpool` column of `dim` values per row (`values`, row-major), from a
 /// made-up model and preprocessing.
 pub fn write_generated(path: &Path, classes: &[String], dim: usize, paths: &[String], labels: &[Option<i32>], values: &[f32]) {
-    use featurefile::{FeatureWriter, Header, LayerInfo, ModelInfo, Pool, Preprocess, Rows};
+    use featurefile::{Decode, FeatureWriter, Header, LayerInfo, ModelInfo, Pool, Preprocess, Rows};
     let mut w = FeatureWriter::create(path, classes, &[("avgpool".into(), dim)]).unwrap();
     w.write(Rows { paths, labels, features: &[values] }).unwrap();
     w.finish(&Header {
@@ -17,7 +17,7 @@ pub fn write_generated(path: &Path, classes: &[String], dim: usize, paths: &[Str
         weights: None,
         classes: classes.to_vec(),
         layers: vec![("avgpool".into(), LayerInfo { tensor: "t".into(), pool: Pool::None, dim })],
-        preprocess: Preprocess { resize: 256, crop: 224, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], filter: "f".into() },
+        preprocess: Preprocess { resize: 256, crop: 224, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], filter: "f".into(), decode: Decode::Exact },
         root: "/nowhere".into(),
         skipped: vec![],
         shard: None,

@@ -25,10 +25,11 @@ def main():
     ap.add_argument("images", nargs="+")
     ap.add_argument("--resize", type=int, default=256)
     ap.add_argument("--crop", type=int, default=224)
+    ap.add_argument("--draft", action="store_true", help="decode JPEGs as extract's default does (PIL's draft)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     for i, path in enumerate(args.images):
-        t = transform(load_rgb(path), args.resize, args.crop)
+        t = transform(load_rgb(path, args.resize if args.draft else None), args.resize, args.crop)
         np.ascontiguousarray(t, dtype="<f4").tofile(os.path.join(args.out, f"{i}.f32"))
         im = Image.open(path)
         if im.getexif().get(0x0112, 1) != 1:
