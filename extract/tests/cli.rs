@@ -291,7 +291,7 @@ fn writes_the_contract_as_pyarrow_reads_it() {
     assert_eq!(c["layers"]["avgpool"]["pool"], "none");
     assert_eq!(c["preprocess"], serde_json::json!({
         "resize": 256, "crop": 224, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
-        "filter": "pil-bilinear-antialias"
+        "filter": "pil-bilinear-antialias", "decode": "scaled"
     }));
     assert_eq!(c["model"]["file"], "resnet50-narrow.onnx");
     assert_eq!(c["model"]["sha256"], c["model_file_sha256"], "the recorded hash is the model file's");

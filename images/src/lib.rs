@@ -10,6 +10,10 @@
 //! rather than completed with grey (as PIL refuses it), an image larger than
 //! the pixel limit is refused before its pixels are allocated (a
 //! decompression bomb), and a decoder that panics costs that file only.
+//!
+//! A JPEG far larger than the picture needs can be decoded at its own
+//! reduced scale ([`open_oriented_scaled`]): PIL's `draft`, by the decoder
+//! PIL uses, so that a 12-megapixel photo costs what its thumbnail does.
 
 use std::cell::Cell;
 use std::io::Cursor;

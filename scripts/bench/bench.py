@@ -15,7 +15,12 @@ For the same model file, threads and batch size:
      both at int8 (calibrated on 64 of the photos): images/s, the ratio to
      the baseline, and the features' cosine to the baseline's (min, median);
      the CPU's model and its avx512_vnni / amx flags printed above;
-  6. classify fit against scikit-learn on one feature file (n in the
+  6. phone photos (12 Mpx JPEGs made from the photos, photos.phone_photos):
+     extract end to end with the narrow and the full model, JPEGs decoded
+     at their reduced scale (the default) against --exact-decode (the
+     baseline), the features' cosine between the two; and PIL's decode
+     alone, draft against full, for scale;
+  7. classify fit against scikit-learn on one feature file (n in the
      thousands): fit-time ratio and accuracy difference.
 """
 import argparse
@@ -34,7 +39,7 @@ import pyarrow.parquet as pq
 
 # The shared modules (reference, photos, ...) live in scripts/lib.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../lib"))
-from photos import images_under, photos_or_generated, replicate
+from photos import images_under, phone_photos, photos_or_generated, replicate
 from reference import load_rgb, transform
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -86,8 +91,8 @@ def cpu_line():
 
 
 def cosines(a, b):
-    x = np.asarray(pq.read_table(a).column("avgpool").combine_chunks().flatten()).reshape(-1, 2048)
-    y = np.asarray(pq.read_table(b).column("avgpool").combine_chunks().flatten()).reshape(-1, 2048)
+    x, y = (pq.read_table(f).column("avgpool").combine_chunks() for f in (a, b))
+    x, y = (np.asarray(t.flatten()).reshape(len(t), -1) for t in (x, y))
     c = (x * y).sum(1) / (np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1))
     return float(c.min()), float(np.median(c))
 
@@ -128,6 +133,54 @@ def devices(extract, photos, many, n, common, repeat, tmp):
         r = float(np.median(rates[label]))
         lo, mid = cosines(os.path.join(tmp, label.replace(" ", "-") + ".parquet"), os.path.join(tmp, "cpu-fp32.parquet"))
         print(f"{label:<16} {r:>8.1f} {r / base:>12.2f} {lo:>9.5f} {mid:>11.5f}")
+
+
+def phones(extract, photos, common, repeat, tmp):
+    """Phone-size JPEGs: the default (scaled) decode against --exact-decode."""
+    folder = os.path.join(tmp, "phone")
+    n = phone_photos(photos, folder, 16)
+    many = os.path.join(tmp, "phone-x4")
+    replicate(folder, many, 4)
+    print(f"\nphone photos: {n} JPEGs of 4032x3024 (portrait 3024x4032), extract end to end (steady-state as "
+          f"above), the default decode against --exact-decode; {cpu_line()}")
+
+    def rate(fn, files):
+        start = time.perf_counter()
+        for f in files:
+            fn(f)
+        return len(files) / (time.perf_counter() - start)
+
+    from PIL import Image
+
+    def draft(f):
+        im = Image.open(f)
+        im.draft(im.mode, (256, 256))
+        im.convert("RGB")
+
+    files = images_under(folder)
+    full_pil = rate(lambda f: Image.open(f).convert("RGB"), files)
+    draft_pil = rate(draft, files)
+    print(f"PIL's decode alone, one thread: full {full_pil:.1f} img/s, draft {draft_pil:.1f} img/s ({draft_pil / full_pil:.2f}x)")
+    print(f"{'model':<8} {'exact img/s':>12} {'scaled img/s':>13} {'scaled/exact':>13} {'min cos':>9} {'median cos':>11}")
+    for label in ("narrow", "full"):
+        model = os.path.join(ROOT, "models", "resnet50.onnx" if label == "full" else "resnet50-narrow.onnx")
+
+        def run(images, out, extra):
+            start = time.perf_counter()
+            subprocess.run([extract, "--model", model, "--images", images, "--out", out, "--overwrite", "--device", "cpu"]
+                           + common + extra, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            return time.perf_counter() - start
+
+        rates = {"exact": [], "scaled": []}
+        for _ in range(repeat):
+            for decode, extra in (("exact", ["--exact-decode"]), ("scaled", [])):
+                out = os.path.join(tmp, f"phone-{label}-{decode}.parquet")
+                t1 = run(folder, out, extra)
+                t4 = run(many, os.path.join(tmp, "phone-x4.parquet"), extra)
+                rates[decode].append(3 * n / (t4 - t1))
+        exact, scaled = (float(np.median(rates[d])) for d in ("exact", "scaled"))
+        lo, mid = cosines(*(os.path.join(tmp, f"phone-{label}-{d}.parquet") for d in ("scaled", "exact")))
+        print(f"{label:<8} {exact:>12.1f} {scaled:>13.1f} {scaled / exact:>13.2f} {lo:>9.5f} {mid:>11.5f}")
 
 
 def main():
@@ -179,6 +232,7 @@ def main():
     print(f"\npeak memory of extract (narrow): N={n}: {m1:.0f} MiB, 4N={4 * n}: {m4:.0f} MiB, ratio {m4 / m1:.3f}")
 
     devices(extract, photos, many, n, common, args.repeat, tmp)
+    phones(extract, photos, common, args.repeat, tmp)
 
     # classify fit against scikit-learn on one feature file, n in the thousands.
     digits = os.path.join(tmp, "digits")
