@@ -2,7 +2,8 @@
 
 use ndarray::{Array2, ArrayView2, Axis};
 
-use crate::model::{Model, Spec};
+use crate::metrics::Metric;
+use crate::model::{ClassWeight, Model, Spec};
 use crate::{scale, Result};
 
 /// Fold of each row: within each class, rows are dealt to the folds in turn,
@@ -22,9 +23,9 @@ pub fn stratified_folds(y: &[usize], n_classes: usize, k: usize) -> Vec<usize> {
 /// The cross-validation table and the candidate it picks.
 #[derive(Debug, Clone)]
 pub struct Table {
-    /// (candidate, mean accuracy over the folds), in the candidates' order.
+    /// (candidate, mean of the metric over the folds), in the candidates' order.
     pub rows: Vec<(Spec, f64)>,
-    /// The best mean accuracy; ties go to the first (smallest C) candidate.
+    /// The best mean; ties go to the first (smallest C) candidate.
     pub best: Spec,
 }
 
@@ -51,7 +52,8 @@ fn fold_spec(spec: Spec, x_train: ArrayView2<f32>, gamma_scale: bool) -> Spec {
 /// (unscaled) rows `x_raw`: each fold's scaling is fitted on its training
 /// rows only, as a pipeline in scikit-learn would, and with `gamma_scale`
 /// so is the RBF gamma (scikit-learn's `scale`), so the held-out fold never
-/// shapes its own model. `specs` is not empty.
+/// shapes its own model; so are balanced class weights. `specs` is not empty.
+#[allow(clippy::too_many_arguments)]
 pub fn cross_validate(
     specs: &[Spec],
     x_raw: ArrayView2<f32>,
@@ -60,6 +62,8 @@ pub fn cross_validate(
     k: usize,
     scaling: scale::Kind,
     gamma_scale: bool,
+    weight: ClassWeight,
+    metric: Metric,
 ) -> Result<Table> {
     let folds = stratified_folds(y, n_classes, k);
     // Each fold scaled once, whatever the number of candidates.
@@ -82,14 +86,13 @@ pub fn cross_validate(
         .collect();
     let mut rows = Vec::with_capacity(specs.len());
     for &spec in specs {
-        let mut acc = 0.0;
+        let mut sum = 0.0;
         for s in &splits {
-            let m = Model::fit(fold_spec(spec, s.x_train.view(), gamma_scale), s.x_train.view(), &s.y_train, n_classes)?
-                .model;
-            let pred = m.predict(s.x_test.view(), n_classes);
-            acc += s.y_test.iter().zip(&pred).filter(|(t, p)| t == p).count() as f64 / s.y_test.len() as f64;
+            let fold = fold_spec(spec, s.x_train.view(), gamma_scale);
+            let m = Model::fit(fold, s.x_train.view(), &s.y_train, n_classes, weight)?.model;
+            sum += metric.of(&s.y_test, &m.predict(s.x_test.view(), n_classes), n_classes);
         }
-        rows.push((spec, acc / k as f64));
+        rows.push((spec, sum / k as f64));
     }
     let best = rows.iter().fold(rows[0], |b, &c| if c.1 > b.1 { c } else { b }).0;
     Ok(Table { rows, best })

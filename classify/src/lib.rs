@@ -45,8 +45,8 @@ use featurefile::short_hash;
 use ndarray::{ArrayView2, Axis};
 
 pub use data::{Allow, Data};
-pub use metrics::Report;
-pub use model::{Kernel, Model, Spec, SvmKernel};
+pub use metrics::{Metric, Report};
+pub use model::{ClassWeight, Kernel, Model, Spec, SvmKernel};
 pub use saved::Classifier;
 /// The linear SVM's stopping rule (projected-gradient spread) and pass limit,
 /// for comparison with LIBLINEAR's.
@@ -147,7 +147,10 @@ pub struct FitOptions {
     pub gamma: Vec<f64>,
     pub layer: Option<String>,
     pub scale: scale::Kind,
+    pub class_weight: ClassWeight,
     pub cv: Option<usize>,
+    /// What cross-validation picks the best candidate by.
+    pub cv_metric: Metric,
     /// Fit on the parts there are when some of a folder's are missing.
     pub allow_partial: bool,
 }
@@ -193,8 +196,9 @@ impl FitOptions {
 pub struct FitReport {
     pub classifier: Classifier,
     pub out: PathBuf,
-    /// (spec, mean accuracy) per candidate, when cross-validating.
+    /// (spec, mean of the metric over the folds) per candidate, when cross-validating.
     pub cv: Vec<(Spec, f64)>,
+    pub cv_metric: Metric,
     pub ignored_unlabeled: usize,
 }
 
@@ -217,7 +221,7 @@ impl FitReport {
     pub fn to_text(&self) -> String {
         let mut s = String::new();
         if !self.cv.is_empty() {
-            writeln!(s, "cross-validation (mean accuracy over folds)").unwrap();
+            writeln!(s, "cross-validation (mean {} over folds)", self.cv_metric.words()).unwrap();
             // The candidate that was fitted: ties go to the first, and only it is marked.
             let used = self.cv.iter().position(|(spec, _)| *spec == self.classifier.spec());
             for (i, (spec, acc)) in self.cv.iter().enumerate() {
@@ -226,9 +230,10 @@ impl FitReport {
             }
         }
         let c = &self.classifier;
+        let weighted = if c.class_weight == ClassWeight::Balanced { " with balanced class weights" } else { "" };
         writeln!(
             s,
-            "fitted {} on {} rows x {} ({}), {} classes: train accuracy {:.4} in {:.2} s -> {}",
+            "fitted {}{weighted} on {} rows x {} ({}), {} classes: train accuracy {:.4} in {:.2} s -> {}",
             c.spec(),
             c.train_rows,
             c.dim,
@@ -306,20 +311,21 @@ pub fn fit(opts: &ValidFitOptions, notes: &mut dyn FnMut(&str)) -> Result<FitRep
     let (spec, cv) = match (opts.cv, x_raw) {
         (Some(k), Some(x_raw)) => {
             let gamma_scale = opts.gamma.is_empty();
-            let table = cv::cross_validate(&specs, x_raw.view(), &y, n_classes, k, opts.scale, gamma_scale)?;
+            let table = cv::cross_validate(&specs, x_raw.view(), &y, n_classes, k, opts.scale, gamma_scale, opts.class_weight, opts.cv_metric)?;
             (table.best, table.rows)
         }
         _ => (specs[0], Vec::new()),
     };
 
     let start = Instant::now();
-    let fitted = Model::fit(spec, x.view(), &y, n_classes)?;
+    let fitted = Model::fit(spec, x.view(), &y, n_classes, opts.class_weight)?;
     let fit_seconds = start.elapsed().as_secs_f64();
     let pred = fitted.model.predict(x.view(), n_classes);
     let train_accuracy = pred.iter().zip(&y).filter(|(p, t)| p == t).count() as f64 / y.len() as f64;
-    let classifier = Classifier::new(fitted, classes, &data, scaler, train_accuracy, fit_seconds, y.len());
+    let mut classifier = Classifier::new(fitted, classes, &data, scaler, train_accuracy, fit_seconds, y.len());
+    classifier.class_weight = opts.class_weight;
     classifier.save(&opts.out)?;
-    Ok(FitReport { classifier, out: opts.out.clone(), cv, ignored_unlabeled })
+    Ok(FitReport { classifier, out: opts.out.clone(), cv, cv_metric: opts.cv_metric, ignored_unlabeled })
 }
 
 /// A scored file: the rows' true and predicted classes, by name.

@@ -46,17 +46,20 @@ pub const EPS: f64 = 0.01;
 pub const MAX_PASSES: usize = 100_000;
 
 /// Fits rows `rows` of `x` (row-major, contiguous), `positive[k]` telling the
-/// class of `rows[k]`, with penalty `c` on the hinge losses. Also says
-/// whether it converged within MAX_PASSES.
-pub fn fit(x: ArrayView2<f32>, rows: &[usize], positive: &[bool], c: f64) -> (Hyperplane, bool) {
+/// class of `rows[k]`, with penalty `c.0` on the positive rows' hinge losses
+/// and `c.1` on the negative ones' (LIBLINEAR's `-w1`, `-w-1`: C times the
+/// class weights). Also says whether it converged within MAX_PASSES.
+pub fn fit(x: ArrayView2<f32>, rows: &[usize], positive: &[bool], c: (f64, f64)) -> (Hyperplane, bool) {
     fit_within(x, rows, positive, c, MAX_PASSES)
 }
 
-fn fit_within(x: ArrayView2<f32>, rows: &[usize], positive: &[bool], c: f64, max_passes: usize) -> (Hyperplane, bool) {
+fn fit_within(x: ArrayView2<f32>, rows: &[usize], positive: &[bool], c: (f64, f64), max_passes: usize) -> (Hyperplane, bool) {
     let l = rows.len();
     let d = x.ncols();
     let row = |k: usize| x.row(rows[k]).to_slice().expect("rows are contiguous");
     let y: Vec<f64> = positive.iter().map(|&p| if p { 1.0 } else { -1.0 }).collect();
+    // Each dual variable's upper bound: its class's C.
+    let upper: Vec<f64> = positive.iter().map(|&p| if p { c.0 } else { c.1 }).collect();
     let norms: Vec<f64> = (0..l).map(|k| row(k).iter().map(|&v| f64::from(v) * f64::from(v)).sum()).collect();
     // The constant feature; `b` below is its weight.
     let bias = (norms.iter().sum::<f64>() / l as f64).sqrt().max(1.0);
@@ -90,7 +93,7 @@ fn fit_within(x: ArrayView2<f32>, rows: &[usize], positive: &[bool], c: f64, max
                     continue;
                 }
                 g.min(0.0)
-            } else if alpha[i] == c {
+            } else if alpha[i] == upper[i] {
                 if g < pg_min_old {
                     active -= 1;
                     index.swap(s, active);
@@ -104,7 +107,7 @@ fn fit_within(x: ArrayView2<f32>, rows: &[usize], positive: &[bool], c: f64, max
             pg_min = pg_min.min(pg);
             if pg.abs() > 1e-12 {
                 let old = alpha[i];
-                alpha[i] = (old - g / qd[i]).clamp(0.0, c);
+                alpha[i] = (old - g / qd[i]).clamp(0.0, upper[i]);
                 let step = (alpha[i] - old) * y[i];
                 axpy(step, xi, &mut w);
                 b += step * bias;
@@ -174,7 +177,7 @@ mod tests {
         let truth = [1.0, -2.0, 0.5, 0.0, 1.5];
         let positive: Vec<bool> = x.rows().into_iter().map(|r| dot(&truth, r.as_slice().unwrap()) > 0.0).collect();
         let rows: Vec<usize> = (0..200).collect();
-        let (h, converged) = fit(x.view(), &rows, &positive, 100.0);
+        let (h, converged) = fit(x.view(), &rows, &positive, (100.0, 100.0));
         assert!(converged);
         let wrong = rows.iter().filter(|&&r| (h.decision(&x.row(r).mapv(f64::from).to_vec()) > 0.0) != positive[r]).count();
         assert!(wrong <= 4, "{wrong} of 200 on the wrong side of a linearly separable split");
@@ -189,15 +192,15 @@ mod tests {
         let x = Array2::from_shape_fn((60, 40), |_| rng.below(1000) as f32 / 500.0 - 1.0);
         let positive: Vec<bool> = (0..60).map(|i| i % 2 == 0).collect();
         let rows: Vec<usize> = (0..60).collect();
-        assert!(!fit_within(x.view(), &rows, &positive, 10.0, 2).1, "two passes cannot converge here");
-        assert!(fit(x.view(), &rows, &positive, 10.0).1);
+        assert!(!fit_within(x.view(), &rows, &positive, (10.0, 10.0), 2).1, "two passes cannot converge here");
+        assert!(fit(x.view(), &rows, &positive, (10.0, 10.0)).1);
     }
 
     #[test]
     fn a_subset_of_rows_is_fitted_alone() {
         // Rows outside `rows` must not matter, even absurd ones.
         let x = Array2::from_shape_vec((4, 2), vec![1.0f32, 0.0, -1.0, 0.0, 1e9, 1e9, 0.5, 0.1]).unwrap();
-        let (h, _) = fit(x.view(), &[0, 1, 3], &[true, false, true], 1.0);
+        let (h, _) = fit(x.view(), &[0, 1, 3], &[true, false, true], (1.0, 1.0));
         assert!(h.decision(&[1.0, 0.0]) > 0.0 && h.decision(&[-1.0, 0.0]) < 0.0, "{h:?}");
         assert!(h.w.iter().all(|w| w.abs() < 10.0), "{h:?}");
     }

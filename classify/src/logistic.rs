@@ -10,11 +10,13 @@
 //! of the optimum. It also copied the data for every restart.
 //!
 //! The objective, over weights W (one row per class; one row for binary)
-//! and intercepts b (not penalized), with alpha = 1 / C:
-//!   sum_i -log p(y_i | x_i) + alpha / 2 |W|^2
-//! Done when no component of its gradient exceeds n x TOL (scikit-learn's
-//! rule, `gtol` on the mean loss), or when an iteration no longer lowers it
-//! (SciPy's `ftol`, which scikit-learn sets to 64 machine epsilons).
+//! and intercepts b (not penalized), with alpha = 1 / C and s_c the weight
+//! of class c (1, or scikit-learn's `class_weight`):
+//!   sum_i s_{y_i} (-log p(y_i | x_i)) + alpha / 2 |W|^2
+//! Done when no component of its gradient exceeds sum_i s_{y_i} x TOL
+//! (scikit-learn's rule, `gtol` on the weighted mean loss), or when an
+//! iteration no longer lowers it (SciPy's `ftol`, which scikit-learn sets
+//! to 64 machine epsilons).
 //!
 //! The first step has unit length along the negative gradient, as SciPy's
 //! L-BFGS-B takes it, and the line search extrapolates by 4, as SciPy's
@@ -67,10 +69,12 @@ pub struct Fit {
     pub converged: bool,
 }
 
-/// The problem: rows `x`, classes `y` (below `n_classes`), `alpha` = 1 / C.
+/// The problem: rows `x`, classes `y` (below `n_classes`), `alpha` = 1 / C,
+/// each row's loss weighed by its class's `class_weight`.
 struct Problem<'x, 'y, T> {
     x: ArrayView2<'x, T>,
     y: &'y [usize],
+    class_weight: &'y [f64],
     /// Weight rows: 1 for two classes, else one per class.
     rows: usize,
     alpha: f64,
@@ -123,19 +127,19 @@ impl<T: Element> Problem<'_, '_, T> {
         let mut loss = 0.0;
         if self.rows == 1 {
             for (zi, &yi) in z.column_mut(0).iter_mut().zip(self.y) {
-                let t = if yi == 1 { 1.0 } else { -1.0 };
+                let (t, s) = (if yi == 1 { 1.0 } else { -1.0 }, self.class_weight[yi]);
                 let m = -t * *zi; // loss = log(1 + exp(m))
-                loss += if m > 0.0 { m + (-m).exp().ln_1p() } else { m.exp().ln_1p() };
-                *zi = -t / (1.0 + (-m).exp());
+                loss += s * if m > 0.0 { m + (-m).exp().ln_1p() } else { m.exp().ln_1p() };
+                *zi = -s * t / (1.0 + (-m).exp());
             }
         } else {
             for (mut row, &yi) in z.rows_mut().into_iter().zip(self.y) {
                 let max = row.fold(f64::NEG_INFINITY, |a, &v| a.max(v));
                 let sum: f64 = row.iter().map(|&v| (v - max).exp()).sum();
-                let lse = max + sum.ln();
-                loss += lse - row[yi];
-                row.mapv_inplace(|v| (v - lse).exp());
-                row[yi] -= 1.0;
+                let (lse, s) = (max + sum.ln(), self.class_weight[yi]);
+                loss += s * (lse - row[yi]);
+                row.mapv_inplace(|v| s * (v - lse).exp());
+                row[yi] -= s;
             }
         }
         loss
@@ -207,9 +211,10 @@ fn max_abs(v: &[f64]) -> f64 {
     v.iter().fold(0.0, |m, g| m.max(g.abs()))
 }
 
-/// Fits the model; `y` holds class indices below `n_classes` (at least 2).
-pub fn fit<T: Element>(x: ArrayView2<T>, y: &[usize], n_classes: usize, c: f64) -> Fit {
-    fit_within(x, y, n_classes, c, MAX_ITERATIONS)
+/// Fits the model; `y` holds class indices below `n_classes` (at least 2),
+/// `class_weight` one weight per class (all 1: unweighted).
+pub fn fit<T: Element>(x: ArrayView2<T>, y: &[usize], n_classes: usize, c: f64, class_weight: &[f64]) -> Fit {
+    fit_within(x, y, n_classes, c, class_weight, MAX_ITERATIONS)
 }
 
 pub(crate) fn fit_within<T: Element>(
@@ -217,11 +222,13 @@ pub(crate) fn fit_within<T: Element>(
     y: &[usize],
     n_classes: usize,
     c: f64,
+    class_weight: &[f64],
     max_iterations: usize,
 ) -> Fit {
-    let p = Problem { x, y, rows: if n_classes == 2 { 1 } else { n_classes }, alpha: 1.0 / c };
+    assert_eq!(class_weight.len(), n_classes, "one weight per class");
+    let p = Problem { x, y, class_weight, rows: if n_classes == 2 { 1 } else { n_classes }, alpha: 1.0 / c };
     let n = p.dims();
-    let gtol = TOL * y.len() as f64;
+    let gtol = TOL * y.iter().map(|&c| class_weight[c]).sum::<f64>();
     let mut theta = vec![0.0; n];
     let mut grad = vec![0.0; n];
     // At the start (all zeros) the scores are zeros: no product needed.
@@ -404,7 +411,8 @@ mod tests {
     fn the_gradient_is_the_objectives() {
         for k in [2, 3] {
             let (x, y) = blobs(30, k, 4, 1.0, 3);
-            let p = Problem { x: x.view(), y: &y, rows: if k == 2 { 1 } else { k }, alpha: 0.7 };
+            let w: Vec<f64> = (0..k).map(|c| 0.5 + c as f64).collect();
+            let p = Problem { x: x.view(), y: &y, class_weight: &w, rows: if k == 2 { 1 } else { k }, alpha: 0.7 };
             let theta: Vec<f64> = (0..p.dims()).map(|i| (i as f64 * 0.37).sin()).collect();
             let mut g = vec![0.0; p.dims()];
             p.value_grad(&theta, &mut g);
@@ -423,9 +431,9 @@ mod tests {
     #[test]
     fn an_iteration_limit_is_reported() {
         let (x, y) = blobs(200, 3, 20, 0.3, 5);
-        let short = fit_within(x.view(), &y, 3, 1.0, 2);
+        let short = fit_within(x.view(), &y, 3, 1.0, &[1.0; 3], 2);
         assert!(!short.converged && short.iterations == 2);
-        let full = fit(x.view(), &y, 3, 1.0);
+        let full = fit(x.view(), &y, 3, 1.0, &[1.0; 3]);
         assert!(full.converged && full.loss < short.loss);
     }
 
@@ -433,11 +441,11 @@ mod tests {
     fn f32_rows_reach_the_f64_optimum() {
         for (k, spread) in [(2, 0.3), (4, 0.3), (4, 3.0)] {
             let (x, y) = blobs(300, k, 50, spread, 9);
-            let wide = fit(x.view(), &y, k, 1.0);
-            let narrow = fit(x.mapv(|v| v as f32).view(), &y, k, 1.0);
+            let wide = fit(x.view(), &y, k, 1.0, &vec![1.0; k]);
+            let narrow = fit(x.mapv(|v| v as f32).view(), &y, k, 1.0, &vec![1.0; k]);
             assert!(wide.converged && narrow.converged);
             // Both losses at the f64 rows, from each model's weights.
-            let p = Problem { x: x.view(), y: &y, rows: if k == 2 { 1 } else { k }, alpha: 1.0 };
+            let p = Problem { x: x.view(), y: &y, class_weight: &vec![1.0; k], rows: if k == 2 { 1 } else { k }, alpha: 1.0 };
             let at = |f: &Fit| {
                 let theta: Vec<f64> = f.weights.iter().chain(f.intercepts.iter()).copied().collect();
                 p.value_grad(&theta, &mut vec![0.0; theta.len()])

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use classify::{scale, Allow, Classifier, FitOptions, Kernel, ModelKind};
+use classify::{scale, Allow, ClassWeight, Classifier, FitOptions, Kernel, Metric, ModelKind};
 
 const PROG: &str = "classify";
 
@@ -42,9 +42,15 @@ enum Command {
         /// Feature scaling, fitted on the training file and saved with the classifier
         #[arg(long, value_parser = cli::choice::<scale::Kind>(scale::Kind::NAMES), default_value_t = scale::Kind::Standard)]
         scale: scale::Kind,
+        /// Weigh each class by n / (classes x its rows), as scikit-learn's class_weight="balanced", or all alike
+        #[arg(long, value_parser = cli::choice::<ClassWeight>(ClassWeight::NAMES), default_value_t = ClassWeight::None)]
+        class_weight: ClassWeight,
         /// Pick C (and gamma) by stratified K-fold cross-validation
         #[arg(long)]
         cv: Option<usize>,
+        /// What --cv maximizes
+        #[arg(long, value_parser = cli::choice::<Metric>(Metric::NAMES), default_value_t = Metric::Accuracy)]
+        cv_metric: Metric,
         /// Read a folder of parts with some missing
         #[arg(long)]
         allow_partial: bool,
@@ -118,8 +124,8 @@ fn run(command: Command) -> classify::Result<()> {
     // The library's notes are lines on stderr; results go to stdout.
     let mut note = |line: &str| eprintln!("{line}");
     match command {
-        Command::Fit { train, out, model, kernel, c, gamma, layer, scale, cv, allow_partial } => {
-            let opts = FitOptions { train, out, model, kernel, c, gamma, layer, scale, cv, allow_partial }.check()?;
+        Command::Fit { train, out, model, kernel, c, gamma, layer, scale, class_weight, cv, cv_metric, allow_partial } => {
+            let opts = FitOptions { train, out, model, kernel, c, gamma, layer, scale, class_weight, cv, cv_metric, allow_partial }.check()?;
             let report = classify::fit(&opts, &mut note)?;
             for w in report.warnings() {
                 eprintln!("{PROG}: warning: {w}");

@@ -1,5 +1,6 @@
-//! Accuracy, per-class precision / recall / F1, macro F1 and the confusion
-//! matrix, as a table for people and as JSON for programs.
+//! Accuracy, balanced accuracy, per-class precision / recall / F1, macro F1
+//! and the confusion matrix, as a table for people and as JSON for
+//! programs; and the metric cross-validation picks a model by.
 
 use std::fmt::Write as _;
 
@@ -20,6 +21,10 @@ pub struct Report {
     /// rows = true class, columns = predicted class.
     pub matrix: Vec<Vec<usize>>,
     pub accuracy: f64,
+    /// The mean of the recalls of the classes the truth holds
+    /// (scikit-learn's `balanced_accuracy_score`): a model that always says
+    /// the common class scores 1 / classes, whatever the imbalance.
+    pub balanced_accuracy: f64,
     pub macro_f1: f64,
     pub per_class: Vec<ClassStats>,
     /// Labeled rows scored.
@@ -57,7 +62,18 @@ impl Report {
             .map(|(_, s)| s)
             .collect();
         let macro_f1 = seen.iter().map(|s| s.f1).sum::<f64>() / seen.len().max(1) as f64;
-        Report { accuracy: ratio(correct, truth.len()), macro_f1, per_class, matrix, classes, rows: truth.len(), unlabeled }
+        let true_classes: Vec<&ClassStats> = per_class.iter().filter(|s| s.support > 0).collect();
+        let balanced_accuracy = true_classes.iter().map(|s| s.recall).sum::<f64>() / true_classes.len().max(1) as f64;
+        Report {
+            accuracy: ratio(correct, truth.len()),
+            balanced_accuracy,
+            macro_f1,
+            per_class,
+            matrix,
+            classes,
+            rows: truth.len(),
+            unlabeled,
+        }
     }
 
     pub fn to_json(&self) -> Value {
@@ -71,6 +87,7 @@ impl Report {
             .collect();
         json!({
             "accuracy": self.accuracy,
+            "balanced_accuracy": self.balanced_accuracy,
             "macro_f1": self.macro_f1,
             "per_class": per_class,
             "confusion": {"classes": self.classes, "matrix": self.matrix},
@@ -84,6 +101,7 @@ impl Report {
         let w = self.classes.iter().map(|c| c.len()).max().unwrap_or(0).max(9);
         writeln!(s, "accuracy  {:.4}  ({} rows{})", self.accuracy, self.rows,
             if self.unlabeled > 0 { format!(", {} unlabeled not scored", self.unlabeled) } else { String::new() }).unwrap();
+        writeln!(s, "balanced accuracy  {:.4}", self.balanced_accuracy).unwrap();
         writeln!(s, "macro F1  {:.4}", self.macro_f1).unwrap();
         writeln!(s).unwrap();
         writeln!(s, "{:<w$}  {:>9}  {:>9}  {:>9}  {:>7}", "class", "precision", "recall", "f1", "support").unwrap();
@@ -115,6 +133,39 @@ impl Report {
     }
 }
 
+/// What cross-validation maximizes to choose a model (`--cv-metric`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Metric {
+    #[default]
+    Accuracy,
+    BalancedAccuracy,
+    MacroF1,
+}
+
+named_choice!(Metric { Accuracy => "accuracy", BalancedAccuracy => "balanced-accuracy", MacroF1 => "macro-f1" });
+
+impl Metric {
+    /// The metric of predictions `predicted` against `truth` (class indices
+    /// below `n_classes`).
+    pub fn of(self, truth: &[usize], predicted: &[usize], n_classes: usize) -> f64 {
+        let r = Report::new((0..n_classes).map(|c| c.to_string()).collect(), truth, predicted, 0);
+        match self {
+            Metric::Accuracy => r.accuracy,
+            Metric::BalancedAccuracy => r.balanced_accuracy,
+            Metric::MacroF1 => r.macro_f1,
+        }
+    }
+
+    /// As the cross-validation table's heading says it.
+    pub fn words(self) -> &'static str {
+        match self {
+            Metric::Accuracy => "accuracy",
+            Metric::BalancedAccuracy => "balanced accuracy",
+            Metric::MacroF1 => "macro F1",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +181,11 @@ mod tests {
         let cat = &r.per_class[0];
         assert!((cat.precision - 2.0 / 3.0).abs() < 1e-12 && (cat.recall - 2.0 / 3.0).abs() < 1e-12);
         assert!((r.macro_f1 - (2.0 / 3.0 + 0.5 + 1.0) / 3.0).abs() < 1e-12);
+        // sklearn.metrics.balanced_accuracy_score: mean recall, (2/3 + 1/2 + 1) / 3.
+        assert!((r.balanced_accuracy - (2.0 / 3.0 + 0.5 + 1.0) / 3.0).abs() < 1e-12);
+        // A class only predicted (never true) does not count.
+        let only_predicted = Report::new(vec!["a".into(), "b".into(), "c".into()], &[0, 0, 0, 1], &[0, 0, 2, 1], 0);
+        assert!((only_predicted.balanced_accuracy - (2.0 / 3.0 + 1.0) / 2.0).abs() < 1e-12);
         let j = r.to_json();
         assert_eq!(j["per_class"]["dog"]["support"], 2);
         assert_eq!(j["unlabeled"], 2);

@@ -28,6 +28,37 @@ pub enum Kernel {
 
 named_choice!(Kernel { Linear => "linear", Rbf => "rbf" });
 
+/// How much each class's rows count in the fit: all alike, or scikit-learn's
+/// `class_weight="balanced"`, n / (k n_c) for class c of n_c rows (k
+/// classes, n rows), so that a rare class weighs as much as a common one.
+/// The logistic loss of a row is multiplied by its class's weight; an SVM's
+/// C is, per class (libsvm's and LIBLINEAR's `-wi`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassWeight {
+    #[default]
+    None,
+    Balanced,
+}
+
+named_choice!(ClassWeight { None => "none", Balanced => "balanced" });
+
+impl ClassWeight {
+    /// One weight per class for the rows of classes `y` (each of the
+    /// `n_classes` has rows), computed on these rows, as scikit-learn does on
+    /// what it is fitted on (a cross-validation fold's training rows, say).
+    pub fn of(self, y: &[usize], n_classes: usize) -> Vec<f64> {
+        match self {
+            ClassWeight::None => vec![1.0; n_classes],
+            ClassWeight::Balanced => {
+                let mut counts = vec![0usize; n_classes];
+                y.iter().for_each(|&c| counts[c] += 1);
+                counts.iter().map(|&n_c| y.len() as f64 / (n_classes as f64 * n_c.max(1) as f64)).collect()
+            }
+        }
+    }
+}
+
 /// What to fit.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Spec {
@@ -138,12 +169,15 @@ const SMO_TOLERANCE: f64 = 1e-3;
 /// One RBF machine per pair of classes by linfa-svm's SMO, stopped at
 /// `tolerance`; also says whether every machine met it before linfa's
 /// iteration limit.
-fn fit_rbf(x: ArrayView2<f32>, y: &[usize], n_classes: usize, c: f64, gamma: f64, tolerance: f64) -> Result<(Vec<Svm<f64, bool>>, bool), String> {
-    // linfa's Gaussian kernel is exp(-|x - x'|^2 / eps).
-    let params = Svm::<f64, bool>::params().pos_neg_weights(c, c).eps(tolerance).gaussian_kernel(1.0 / gamma);
-    let machines = pairs(n_classes)
+fn fit_rbf(x: ArrayView2<f32>, y: &[usize], weights: &[f64], c: f64, gamma: f64, tolerance: f64) -> Result<(Vec<Svm<f64, bool>>, bool), String> {
+    let machines = pairs(weights.len())
         .into_iter()
         .map(|(i, j)| {
+            // linfa's Gaussian kernel is exp(-|x - x'|^2 / eps); class i is positive.
+            let params = Svm::<f64, bool>::params()
+                .pos_neg_weights(c * weights[i], c * weights[j])
+                .eps(tolerance)
+                .gaussian_kernel(1.0 / gamma);
             let rows: Vec<usize> = (0..y.len()).filter(|&r| y[r] == i || y[r] == j).collect();
             let target = Array1::from_iter(rows.iter().map(|&r| y[r] == i));
             // linfa-svm works in f64: the pair's rows alone are converted.
@@ -158,11 +192,12 @@ fn fit_rbf(x: ArrayView2<f32>, y: &[usize], n_classes: usize, c: f64, gamma: f64
 
 impl Model {
     /// `y` holds class indices below `n_classes`; every class has examples.
-    pub fn fit(spec: Spec, x: ArrayView2<f32>, y: &[usize], n_classes: usize) -> Result<Fitted, Error> {
+    pub fn fit(spec: Spec, x: ArrayView2<f32>, y: &[usize], n_classes: usize, weight: ClassWeight) -> Result<Fitted, Error> {
         let fit_err = |reason: String| Error::Fit { spec, reason };
+        let weights = weight.of(y, n_classes);
         match spec {
             Spec::Logistic { c } => {
-                let f = logistic::fit(x, y, n_classes, c);
+                let f = logistic::fit(x, y, n_classes, c, &weights);
                 let weights = f.weights.rows().into_iter().map(|r| r.to_vec()).collect();
                 Ok(Fitted { model: Model::Logistic { c, weights, intercepts: f.intercepts.to_vec() }, converged: f.converged })
             }
@@ -173,7 +208,7 @@ impl Model {
                     .map(|(i, j)| {
                         let rows: Vec<usize> = (0..y.len()).filter(|&r| y[r] == i || y[r] == j).collect();
                         let positive: Vec<bool> = rows.iter().map(|&r| y[r] == i).collect();
-                        linear_svm::fit(x.view(), &rows, &positive, c)
+                        linear_svm::fit(x.view(), &rows, &positive, (c * weights[i], c * weights[j]))
                     })
                     .unzip();
                 Ok(Fitted {
@@ -182,7 +217,7 @@ impl Model {
                 })
             }
             Spec::Svm { kernel: SvmKernel::Rbf { gamma }, c } => {
-                let (machines, converged) = fit_rbf(x, y, n_classes, c, gamma, SMO_TOLERANCE).map_err(fit_err)?;
+                let (machines, converged) = fit_rbf(x, y, &weights, c, gamma, SMO_TOLERANCE).map_err(fit_err)?;
                 Ok(Fitted {
                     model: Model::Svm { kernel: Kernel::Rbf, c, gamma: Some(gamma), machines: Machines::Kernel(machines) },
                     converged,
@@ -335,7 +370,7 @@ mod tests {
                 Spec::Svm { kernel: SvmKernel::Linear, c: 1.0 },
                 Spec::Svm { kernel: SvmKernel::Rbf { gamma: 0.3 }, c: 1.0 },
             ] {
-                let m = Model::fit(spec, x.view(), &y, n).unwrap().model;
+                let m = Model::fit(spec, x.view(), &y, n, ClassWeight::None).unwrap().model;
                 assert_eq!(m.predict(x.view(), n), y, "{spec} on {n} classes");
             }
         }
@@ -344,12 +379,12 @@ mod tests {
     #[test]
     fn an_rbf_fit_stopped_at_linfas_iteration_limit_says_so() {
         let (x, y) = blobs(2);
-        let (_, converged) = fit_rbf(x.view(), &y, 2, 1.0, 0.3, SMO_TOLERANCE).unwrap();
+        let (_, converged) = fit_rbf(x.view(), &y, &[1.0; 2], 1.0, 0.3, SMO_TOLERANCE).unwrap();
         assert!(converged, "separable blobs meet libsvm's tolerance");
         // A tolerance no gap in floating point meets: the real solver runs to linfa's own
         // limit (10 million steps), and the fit must say so.
         let (x, y) = (x.slice(ndarray::s![18..22, ..]).to_owned(), &y[18..22]);
-        let (machines, converged) = fit_rbf(x.view(), y, 2, 1.0, 0.3, f64::MIN_POSITIVE).unwrap();
+        let (machines, converged) = fit_rbf(x.view(), y, &[1.0; 2], 1.0, 0.3, f64::MIN_POSITIVE).unwrap();
         assert!(!converged, "{}", machines[0]);
     }
 
@@ -366,11 +401,11 @@ mod tests {
     #[test]
     fn logistic_probabilities_sum_to_one() {
         let (x, y) = blobs(3);
-        let m = Model::fit(Spec::Logistic { c: 1.0 }, x.view(), &y, 3).unwrap().model;
+        let m = Model::fit(Spec::Logistic { c: 1.0 }, x.view(), &y, 3, ClassWeight::None).unwrap().model;
         for row in m.scores(x.view(), 3).rows() {
             assert!((row.sum() - 1.0).abs() < 1e-9);
         }
-        let b = Model::fit(Spec::Logistic { c: 1.0 }, x.slice(ndarray::s![..40, ..]), &y[..40], 2)
+        let b = Model::fit(Spec::Logistic { c: 1.0 }, x.slice(ndarray::s![..40, ..]), &y[..40], 2, ClassWeight::None)
             .unwrap()
             .model;
         let s = b.scores(array![[0.0f32, 0.0, 0.5]].view(), 2);

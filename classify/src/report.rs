@@ -132,6 +132,7 @@ pub fn write(scored: &Scored, classifier: &Classifier, source: &Path, out: &Path
     writeln!(h, "<div class=\"kpis\">").unwrap();
     for (label, value) in [
         ("accuracy", format!("{:.4}", r.accuracy)),
+        ("balanced accuracy", format!("{:.4}", r.balanced_accuracy)),
         ("macro F1", format!("{:.4}", r.macro_f1)),
         ("scored rows", r.rows.to_string()),
         ("unlabeled", r.unlabeled.to_string()),

@@ -7,7 +7,7 @@ use featurefile::{LayerInfo, Preprocess};
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Fitted, Kernel, Model, Spec, SvmKernel};
+use crate::model::{ClassWeight, Fitted, Kernel, Model, Spec, SvmKernel};
 use crate::scale::Scaler;
 use crate::data::Allow;
 use crate::{Data, Error, Result};
@@ -45,6 +45,10 @@ pub struct Classifier {
     /// did not say).
     #[serde(default = "yes")]
     pub converged: bool,
+    /// How the classes were weighed in the fit (`none` in files written
+    /// before this key existed).
+    #[serde(default)]
+    pub class_weight: ClassWeight,
 }
 
 fn yes() -> bool {
@@ -77,6 +81,7 @@ impl Classifier {
             train_rows,
             train_accuracy,
             fit_seconds,
+            class_weight: ClassWeight::None,
         }
     }
 

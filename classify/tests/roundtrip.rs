@@ -40,7 +40,9 @@ fn fit(train: &Path, out: &Path, model: ModelKind, kernel: Kernel, scale: scale:
         gamma: vec![],
         layer: None,
         scale,
+        class_weight: classify::ClassWeight::None,
         cv: None,
+        cv_metric: classify::Metric::Accuracy,
         allow_partial: false,
     };
     classify::fit(&opts.check().unwrap(), &mut |_| {}).unwrap()

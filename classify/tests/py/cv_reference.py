@@ -8,6 +8,7 @@ the table `classify fit --cv K` prints.
         fitted on all rows, rather than on each fold's training rows, gives
         another cross-validation table.
     cv_reference.py table TRAIN --layer L --C 0.1,1 --cv K [--scale standard|none]
+        [--scoring accuracy|balanced_accuracy|f1_macro] [--class-weight none|balanced]
 
 `table` prints {"pipeline": [...], "leaky": [...]} as JSON: mean accuracy
 per C of SVC(kernel="rbf", gamma="scale") in a Pipeline with the scaler,
@@ -54,10 +55,13 @@ def table(a):
     split = PredefinedSplit(folds(y, a.cv))
     scaler = StandardScaler if a.scale == "standard" else lambda: FunctionTransformer()
     cs = [float(c) for c in a.C.split(",")]
-    pipeline = [cross_val_score(make_pipeline(scaler(), SVC(C=c, gamma="scale")), x, y, cv=split).mean() for c in cs]
+    cw = "balanced" if a.class_weight == "balanced" else None
+    pipeline = [cross_val_score(make_pipeline(scaler(), SVC(C=c, gamma="scale", class_weight=cw)), x, y, cv=split,
+                                scoring=a.scoring).mean() for c in cs]
     xs = scaler().fit_transform(x)
     gamma = 1.0 / (xs.shape[1] * xs.var())
-    leaky = [cross_val_score(SVC(C=c, gamma=gamma), xs, y, cv=split).mean() for c in cs]
+    leaky = [cross_val_score(SVC(C=c, gamma=gamma, class_weight=cw), xs, y, cv=split, scoring=a.scoring).mean()
+             for c in cs]
     print(json.dumps({"pipeline": pipeline, "leaky": leaky}))
 
 
@@ -72,5 +76,7 @@ t.add_argument("--layer", required=True)
 t.add_argument("--C", required=True)
 t.add_argument("--cv", type=int, required=True)
 t.add_argument("--scale", default="standard", choices=["standard", "none"])
+t.add_argument("--scoring", default="accuracy", choices=["accuracy", "balanced_accuracy", "f1_macro"])
+t.add_argument("--class-weight", default="none", choices=["none", "balanced"])
 a = p.parse_args()
 make(a.out, a.seed) if a.what == "make" else table(a)

@@ -3,9 +3,10 @@
 
     sklearn_reference.py TRAIN VAL --layer L --model logistic|svm
         [--kernel linear|rbf] [--C 1.0] [--gamma G] [--scale standard|l2|none]
-        [--predictions PRED.csv [--score-tol T]]
+        [--class-weight none|balanced] [--predictions PRED.csv [--score-tol T]]
 
-Prints {"train_accuracy": ..., "val_accuracy": ..., "gamma": ...} as JSON.
+Prints {"train_accuracy": ..., "val_accuracy": ..., "val_balanced_accuracy":
+..., "gamma": ...} as JSON.
 With --predictions (what `classify predict` wrote for VAL), it also scores
 classify's rows itself, against the labels and against scikit-learn's own
 predictions, and compares the per-class scores: probabilities for the
@@ -18,6 +19,8 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.preprocessing import Normalizer, StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
@@ -28,11 +31,16 @@ class OneVsOneLinearSVC:
     of a constant feature as large as the pair's RMS row norm (at least 1),
     and libsvm's one-vs-one votes and confidences, as SVC reports them."""
 
-    def __init__(self, C):
+    def __init__(self, C, class_weight=None):
         self.C = C
+        self.class_weight = class_weight
 
     def fit(self, x, y):
         self.classes_ = np.unique(y)
+        # SVC's rule: the class weights from all training rows, each pair's
+        # two classes keeping theirs.
+        w = (compute_class_weight("balanced", classes=self.classes_, y=y) if self.class_weight == "balanced"
+             else np.ones(len(self.classes_)))
         self.pairs = []
         for a in range(len(self.classes_)):
             for b in range(a + 1, len(self.classes_)):
@@ -40,7 +48,7 @@ class OneVsOneLinearSVC:
                 xs = x[rows]
                 scaling = max(1.0, float(np.sqrt((xs * xs).sum(axis=1).mean())))
                 m = LinearSVC(C=self.C, loss="hinge", dual=True, intercept_scaling=scaling,
-                              tol=1e-6, max_iter=200_000)
+                              tol=1e-6, max_iter=200_000, class_weight={1: w[a], -1: w[b]})
                 m.fit(xs, np.where(y[rows] == self.classes_[a], 1, -1))
                 self.pairs.append((a, b, m))
         return self
@@ -91,7 +99,10 @@ def compare(path, model, xv, yv, pv, kind, tol):
     row_diff = np.abs(ours_scores - theirs_scores).max(axis=1)
     out = {
         "ours_accuracy": float((ours == yv).mean()),
+        "ours_balanced_accuracy": float(balanced_accuracy_score(yv.astype(str), ours.astype(str))),
         "agreement": float((ours == model.predict(xv)).mean()),
+        # The balanced accuracy of the model of classify's objective.
+        "same_balanced_accuracy": float(balanced_accuracy_score(yv.astype(str), model.predict(xv).astype(str))),
         "score_max_diff": float(row_diff.max()),
         "score_rows_within_tol": float((row_diff <= tol).mean()),
     }
@@ -118,6 +129,7 @@ def main():
     ap.add_argument("--C", type=float, default=1.0)
     ap.add_argument("--gamma", type=float)
     ap.add_argument("--scale", choices=["standard", "l2", "none"], default="standard")
+    ap.add_argument("--class-weight", choices=["none", "balanced"], default="none")
     ap.add_argument("--predictions")
     ap.add_argument("--score-tol", type=float, default=1e-3)
     args = ap.parse_args()
@@ -129,21 +141,24 @@ def main():
     elif args.scale == "l2":
         xt, xv = Normalizer().transform(xt), Normalizer().transform(xv)
     gamma = args.gamma if args.gamma is not None else 1.0 / (xt.shape[1] * xt.var())
+    cw = "balanced" if args.class_weight == "balanced" else None
     if args.model == "logistic":
-        m = LogisticRegression(C=args.C, max_iter=1000)
+        m = LogisticRegression(C=args.C, max_iter=1000, class_weight=cw)
     else:
-        m = SVC(C=args.C, kernel=args.kernel, gamma=gamma if args.kernel == "rbf" else "scale")
+        m = SVC(C=args.C, kernel=args.kernel, gamma=gamma if args.kernel == "rbf" else "scale", class_weight=cw)
     m.fit(xt, yt)
     out = {
         "train_accuracy": float((m.predict(xt) == yt).mean()),
         "val_accuracy": float((m.predict(xv) == yv).mean()),
+        "val_balanced_accuracy": float(balanced_accuracy_score(yv.astype(str), m.predict(xv).astype(str))),
+        "val_rows": int(len(yv)),
         "gamma": gamma,
     }
     if args.predictions:
         # Row by row against the model of the same objective: SVC for the
         # logistic's and RBF's, LIBLINEAR's pairs for the linear SVM (whose
         # bias, unlike SVC's, is regularized).
-        same = OneVsOneLinearSVC(args.C).fit(xt, yt) if args.model == "svm" and args.kernel == "linear" else m
+        same = OneVsOneLinearSVC(args.C, cw).fit(xt, yt) if args.model == "svm" and args.kernel == "linear" else m
         out.update(compare(args.predictions, same, xv, yv, pv, args.model, args.score_tol))
     print(json.dumps(out))
 
