@@ -29,6 +29,34 @@ pub struct Table {
     pub best: Spec,
 }
 
+/// How the candidates are scored: over all folds, or on one holdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validation {
+    /// Stratified K-fold.
+    Folds(usize),
+    /// Fold 0 of a stratified 5-fold split held out once (large files).
+    Holdout,
+}
+
+impl std::fmt::Display for Validation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Validation::Folds(k) => write!(f, "{k}-fold"),
+            Validation::Holdout => f.write_str("holdout"),
+        }
+    }
+}
+
+/// Everything but the data that decides a cross-validation table.
+pub struct How {
+    pub validation: Validation,
+    pub scaling: scale::Kind,
+    /// The RBF gamma is scikit-learn's `scale` of each fold's rows.
+    pub gamma_scale: bool,
+    pub weight: ClassWeight,
+    pub metric: Metric,
+}
+
 /// One fold held out: the other folds scaled by their own statistics, and
 /// the held-out fold scaled the same way.
 struct Split {
@@ -48,32 +76,28 @@ fn fold_spec(spec: Spec, x_train: ArrayView2<f32>, gamma_scale: bool) -> Spec {
     }
 }
 
-/// Scores every candidate by stratified `k`-fold cross-validation on the raw
+/// Scores every candidate by stratified cross-validation on the raw
 /// (unscaled) rows `x_raw`: each fold's scaling is fitted on its training
 /// rows only, as a pipeline in scikit-learn would, and with `gamma_scale`
 /// so is the RBF gamma (scikit-learn's `scale`), so the held-out fold never
-/// shapes its own model; so are balanced class weights. `specs` is not empty.
-#[allow(clippy::too_many_arguments)]
-pub fn cross_validate(
-    specs: &[Spec],
-    x_raw: ArrayView2<f32>,
-    y: &[usize],
-    n_classes: usize,
-    k: usize,
-    scaling: scale::Kind,
-    gamma_scale: bool,
-    weight: ClassWeight,
-    metric: Metric,
-) -> Result<Table> {
+/// shapes its own model; so are balanced class weights. Along the list of
+/// candidates, a logistic regression on a fold starts from the previous
+/// candidate's solution there (a warm start: the grid ascends in C, and
+/// each optimum is near the last). `specs` is not empty.
+pub fn cross_validate(specs: &[Spec], x_raw: ArrayView2<f32>, y: &[usize], n_classes: usize, how: &How) -> Result<Table> {
+    let (k, rounds) = match how.validation {
+        Validation::Folds(k) => (k, k),
+        Validation::Holdout => (5, 1),
+    };
     let folds = stratified_folds(y, n_classes, k);
     // Each fold scaled once, whatever the number of candidates.
-    let splits: Vec<Split> = (0..k)
+    let splits: Vec<Split> = (0..rounds)
         .map(|f| {
             let train: Vec<usize> = (0..y.len()).filter(|&i| folds[i] != f).collect();
             let test: Vec<usize> = (0..y.len()).filter(|&i| folds[i] == f).collect();
             let mut x_train = x_raw.select(Axis(0), &train);
             let mut x_test = x_raw.select(Axis(0), &test);
-            let sc = scale::Scaler::fit(scaling, x_train.view());
+            let sc = scale::Scaler::fit(how.scaling, x_train.view());
             sc.transform_in_place(x_train.view_mut());
             sc.transform_in_place(x_test.view_mut());
             Split {
@@ -85,14 +109,16 @@ pub fn cross_validate(
         })
         .collect();
     let mut rows = Vec::with_capacity(specs.len());
+    let mut last: Vec<Option<Model>> = vec![None; splits.len()];
     for &spec in specs {
         let mut sum = 0.0;
-        for s in &splits {
-            let fold = fold_spec(spec, s.x_train.view(), gamma_scale);
-            let m = Model::fit(fold, s.x_train.view(), &s.y_train, n_classes, weight)?.model;
-            sum += metric.of(&s.y_test, &m.predict(s.x_test.view(), n_classes), n_classes);
+        for (s, last) in splits.iter().zip(&mut last) {
+            let fold = fold_spec(spec, s.x_train.view(), how.gamma_scale);
+            let m = Model::fit_from(fold, s.x_train.view(), &s.y_train, n_classes, how.weight, last.as_ref())?.model;
+            sum += how.metric.of(&s.y_test, &m.predict(s.x_test.view(), n_classes), n_classes);
+            *last = Some(m);
         }
-        rows.push((spec, sum / k as f64));
+        rows.push((spec, sum / splits.len() as f64));
     }
     let best = rows.iter().fold(rows[0], |b, &c| if c.1 > b.1 { c } else { b }).0;
     Ok(Table { rows, best })

@@ -135,14 +135,48 @@ pub enum ModelKind {
 
 named_choice!(ModelKind { Logistic => "logistic", Svm => "svm" });
 
+/// `--C`: the values to fit (several need `--cv`), or `auto`: the
+/// [`auto_grid`], chosen by cross-validation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Penalty {
+    Auto,
+    Given(Vec<f64>),
+}
+
+impl std::str::FromStr for Penalty {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        if s == "auto" {
+            return Ok(Penalty::Auto);
+        }
+        s.split(',')
+            .map(|v| v.trim().parse::<f64>())
+            .collect::<std::result::Result<Vec<f64>, _>>()
+            .map(Penalty::Given)
+            .map_err(|_| format!("{s:?} is neither auto nor a comma list of numbers"))
+    }
+}
+
+/// `--C auto`'s grid: 1e-4 to 1e4, two values a decade (17), to four
+/// significant digits so that the table reads as the values are.
+pub fn auto_grid() -> Vec<f64> {
+    (0..=16).map(|k| format!("{:.3e}", 10f64.powf(-4.0 + k as f64 / 2.0)).parse().expect("a float")).collect()
+}
+
+/// `--C auto`'s folds when `--cv` is not given.
+pub const AUTO_FOLDS: usize = 5;
+/// Above this many labeled rows, `--C auto` without `--cv` scores the grid
+/// on one stratified holdout (a fifth of the rows) rather than 5 folds.
+pub const HOLDOUT_ROWS: usize = 20_000;
+
 #[derive(Debug, Clone)]
 pub struct FitOptions {
     pub train: PathBuf,
     pub out: PathBuf,
     pub model: ModelKind,
     pub kernel: Kernel,
-    /// One value, or several with `cv`.
-    pub c: Vec<f64>,
+    /// One value, several with `cv`, or the automatic grid.
+    pub c: Penalty,
     /// RBF gamma; empty means scikit-learn's `scale`, 1 / (D * var(X)).
     pub gamma: Vec<f64>,
     pub layer: Option<String>,
@@ -171,11 +205,13 @@ impl FitOptions {
     /// linfa's `ParamGuard` does: a fit never starts on options it would
     /// refuse later.
     pub fn check(self) -> Result<ValidFitOptions> {
-        if self.c.is_empty() {
-            return Err(Error::NoC);
-        }
-        if self.c.iter().any(|&c| !(c > 0.0 && c.is_finite())) {
-            return Err(Error::NonPositiveC);
+        if let Penalty::Given(c) = &self.c {
+            if c.is_empty() {
+                return Err(Error::NoC);
+            }
+            if c.iter().any(|&c| !(c > 0.0 && c.is_finite())) {
+                return Err(Error::NonPositiveC);
+            }
         }
         if self.gamma.iter().any(|&g| !(g > 0.0 && g.is_finite())) {
             return Err(Error::NonPositiveGamma);
@@ -184,7 +220,11 @@ impl FitOptions {
             return Err(Error::TooFewFolds);
         }
         let n_gamma = if self.model == ModelKind::Svm && self.kernel == Kernel::Rbf { self.gamma.len().max(1) } else { 1 };
-        if self.c.len() * n_gamma > 1 && self.cv.is_none() {
+        let n_c = match &self.c {
+            Penalty::Given(c) => c.len(),
+            Penalty::Auto => 1, // the grid brings its own validation
+        };
+        if n_c * n_gamma > 1 && self.cv.is_none() {
             return Err(Error::SeveralWithoutCv);
         }
         Ok(ValidFitOptions(self))
@@ -221,7 +261,8 @@ impl FitReport {
     pub fn to_text(&self) -> String {
         let mut s = String::new();
         if !self.cv.is_empty() {
-            writeln!(s, "cross-validation (mean {} over folds)", self.cv_metric.words()).unwrap();
+            let how = self.classifier.selection.as_ref().map_or("folds", |s| if s.validation == "holdout" { "a holdout of a fifth of the rows" } else { "folds" });
+            writeln!(s, "cross-validation (mean {} over {how})", self.cv_metric.words()).unwrap();
             // The candidate that was fitted: ties go to the first, and only it is marked.
             let used = self.cv.iter().position(|(spec, _)| *spec == self.classifier.spec());
             for (i, (spec, acc)) in self.cv.iter().enumerate() {
@@ -248,16 +289,17 @@ impl FitReport {
     }
 }
 
-/// The models to fit: one, or the grid `--cv` chooses from. `x` is the
-/// scaled training matrix (scikit-learn's `gamma="scale"` is computed on it).
-fn candidates(opts: &FitOptions, x: ArrayView2<f32>) -> Vec<Spec> {
+/// The models to fit: one, or the grid `--cv` chooses from, for each of the
+/// `c_values`. `x` is the scaled training matrix (scikit-learn's
+/// `gamma="scale"` is computed on it).
+fn candidates(opts: &FitOptions, c_values: &[f64], x: ArrayView2<f32>) -> Vec<Spec> {
     let gammas = if opts.gamma.is_empty() {
         vec![model::scale_gamma(x)]
     } else {
         opts.gamma.clone()
     };
     let mut specs = Vec::new();
-    for &c in &opts.c {
+    for &c in c_values {
         match (opts.model, opts.kernel) {
             (ModelKind::Logistic, _) => specs.push(Spec::Logistic { c }),
             (ModelKind::Svm, Kernel::Linear) => specs.push(Spec::Svm { kernel: SvmKernel::Linear, c }),
@@ -288,6 +330,25 @@ pub fn fit(opts: &ValidFitOptions, notes: &mut dyn FnMut(&str)) -> Result<FitRep
             return Err(Error::ClassSmallerThanFolds { class: data.classes[i].clone(), n, k });
         }
     }
+    let smallest = counts.iter().copied().filter(|&n| n > 0).min().expect("two classes present");
+    let (c_values, validation) = match &opts.c {
+        Penalty::Given(c) => (c.clone(), opts.cv.map(cv::Validation::Folds)),
+        Penalty::Auto => match opts.cv {
+            Some(k) => (auto_grid(), Some(cv::Validation::Folds(k))),
+            None if y.len() > HOLDOUT_ROWS => (auto_grid(), Some(cv::Validation::Holdout)),
+            None if smallest >= 2 => {
+                let k = AUTO_FOLDS.min(smallest);
+                if k < AUTO_FOLDS {
+                    notes(&format!("--C auto: {k} folds, as the smallest class has {smallest} rows"));
+                }
+                (auto_grid(), Some(cv::Validation::Folds(k)))
+            }
+            None => {
+                notes(&format!("--C auto: a class has {smallest} row, too few to cross-validate; fitting C=1"));
+                (vec![1.0], None)
+            }
+        },
+    };
     // Classes with no example in the file cannot be learnt; the model is fitted
     // on the ones present and maps back to the file's class indices.
     let kept: Vec<usize> = (0..counts.len()).filter(|&c| counts[c] > 0).collect();
@@ -303,18 +364,20 @@ pub fn fit(opts: &ValidFitOptions, notes: &mut dyn FnMut(&str)) -> Result<FitRep
     let mut x = if rows.len() == data.len() { std::mem::take(&mut data.x) } else { data.x.select(Axis(0), &rows) };
     let scaler = scale::Scaler::fit(opts.scale, x.view());
     // Cross-validation scales each fold by its own statistics, from raw rows.
-    let x_raw = opts.cv.map(|_| x.clone());
+    let x_raw = validation.map(|_| x.clone());
     scaler.transform_in_place(x.view_mut());
-    let specs = candidates(opts, x.view());
+    let specs = candidates(opts, &c_values, x.view());
     let n_classes = classes.len();
 
-    let (spec, cv) = match (opts.cv, x_raw) {
-        (Some(k), Some(x_raw)) => {
-            let gamma_scale = opts.gamma.is_empty();
-            let table = cv::cross_validate(&specs, x_raw.view(), &y, n_classes, k, opts.scale, gamma_scale, opts.class_weight, opts.cv_metric)?;
-            (table.best, table.rows)
+    let (spec, cv, selection) = match (validation, x_raw) {
+        (Some(validation), Some(x_raw)) => {
+            let how = cv::How { validation, scaling: opts.scale, gamma_scale: opts.gamma.is_empty(), weight: opts.class_weight, metric: opts.cv_metric };
+            let table = cv::cross_validate(&specs, x_raw.view(), &y, n_classes, &how)?;
+            let best = table.rows.iter().find(|(s, _)| *s == table.best).expect("the best is a row").1;
+            let selection = saved::Selection { validation: validation.to_string(), metric: opts.cv_metric.to_string(), candidates: specs.len(), score: best };
+            (table.best, table.rows, Some(selection))
         }
-        _ => (specs[0], Vec::new()),
+        _ => (specs[0], Vec::new(), None),
     };
 
     let start = Instant::now();
@@ -324,6 +387,7 @@ pub fn fit(opts: &ValidFitOptions, notes: &mut dyn FnMut(&str)) -> Result<FitRep
     let train_accuracy = pred.iter().zip(&y).filter(|(p, t)| p == t).count() as f64 / y.len() as f64;
     let mut classifier = Classifier::new(fitted, classes, &data, scaler, train_accuracy, fit_seconds, y.len());
     classifier.class_weight = opts.class_weight;
+    classifier.selection = selection;
     classifier.save(&opts.out)?;
     Ok(FitReport { classifier, out: opts.out.clone(), cv, cv_metric: opts.cv_metric, ignored_unlabeled })
 }

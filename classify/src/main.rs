@@ -2,7 +2,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use classify::{scale, Allow, ClassWeight, Classifier, FitOptions, Kernel, Metric, ModelKind};
+use classify::{scale, Allow, ClassWeight, Classifier, FitOptions, Kernel, Metric, ModelKind, Penalty};
 
 const PROG: &str = "classify";
 
@@ -30,9 +30,9 @@ enum Command {
         /// SVM kernel
         #[arg(long, value_parser = cli::choice::<Kernel>(Kernel::NAMES), default_value_t = Kernel::Linear)]
         kernel: Kernel,
-        /// Inverse regularization strength, as scikit-learn's C; a comma list with --cv
-        #[arg(long = "C", value_delimiter = ',', default_value = "1.0")]
-        c: Vec<f64>,
+        /// Inverse regularization strength, as scikit-learn's C: auto (17 values 1e-4..1e4 chosen by cross-validation, --cv K or 5 folds), a value, or a comma list with --cv
+        #[arg(long = "C", default_value = "auto")]
+        c: Penalty,
         /// RBF kernel width, as scikit-learn's gamma; a comma list with --cv; scale is 1 / (D * var(X)) [default: scale]
         #[arg(long, value_delimiter = ',')]
         gamma: Vec<f64>,

@@ -193,11 +193,24 @@ fn fit_rbf(x: ArrayView2<f32>, y: &[usize], weights: &[f64], c: f64, gamma: f64,
 impl Model {
     /// `y` holds class indices below `n_classes`; every class has examples.
     pub fn fit(spec: Spec, x: ArrayView2<f32>, y: &[usize], n_classes: usize, weight: ClassWeight) -> Result<Fitted, Error> {
+        Model::fit_from(spec, x, y, n_classes, weight, None)
+    }
+
+    /// As [`Model::fit`]; a logistic regression starts from `warm`'s
+    /// weights where that is one of the same shape (the other solvers
+    /// start from zero either way).
+    pub fn fit_from(spec: Spec, x: ArrayView2<f32>, y: &[usize], n_classes: usize, weight: ClassWeight, warm: Option<&Model>) -> Result<Fitted, Error> {
         let fit_err = |reason: String| Error::Fit { spec, reason };
         let weights = weight.of(y, n_classes);
         match spec {
             Spec::Logistic { c } => {
-                let f = logistic::fit(x, y, n_classes, c, &weights);
+                let start: Option<Vec<f64>> = match warm {
+                    Some(Model::Logistic { weights, intercepts, .. }) => {
+                        Some(weights.iter().flatten().chain(intercepts).copied().collect())
+                    }
+                    _ => None,
+                };
+                let f = logistic::fit_from(x, y, n_classes, c, &weights, start.as_deref());
                 let weights = f.weights.rows().into_iter().map(|r| r.to_vec()).collect();
                 Ok(Fitted { model: Model::Logistic { c, weights, intercepts: f.intercepts.to_vec() }, converged: f.converged })
             }

@@ -49,6 +49,19 @@ pub struct Classifier {
     /// before this key existed).
     #[serde(default)]
     pub class_weight: ClassWeight,
+    /// How the model was chosen among candidates, when it was.
+    #[serde(default)]
+    pub selection: Option<Selection>,
+}
+
+/// A cross-validated choice: `validation` is `K-fold` or `holdout`, `score`
+/// the chosen candidate's mean `metric`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Selection {
+    pub validation: String,
+    pub metric: String,
+    pub candidates: usize,
+    pub score: f64,
 }
 
 fn yes() -> bool {
@@ -82,6 +95,7 @@ impl Classifier {
             train_accuracy,
             fit_seconds,
             class_weight: ClassWeight::None,
+            selection: None,
         }
     }
 

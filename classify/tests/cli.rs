@@ -63,6 +63,9 @@ fn compare_with_scikit_learn(train: &Path, val: &Path, layers: &[&str], dir: &Pa
         for (case, score_tol) in cases {
             let mut args = vec!["fit", "--train", s(train), "--out", s(&clf), "--layer", layer];
             args.extend(case);
+            if !case.contains(&"--C") {
+                args.extend(["--C", "1"]); // scikit-learn's default, which the reference takes
+            }
             ok(&args);
             ok(&["predict", s(val), "--classifier", s(&clf), "--out", s(&pred)]);
             let reported = score_json(val, &clf)["accuracy"].as_f64().unwrap();
@@ -108,7 +111,7 @@ fn balanced_class_weights_are_scikit_learns() {
     for (case, score_tol) in cases {
         let mut by_weight = Vec::new();
         for weight in ["none", "balanced"] {
-            let mut args = vec!["fit", "--train", s(&train), "--out", s(&clf), "--class-weight", weight];
+            let mut args = vec!["fit", "--train", s(&train), "--out", s(&clf), "--class-weight", weight, "--C", "1"];
             args.extend(case);
             let said = ok(&args);
             assert_eq!(said.contains("with balanced class weights"), weight == "balanced", "{said}");
@@ -424,6 +427,40 @@ fn cross_validation_scores_as_a_scikit_learn_pipeline_does() {
         for (i, (a, b)) in ours.iter().zip(&pipeline).enumerate() {
             assert!((a - b).abs() < 1e-3, "--scale {scale}, C #{i}: {a} vs scikit-learn's {b}\n{out}");
         }
+    }
+}
+
+/// `--C auto`, the default: the 17-value grid by 5-fold cross-validation,
+/// the table printed and the choice saved, and a validation accuracy no
+/// worse than scikit-learn's `LogisticRegressionCV` on the same grid and
+/// folds (give or take one row), on two generated tasks.
+#[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
+fn c_auto_is_as_good_as_logistic_regression_cv() {
+    let dir = tempfile::tempdir().unwrap();
+    let clf = dir.path().join("c.json");
+    let grid: Vec<String> = classify::auto_grid().iter().map(|c| c.to_string()).collect();
+    assert_eq!(grid.first().map(String::as_str), Some("0.0001"));
+    assert_eq!(grid.last().map(String::as_str), Some("10000"));
+    assert_eq!(grid.len(), 17, "two values a decade, 1e-4..1e4");
+    for seed in ["3", "11"] {
+        let (train, val) = (dir.path().join(format!("t{seed}.parquet")), dir.path().join(format!("v{seed}.parquet")));
+        py("classify/tests/py/make_imbalanced.py", &[s(&train), s(&val), "--seed", seed]);
+        let out = ok(&["fit", "--train", s(&train), "--out", s(&clf)]);
+        assert!(out.contains("cross-validation (mean accuracy over folds)"), "{out}");
+        let table: Vec<&str> = out.lines().filter(|l| l.trim_start().starts_with("logistic C=")).collect();
+        assert_eq!(table.len(), 17, "{out}");
+        let best = table.iter().find(|l| l.ends_with("<- best")).expect("a best row");
+        let saved: Value = serde_json::from_str(&std::fs::read_to_string(&clf).unwrap()).unwrap();
+        assert!(best.contains(&format!("C={} ", saved["model"]["c"])), "{best} is not the saved {}", saved["model"]["c"]);
+        assert_eq!(saved["selection"]["validation"], "5-fold");
+        assert_eq!(saved["selection"]["candidates"], 17);
+        let ours = score_json(&val, &clf)["accuracy"].as_f64().unwrap();
+        let r = py_json("classify/tests/py/logistic_cv_reference.py", &[s(&train), s(&val), "--cv", "5", "--Cs", &grid.join(",")]);
+        let theirs = r["val_accuracy"].as_f64().unwrap();
+        let one_row = 1.0 / r["val_rows"].as_f64().unwrap();
+        eprintln!("seed {seed}: classify C={} val {ours:.4}, LogisticRegressionCV C={} val {theirs:.4}", saved["model"]["c"], r["C"]);
+        assert!(ours >= theirs - one_row.max(0.01), "seed {seed}: --C auto {ours:.4}, LogisticRegressionCV {theirs:.4}");
     }
 }
 

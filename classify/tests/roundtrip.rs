@@ -36,7 +36,7 @@ fn fit(train: &Path, out: &Path, model: ModelKind, kernel: Kernel, scale: scale:
         out: out.to_owned(),
         model,
         kernel,
-        c: vec![c],
+        c: classify::Penalty::Given(vec![c]),
         gamma: vec![],
         layer: None,
         scale,

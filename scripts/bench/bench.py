@@ -260,8 +260,8 @@ def main():
 
     xt, yt = load(feats["train"])
     xv, yv = load(feats["val"])
-    for label, cli, make in (("logistic C=1", ["--model", "logistic"], lambda: LogisticRegression(C=1.0, max_iter=1000)),
-                             ("svm linear C=1", ["--model", "svm"], lambda: SVC(kernel="linear", C=1.0))):
+    for label, cli, make in (("logistic C=1", ["--model", "logistic", "--C", "1"], lambda: LogisticRegression(C=1.0, max_iter=1000)),
+                             ("svm linear C=1", ["--model", "svm", "--C", "1"], lambda: SVC(kernel="linear", C=1.0))):
         clf = os.path.join(tmp, "c.json")
         start = time.perf_counter()
         subprocess.run([classify, "fit", "--train", feats["train"], "--out", clf] + cli, check=True, stdout=subprocess.DEVNULL)

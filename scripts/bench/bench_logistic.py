@@ -91,7 +91,7 @@ def main():
             path = os.path.join(tmp, "f.parquet")
             write(path, x, y, k)
             clf = os.path.join(tmp, "c.json")
-            p = subprocess.run([args.classify, "fit", "--train", path, "--out", clf, "--model", "logistic"],
+            p = subprocess.run([args.classify, "fit", "--train", path, "--out", clf, "--model", "logistic", "--C", "1"],
                                capture_output=True, text=True)
             if p.returncode != 0:
                 sys.exit(f"classify failed: {p.stderr}")
