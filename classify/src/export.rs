@@ -3,14 +3,16 @@
 //! the classifier's layer, the same pooling and flatten, the saved scaling,
 //! then the model (logistic: Gemm and Softmax or Sigmoid; linear SVM:
 //! pairwise Gemm and libsvm's one-vs-one vote; RBF SVM: squared distances
-//! to the support vectors by MatMul, Exp, then the vote).
+//! to the support vectors by MatMul, Exp, then the vote; kNN: unit rows,
+//! MatMul with the kept training rows, TopK, Gather of one-hot votes).
 //!
 //! Only standard `ai.onnx` operators (runtimes without `ai.onnx.ml` run
 //! it), opset 13 or later, the backbone's batch dimension kept.
 //!
 //! Outputs: `label` (int64 class index, as `classify predict` picks it),
-//! `probabilities` (logistic) or `scores` (SVM: `classify predict`'s
-//! per-class scores, votes plus squashed confidences), and for SVMs
+//! `probabilities` (logistic), `scores` (SVM: `classify predict`'s
+//! per-class scores, votes plus squashed confidences) or `votes` (kNN:
+//! each class's share of the neighbours), and for SVMs
 //! `decision_values` (one column per machine, in libsvm's pair order).
 
 use std::path::PathBuf;
@@ -127,6 +129,7 @@ fn describe_output(name: &str) -> &'static str {
         "label" => "int64 [N]: index into classify.classes of the predicted class",
         "probabilities" => "float [N, classes]: class probabilities (softmax; binary: sigmoid)",
         "scores" => "float [N, classes]: votes plus confidences squashed into (-1/3, 1/3) (binary: -d, d), as classify predict's scores",
+        "votes" => "float [N, classes]: the share of each class among the k most cosine-similar training rows, as classify predict's scores",
         _ => "float [N, machines]: each one-vs-one machine's decision value, pairs (i, j) i < j in order, class i positive",
     }
 }
@@ -195,7 +198,7 @@ impl Head {
     /// Adds a node with one output named after `out` (under `classify/`
     /// unless it is a graph output) and returns that name.
     fn op(&mut self, op: &str, inputs: &[&str], out: &str, attrs: Vec<AttributeProto>) -> String {
-        let output = if matches!(out, "label" | "probabilities" | "scores" | "decision_values") {
+        let output = if matches!(out, "label" | "probabilities" | "scores" | "votes" | "decision_values") {
             out.to_string()
         } else {
             format!("classify/{out}")
@@ -270,6 +273,11 @@ impl Head {
         let k = n_classes;
         let argmax = |h: &mut Self, s: &str| h.op("ArgMax", &[s], "label", vec![attr_int("axis", 1), attr_int("keepdims", 0)]);
         match model {
+            Model::Knn { k: neighbours, rows, labels } => {
+                let s = self.knn(x, *neighbours, rows, labels, k);
+                argmax(self, &s);
+                vec![Output::new("label", Elem::Int64, None), Output::new(&s, Elem::Float, Some(k))]
+            }
             Model::Logistic { weights, intercepts, .. } => {
                 let (rows, d) = (weights.len(), weights[0].len());
                 let w = self.floats("weights", &[rows, d], weights.iter().flatten().map(|&v| v as f32).collect());
@@ -333,6 +341,39 @@ impl Head {
                 vec![Output::new("label", Elem::Int64, None), Output::new(&scores, Elem::Float, Some(k)), Output::new(&d, Elem::Float, Some(p))]
             }
         }
+    }
+
+    /// Cosine kNN: the query rows to unit length, their similarity to every
+    /// kept (unit) training row, TopK (ties to the lower row, as classify
+    /// breaks them), and each neighbour's one-hot vote over k summed.
+    fn knn(&mut self, x: &str, k: usize, rows: &crate::model::Rows, labels: &[usize], n_classes: usize) -> String {
+        let n = labels.len();
+        let ss = self.row_sq(x, "knn_norm_sq");
+        let norm = self.op("Sqrt", &[&ss], "knn_norm", vec![]);
+        let tiny = self.scalar("knn_tiny", f32::MIN_POSITIVE);
+        let safe = self.op("Max", &[&norm, &tiny], "knn_norm_safe", vec![]);
+        let unit = self.op("Div", &[x, &safe], "knn_unit", vec![]);
+        let mut columns = vec![0f32; rows.dim * n]; // [dim, n]: the training rows as columns
+        for (i, row) in rows.values.chunks_exact(rows.dim).enumerate() {
+            for (d, &v) in row.iter().enumerate() {
+                columns[d * n + i] = v;
+            }
+        }
+        let train = self.floats("knn_rows", &[rows.dim, n], columns);
+        let sims = self.op("MatMul", &[&unit, &train], "knn_similarity", vec![]);
+        let kk = self.ints("knn_k", &[k as i64]);
+        let values = self.op("TopK", &[&sims, &kk], "knn_top_values", vec![attr_int("axis", 1), attr_int("largest", 1), attr_int("sorted", 1)]);
+        // TopK's second output, the neighbours' rows.
+        let indices = values.replace("knn_top_values", "knn_top_rows");
+        self.g.nodes.last_mut().expect("TopK was just added").output.push(indices.clone());
+        let mut votes = vec![0f32; n * n_classes];
+        for (i, &c) in labels.iter().enumerate() {
+            votes[i * n_classes + c] = 1.0 / k as f32;
+        }
+        let votes = self.floats("knn_votes", &[n, n_classes], votes);
+        let gathered = self.op("Gather", &[&votes, &indices], "knn_neighbour_votes", vec![attr_int("axis", 0)]);
+        let axes = self.ints("knn_sum_axes", &[1]);
+        self.op("ReduceSum", &[&gathered, &axes], "votes", vec![attr_int("keepdims", 0)])
     }
 
     /// Every RBF machine's decision value, sum_k alpha_k exp(-|x - s_k|^2 / eps) - rho,

@@ -67,6 +67,14 @@ pub enum Error {
     NonPositiveC,
     #[error("--gamma values must be positive")]
     NonPositiveGamma,
+    #[error("--k must be at least 1")]
+    ZeroK,
+    #[error("--model knn has no C: leave --C out (it picks --k by --cv when given several)")]
+    CWithKnn,
+    #[error("--class-weight balanced applies to logistic and svm; knn's neighbours vote alike")]
+    ClassWeightWithKnn,
+    #[error("--k {k} is larger than the {rows} training rows")]
+    KLargerThanRows { k: usize, rows: usize },
     #[error("--cv needs at least 2 folds")]
     TooFewFolds,
     #[error("several --C/--gamma values need --cv K to choose between them")]
@@ -131,9 +139,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum ModelKind {
     Logistic,
     Svm,
+    Knn,
 }
 
-named_choice!(ModelKind { Logistic => "logistic", Svm => "svm" });
+named_choice!(ModelKind { Logistic => "logistic", Svm => "svm", Knn => "knn" });
 
 /// `--C`: the values to fit (several need `--cv`), or `auto`: the
 /// [`auto_grid`], chosen by cross-validation.
@@ -179,6 +188,8 @@ pub struct FitOptions {
     pub c: Penalty,
     /// RBF gamma; empty means scikit-learn's `scale`, 1 / (D * var(X)).
     pub gamma: Vec<f64>,
+    /// kNN's neighbours: one value, or several with `cv`.
+    pub k: Vec<usize>,
     pub layer: Option<String>,
     pub scale: scale::Kind,
     pub class_weight: ClassWeight,
@@ -220,9 +231,21 @@ impl FitOptions {
             return Err(Error::TooFewFolds);
         }
         let n_gamma = if self.model == ModelKind::Svm && self.kernel == Kernel::Rbf { self.gamma.len().max(1) } else { 1 };
-        let n_c = match &self.c {
-            Penalty::Given(c) => c.len(),
-            Penalty::Auto => 1, // the grid brings its own validation
+        if self.model == ModelKind::Knn {
+            if self.k.is_empty() || self.k.contains(&0) {
+                return Err(Error::ZeroK);
+            }
+            if matches!(self.c, Penalty::Given(_)) {
+                return Err(Error::CWithKnn);
+            }
+            if self.class_weight == ClassWeight::Balanced {
+                return Err(Error::ClassWeightWithKnn);
+            }
+        }
+        let n_c = match (&self.c, self.model) {
+            (_, ModelKind::Knn) => self.k.len(),
+            (Penalty::Given(c), _) => c.len(),
+            (Penalty::Auto, _) => 1, // the grid brings its own validation
         };
         if n_c * n_gamma > 1 && self.cv.is_none() {
             return Err(Error::SeveralWithoutCv);
@@ -298,10 +321,14 @@ fn candidates(opts: &FitOptions, c_values: &[f64], x: ArrayView2<f32>) -> Vec<Sp
     } else {
         opts.gamma.clone()
     };
+    if opts.model == ModelKind::Knn {
+        return opts.k.iter().map(|&k| Spec::Knn { k }).collect();
+    }
     let mut specs = Vec::new();
     for &c in c_values {
         match (opts.model, opts.kernel) {
             (ModelKind::Logistic, _) => specs.push(Spec::Logistic { c }),
+            (ModelKind::Knn, _) => unreachable!("knn's candidates are its k values, returned above"),
             (ModelKind::Svm, Kernel::Linear) => specs.push(Spec::Svm { kernel: SvmKernel::Linear, c }),
             (ModelKind::Svm, Kernel::Rbf) => {
                 specs.extend(gammas.iter().map(|&gamma| Spec::Svm { kernel: SvmKernel::Rbf { gamma }, c }))
@@ -332,6 +359,7 @@ pub fn fit(opts: &ValidFitOptions, notes: &mut dyn FnMut(&str)) -> Result<FitRep
     }
     let smallest = counts.iter().copied().filter(|&n| n > 0).min().expect("two classes present");
     let (c_values, validation) = match &opts.c {
+        _ if opts.model == ModelKind::Knn => (Vec::new(), opts.cv.map(cv::Validation::Folds)),
         Penalty::Given(c) => (c.clone(), opts.cv.map(cv::Validation::Folds)),
         Penalty::Auto => match opts.cv {
             Some(k) => (auto_grid(), Some(cv::Validation::Folds(k))),

@@ -36,6 +36,9 @@ enum Command {
         /// RBF kernel width, as scikit-learn's gamma; a comma list with --cv; scale is 1 / (D * var(X)) [default: scale]
         #[arg(long, value_delimiter = ',')]
         gamma: Vec<f64>,
+        /// Neighbours of --model knn (cosine similarity on the scaled features); a comma list with --cv
+        #[arg(long, value_delimiter = ',', default_value = "5")]
+        k: Vec<usize>,
         /// Feature column; may be left out when the file has only one [default: the only column]
         #[arg(long)]
         layer: Option<String>,
@@ -124,8 +127,8 @@ fn run(command: Command) -> classify::Result<()> {
     // The library's notes are lines on stderr; results go to stdout.
     let mut note = |line: &str| eprintln!("{line}");
     match command {
-        Command::Fit { train, out, model, kernel, c, gamma, layer, scale, class_weight, cv, cv_metric, allow_partial } => {
-            let opts = FitOptions { train, out, model, kernel, c, gamma, layer, scale, class_weight, cv, cv_metric, allow_partial }.check()?;
+        Command::Fit { train, out, model, kernel, c, gamma, k, layer, scale, class_weight, cv, cv_metric, allow_partial } => {
+            let opts = FitOptions { train, out, model, kernel, c, gamma, k, layer, scale, class_weight, cv, cv_metric, allow_partial }.check()?;
             let report = classify::fit(&opts, &mut note)?;
             for w in report.warnings() {
                 eprintln!("{PROG}: warning: {w}");

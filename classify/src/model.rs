@@ -5,6 +5,11 @@
 //! for more than two classes, as libsvm and so scikit-learn's SVC do. `C`
 //! and `gamma` mean what they mean in scikit-learn.
 //!
+//! And cosine k-nearest neighbours (`knn`): the training rows kept,
+//! scaled and of unit length, a row's class scores the shares of its `k`
+//! most similar rows' votes (scikit-learn's `KNeighborsClassifier` with
+//! `metric="cosine"` and uniform weights; DINOv2's baseline probe).
+//!
 //! One-vs-one rather than one-vs-rest: on the project's test tasks
 //! one-vs-rest fell up to 4 points of accuracy below SVC, and with linfa's
 //! dense kernel matrix K(K-1)/2 machines on two classes' rows each cost less
@@ -65,6 +70,7 @@ pub enum Spec {
     /// `c`: inverse L2 strength, scikit-learn's C.
     Logistic { c: f64 },
     Svm { c: f64, kernel: SvmKernel },
+    Knn { k: usize },
 }
 
 /// An SVM's kernel with what it takes: only the RBF kernel has a width.
@@ -119,6 +125,7 @@ impl std::fmt::Display for Spec {
             Spec::Logistic { c } => write!(f, "logistic C={c}"),
             Spec::Svm { kernel: SvmKernel::Linear, c } => write!(f, "svm linear C={c}"),
             Spec::Svm { kernel: SvmKernel::Rbf { gamma }, c } => write!(f, "svm rbf C={c} gamma={gamma:.6}"),
+            Spec::Knn { k } => write!(f, "knn k={k}"),
         }
     }
 }
@@ -142,6 +149,63 @@ pub enum Model {
         /// classes i < j in order (0,1), (0,2), ..., (1,2), ...; class i positive.
         machines: Machines,
     },
+    Knn {
+        k: usize,
+        /// The training rows, scaled and of unit length (a zero row stays zero).
+        rows: Rows,
+        /// Each training row's class.
+        labels: Vec<usize>,
+    },
+}
+
+/// Row-major f32 rows, saved as base64 of their little-endian bytes (a
+/// JSON number per value would take three times the space).
+#[derive(Debug, Clone)]
+pub struct Rows {
+    pub dim: usize,
+    pub values: Vec<f32>,
+}
+
+impl Serialize for Rows {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine;
+        use serde::ser::SerializeStruct;
+        let bytes: Vec<u8> = self.values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut st = s.serialize_struct("Rows", 2)?;
+        st.serialize_field("dim", &self.dim)?;
+        st.serialize_field("f32le_base64", &base64::engine::general_purpose::STANDARD.encode(bytes))?;
+        st.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Rows {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use base64::Engine;
+        #[derive(Deserialize)]
+        struct Raw {
+            dim: usize,
+            f32le_base64: String,
+        }
+        let raw = Raw::deserialize(d)?;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(raw.f32le_base64).map_err(serde::de::Error::custom)?;
+        if raw.dim == 0 || bytes.len() % (4 * raw.dim) != 0 {
+            return Err(serde::de::Error::custom("knn rows: not whole rows of dim floats"));
+        }
+        let values = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        Ok(Rows { dim: raw.dim, values })
+    }
+}
+
+/// `x`'s rows scaled to unit length; a zero row stays zero.
+fn unit_rows(x: ArrayView2<f64>) -> Array2<f64> {
+    let mut u = x.to_owned();
+    for mut r in u.rows_mut() {
+        let n = r.dot(&r).sqrt();
+        if n > 0.0 {
+            r /= n;
+        }
+    }
+    u
 }
 
 /// The SVM's binary machines: hyperplanes for the linear kernel, linfa's
@@ -203,6 +267,14 @@ impl Model {
         let fit_err = |reason: String| Error::Fit { spec, reason };
         let weights = weight.of(y, n_classes);
         match spec {
+            Spec::Knn { k } => {
+                if k > y.len() {
+                    return Err(Error::KLargerThanRows { k, rows: y.len() });
+                }
+                let u = unit_rows(x.mapv(f64::from).view()).mapv(|v| v as f32);
+                let rows = Rows { dim: x.ncols(), values: u.into_raw_vec_and_offset().0 };
+                Ok(Fitted { model: Model::Knn { k, rows, labels: y.to_vec() }, converged: true })
+            }
             Spec::Logistic { c } => {
                 let start: Option<Vec<f64>> = match warm {
                     Some(Model::Logistic { weights, intercepts, .. }) => {
@@ -248,6 +320,20 @@ impl Model {
 
     fn block_scores(&self, x: ArrayView2<f64>, n_classes: usize) -> Array2<f64> {
         match self {
+            Model::Knn { k, rows, labels } => {
+                let train = ArrayView2::from_shape((labels.len(), rows.dim), &rows.values).expect("whole rows");
+                let sims = unit_rows(x).dot(&train.mapv(f64::from).t());
+                let mut scores = Array2::<f64>::zeros((x.nrows(), n_classes));
+                let mut order: Vec<usize> = (0..labels.len()).collect();
+                for (r, sim) in sims.rows().into_iter().enumerate() {
+                    // The k most similar, ties to the lower row (ONNX's TopK's rule).
+                    order.select_nth_unstable_by(*k - 1, |&a, &b| sim[b].total_cmp(&sim[a]).then(a.cmp(&b)));
+                    for &i in &order[..*k] {
+                        scores[[r, labels[i]]] += 1.0 / *k as f64;
+                    }
+                }
+                scores
+            }
             Model::Logistic { weights, intercepts, .. } => {
                 let w = Array2::from_shape_fn((weights.len(), weights[0].len()), |(k, d)| weights[k][d]);
                 let z = x.dot(&w.t()) + Array1::from(intercepts.clone());

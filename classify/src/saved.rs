@@ -104,6 +104,7 @@ impl Classifier {
             Model::Logistic { c, .. } => Spec::Logistic { c: *c },
             Model::Svm { kernel: Kernel::Linear, c, .. } => Spec::Svm { kernel: SvmKernel::Linear, c: *c },
             Model::Svm { kernel: Kernel::Rbf, c, gamma, .. } => Spec::Svm { kernel: SvmKernel::Rbf { gamma: gamma.unwrap_or(0.0) }, c: *c },
+            Model::Knn { k, .. } => Spec::Knn { k: *k },
         }
     }
 

@@ -47,8 +47,10 @@ fn compare_with_scikit_learn(train: &Path, val: &Path, layers: &[&str], dir: &Pa
     let clf = dir.join("c.json");
     let pred = dir.join("p.csv");
     // (arguments, tolerance on the per-class scores)
-    let cases: [(&[&str], f64); 8] = [
+    let cases: [(&[&str], f64); 9] = [
         (&["--model", "logistic"], 0.02),
+        // Votes are shares of k: they differ only where two neighbours tie.
+        (&["--model", "knn", "--k", "5"], 1e-9),
         (&["--model", "logistic", "--C", "0.1"], 0.02),
         (&["--model", "logistic", "--scale", "l2"], 0.02),
         // LIBLINEAR's pairs stop at their own tolerance (and shuffle their
@@ -63,7 +65,7 @@ fn compare_with_scikit_learn(train: &Path, val: &Path, layers: &[&str], dir: &Pa
         for (case, score_tol) in cases {
             let mut args = vec!["fit", "--train", s(train), "--out", s(&clf), "--layer", layer];
             args.extend(case);
-            if !case.contains(&"--C") {
+            if !case.contains(&"--C") && !case.contains(&"knn") {
                 args.extend(["--C", "1"]); // scikit-learn's default, which the reference takes
             }
             ok(&args);
@@ -307,6 +309,12 @@ fn bad_input_is_one_clear_line() {
     assert_fails(&["fit", "--train", t, "--out", c, "--layer", "avgpool", "--cv", "13", "--C", "1,2"], "has 12 examples, fewer than the 13 folds");
     assert_fails(&["fit", "--train", t, "--out", c, "--layer", "avgpool", "--C", "1,2"], "need --cv K");
     assert_fails(&["fit", "--train", t, "--out", c, "--layer", "avgpool", "--C", "0"], "--C values must be positive");
+    assert_fails(&["fit", "--train", t, "--out", c, "--layer", "avgpool", "--C", "often"], "\"often\" is neither auto nor a comma list of numbers");
+    assert_fails(&["fit", "--train", t, "--out", c, "--layer", "avgpool", "--model", "knn", "--k", "0"], "--k must be at least 1");
+    assert_fails(&["fit", "--train", t, "--out", c, "--layer", "avgpool", "--model", "knn", "--k", "1000"], "--k 1000 is larger than the");
+    assert_fails(&["fit", "--train", t, "--out", c, "--layer", "avgpool", "--model", "knn", "--C", "1"], "--model knn has no C");
+    assert_fails(&["fit", "--train", t, "--out", c, "--layer", "avgpool", "--model", "knn", "--class-weight", "balanced"], "knn's neighbours vote alike");
+    assert_fails(&["fit", "--train", t, "--out", c, "--layer", "avgpool", "--class-weight", "some"], "invalid value 'some'");
     assert!(!clf.exists(), "a failed fit wrote a classifier");
 
     // Scoring with a classifier that does not fit the file.

@@ -73,7 +73,8 @@ fn pixels(dir: &Path, images: &Path, resize: &str, crop: &str) -> PathBuf {
 fn fit_all(dir: &Path, images: &Path, tag: &str) {
     let features = dir.join(format!("{tag}.parquet"));
     extract(images, &features, MODEL, &["--layer", "avgpool,layer3"]);
-    let cases: [(&str, &[&str]); 6] = [
+    let cases: [(&str, &[&str]); 7] = [
+        ("knn-avgpool", &["--model", "knn", "--layer", "avgpool", "--k", "3"]),
         ("logistic-avgpool", &["--model", "logistic", "--layer", "avgpool"]),
         ("linear-avgpool", &["--model", "svm", "--layer", "avgpool", "--scale", "l2"]),
         ("rbf-avgpool", &["--model", "svm", "--kernel", "rbf", "--layer", "avgpool"]),
@@ -86,11 +87,16 @@ fn fit_all(dir: &Path, images: &Path, tag: &str) {
         // C=1: `--C auto` may pick a large C, whose large RBF coefficients the
         // exported float32 graph sums with more rounding (2.5e-4 of the
         // row's largest score measured; the labels still agree).
-        ok(&[&["fit", "--train", s(&features), "--out", s(&c), "--C", "1"][..], args].concat());
+        let c1: &[&str] = if what.starts_with("knn") { &[] } else { &["--C", "1"] };
+        ok(&[&["fit", "--train", s(&features), "--out", s(&c)][..], c1, args].concat());
         let r = check(dir, &c, &features, images, &format!("{tag}-{what}"));
-        let scores = if what.starts_with("logistic") { "probabilities" } else { "scores" };
+        let scores = match what.split('-').next() {
+            Some("logistic") => "probabilities",
+            Some("knn") => "votes",
+            _ => "scores",
+        };
         let mut want = vec!["label", scores];
-        if !what.starts_with("logistic") {
+        if !what.starts_with("logistic") && !what.starts_with("knn") {
             want.push("decision_values");
         }
         assert_eq!(r["outputs"], serde_json::json!(want), "{what}");

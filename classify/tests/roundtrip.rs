@@ -38,6 +38,7 @@ fn fit(train: &Path, out: &Path, model: ModelKind, kernel: Kernel, scale: scale:
         kernel,
         c: classify::Penalty::Given(vec![c]),
         gamma: vec![],
+        k: vec![5],
         layer: None,
         scale,
         class_weight: classify::ClassWeight::None,

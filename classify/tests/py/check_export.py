@@ -64,7 +64,7 @@ def main():
         half = max(1, len(x) // 2)
         res = [sess.run(None, {sess.get_inputs()[0].name: part}) for part in (x[:half], x[half:]) if len(part)]
         got = {n: np.concatenate([r[i] for r in res]) for i, n in enumerate(names)}
-        score_name = "probabilities" if "probabilities" in got else "scores"
+        score_name = next(n for n in ("probabilities", "votes", "scores") if n in got)
         labels = [classes[int(i)] for i in got["label"]]
         scores = got[score_name].astype(np.float64)
         scale = np.maximum(np.abs(want_scores).max(axis=1, keepdims=True), 1.0)

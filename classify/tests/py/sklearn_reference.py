@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """scikit-learn on the same feature files, for comparison with classify.
 
-    sklearn_reference.py TRAIN VAL --layer L --model logistic|svm
+    sklearn_reference.py TRAIN VAL --layer L --model logistic|svm|knn [--k 5]
         [--kernel linear|rbf] [--C 1.0] [--gamma G] [--scale standard|l2|none]
         [--class-weight none|balanced] [--predictions PRED.csv [--score-tol T]]
 
@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.preprocessing import Normalizer, StandardScaler
 from sklearn.svm import SVC, LinearSVC
@@ -90,7 +91,7 @@ def compare(path, model, xv, yv, pv, kind, tol):
     ours = np.asarray([rows[p]["predicted"] for p in pv], dtype=object)
     classes = [str(c) for c in model.classes_]
     ours_scores = np.asarray([[float(rows[p][f"score_{c}"]) for c in classes] for p in pv])
-    if kind == "logistic":
+    if kind in ("logistic", "knn"):
         theirs_scores = model.predict_proba(xv)
     else:
         d = model.decision_function(xv)
@@ -124,7 +125,8 @@ def main():
     ap.add_argument("train")
     ap.add_argument("val")
     ap.add_argument("--layer", required=True)
-    ap.add_argument("--model", choices=["logistic", "svm"], required=True)
+    ap.add_argument("--model", choices=["logistic", "svm", "knn"], required=True)
+    ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--kernel", choices=["linear", "rbf"], default="linear")
     ap.add_argument("--C", type=float, default=1.0)
     ap.add_argument("--gamma", type=float)
@@ -142,7 +144,9 @@ def main():
         xt, xv = Normalizer().transform(xt), Normalizer().transform(xv)
     gamma = args.gamma if args.gamma is not None else 1.0 / (xt.shape[1] * xt.var())
     cw = "balanced" if args.class_weight == "balanced" else None
-    if args.model == "logistic":
+    if args.model == "knn":
+        m = KNeighborsClassifier(n_neighbors=args.k, metric="cosine", algorithm="brute")
+    elif args.model == "logistic":
         m = LogisticRegression(C=args.C, max_iter=1000, class_weight=cw)
     else:
         m = SVC(C=args.C, kernel=args.kernel, gamma=gamma if args.kernel == "rbf" else "scale", class_weight=cw)
