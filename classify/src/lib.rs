@@ -28,6 +28,7 @@ macro_rules! named_choice {
 pub(crate) mod cv;
 pub mod data;
 pub mod export;
+pub mod inspect;
 pub(crate) mod linear_svm;
 pub mod logistic;
 pub mod metrics;
@@ -67,6 +68,10 @@ pub enum Error {
     NonPositiveC,
     #[error("--gamma values must be positive")]
     NonPositiveGamma,
+    #[error("--threshold {0} is not a cosine in (-1, 1]")]
+    Threshold(f64),
+    #[error("{}: features of another backbone or layer ({found}) than {}'s ({want}): inspect compares features of one model", .val.display(), .train.display())]
+    InspectOtherFeatures { val: PathBuf, train: PathBuf, found: String, want: String },
     #[error("--k must be at least 1")]
     ZeroK,
     #[error("--model knn has no C: leave --C out (it picks --k by --cv when given several)")]

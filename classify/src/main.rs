@@ -95,6 +95,28 @@ enum Command {
         #[arg(long)]
         allow_partial: bool,
     },
+    /// Near-duplicates inside TRAIN and between TRAIN and VAL, likely wrong labels, classes hard to tell apart
+    Inspect {
+        /// Training feature file, or a folder of parts
+        train: PathBuf,
+        /// A second file (validation, test) searched for copies of training images
+        val: Option<PathBuf>,
+        /// Feature column; may be left out when the file has only one [default: the only column]
+        #[arg(long)]
+        layer: Option<String>,
+        /// Pairs at or above this cosine (of the standardized features) are near-duplicates
+        #[arg(long, default_value_t = 0.98)]
+        threshold: f64,
+        /// Nearest neighbours that judge each row's label
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        /// Print one JSON object (duplicates, suspect_labels, confusable_classes) instead of text
+        #[arg(long)]
+        json: bool,
+        /// Also write a self-contained HTML page of the findings with thumbnails
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
     /// Write the backbone and the classifier as one ONNX model (image batch in; label and scores out)
     Export {
         /// The saved classifier
@@ -153,6 +175,20 @@ fn run(command: Command) -> classify::Result<()> {
             let c = Classifier::load(&classifier)?;
             let n = classify::predict::predict(&c, &file, &out, Allow { mismatch: allow_mismatch, partial: allow_partial }, &mut note)?;
             eprintln!("wrote {n} predictions to {}", out.display());
+        }
+        Command::Inspect { train, val, layer, threshold, k, json, report } => {
+            let opts = classify::inspect::InspectOptions { train, val, layer, threshold, k };
+            let found = classify::inspect::inspect(&opts, &mut note)?;
+            if let Some(out) = report {
+                let w = classify::inspect::write_report(&found, &out)?;
+                let missing = if w.missing > 0 { format!(", {} images not found", w.missing) } else { String::new() };
+                eprintln!("wrote report {} ({} images{missing})", w.path.display(), w.cards);
+            }
+            if json {
+                cli::emit(PROG, &format!("{}\n", found.to_json()));
+            } else {
+                cli::emit(PROG, &found.to_text());
+            }
         }
         Command::Export { classifier, model, out } => {
             let mut report = backbone::weights::stderr_reporter(PROG);

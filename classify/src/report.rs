@@ -23,12 +23,12 @@ pub struct Written {
     pub missing: usize,
 }
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 
 /// The image as a small inline JPEG, or why it could not be read.
-fn thumbnail(path: &Path) -> Result<String, String> {
+pub(crate) fn thumbnail(path: &Path) -> Result<String, String> {
     // A phone photo needs no 12 million pixels for a thumbnail.
     let (img, _) = images::open_oriented_scaled(path, images::Limits::default(), THUMB)?;
     // Tiny images (8x8 digits) are enlarged with visible pixels, not blurred.
@@ -45,7 +45,7 @@ fn thumbnail(path: &Path) -> Result<String, String> {
     Ok(format!("data:image/jpeg;base64,{}", base64::engine::general_purpose::STANDARD.encode(jpeg)))
 }
 
-const STYLE: &str = r#"
+pub(crate) const STYLE: &str = r#"
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; padding: 0 1rem; }
 h1 { font-size: 1.5rem; margin-bottom: .2rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
 .sub { color: #666; margin-top: 0; font-size: .9rem; }

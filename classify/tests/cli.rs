@@ -438,6 +438,81 @@ fn cross_validation_scores_as_a_scikit_learn_pipeline_does() {
     }
 }
 
+/// `classify inspect` on feature files with planted faults
+/// (make_mislabeled.py): exactly the planted duplicate pairs, inside TRAIN
+/// and across to VAL, and the relabeled rows first among the suspects, each
+/// with its true class suggested.
+#[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
+fn inspect_finds_planted_duplicates_and_wrong_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train, val) = (dir.path().join("train.parquet"), dir.path().join("val.parquet"));
+    let planted = py_json("classify/tests/py/make_mislabeled.py", &[s(&train), s(&val)]);
+    let r: Value = serde_json::from_str(&ok(&["inspect", s(&train), s(&val), "--json"])).unwrap();
+    let pairs = |across: bool| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = r["duplicates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["across"] == across)
+            .map(|d| (d["a"].as_str().unwrap().to_string(), d["b"].as_str().unwrap().to_string()))
+            .collect();
+        v.sort();
+        v
+    };
+    for (key, across) in [("inside", false), ("across", true)] {
+        let mut want: Vec<(String, String)> =
+            planted[key].as_array().unwrap().iter().map(|p| (p[0].as_str().unwrap().into(), p[1].as_str().unwrap().into())).collect();
+        want.sort();
+        assert_eq!(pairs(across), want, "{key} duplicates: {r}");
+    }
+    let wrong = planted["mislabeled"].as_object().unwrap();
+    let suspects = r["suspect_labels"].as_array().unwrap();
+    assert!(suspects.len() >= wrong.len(), "{r}");
+    for s in &suspects[..wrong.len()] {
+        let path = s["path"].as_str().unwrap();
+        assert_eq!(wrong.get(path), Some(&s["suggested"]), "{path} is not a planted wrong label or its suggestion is off: {r}");
+    }
+    // The human text says the same.
+    let text = ok(&["inspect", s(&train), s(&val)]);
+    assert!(text.contains("2 pairs inside the training file, 2 between it and the other"), "{text}");
+    for path in wrong.keys() {
+        assert!(text.contains(path.as_str()), "{text}");
+    }
+}
+
+/// `inspect --report` on images: a training photo copied into the
+/// validation folder is shown as a pair of thumbnails; files of another
+/// backbone are one line and no report.
+#[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
+fn the_inspect_report_shows_a_leaked_image_and_other_backbones_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    py("classify/tests/py/make_dataset.py", &[s(&images), "--classes", "2", "--train", "6", "--val", "3"]);
+    let class = std::fs::read_dir(images.join("train")).unwrap().map(|e| e.unwrap().path()).min().unwrap();
+    let first = std::fs::read_dir(&class).unwrap().map(|e| e.unwrap().path()).min().unwrap();
+    let leaked = images.join("val").join(class.file_name().unwrap()).join("leaked.png");
+    std::fs::copy(&first, &leaked).unwrap();
+    let (tr, va) = (dir.path().join("train.parquet"), dir.path().join("val.parquet"));
+    extract(&images.join("train"), &tr, "resnet50-narrow.onnx", &[]);
+    extract(&images.join("val"), &va, "resnet50-narrow.onnx", &[]);
+    let report = dir.path().join("inspect.html");
+    ok(&["inspect", s(&tr), s(&va), "--report", s(&report)]);
+    let html = std::fs::read_to_string(&report).unwrap();
+    let a = format!("{}/{}", class.file_name().unwrap().to_string_lossy(), first.file_name().unwrap().to_string_lossy());
+    let b = format!("{}/leaked.png", class.file_name().unwrap().to_string_lossy());
+    assert!(html.contains(&format!("data-a=\"{a}\" data-b=\"{b}\"")), "no pair {a} {b} in the report");
+    assert!(html.contains("<img src=\"data:image/jpeg;base64,") && !html.contains("image not found"), "thumbnails");
+    // Another backbone's features: one line, nothing written.
+    let other = dir.path().join("other.parquet");
+    extract(&images.join("val"), &other, "resnet50.onnx", &[]);
+    let none = dir.path().join("none.html");
+    assert_fails(&["inspect", s(&tr), s(&other), "--report", s(&none)], "inspect compares features of one model");
+    assert!(!none.exists());
+    assert_fails(&["inspect", s(&tr), "--threshold", "2"], "--threshold 2 is not a cosine");
+}
+
 /// `--C auto`, the default: the 17-value grid by 5-fold cross-validation,
 /// the table printed and the choice saved, and a validation accuracy no
 /// worse than scikit-learn's `LogisticRegressionCV` on the same grid and
@@ -518,7 +593,7 @@ fn cross_validation_metrics_are_scikit_learns_scorings() {
 #[test]
 #[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn the_readme_lists_exactly_the_options_help_prints() {
-    for command in ["fit", "score", "predict", "export"] {
+    for command in ["fit", "score", "predict", "inspect", "export"] {
         let o = classify(&[command, "--help"]);
         assert!(o.status.success());
         testkit::assert_readme_matches_help(&format!("classify {command}"), &String::from_utf8_lossy(&o.stdout));
