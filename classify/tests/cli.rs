@@ -545,6 +545,25 @@ fn c_auto_is_as_good_as_logistic_regression_cv() {
         eprintln!("seed {seed}: classify C={} val {ours:.4}, LogisticRegressionCV C={} val {theirs:.4}", saved["model"]["c"], r["C"]);
         assert!(ours >= theirs - one_row.max(0.01), "seed {seed}: --C auto {ours:.4}, LogisticRegressionCV {theirs:.4}");
     }
+    // Above 20,000 rows, one holdout instead of five folds; an explicit --cv keeps its folds.
+    let (train, val) = (dir.path().join("big.parquet"), dir.path().join("big-val.parquet"));
+    py("classify/tests/py/make_imbalanced.py", &[s(&train), s(&val), "--counts", "16800,3360,840"]);
+    let out = ok(&["fit", "--train", s(&train), "--out", s(&clf)]);
+    assert!(out.contains("cross-validation (mean accuracy over a holdout of a fifth of the rows)") && out.contains("on 21000 rows"), "{out}");
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&clf).unwrap()).unwrap();
+    assert_eq!(saved["selection"]["validation"], "holdout");
+    ok(&["fit", "--train", s(&train), "--out", s(&clf), "--cv", "3"]);
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&clf).unwrap()).unwrap();
+    assert_eq!(saved["selection"]["validation"], "3-fold");
+    // A class of one row leaves nothing to cross-validate: C=1, said on stderr.
+    let (tiny, tiny_val) = (dir.path().join("tiny.parquet"), dir.path().join("tiny-val.parquet"));
+    py("classify/tests/py/make_imbalanced.py", &[s(&tiny), s(&tiny_val), "--counts", "20,8,1"]);
+    let o = classify(&["fit", "--train", s(&tiny), "--out", s(&clf)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--C auto: a class has 1 row, too few to cross-validate; fitting C=1"), "{}", stderr(&o));
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&clf).unwrap()).unwrap();
+    assert_eq!(saved["model"]["c"], 1.0);
+    assert!(saved["selection"].is_null());
 }
 
 /// `--cv-metric` and `--class-weight` in cross-validation, on the imbalanced
