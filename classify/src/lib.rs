@@ -368,7 +368,8 @@ pub fn fit(opts: &ValidFitOptions, notes: &mut dyn FnMut(&str)) -> Result<FitRep
         Penalty::Given(c) => (c.clone(), opts.cv.map(cv::Validation::Folds)),
         Penalty::Auto => match opts.cv {
             Some(k) => (auto_grid(), Some(cv::Validation::Folds(k))),
-            None if y.len() > HOLDOUT_ROWS => (auto_grid(), Some(cv::Validation::Holdout)),
+            // The holdout is fold 0 of 5: every class must have a row in each fold.
+            None if y.len() > HOLDOUT_ROWS && smallest >= AUTO_FOLDS => (auto_grid(), Some(cv::Validation::Holdout)),
             None if smallest >= 2 => {
                 let k = AUTO_FOLDS.min(smallest);
                 if k < AUTO_FOLDS {

@@ -125,6 +125,14 @@ impl Classifier {
         if c.format != FORMAT {
             return Err(Error::ClassifierFormat { path: path.to_owned(), found: c.format, supported: FORMAT });
         }
+        if let Model::Knn { k, rows, labels } = &c.model {
+            // Edited or cut files must not reach the scorer as a panic.
+            let whole = rows.dim == c.dim && rows.values.len() == labels.len() * rows.dim;
+            if !whole || *k == 0 || *k > labels.len() || labels.iter().any(|&l| l >= c.classes.len()) {
+                let reason = format!("its knn rows, labels and k do not agree ({} values of dim {}, {} labels, k {k})", rows.values.len(), rows.dim, labels.len());
+                return Err(Error::NotAClassifier { path: path.to_owned(), reason });
+            }
+        }
         Ok(c)
     }
 

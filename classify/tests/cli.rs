@@ -315,6 +315,13 @@ fn bad_input_is_one_clear_line() {
     assert_fails(&["fit", "--train", t, "--out", c, "--layer", "avgpool", "--model", "knn", "--C", "1"], "--model knn has no C");
     assert_fails(&["fit", "--train", t, "--out", c, "--layer", "avgpool", "--model", "knn", "--class-weight", "balanced"], "knn's neighbours vote alike");
     assert_fails(&["fit", "--train", t, "--out", c, "--layer", "avgpool", "--class-weight", "some"], "invalid value 'some'");
+    // A kNN classifier whose rows and labels no longer agree (edited, cut).
+    let knn = d.join("knn.json");
+    ok(&["fit", "--train", t, "--out", s(&knn), "--layer", "avgpool", "--model", "knn"]);
+    let mut saved: Value = serde_json::from_str(&std::fs::read_to_string(&knn).unwrap()).unwrap();
+    saved["model"]["labels"].as_array_mut().unwrap().pop();
+    std::fs::write(&knn, saved.to_string()).unwrap();
+    assert_fails(&["score", t, "--classifier", s(&knn)], "its knn rows, labels and k do not agree");
     assert!(!clf.exists(), "a failed fit wrote a classifier");
 
     // Scoring with a classifier that does not fit the file.
