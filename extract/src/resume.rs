@@ -132,7 +132,8 @@ mod tests {
         assert!(conflict(judge_with(&h, |_, _, _, _, sha, _| *sha = "cd".repeat(32))).starts_with("model sha256 abababababab, this run's cdcdcdcdcdcd"));
         assert!(conflict(judge_with(&h, |l, _, _, _, _, _| l[0].name = "layer3".into())).starts_with("layers avgpool (none), this run's layer3"));
         assert!(conflict(judge_with(&h, |l, _, _, _, _, _| l[0].tensor = "/other".into())).starts_with("layers avgpool (none)"));
-        assert_eq!(conflict(judge_with(&h, |_, p, _, _, _, _| p.resize = 232)), "resize 256 crop 224, this run's 232 224");
+        assert_eq!(conflict(judge_with(&h, |_, p, _, _, _, _| p.resize = 232)), "resize 256 crop 224 exact decode, this run's 232 224 exact decode");
+        assert_eq!(conflict(judge_with(&h, |_, p, _, _, _, _| p.decode = Decode::Scaled)), "resize 256 crop 224 exact decode, this run's 256 224 scaled decode");
         assert_eq!(conflict(judge_with(&h, |_, _, c, _, _, _| c.push("c".into()))), "other classes");
         assert!(conflict(judge_with(&h, |_, _, _, s, _, _| s.first = Some("a/0.png".into()))).starts_with("another share of the images: 3 images from Some(\"a/1.png\"), this run's 3 from Some(\"a/0.png\") of 12"));
         assert!(conflict(judge_with(&h, |_, _, _, s, _, _| s.total_images = 13)).starts_with("another share"));
