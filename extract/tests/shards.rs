@@ -220,7 +220,7 @@ fn a_done_part_is_skipped_another_runs_refused_a_killed_one_redone() {
 
     let args = ["--shard", "1/2", "--out", &out, "--resize", "240"];
     let o = extract(&imgs, &args, &[]);
-    assert_one_line_failure("extract", &args, &o, "exists from another run (resize 256 crop 224, this run's 240 224)");
+    assert_one_line_failure("extract", &args, &o, "exists from another run (resize 256 crop 224 scaled decode, this run's 240 224 scaled decode)");
     let args = ["--shard", "1/2", "--out", &out, "--pool", "max"];
     let o = extract(&imgs, &args, &[]);
     assert_one_line_failure("extract", &args, &o, "(layers layer2 (avg),avgpool (none), this run's layer2,avgpool with --pool max)");
