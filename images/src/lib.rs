@@ -109,15 +109,9 @@ pub fn open_oriented_scaled(path: &Path, limits: Limits, min_side: u32) -> Resul
 fn decode_oriented(bytes: &[u8], limits: Limits, min_side: Option<u32>) -> Result<(DynamicImage, u32), String> {
     let max_pixels = limits.max_pixels;
     let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| e.to_string())?;
-    if reader.format() == Some(ImageFormat::Jpeg) {
-        if !jpeg_is_complete(bytes) {
-            return Err("image file is truncated (no end-of-image marker)".into());
-        }
-        if let Some(min_side) = min_side {
-            if let Some(scaled) = decode_jpeg_scaled(bytes, max_pixels, min_side)? {
-                return Ok(scaled);
-            }
-        }
+    let jpeg = reader.format() == Some(ImageFormat::Jpeg);
+    if jpeg && !jpeg_is_complete(bytes) {
+        return Err("image file is truncated (no end-of-image marker)".into());
     }
     let mut alloc = image::Limits::default();
     // Room for the decoded pixels at up to 16 bytes each, and no more.
@@ -128,9 +122,19 @@ fn decode_oriented(bytes: &[u8], limits: Limits, min_side: Option<u32>) -> Resul
     let (w, h) = decoder.dimensions();
     check_pixels(w, h, max_pixels)?;
     let orientation = decoder.orientation().map_err(|e| e.to_string())?;
-    let mut img = guarded(|| DynamicImage::from_decoder(decoder))?.map_err(|e| e.to_string())?;
+    // The header read above says whether a reduced scale is due; only then
+    // does the scaled decoder read the file.
+    let denominator = match min_side {
+        Some(min_side) if jpeg => jpeg_scale(w, h, min_side),
+        _ => 1,
+    };
+    let scaled = if denominator > 1 { decode_jpeg_scaled(bytes, denominator)? } else { None };
+    let (mut img, denominator) = match scaled {
+        Some(img) => (img, denominator),
+        None => (guarded(|| DynamicImage::from_decoder(decoder))?.map_err(|e| e.to_string())?, 1),
+    };
     img.apply_orientation(orientation);
-    Ok((img, 1))
+    Ok((img, denominator))
 }
 
 fn check_pixels(w: u32, h: u32, max_pixels: u64) -> Result<(), String> {
@@ -149,35 +153,24 @@ pub fn jpeg_scale(w: u32, h: u32, min_side: u32) -> u32 {
     [8, 4, 2].into_iter().find(|&d| fits >= d).unwrap_or(1)
 }
 
-/// A JPEG decoded at its reduced scale, or `None` where it is not to be
-/// (full size is needed, or the file is CMYK or another kind PIL's draft
-/// would not turn into RGB), in which case the usual decoder reads it.
+/// A JPEG decoded at 1 / `denominator` of its size, unturned, or `None`
+/// where the file is CMYK or another kind PIL's draft would not turn into
+/// RGB (or one libjpeg cannot read the header of), in which case the usual
+/// decoder reads it.
 ///
 /// The decoder is libjpeg-turbo's (as mozjpeg carries it, built without
 /// its assembly so that no assembler is needed): the one PIL runs, so the
 /// scaled pixels are PIL's `draft` pixels, bit for bit.
-fn decode_jpeg_scaled(bytes: &[u8], max_pixels: u64, min_side: u32) -> Result<Option<(DynamicImage, u32)>, String> {
-    use mozjpeg::{ColorSpace as COLOR_SPACE, Marker};
-    let Ok(Ok(mut decoder)) = guarded(|| mozjpeg::Decompress::builder().with_markers(&[Marker::APP(1)]).from_mem(bytes)) else {
+fn decode_jpeg_scaled(bytes: &[u8], denominator: u32) -> Result<Option<DynamicImage>, String> {
+    use mozjpeg::ColorSpace;
+    let Ok(Ok(mut decoder)) = guarded(|| mozjpeg::Decompress::new_mem(bytes)) else {
         return Ok(None); // the usual decoder names what is wrong
     };
-    let (w, h) = decoder.size();
-    let (w, h) = (w as u32, h as u32);
-    check_pixels(w, h, max_pixels)?;
-    let denominator = jpeg_scale(w, h, min_side);
     let grey = match decoder.color_space() {
-        COLOR_SPACE::JCS_GRAYSCALE => true,
-        COLOR_SPACE::JCS_YCbCr | COLOR_SPACE::JCS_RGB => false,
+        ColorSpace::JCS_GRAYSCALE => true,
+        ColorSpace::JCS_YCbCr | ColorSpace::JCS_RGB => false,
         _ => return Ok(None),
     };
-    if denominator == 1 {
-        return Ok(None);
-    }
-    // The first EXIF segment, as the usual decoder takes it.
-    let orientation = decoder
-        .markers()
-        .find_map(|m| m.data.strip_prefix(b"Exif\0\0"))
-        .and_then(image::metadata::Orientation::from_exif_chunk);
     decoder.scale((8 / denominator) as u8);
     let decoded = guarded(move || -> std::io::Result<(u32, u32, Vec<u8>)> {
         let mut started = if grey { decoder.grayscale()? } else { decoder.rgb()? };
@@ -192,11 +185,7 @@ fn decode_jpeg_scaled(bytes: &[u8], max_pixels: u64, min_side: u32) -> Result<Op
     } else {
         image::RgbImage::from_raw(sw, sh, pixels).map(DynamicImage::ImageRgb8)
     };
-    let mut img = img.ok_or("the scaled JPEG decoder returned fewer pixels than its size")?;
-    if let Some(orientation) = orientation {
-        img.apply_orientation(orientation);
-    }
-    Ok(Some((img, denominator)))
+    Ok(Some(img.ok_or("the scaled JPEG decoder returned fewer pixels than its size")?))
 }
 
 /// Whether a JPEG stream reaches its end-of-image marker: the segments are
