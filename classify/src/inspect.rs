@@ -81,12 +81,7 @@ pub struct Findings {
 /// Rows standardized by `scaler` and scaled to unit length.
 fn unit(x: ArrayView2<f32>, scaler: &scale::Scaler) -> Array2<f32> {
     let mut u = scaler.transform(x);
-    for mut r in u.rows_mut() {
-        let n = r.dot(&r).sqrt();
-        if n > 0.0 {
-            r /= n;
-        }
-    }
+    scale::Scaler::L2.transform_in_place(u.view_mut());
     u
 }
 
@@ -220,19 +215,13 @@ impl Findings {
 
 /// The findings as an HTML page with thumbnails, whole or not at all.
 pub fn write_report(f: &Findings, out: &Path) -> Result<crate::report::Written> {
-    use crate::report::{esc, thumbnail, STYLE};
+    use crate::report::{esc, image_tag, STYLE};
     let mut missing = 0;
     let mut cards = 0;
     let mut card = |root: &str, rel: &str, caption: &str| -> String {
-        let path = Path::new(root).join(featurefile::paths::unspell(rel));
+        let (img, found) = image_tag(root, rel);
         cards += 1;
-        let img = match thumbnail(&path) {
-            Ok(uri) => format!("<img src=\"{uri}\" alt=\"{}\"/>", esc(rel)),
-            Err(e) => {
-                missing += 1;
-                format!("<div class=\"missing\" title=\"{}\">image not found</div>", esc(&e))
-            }
-        };
+        missing += usize::from(!found);
         format!("<figure class=\"card\" data-path=\"{}\">{img}<figcaption>{caption}<br/><span class=\"path\">{}</span></figcaption></figure>", esc(rel), esc(rel))
     };
     let mut h = String::new();

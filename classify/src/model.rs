@@ -271,7 +271,7 @@ impl Model {
                 if k > y.len() {
                     return Err(Error::KLargerThanRows { k, rows: y.len() });
                 }
-                let u = unit_rows(x.mapv(f64::from).view()).mapv(|v| v as f32);
+                let u = crate::scale::Scaler::L2.transform(x);
                 let rows = Rows { dim: x.ncols(), values: u.into_raw_vec_and_offset().0 };
                 Ok(Fitted { model: Model::Knn { k, rows, labels: y.to_vec() }, converged: true })
             }

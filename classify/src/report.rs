@@ -28,7 +28,17 @@ pub(crate) fn esc(s: &str) -> String {
 }
 
 /// The image as a small inline JPEG, or why it could not be read.
-pub(crate) fn thumbnail(path: &Path) -> Result<String, String> {
+/// The row's image (`rel` under `root`, the path column's spelling turned
+/// back into the file, non-UTF-8 names included) as an inline thumbnail, or
+/// a grey box saying why not; and whether it was found.
+pub(crate) fn image_tag(root: &str, rel: &str) -> (String, bool) {
+    match thumbnail(&Path::new(root).join(featurefile::paths::unspell(rel))) {
+        Ok(uri) => (format!("<img src=\"{uri}\" alt=\"{}\"/>", esc(rel)), true),
+        Err(e) => (format!("<div class=\"missing\" title=\"{}\">image not found</div>", esc(&e)), false),
+    }
+}
+
+fn thumbnail(path: &Path) -> Result<String, String> {
     // A phone photo needs no 12 million pixels for a thumbnail.
     let (img, _) = images::open_oriented_scaled(path, images::Limits::default(), THUMB)?;
     // Tiny images (8x8 digits) are enlarged with visible pixels, not blurred.
@@ -97,16 +107,9 @@ pub fn write(scored: &Scored, classifier: &Classifier, source: &Path, out: &Path
     let mut cards = String::new();
     for &&(i, t, p) in &order[..shown] {
         let rel = &scored.data.paths[i];
-        // The path column's spelling turned back into the file (non-UTF-8 names included).
-        let path = Path::new(&scored.data.root).join(featurefile::paths::unspell(rel));
         let (right, tname, pname) = (t == p, &scored.classes[t], &scored.classes[p]);
-        let img = match thumbnail(&path) {
-            Ok(uri) => format!("<img src=\"{uri}\" alt=\"{}\"/>", esc(rel)),
-            Err(e) => {
-                missing += 1;
-                format!("<div class=\"missing\" title=\"{}\">image not found</div>", esc(&e))
-            }
-        };
+        let (img, found) = image_tag(&scored.data.root, rel);
+        missing += usize::from(!found);
         let truth = if right { String::new() } else { format!("<br/>true: {}", esc(tname)) };
         writeln!(
             cards,
