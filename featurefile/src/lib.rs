@@ -35,8 +35,11 @@ pub mod columns {
     pub const PATH: &str = "path";
     pub const LABEL: &str = "label";
     pub const LABEL_NAME: &str = "label_name";
-    /// Every fixed column, in file order (feature columns follow them).
-    pub const ALL: [&str; 3] = [PATH, LABEL, LABEL_NAME];
+    /// Only in a file of several views per image (`extract.preprocess`'s `views`).
+    pub const VIEW: &str = "view";
+    /// Every fixed column, in file order (feature columns follow them);
+    /// `VIEW` only where there are views.
+    pub const ALL: [&str; 4] = [PATH, LABEL, LABEL_NAME, VIEW];
 }
 
 /// Footer metadata keys.
@@ -219,6 +222,46 @@ pub struct Preprocess {
     /// those decoded every image in full.
     #[serde(default)]
     pub decode: Decode,
+    /// Only in a file of several rows per image (`extract --views`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub views: Option<Views>,
+}
+
+/// Several rows per image: view 0 is the eval transform above; views
+/// 1..count-1 are random resized crops of the upright picture, each flipped
+/// left-right or not, drawn from a generator seeded by `seed` and the row's
+/// `path` (FEATURE-FILE.md spells the algorithm out).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Views {
+    pub count: u32,
+    pub seed: u64,
+    /// The crop's share of the picture's area, drawn uniformly in this range.
+    pub scale: [f64; 2],
+    /// The crop's width / height, drawn log-uniformly in this range.
+    pub ratio: [f64; 2],
+    /// The chance of the left-right flip.
+    pub flip: f64,
+}
+
+impl Views {
+    /// torchvision's `RandomResizedCrop` and `RandomHorizontalFlip` defaults:
+    /// the tutorial's training transform.
+    pub fn tutorial(count: u32, seed: u64) -> Self {
+        Views { count, seed, scale: [0.08, 1.0], ratio: [3.0 / 4.0, 4.0 / 3.0], flip: 0.5 }
+    }
+}
+
+impl std::fmt::Display for Views {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} views seed {}", self.count, self.seed)
+    }
+}
+
+impl Preprocess {
+    /// Rows per image: 1, or the views' count.
+    pub fn views_per_image(&self) -> usize {
+        self.views.map_or(1, |v| v.count as usize)
+    }
 }
 
 /// How the images were decoded before the resize.
@@ -350,12 +393,15 @@ impl Header {
     }
 }
 
-fn schema(layers: &[(String, usize)]) -> SchemaRef {
+fn schema(layers: &[(String, usize)], views: bool) -> SchemaRef {
     let mut fields = vec![
         Field::new(columns::PATH, DataType::Utf8, false),
         Field::new(columns::LABEL, DataType::Int32, true),
         Field::new(columns::LABEL_NAME, DataType::Utf8, true),
     ];
+    if views {
+        fields.push(Field::new(columns::VIEW, DataType::Int32, false));
+    }
     for (name, dim) in layers {
         fields.push(Field::new(name, feature_type(*dim), false));
     }
@@ -373,6 +419,8 @@ pub struct Rows<'a> {
     pub labels: &'a [Option<i32>],
     /// Per feature column, in the writer's layer order: rows x dim values, row-major.
     pub features: &'a [&'a [f32]],
+    /// The view of each row, for a writer created with views; else empty.
+    pub views: &'a [i32],
 }
 
 /// Streams rows into a temporary file beside the destination and renames it
@@ -382,6 +430,7 @@ pub struct FeatureWriter {
     dest: PathBuf,
     classes: Vec<String>,
     layers: Vec<(String, usize)>,
+    views: bool,
     schema: SchemaRef,
     writer: ArrowWriter<File>,
     pending: atomic::Pending,
@@ -391,10 +440,16 @@ impl FeatureWriter {
     /// `layers` are (column name, dimension) in column order; `classes` the
     /// class names in index order.
     pub fn create(dest: &Path, classes: &[String], layers: &[(String, usize)]) -> Result<Self> {
+        Self::create_with_views(dest, classes, layers, false)
+    }
+
+    /// As [`FeatureWriter::create`], with a `view` column when `views`
+    /// (the header given to [`FeatureWriter::finish`] then records them).
+    pub fn create_with_views(dest: &Path, classes: &[String], layers: &[(String, usize)], views: bool) -> Result<Self> {
         let werr = |reason: String| Error::Write { path: dest.to_owned(), reason };
         let (file, pending) =
             atomic::Pending::create(dest).map_err(|e| Error::Io { path: dest.to_owned(), source: e })?;
-        let schema = schema(layers);
+        let schema = schema(layers, views);
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .set_max_row_group_row_count(Some(ROWS_PER_GROUP))
@@ -409,6 +464,7 @@ impl FeatureWriter {
             dest: dest.to_owned(),
             classes: classes.to_vec(),
             layers: layers.to_vec(),
+            views,
             schema,
             writer,
             pending,
@@ -429,6 +485,10 @@ impl FeatureWriter {
             Arc::new(Int32Array::from(rows.labels.to_vec())),
             Arc::new(label_names),
         ];
+        if self.views {
+            assert_eq!(rows.views.len(), n, "one view per row");
+            cols.push(Arc::new(Int32Array::from(rows.views.to_vec())));
+        }
         for ((_, dim), values) in self.layers.iter().zip(rows.features) {
             assert_eq!(values.len(), n * dim, "rows x dim values per feature column");
             let field = Arc::new(Field::new_list_field(DataType::Float32, false));
@@ -447,6 +507,7 @@ impl FeatureWriter {
         let werr = |reason: String| Error::Write { path: self.dest.clone(), reason };
         let names: Vec<_> = header.layers.iter().map(|(n, l)| (n.clone(), l.dim)).collect();
         assert_eq!(names, self.layers, "the header describes the columns written");
+        assert_eq!(header.preprocess.views.is_some(), self.views, "the header records the views written");
         let kvs = header.to_key_values();
         let metadata: std::collections::HashMap<String, String> =
             kvs.iter().map(|kv| (kv.key.clone(), kv.value.clone().unwrap_or_default())).collect();
@@ -480,6 +541,8 @@ pub struct FeatureFile {
     pub header: Header,
     pub paths: Vec<String>,
     pub labels: Vec<Option<i32>>,
+    /// Each row's view, in a file of several views per image; else empty.
+    pub views: Vec<i32>,
     pub columns: Vec<FeatureColumn>,
 }
 
@@ -637,12 +700,52 @@ impl Source {
             header: self.header.clone(),
             paths: Vec::with_capacity(self.rows),
             labels: Vec::with_capacity(self.rows),
+            views: Vec::new(),
         };
         for (path, meta) in &self.files {
             read_rows(path, meta, &mut out)?;
         }
+        if let Some(v) = self.header.preprocess.views {
+            check_views(&out, v.count).map_err(|reason| {
+                let first = &self.files[0].0;
+                let path = match self.parts {
+                    Some(_) => first.parent().unwrap_or(first),
+                    None => first,
+                };
+                Error::NotFeatureFile { path: path.to_owned(), reason }
+            })?;
+        }
         Ok(out)
     }
+}
+
+/// An image's rows are consecutive and are its views 0..count-1 in order:
+/// what `classify` averages per image and keeps together in its folds.
+fn check_views(f: &FeatureFile, count: u32) -> Result<(), String> {
+    if count < 2 {
+        return Err(format!("{} records {count} views; a file of views has at least 2", keys::PREPROCESS));
+    }
+    let mut i = 0;
+    while i < f.paths.len() {
+        for v in 0..count as usize {
+            let row = i + v;
+            let found = f.views.get(row).filter(|_| row < f.paths.len() && f.paths[row] == f.paths[i]);
+            if found != Some(&(v as i32)) {
+                let what = match found {
+                    Some(other) => format!("view {other}"),
+                    None => "no more rows".to_string(),
+                };
+                return Err(format!(
+                    "image {} has {what} where view {v} of its {count} was due (column {:?}: every image has views 0..{} in order)",
+                    f.paths[i],
+                    columns::VIEW,
+                    count - 1
+                ));
+            }
+        }
+        i += count as usize;
+    }
+    Ok(())
 }
 
 fn name_of(p: &Path) -> String {
@@ -662,7 +765,8 @@ fn footer(path: &Path) -> Result<(Header, usize, ArrowReaderMetadata)> {
     let kvs = meta.metadata().file_metadata().key_value_metadata().cloned().unwrap_or_default();
     let header = Header::from_key_values(path, &kvs)?;
     let schema = meta.schema();
-    for (name, ty) in [(columns::PATH, DataType::Utf8), (columns::LABEL, DataType::Int32)] {
+    let view = header.preprocess.views.is_some().then_some((columns::VIEW, DataType::Int32));
+    for (name, ty) in [(columns::PATH, DataType::Utf8), (columns::LABEL, DataType::Int32)].into_iter().chain(view) {
         match schema.field_with_name(name) {
             Ok(f) if *f.data_type() == ty => {}
             Ok(f) => return Err(bad(format!("column {name:?} is {} instead of {ty}", f.data_type()))),
@@ -685,8 +789,10 @@ fn footer(path: &Path) -> Result<(Header, usize, ArrowReaderMetadata)> {
 fn read_rows(path: &Path, meta: &ArrowReaderMetadata, out: &mut FeatureFile) -> Result<()> {
     let bad = |reason: String| Error::NotFeatureFile { path: path.to_owned(), reason };
     let schema = meta.schema();
+    let views = out.header.preprocess.views.is_some();
     let mut roots: Vec<usize> = [columns::PATH, columns::LABEL]
         .into_iter()
+        .chain(views.then_some(columns::VIEW))
         .chain(out.columns.iter().map(|c| c.name.as_str()))
         .map(|n| schema.index_of(n).map_err(|_| bad(format!("no {n:?} column"))))
         .collect::<Result<_>>()?;
@@ -715,6 +821,16 @@ fn read_rows(path: &Path, meta: &ArrowReaderMetadata, out: &mut FeatureFile) -> 
                 }
             }
             out.labels.push(l);
+        }
+        if views {
+            let v = batch
+                .column_by_name(columns::VIEW)
+                .and_then(|c| c.as_any().downcast_ref::<Int32Array>())
+                .ok_or_else(|| bad(format!("column {:?} is not Int32", columns::VIEW)))?;
+            if v.null_count() > 0 {
+                return Err(bad(format!("column {:?} has null rows", columns::VIEW)));
+            }
+            out.views.extend(v.values().iter());
         }
         for col in &mut out.columns {
             let list = batch
@@ -757,6 +873,7 @@ mod tests {
                 std: [0.229, 0.224, 0.225],
                 filter: "bilinear".into(),
                 decode: Decode::Scaled,
+                views: None,
             },
             root: "/data/train".into(),
             skipped: vec![Skipped { path: "cats/bad.jpg".into(), error: "truncated".into() }],
@@ -775,7 +892,7 @@ mod tests {
         let paths = vec!["a.jpg".to_string(), "cats/1.jpg".to_string(), "dogs/2.jpg".to_string()];
         let l3: Vec<f32> = (0..9).map(|v| v as f32).collect();
         let ap: Vec<f32> = (0..6).map(|v| -(v as f32)).collect();
-        w.write(Rows { paths: &paths, labels: &[None, Some(0), Some(1)], features: &[&l3, &ap] }).unwrap();
+        w.write(Rows { paths: &paths, labels: &[None, Some(0), Some(1)], features: &[&l3, &ap], views: &[] }).unwrap();
         assert!(!dest.exists(), "nothing appears before finish");
         w.finish(&h).unwrap();
 
@@ -789,12 +906,41 @@ mod tests {
         assert_eq!(leftovers.len(), 1, "only the finished file remains");
     }
 
+    /// A views file of two images, three views each, whose `view` column is `views`.
+    fn views_file(dir: &Path, views: &[i32]) -> PathBuf {
+        let dest = dir.join("v.parquet");
+        let mut h = header(&[("avgpool", 1)]);
+        h.preprocess.views = Some(Views::tutorial(3, 9));
+        let mut w = FeatureWriter::create_with_views(&dest, &h.classes, &[("avgpool".into(), 1)], true).unwrap();
+        let paths: Vec<String> = ["cats/1.jpg", "cats/1.jpg", "cats/1.jpg", "dogs/2.jpg", "dogs/2.jpg", "dogs/2.jpg"]
+            .iter()
+            .take(views.len())
+            .map(|p| p.to_string())
+            .collect();
+        let labels: Vec<Option<i32>> = paths.iter().map(|p| Some(p.starts_with("dogs") as i32)).collect();
+        let values: Vec<f32> = (0..paths.len()).map(|v| v as f32).collect();
+        w.write(Rows { paths: &paths, labels: &labels, features: &[&values], views }).unwrap();
+        w.finish(&h).unwrap()
+    }
+
+    #[test]
+    fn views_are_read_back_and_a_gap_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = FeatureFile::open(&views_file(dir.path(), &[0, 1, 2, 0, 1, 2])).unwrap();
+        assert_eq!(f.views, [0, 1, 2, 0, 1, 2]);
+        assert_eq!(f.header.preprocess.views_per_image(), 3);
+        for (views, due) in [(&[0, 1, 2, 0, 2, 1][..], "has view 2 where view 1 of its 3 was due"), (&[0, 1, 2, 0, 1], "has no more rows where view 2")] {
+            let err = FeatureFile::open(&views_file(dir.path(), views)).unwrap_err().to_string();
+            assert!(err.contains("dogs/2.jpg") && err.contains(due), "{views:?}: {err}");
+        }
+    }
+
     #[test]
     fn unfinished_writer_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("f.parquet");
         let mut w = FeatureWriter::create(&dest, &[], &[("avgpool".into(), 1)]).unwrap();
-        w.write(Rows { paths: &["x.png".into()], labels: &[None], features: &[&[1.0]] }).unwrap();
+        w.write(Rows { paths: &["x.png".into()], labels: &[None], features: &[&[1.0]], views: &[] }).unwrap();
         drop(w);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
@@ -809,7 +955,7 @@ mod tests {
 
         // A Parquet file without our footer.
         let plain = dir.path().join("plain.parquet");
-        let schema = schema(&[]);
+        let schema = schema(&[], false);
         let mut w = ArrowWriter::try_new(File::create(&plain).unwrap(), schema, None).unwrap();
         w.flush().unwrap();
         w.close().unwrap();
@@ -840,7 +986,7 @@ mod tests {
         assert_eq!(names(&h), keys::ALL);
         let back = Header::from_key_values(Path::new("p.parquet"), &h.to_key_values()).unwrap();
         assert_eq!(back, h);
-        let fields: Vec<String> = schema(&[("avgpool".into(), 1)]).fields().iter().map(|f| f.name().clone()).collect();
+        let fields: Vec<String> = schema(&[("avgpool".into(), 1)], true).fields().iter().map(|f| f.name().clone()).collect();
         assert_eq!(fields, [&columns::ALL[..], &["avgpool"]].concat());
     }
 
@@ -850,6 +996,7 @@ mod tests {
         assert_eq!(serde_json::from_str::<Preprocess>(old).unwrap().decode, Decode::Exact);
         let new = serde_json::to_value(Preprocess { decode: Decode::Scaled, ..serde_json::from_str(old).unwrap() }).unwrap();
         assert_eq!(new["decode"], "scaled");
+        assert!(new.get("views").is_none(), "one view per image: no record, as before views existed");
     }
 
     #[test]

@@ -4,25 +4,26 @@
 //! constants).
 
 use featurefile::shards::Shard;
-use featurefile::{Decode, FeatureWriter, Header, LayerInfo, ModelInfo, Pool, Preprocess, Rows, WeightsInfo, FORMAT, ROWS_PER_GROUP};
+use featurefile::{Decode, FeatureWriter, Header, LayerInfo, ModelInfo, Pool, Preprocess, Rows, Views, WeightsInfo, FORMAT, ROWS_PER_GROUP};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 
-/// A file with every key the contract lists (weights and a shard record
-/// included), written through the crate: its footer keys and its Arrow
+/// A file with every key and column the contract lists (weights, a shard
+/// record and views included), written through the crate: its footer keys and its Arrow
 /// schema's field names, as the parquet reader finds them.
 fn written() -> (Vec<String>, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("f.parquet");
     let classes = vec!["cats".to_string(), "dogs".to_string()];
-    let mut w = FeatureWriter::create(&path, &classes, &[("avgpool".into(), 2)]).unwrap();
-    w.write(Rows { paths: &["cats/a.png".into()], labels: &[Some(0)], features: &[&[0.5, 1.5]] }).unwrap();
+    let mut w = FeatureWriter::create_with_views(&path, &classes, &[("avgpool".into(), 2)], true).unwrap();
+    let paths = ["cats/a.png".to_string(), "cats/a.png".to_string()];
+    w.write(Rows { paths: &paths, labels: &[Some(0), Some(0)], features: &[&[0.5, 1.5, 0.25, 1.0]], views: &[0, 1] }).unwrap();
     w.finish(&Header {
         version: "t".into(),
         model: ModelInfo { file: "m.onnx".into(), sha256: "ab".repeat(32), input: "input".into() },
         weights: Some(WeightsInfo { name: "w".into(), url: String::new(), sha256: "cd".repeat(32) }),
         classes,
         layers: vec![("avgpool".into(), LayerInfo { tensor: "/flatten".into(), pool: Pool::None, dim: 2 })],
-        preprocess: Preprocess { resize: 256, crop: 224, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], filter: "f".into(), decode: Decode::Exact },
+        preprocess: Preprocess { resize: 256, crop: 224, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], filter: "f".into(), decode: Decode::Exact, views: Some(Views::tutorial(2, 7)) },
         root: "/r".into(),
         skipped: vec![],
         shard: Some(Shard { index: 0, count: 1, first: Some("cats/a.png".into()), last: Some("cats/a.png".into()), images: 1, total_images: 1 }),
@@ -73,10 +74,10 @@ fn the_documented_columns_are_the_crates() {
     let rows = first_cells(section(&doc, "Shape"));
     let names: Vec<&str> = rows.iter().map(|(n, _)| n.as_str()).collect();
     let (_, written) = written();
-    assert_eq!(names, written[..3], "FEATURE-FILE.md's column table and a written file's columns differ");
-    assert_eq!(written[3], "avgpool", "then one column per layer");
+    assert_eq!(names, written[..4], "FEATURE-FILE.md's column table and a written file's columns differ");
+    assert_eq!(written[4], "avgpool", "then one column per layer");
     let types: Vec<&str> = rows.iter().map(|(_, c)| c[0].as_str()).collect();
-    assert_eq!(types, ["Utf8", "Int32", "Utf8"]);
+    assert_eq!(types, ["Utf8", "Int32", "Utf8", "Int32"]);
     assert!(doc.contains(&format!("row groups of at most {ROWS_PER_GROUP} rows")), "row group size");
 }
 

@@ -14,7 +14,7 @@ fn header(index: usize, count: usize) -> Header {
         weights: None,
         classes: vec!["cats".into(), "dogs".into()],
         layers: vec![("avgpool".into(), LayerInfo { tensor: "/flatten".into(), pool: Pool::None, dim: 2 })],
-        preprocess: Preprocess { resize: 256, crop: 224, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], filter: "f".into(), decode: Decode::Exact },
+        preprocess: Preprocess { resize: 256, crop: 224, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], filter: "f".into(), decode: Decode::Exact, views: None },
         root: "/r".into(),
         skipped: vec![],
         shard: Some(Shard { index, count, first: Some(format!("cats/{index}.png")), last: Some(format!("cats/{index}.png")), images: 1, total_images: count }),
@@ -25,7 +25,7 @@ fn header(index: usize, count: usize) -> Header {
 fn write(path: &Path, h: &Header) {
     let mut w = FeatureWriter::create(path, &h.classes, &[("avgpool".into(), 2)]).unwrap();
     let p = h.shard.as_ref().and_then(|s| s.first.clone()).unwrap_or_else(|| "cats/x.png".into());
-    w.write(Rows { paths: &[p], labels: &[Some(0)], features: &[&[0.5, 1.5]] }).unwrap();
+    w.write(Rows { paths: &[p], labels: &[Some(0)], features: &[&[0.5, 1.5]], views: &[] }).unwrap();
     w.finish(h).unwrap();
 }
 

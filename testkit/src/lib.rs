@@ -10,14 +10,14 @@ use std::process::{Command, Output};
 pub fn write_generated(path: &Path, classes: &[String], dim: usize, paths: &[String], labels: &[Option<i32>], values: &[f32]) {
     use featurefile::{Decode, FeatureWriter, Header, LayerInfo, ModelInfo, Pool, Preprocess, Rows};
     let mut w = FeatureWriter::create(path, classes, &[("avgpool".into(), dim)]).unwrap();
-    w.write(Rows { paths, labels, features: &[values] }).unwrap();
+    w.write(Rows { paths, labels, features: &[values], views: &[] }).unwrap();
     w.finish(&Header {
         version: "test".into(),
         model: ModelInfo { file: "m.onnx".into(), sha256: "0".repeat(64), input: "input".into() },
         weights: None,
         classes: classes.to_vec(),
         layers: vec![("avgpool".into(), LayerInfo { tensor: "t".into(), pool: Pool::None, dim })],
-        preprocess: Preprocess { resize: 256, crop: 224, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], filter: "f".into(), decode: Decode::Exact },
+        preprocess: Preprocess { resize: 256, crop: 224, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], filter: "f".into(), decode: Decode::Exact, views: None },
         root: "/nowhere".into(),
         skipped: vec![],
         shard: None,
