@@ -103,10 +103,18 @@ pub fn open_oriented(path: &Path, limits: Limits) -> Result<DynamicImage, String
 /// file was decoded at full size: not a JPEG, not large enough, or a kind
 /// the scaled decoder does not take).
 pub fn open_oriented_scaled(path: &Path, limits: Limits, min_side: u32) -> Result<(DynamicImage, u32), String> {
-    decode_oriented(&read_file(path, limits.max_bytes)?, limits, Some(min_side))
+    open_oriented_at(path, limits, &|w, h| jpeg_scale(w, h, min_side))
 }
 
-fn decode_oriented(bytes: &[u8], limits: Limits, min_side: Option<u32>) -> Result<(DynamicImage, u32), String> {
+/// As [`open_oriented_scaled`], with the denominator (1, 2, 4 or 8) chosen
+/// by `choose` from the upright picture's full width and height, read from
+/// the header before any pixel is decoded: a caller that cuts regions out
+/// of the picture can keep each region's own resolution.
+pub fn open_oriented_at(path: &Path, limits: Limits, choose: &dyn Fn(u32, u32) -> u32) -> Result<(DynamicImage, u32), String> {
+    decode_oriented(&read_file(path, limits.max_bytes)?, limits, Some(choose))
+}
+
+fn decode_oriented(bytes: &[u8], limits: Limits, choose: Option<&dyn Fn(u32, u32) -> u32>) -> Result<(DynamicImage, u32), String> {
     let max_pixels = limits.max_pixels;
     let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| e.to_string())?;
     let jpeg = reader.format() == Some(ImageFormat::Jpeg);
@@ -124,17 +132,27 @@ fn decode_oriented(bytes: &[u8], limits: Limits, min_side: Option<u32>) -> Resul
     let orientation = decoder.orientation().map_err(|e| e.to_string())?;
     // The header read above says whether a reduced scale is due; only then
     // does the scaled decoder read the file.
-    let denominator = match min_side {
-        Some(min_side) if jpeg => jpeg_scale(w, h, min_side),
+    let denominator = match choose {
+        Some(choose) if jpeg => {
+            let (uw, uh) = if turns_sideways(orientation) { (h, w) } else { (w, h) };
+            choose(uw, uh)
+        }
         _ => 1,
     };
-    let scaled = if denominator > 1 { decode_jpeg_scaled(bytes, denominator)? } else { None };
+    let scaled = if matches!(denominator, 2 | 4 | 8) { decode_jpeg_scaled(bytes, denominator)? } else { None };
     let (mut img, denominator) = match scaled {
         Some(img) => (img, denominator),
         None => (guarded(|| DynamicImage::from_decoder(decoder))?.map_err(|e| e.to_string())?, 1),
     };
     img.apply_orientation(orientation);
     Ok((img, denominator))
+}
+
+/// Whether an EXIF orientation swaps width and height (a quarter turn, with
+/// or without a mirror).
+fn turns_sideways(o: image::metadata::Orientation) -> bool {
+    use image::metadata::Orientation::*;
+    matches!(o, Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH)
 }
 
 fn check_pixels(w: u32, h: u32, max_pixels: u64) -> Result<(), String> {
