@@ -18,6 +18,7 @@ pub mod resume;
 pub mod runtime;
 pub mod shard;
 mod sink;
+pub mod views;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -70,6 +71,10 @@ pub enum Error {
     FeatureFile(#[from] featurefile::Error),
     #[error("--batch and --threads must be at least 1")]
     ZeroBatchOrThreads,
+    #[error("--views must be at least 1 (1: the eval transform alone)")]
+    ZeroViews,
+    #[error("the model takes batches of exactly {batch} rows, fewer than --views {views}")]
+    ViewsAboveFixedBatch { batch: usize, views: u32 },
     #[error("--calibrate must be at least 1 image")]
     ZeroCalibrate,
     #[error("--precision int8: {0}")]
@@ -205,7 +210,7 @@ pub fn run(opts: &ValidOptions, report: &mut dyn FnMut(Event)) -> Result<Summary
         // inference reads.
         let (tx, rx) = mpsc::sync_channel::<Prepared>(1);
         let (recycle_tx, recycle_rx) = mpsc::channel::<runtime::HostBuffer>();
-        for b in engine.buffers(3, plan.batch, plan.preprocess.crop as usize)? {
+        for b in engine.buffers(3, plan.rows_per_batch(), plan.preprocess.crop as usize)? {
             let _ = recycle_tx.send(b);
         }
         let decoders = rayon::ThreadPoolBuilder::new()

@@ -42,7 +42,7 @@ struct Cli {
     /// Folder int8 calibrates on: give the training folder when extracting its validation set, for one quantized model [default: --images]
     #[arg(long)]
     calibrate_on: Option<PathBuf>,
-    /// Images per inference batch
+    /// Rows per inference batch: images, or with --views K, K rows for each of batch/K images
     #[arg(long, default_value_t = 32)]
     batch: usize,
     /// Threads for decoding and for inference [default: all cores]
@@ -63,6 +63,12 @@ struct Cli {
     /// Decode every JPEG at full size (PIL's Image.open path); by default a JPEG of at least twice --resize on its shorter side is decoded at its 1/2, 1/4 or 1/8 scale, as PIL's draft does
     #[arg(long)]
     exact_decode: bool,
+    /// Rows per image: view 0 is the eval transform, views 1..K-1 the tutorial's training transform (RandomResizedCrop, scale 0.08-1, ratio 3/4-4/3, then a left-right flip with p 0.5), in a view column
+    #[arg(long, default_value_t = 1)]
+    views: u32,
+    /// Seeds the augmented views, with each image's path: the same seed gives the same file, sharded or not
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
     /// This task's share of a cluster job: K/N (task K of N, 0-based), auto (Slurm array), auto/N (Kubernetes Indexed Job)
     #[arg(long)]
     shard: Option<extract::shard::Spec>,
@@ -118,6 +124,8 @@ fn main() -> ExitCode {
         max_pixels: args.max_pixels,
         max_bytes: args.max_bytes,
         exact_decode: args.exact_decode,
+        views: args.views,
+        seed: args.seed,
         shard: args.shard,
         overwrite: args.overwrite,
         cancel,

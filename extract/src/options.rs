@@ -36,6 +36,10 @@ pub struct Options {
     pub max_bytes: u64,
     /// Every JPEG at full size; otherwise a large one at a reduced DCT scale.
     pub exact_decode: bool,
+    /// Rows per image: the eval transform, then `views - 1` augmented views.
+    pub views: u32,
+    /// Seeds the augmented views (with each image's path).
+    pub seed: u64,
     /// This run's share of a cluster job; `--out` is then a folder.
     pub shard: Option<shard::Spec>,
     /// Redo a part that exists complete (otherwise the task has nothing to do).
@@ -72,6 +76,9 @@ impl Options {
     pub fn check(mut self) -> Result<ValidOptions> {
         if self.batch == 0 || self.threads == 0 {
             return Err(Error::ZeroBatchOrThreads);
+        }
+        if self.views == 0 {
+            return Err(Error::ZeroViews);
         }
         if self.precision == Precision::Int8 && self.calibrate == 0 {
             return Err(Error::ZeroCalibrate);

@@ -13,7 +13,8 @@ use crate::{preprocess, runtime};
 pub(crate) struct Prepared {
     /// Entry indices of the images that decoded, in order.
     pub(crate) ok: Vec<usize>,
-    /// `ok.len()` images first, packed: the failures' slots are squeezed out.
+    /// `ok.len()` images first (each its views' rows, in order), packed:
+    /// the failures' slots are squeezed out.
     pub(crate) data: runtime::HostBuffer,
     pub(crate) failed: Vec<(usize, String)>,
 }
@@ -29,8 +30,9 @@ pub(crate) fn decode(
     recycled: mpsc::Receiver<runtime::HostBuffer>,
     tx: mpsc::SyncSender<Prepared>,
 ) {
-    let per_image = cfg.values_per_image();
-    for (ci, chunk) in plan.data.entries.chunks(plan.batch).enumerate() {
+    let per_image = cfg.values_per_image() * cfg.rows_per_image();
+    let images = plan.images_per_batch();
+    for (ci, chunk) in plan.data.entries.chunks(images).enumerate() {
         if cancel.load(Ordering::Relaxed) {
             break;
         }
@@ -39,12 +41,12 @@ pub(crate) fn decode(
             buf.as_mut_slice()[..chunk.len() * per_image]
                 .par_chunks_mut(per_image)
                 .zip(chunk.par_iter())
-                .map(|(slot, e)| preprocess::preprocess_file(&e.abs, &cfg, slot))
+                .map(|(slot, e)| preprocess::preprocess_views(&e.abs, &e.rel, &cfg, slot))
                 .collect()
         });
         let mut p = Prepared { ok: Vec::new(), data: buf, failed: Vec::new() };
         for (i, r) in results.into_iter().enumerate() {
-            let idx = ci * plan.batch + i;
+            let idx = ci * images + i;
             match r {
                 Ok(()) => {
                     let dst = p.ok.len();

@@ -9,7 +9,7 @@ use crate::options::{Options, ValidOptions};
 use crate::resume::{self, Resume};
 use crate::runtime::{self, Device};
 use crate::{dataset, int8, open, preprocess, Error, Event, Result, Summary};
-use featurefile::{Calibration, Decode, Precision};
+use featurefile::{Calibration, Decode, Precision, Views};
 
 /// What a run will do, decided before any image is decoded: the model and
 /// the tensors to take from it, the images, and the batch size.
@@ -69,6 +69,11 @@ impl Plan {
             }
         });
         let batch = model.fixed_batch().map_or(opts.batch, |b| b as usize);
+        if let (Some(b), Some(v)) = (model.fixed_batch(), preprocess.views) {
+            if (b as usize) < v.count as usize {
+                return Err(Error::ViewsAboveFixedBatch { batch: b as usize, views: v.count });
+            }
+        }
         Ok(Plan {
             model: opened,
             layers,
@@ -80,6 +85,17 @@ impl Plan {
             sizes_from,
             int8,
         })
+    }
+
+    /// Images decoded per batch: `batch` rows hold `batch / views` images
+    /// (at least one).
+    pub(crate) fn images_per_batch(&self) -> usize {
+        (self.batch / self.preprocess.rows_per_image()).max(1)
+    }
+
+    /// The model's rows per batch: the images' views.
+    pub(crate) fn rows_per_batch(&self) -> usize {
+        self.images_per_batch() * self.preprocess.rows_per_image()
     }
 
     pub(crate) fn precision(&self) -> Precision {
@@ -114,7 +130,7 @@ impl Plan {
             Resume::Conflict(what) => Err(other(what)),
             Resume::Done { rows, skipped } => Ok(Some(Summary {
                 out: opts.out.clone(),
-                written: rows,
+                written: rows / self.preprocess.rows_per_image(),
                 skipped,
                 seconds: 0.0,
                 device: String::new(),
@@ -130,8 +146,12 @@ impl Plan {
             Some(s) => format!("; shard {}/{}: {} of {} images", s.index, s.count, s.images, s.total_images),
             None => String::new(),
         };
+        let views = match self.preprocess.views {
+            Some(v) => format!("; {} views per image (seed {}): the eval crop, then random resized crops and flips", v.count, v.seed),
+            None => String::new(),
+        };
         format!(
-            "model: {}{weights}; resize {}, crop {} ({}){share}",
+            "model: {}{weights}; resize {}, crop {} ({}){views}{share}",
             opts.model,
             self.preprocess.resize,
             self.preprocess.crop,
@@ -186,7 +206,8 @@ fn eval_sizes(opts: &Options, model: &backbone::Model) -> Result<(preprocess::Co
     }
     let limits = images::Limits { max_pixels: opts.max_pixels, max_bytes: opts.max_bytes };
     let decode = if opts.exact_decode { Decode::Exact } else { Decode::Scaled };
-    Ok((preprocess::Config { resize, crop, limits, decode, ..defaults }, from))
+    let views = (opts.views > 1).then(|| Views::tutorial(opts.views, opts.seed));
+    Ok((preprocess::Config { resize, crop, limits, decode, views, ..defaults }, from))
 }
 
 /// The items in first-seen order, each once.

@@ -9,8 +9,10 @@
 
 use std::path::Path;
 
-use featurefile::Decode;
+use featurefile::{Decode, Views};
 use image::{DynamicImage, RgbImage};
+
+use crate::views;
 
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
@@ -27,6 +29,8 @@ pub struct Config {
     pub limits: images::Limits,
     /// Whether a large JPEG is decoded at a reduced scale.
     pub decode: Decode,
+    /// Augmented views after the eval transform's (`--views`); `None`: one row per image.
+    pub views: Option<Views>,
 }
 
 impl Default for Config {
@@ -38,14 +42,20 @@ impl Default for Config {
             std: IMAGENET_STD,
             limits: images::Limits::default(),
             decode: Decode::Scaled,
+            views: None,
         }
     }
 }
 
 impl Config {
-    /// Values per image in the model's input: 3 x crop x crop.
+    /// Values per row of the model's input: 3 x crop x crop.
     pub fn values_per_image(&self) -> usize {
         3 * (self.crop as usize).pow(2)
+    }
+
+    /// Rows per image: 1, or the number of views.
+    pub fn rows_per_image(&self) -> usize {
+        self.views.map_or(1, |v| v.count as usize)
     }
 
     /// The metadata record of this transform.
@@ -57,6 +67,7 @@ impl Config {
             std: self.std.map(shortest),
             filter: FILTER.to_string(),
             decode: self.decode,
+            views: self.views,
         }
     }
 }
@@ -78,10 +89,14 @@ pub fn load_rgb(path: &Path, cfg: &Config) -> Result<RgbImage, String> {
         Decode::Exact => images::open_oriented(path, cfg.limits)?,
         Decode::Scaled => images::open_oriented_scaled(path, cfg.limits, cfg.resize)?.0,
     };
-    Ok(match img {
+    Ok(rgb(img))
+}
+
+fn rgb(img: DynamicImage) -> RgbImage {
+    match img {
         DynamicImage::ImageRgb8(rgb) => rgb,
         other => other.to_rgb8(),
-    })
+    }
 }
 
 /// Decodes and transforms one image into `out` (3 x crop x crop, CHW). A
@@ -90,6 +105,49 @@ pub fn load_rgb(path: &Path, cfg: &Config) -> Result<RgbImage, String> {
 pub fn preprocess_file(path: &Path, cfg: &Config, out: &mut [f32]) -> Result<(), String> {
     let img = load_rgb(path, cfg)?;
     transform(&img, cfg, out);
+    Ok(())
+}
+
+/// Decodes one image into its views (`cfg.views`, whose count of slots of
+/// 3 x crop x crop `out` holds): view 0 as [`preprocess_file`] gives it,
+/// then the augmented views of the image whose row path is `rel`
+/// ([`views`]). A large JPEG is decoded a second time only where its views
+/// need a finer scale than view 0's.
+pub fn preprocess_views(path: &Path, rel: &str, cfg: &Config, out: &mut [f32]) -> Result<(), String> {
+    let Some(v) = cfg.views else { return preprocess_file(path, cfg, out) };
+    let per = cfg.values_per_image();
+    let (first, rest) = out.split_at_mut(per);
+    // The upright full size, read from the header (a JPEG) or the picture.
+    let full = std::cell::Cell::new(None);
+    let eval_scale = |w: u32, h: u32| {
+        full.set(Some((w, h)));
+        images::jpeg_scale(w, h, cfg.resize)
+    };
+    let (img0, d0) = match cfg.decode {
+        Decode::Exact => (images::open_oriented(path, cfg.limits)?, 1),
+        Decode::Scaled => images::open_oriented_at(path, cfg.limits, &eval_scale)?,
+    };
+    let img0 = rgb(img0);
+    transform(&img0, cfg, first);
+    let (w, h) = full.get().unwrap_or(img0.dimensions());
+    let boxes = views::boxes(&v, rel, w, h);
+    let want = match cfg.decode {
+        Decode::Scaled if full.get().is_some() => views::scale_for(&boxes, cfg.crop),
+        _ => 1,
+    };
+    // A JPEG the scaled decoder declined (CMYK) came at full size: so do its views.
+    let again = want != d0 && !(d0 == 1 && images::jpeg_scale(w, h, cfg.resize) > 1);
+    let img = if again { rgb(images::open_oriented_at(path, cfg.limits, &|_, _| want)?.0) } else { img0 };
+    let crop = cfg.crop as usize;
+    for (b, slot) in boxes.iter().zip(rest.chunks_exact_mut(per)) {
+        let region = views::cut(&img, views::on_decoded(b, w, h, img.width(), img.height()));
+        let (rw, rh) = (region.width() as usize, region.height() as usize);
+        let mut pixels = resize_window(region.as_raw(), rw, rh, crop, crop, 0, 0, crop, crop);
+        if b.flip {
+            views::flip_rows(&mut pixels, crop);
+        }
+        normalize(&pixels, cfg, slot);
+    }
     Ok(())
 }
 
@@ -117,8 +175,12 @@ pub fn transform(img: &RgbImage, cfg: &Config, out: &mut [f32]) {
     let crop = cfg.crop as usize;
     let (left, top) = (crop_offset(nw, cfg.crop), crop_offset(nh, cfg.crop));
     let pixels = resize_window(img.as_raw(), w as usize, h as usize, nw as usize, nh as usize, left, top, crop, crop);
+    normalize(&pixels, cfg, out);
+}
 
-    let plane = crop * crop;
+/// Interleaved RGB crop x crop pixels to the model's normalized CHW floats.
+fn normalize(pixels: &[u8], cfg: &Config, out: &mut [f32]) {
+    let plane = (cfg.crop as usize).pow(2);
     for c in 0..3 {
         // torchvision divides by 255 then normalizes, both in float32; a table
         // per channel gives the same values at a fraction of the cost.

@@ -4,7 +4,7 @@
 //! of the images) is never taken for it.
 
 use featurefile::shards::Shard;
-use featurefile::{short_hash, Header, Pool, Precision, Preprocess};
+use featurefile::{short_hash, Header, Pool, Precision, Preprocess, Views};
 
 /// The answer for an existing part.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +45,9 @@ pub fn judge(found: Option<(&Header, usize)>, want: &Expected) -> Resume {
         let had: Vec<String> = found.layers.iter().map(|(n, l)| format!("{n} ({})", l.pool)).collect();
         let asked: Vec<&str> = want.layers.iter().map(|l| l.name.as_str()).collect();
         Some(format!("layers {}, this run's {} with --pool {}", had.join(","), asked.join(","), want.pool))
+    } else if found.preprocess.views != want.preprocess.views {
+        let says = |v: Option<Views>| v.map_or("1 view per image".to_string(), |v| v.to_string());
+        Some(format!("{}, this run's {}", says(found.preprocess.views), says(want.preprocess.views)))
     } else if found.preprocess != *want.preprocess {
         let (f, w) = (&found.preprocess, want.preprocess);
         Some(format!("resize {} crop {} {} decode, this run's {} {} {} decode", f.resize, f.crop, f.decode, w.resize, w.crop, w.decode))
@@ -97,7 +100,7 @@ mod tests {
             weights: None,
             classes: vec!["a".into(), "b".into()],
             layers: vec![("avgpool".into(), LayerInfo { tensor: "/flatten".into(), pool: Pool::None, dim: 8 })],
-            preprocess: Preprocess { resize: 256, crop: 224, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], filter: "f".into(), decode: Decode::Exact },
+            preprocess: Preprocess { resize: 256, crop: 224, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], filter: "f".into(), decode: Decode::Exact, views: None },
             root: "/r".into(),
             skipped: vec![Skipped { path: "a/2.png".into(), error: "truncated".into() }],
             shard: Some(shard()),
@@ -134,6 +137,10 @@ mod tests {
         assert!(conflict(judge_with(&h, |l, _, _, _, _, _| l[0].tensor = "/other".into())).starts_with("layers avgpool (none)"));
         assert_eq!(conflict(judge_with(&h, |_, p, _, _, _, _| p.resize = 232)), "resize 256 crop 224 exact decode, this run's 232 224 exact decode");
         assert_eq!(conflict(judge_with(&h, |_, p, _, _, _, _| p.decode = Decode::Scaled)), "resize 256 crop 224 exact decode, this run's 256 224 scaled decode");
+        assert_eq!(conflict(judge_with(&h, |_, p, _, _, _, _| p.views = Some(Views::tutorial(4, 7)))), "1 view per image, this run's 4 views seed 7");
+        let mut views = h.clone();
+        views.preprocess.views = Some(Views::tutorial(4, 7));
+        assert_eq!(conflict(judge_with(&views, |_, p, _, _, _, _| p.views = Some(Views::tutorial(4, 8)))), "4 views seed 7, this run's 4 views seed 8");
         assert_eq!(conflict(judge_with(&h, |_, _, c, _, _, _| c.push("c".into()))), "other classes");
         assert!(conflict(judge_with(&h, |_, _, _, s, _, _| s.first = Some("a/0.png".into()))).starts_with("another share of the images: 3 images from Some(\"a/1.png\"), this run's 3 from Some(\"a/0.png\") of 12"));
         assert!(conflict(judge_with(&h, |_, _, _, s, _, _| s.total_images = 13)).starts_with("another share"));

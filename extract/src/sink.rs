@@ -63,7 +63,8 @@ impl<'p> Sink<'p> {
             let _ = recycle.send(p.data);
             return Ok(());
         }
-        let n = p.ok.len();
+        let k = self.plan.preprocess.rows_per_image();
+        let n = p.ok.len() * k;
         let mut shapes: Vec<Vec<i64>> = vec![Vec::new(); tensors.len()];
         for f in &mut self.features {
             f.clear();
@@ -82,11 +83,14 @@ impl<'p> Sink<'p> {
             self.create_writer(&shapes)?;
         }
         let (w, _) = self.writer.as_mut().expect("created above");
-        let paths: Vec<String> = p.ok.iter().map(|&i| entries[i].rel.clone()).collect();
-        let labels: Vec<Option<i32>> = p.ok.iter().map(|&i| entries[i].label).collect();
+        // Each image's views, in order, one row each.
+        let rows = || p.ok.iter().flat_map(|&i| std::iter::repeat_n(&entries[i], k));
+        let paths: Vec<String> = rows().map(|e| e.rel.clone()).collect();
+        let labels: Vec<Option<i32>> = rows().map(|e| e.label).collect();
+        let views: Vec<i32> = if k > 1 { (0..n).map(|r| (r % k) as i32).collect() } else { Vec::new() };
         let cols: Vec<&[f32]> = self.features.iter().map(Vec::as_slice).collect();
-        w.write(Rows { paths: &paths, labels: &labels, features: &cols })?;
-        self.written += n;
+        w.write(Rows { paths: &paths, labels: &labels, features: &cols, views: &views })?;
+        self.written += p.ok.len();
         Ok(())
     }
 
@@ -102,7 +106,8 @@ impl<'p> Sink<'p> {
             })
             .collect();
         let cols: Vec<(String, usize)> = infos.iter().map(|(n, l)| (n.clone(), l.dim)).collect();
-        self.writer = Some((FeatureWriter::create(&self.out, &self.plan.data.classes, &cols)?, infos));
+        let views = self.plan.preprocess.views.is_some();
+        self.writer = Some((FeatureWriter::create_with_views(&self.out, &self.plan.data.classes, &cols, views)?, infos));
         Ok(())
     }
 
@@ -110,7 +115,7 @@ impl<'p> Sink<'p> {
     /// model gives the columns' sizes.
     pub(crate) fn create_empty(&mut self, engine: &mut runtime::Engine) -> Result<()> {
         let crop = self.plan.preprocess.crop as usize;
-        let buf = engine.buffers(1, self.plan.batch, crop)?.pop().expect("one buffer");
+        let buf = engine.buffers(1, self.plan.rows_per_batch(), crop)?.pop().expect("one buffer");
         let mut shapes: Vec<Vec<i64>> = vec![Vec::new(); self.plan.tensors.len()];
         engine.run_buffer(&buf, 1, |i, shape, _| shapes[i] = shape.to_vec())?;
         self.create_writer(&shapes)

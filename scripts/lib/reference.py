@@ -147,3 +147,102 @@ def ort_int8(model, calibration, pre):
         quantize_static(prepared, q, Images(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
         return onnx.load(q)
+
+
+# --- Augmented views (FEATURE-FILE.md, "Views"), written from the contract's
+# text: the generator, torchvision's RandomResizedCrop.get_params, the flip.
+
+_MASK = (1 << 64) - 1
+
+
+class SplitMix64:
+    def __init__(self, state):
+        self.state = state
+
+    def next(self):
+        self.state = (self.state + 0x9E3779B97F4A7C15) & _MASK
+        z = self.state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+        return z ^ (z >> 31)
+
+    def unit(self):
+        return (self.next() >> 11) / float(1 << 53)
+
+    def uniform(self, a, b):
+        return a + (b - a) * self.unit()
+
+    def below(self, n):
+        return self.next() % n
+
+
+def view_boxes(record, path, width, height):
+    """(left, top, w, h, flip) of views 1..count-1 of the image whose row
+    path is `path`, on its upright full-size width x height."""
+    import hashlib
+    import math
+
+    digest = hashlib.sha256(f"{record['seed']}:{path}".encode()).digest()
+    rng = SplitMix64(int.from_bytes(digest[:8], "little"))
+    scale, ratio = record["scale"], record["ratio"]
+    area = width * height
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    boxes = []
+    for _ in range(1, record["count"]):
+        for _ in range(10):
+            target = area * rng.uniform(scale[0], scale[1])
+            aspect = math.exp(rng.uniform(*log_ratio))
+            w = int(round(math.sqrt(target * aspect)))
+            h = int(round(math.sqrt(target / aspect)))
+            if 0 < w <= width and 0 < h <= height:
+                top = rng.below(height - h + 1)
+                left = rng.below(width - w + 1)
+                break
+        else:
+            in_ratio = width / height
+            if in_ratio < min(ratio):
+                w, h = width, int(round(width / min(ratio)))
+            elif in_ratio > max(ratio):
+                h, w = height, int(round(height * max(ratio)))
+            else:
+                w, h = width, height
+            top, left = (height - h) // 2, (width - w) // 2
+        boxes.append((left, top, w, h, rng.unit() < record["flip"]))
+    return boxes
+
+
+def view_tensors(file, path, pre):
+    """Every view of one image as extract computes it from the file's
+    preprocess record `pre` (with its `views`): view 0 the eval transform,
+    then each box cut, resized to crop x crop, flipped or not, normalized."""
+    resize, crop, record = pre["resize"], pre["crop"], pre["views"]
+    first = transform(load_rgb(file, draft_of(pre)), resize, crop)
+    im = Image.open(file)
+    sideways = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+    stored = im.size
+    width, height = (stored[1], stored[0]) if sideways else stored
+    boxes = view_boxes(record, path, width, height)
+    d = 1
+    if draft_of(pre) and im.format == "JPEG" and im.mode in ("RGB", "L"):
+        shortest = min(min(b[2], b[3]) for b in boxes)
+        d = next((s for s in (8, 4, 2) if shortest // crop >= s), 1)
+    if d > 1:
+        im.draft(im.mode, (stored[0] // d, stored[1] // d))
+        assert im.size == (-(-stored[0] // d), -(-stored[1] // d)), (im.size, stored, d)
+        im = ImageOps.exif_transpose(im).convert("RGB")
+    else:
+        im = load_rgb(file)
+    dw, dh = im.size
+    out = [first]
+    for left, top, w, h, flip in boxes:
+        x0 = min((left * dw + width // 2) // width, dw - 1)
+        y0 = min((top * dh + height // 2) // height, dh - 1)
+        x1 = min(max(((left + w) * dw + width // 2) // width, x0 + 1), dw)
+        y1 = min(max(((top + h) * dh + height // 2) // height, y0 + 1), dh)
+        v = im.crop((x0, y0, x1, y1)).resize((crop, crop), Image.BILINEAR)
+        if flip:
+            v = ImageOps.mirror(v)
+        a = np.asarray(v, dtype=np.float32) / np.float32(255)
+        a = (a - np.asarray(pre["mean"], np.float32)) / np.asarray(pre["std"], np.float32)
+        out.append(a.transpose(2, 0, 1))
+    return out
