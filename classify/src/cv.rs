@@ -20,6 +20,16 @@ pub fn stratified_folds(y: &[usize], n_classes: usize, k: usize) -> Vec<usize> {
         .collect()
 }
 
+/// Fold of each row where rows come `views` to an image, consecutively: the
+/// images are dealt out as [`stratified_folds`] deals rows, and each row
+/// goes with its image, so no image is in a fold's training and test rows
+/// at once.
+pub fn grouped_folds(y: &[usize], n_classes: usize, k: usize, views: usize) -> Vec<usize> {
+    let per_image: Vec<usize> = y.iter().step_by(views.max(1)).copied().collect();
+    let folds = stratified_folds(&per_image, n_classes, k);
+    (0..y.len()).map(|r| folds[r / views.max(1)]).collect()
+}
+
 /// The cross-validation table and the candidate it picks.
 #[derive(Debug, Clone)]
 pub struct Table {
@@ -55,6 +65,8 @@ pub struct How {
     pub gamma_scale: bool,
     pub weight: ClassWeight,
     pub metric: Metric,
+    /// Rows per image, consecutive: an image's views share a fold.
+    pub views: usize,
 }
 
 /// One fold held out: the other folds scaled by their own statistics, and
@@ -89,7 +101,7 @@ pub fn cross_validate(specs: &[Spec], x_raw: ArrayView2<f32>, y: &[usize], n_cla
         Validation::Folds(k) => (k, k),
         Validation::Holdout => (5, 1),
     };
-    let folds = stratified_folds(y, n_classes, k);
+    let folds = grouped_folds(y, n_classes, k, how.views);
     // Each fold scaled once, whatever the number of candidates.
     let splits: Vec<Split> = (0..rounds)
         .map(|f| {
@@ -127,6 +139,18 @@ pub fn cross_validate(specs: &[Spec], x_raw: ArrayView2<f32>, y: &[usize], n_cla
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_images_views_share_a_fold() {
+        // Three views per image: classes 0, 0, 1, 1, 0, 1 image by image.
+        let y: Vec<usize> = [0, 0, 1, 1, 0, 1].iter().flat_map(|&c| [c; 3]).collect();
+        let f = grouped_folds(&y, 2, 3, 3);
+        for image in f.chunks(3) {
+            assert!(image.iter().all(|&g| g == image[0]), "{f:?}");
+        }
+        let per_image: Vec<usize> = f.iter().step_by(3).copied().collect();
+        assert_eq!(per_image, stratified_folds(&[0, 0, 1, 1, 0, 1], 2, 3));
+    }
 
     #[test]
     fn folds_are_stratified() {

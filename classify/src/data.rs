@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use featurefile::{LayerInfo, Preprocess, Source};
-use ndarray::Array2;
+use ndarray::{Array2, Axis};
 
 use crate::Error;
 
@@ -38,6 +38,9 @@ pub struct Data {
     pub root: String,
     /// The transform the images went through before the backbone.
     pub preprocess: Preprocess,
+    /// Rows per image: 1, or (`extract --views K`) K, an image's views in
+    /// consecutive rows, view 0 first (the reader checked it).
+    pub views: usize,
 }
 
 impl Data {
@@ -100,6 +103,7 @@ impl Data {
             backbone_sha256: f.header.model.sha256.clone(),
             root: f.header.root.clone(),
             preprocess: f.header.preprocess.clone(),
+            views: f.header.preprocess.views_per_image(),
         })
     }
 
@@ -114,6 +118,23 @@ impl Data {
     /// Rows that have a label.
     pub fn labeled(&self) -> Vec<usize> {
         (0..self.len()).filter(|&i| self.y[i].is_some()).collect()
+    }
+
+    /// The first row (view 0) of each image.
+    pub fn first_views(&self) -> Vec<usize> {
+        (0..self.len()).step_by(self.views).collect()
+    }
+
+    /// This data with view 0 of each image alone: one row per image.
+    pub fn view_zero(mut self) -> Self {
+        if self.views > 1 {
+            let rows = self.first_views();
+            self.x = self.x.select(Axis(0), &rows);
+            self.y = rows.iter().map(|&i| self.y[i]).collect();
+            self.paths = rows.iter().map(|&i| std::mem::take(&mut self.paths[i])).collect();
+            self.views = 1;
+        }
+        self
     }
 }
 

@@ -99,10 +99,11 @@ fn similarities(a: ArrayView2<f32>, b: ArrayView2<f32>, mut visit: impl FnMut(us
 
 pub fn inspect(opts: &InspectOptions, notes: &mut dyn FnMut(&str)) -> Result<Findings> {
     opts.check()?;
-    let train = Data::load(&opts.train, opts.layer.as_deref(), false, notes)?;
+    // View 0 alone: an image's augmented views are near-duplicates of it by design.
+    let train = Data::load(&opts.train, opts.layer.as_deref(), false, notes)?.view_zero();
     let val = match &opts.val {
         Some(v) => {
-            let d = Data::load(v, Some(&train.column), false, notes)?;
+            let d = Data::load(v, Some(&train.column), false, notes)?.view_zero();
             if d.backbone_sha256 != train.backbone_sha256 || d.layer != train.layer {
                 return Err(Error::InspectOtherFeatures {
                     val: v.clone(),

@@ -98,8 +98,8 @@ pub enum Error {
     NotFinite { file: PathBuf, column: String, row: String, value: f32 },
     #[error("{}: {present} labeled class{} in the file; fitting needs at least two", .file.display(), if *.present == 1 { "" } else { "es" })]
     TooFewClasses { file: PathBuf, present: usize },
-    #[error("class {class:?} has {n} examples, fewer than the {k} folds of --cv {k}")]
-    ClassSmallerThanFolds { class: String, n: usize, k: usize },
+    #[error("class {class:?} has {n} {unit}, fewer than the {k} folds of --cv {k}")]
+    ClassSmallerThanFolds { class: String, n: usize, k: usize, unit: &'static str },
     #[error("{}: no labeled rows to score", .0.display())]
     NothingToScore(PathBuf),
 
@@ -357,12 +357,16 @@ pub fn fit(opts: &ValidFitOptions, notes: &mut dyn FnMut(&str)) -> Result<FitRep
     if present < 2 {
         return Err(Error::TooFewClasses { file: opts.train.clone(), present });
     }
+    // Folds deal out images (an image's views stay together): they count.
+    let views = data.views;
+    let images: Vec<usize> = counts.iter().map(|&n| n / views).collect();
+    let unit = if views > 1 { "images" } else { "examples" };
     if let Some(k) = opts.cv {
-        if let Some((i, &n)) = counts.iter().enumerate().find(|(_, &n)| n > 0 && n < k) {
-            return Err(Error::ClassSmallerThanFolds { class: data.classes[i].clone(), n, k });
+        if let Some((i, &n)) = images.iter().enumerate().find(|(_, &n)| n > 0 && n < k) {
+            return Err(Error::ClassSmallerThanFolds { class: data.classes[i].clone(), n, k, unit });
         }
     }
-    let smallest = counts.iter().copied().filter(|&n| n > 0).min().expect("two classes present");
+    let smallest = images.iter().copied().filter(|&n| n > 0).min().expect("two classes present");
     let (c_values, validation) = match &opts.c {
         _ if opts.model == ModelKind::Knn => (Vec::new(), opts.cv.map(cv::Validation::Folds)),
         Penalty::Given(c) => (c.clone(), opts.cv.map(cv::Validation::Folds)),
@@ -373,12 +377,12 @@ pub fn fit(opts: &ValidFitOptions, notes: &mut dyn FnMut(&str)) -> Result<FitRep
             None if smallest >= 2 => {
                 let k = AUTO_FOLDS.min(smallest);
                 if k < AUTO_FOLDS {
-                    notes(&format!("--C auto: {k} folds, as the smallest class has {smallest} rows"));
+                    notes(&format!("--C auto: {k} folds, as the smallest class has {smallest} {}", if views > 1 { "images" } else { "rows" }));
                 }
                 (auto_grid(), Some(cv::Validation::Folds(k)))
             }
             None => {
-                notes(&format!("--C auto: a class has {smallest} row, too few to cross-validate; fitting C=1"));
+                notes(&format!("--C auto: a class has {smallest} {}, too few to cross-validate; fitting C=1", if views > 1 { "image" } else { "row" }));
                 (vec![1.0], None)
             }
         },
@@ -405,7 +409,7 @@ pub fn fit(opts: &ValidFitOptions, notes: &mut dyn FnMut(&str)) -> Result<FitRep
 
     let (spec, cv, selection) = match (validation, x_raw) {
         (Some(validation), Some(x_raw)) => {
-            let how = cv::How { validation, scaling: opts.scale, gamma_scale: opts.gamma.is_empty(), weight: opts.class_weight, metric: opts.cv_metric };
+            let how = cv::How { validation, scaling: opts.scale, gamma_scale: opts.gamma.is_empty(), weight: opts.class_weight, metric: opts.cv_metric, views };
             let table = cv::cross_validate(&specs, x_raw.view(), &y, n_classes, &how)?;
             let best = table.rows.iter().find(|(s, _)| *s == table.best).expect("the best is a row").1;
             let selection = saved::Selection { validation: validation.to_string(), metric: opts.cv_metric.to_string(), candidates: specs.len(), score: best };
@@ -431,13 +435,14 @@ pub struct Scored {
     pub data: Data,
     /// Classifier's classes, then any the file has that the classifier does not.
     pub classes: Vec<String>,
-    /// Per labeled row: (row index, true class, predicted class), into `classes`.
+    /// Per labeled image: (its first row, true class, predicted class), into `classes`.
     pub rows: Vec<(usize, usize, usize)>,
     pub report: Report,
 }
 
-/// Scores every labeled row of `file`. Classes are matched by name, so the
-/// file's class indices may be ordered differently from the training file's.
+/// Scores every labeled image of `file` (a file of views: the mean of each
+/// image's views' scores). Classes are matched by name, so the file's class
+/// indices may be ordered differently from the training file's.
 pub fn score(classifier: &Classifier, file: &Path, allow: Allow, notes: &mut dyn FnMut(&str)) -> Result<Scored> {
     let data = classifier.load_compatible(file, allow, notes)?;
     let mut classes = classifier.classes.clone();
@@ -446,14 +451,17 @@ pub fn score(classifier: &Classifier, file: &Path, allow: Allow, notes: &mut dyn
             classes.push(c.clone());
         }
     }
-    let labeled = data.labeled();
+    // One verdict per image: the mean of its views' scores (one view: its own).
+    let k = data.views;
+    let labeled: Vec<usize> = data.first_views().into_iter().filter(|&i| data.y[i].is_some()).collect();
     if labeled.is_empty() {
         return Err(Error::NothingToScore(file.to_owned()));
     }
-    let pred = if labeled.len() == data.len() {
-        classifier.predict(data.x.view())
+    let (_, pred) = if labeled.len() * k == data.len() {
+        classifier.per_image(data.x.view(), k)
     } else {
-        classifier.predict(data.x.select(Axis(0), &labeled).view())
+        let rows: Vec<usize> = labeled.iter().flat_map(|&i| i..i + k).collect();
+        classifier.per_image(data.x.select(Axis(0), &rows).view(), k)
     };
     let rows: Vec<(usize, usize, usize)> = labeled
         .iter()
@@ -465,6 +473,6 @@ pub fn score(classifier: &Classifier, file: &Path, allow: Allow, notes: &mut dyn
         .collect();
     let truth: Vec<usize> = rows.iter().map(|r| r.1).collect();
     let predicted: Vec<usize> = rows.iter().map(|r| r.2).collect();
-    let report = Report::new(classes.clone(), &truth, &predicted, data.len() - labeled.len());
+    let report = Report::new(classes.clone(), &truth, &predicted, data.len() / k - labeled.len());
     Ok(Scored { data, classes, rows, report })
 }

@@ -10,8 +10,9 @@ use parquet::arrow::ArrowWriter;
 
 use crate::{Allow, Classifier, Error, Result};
 
-/// Writes predictions for every row of `file` to `out` (by its extension:
-/// .csv or .parquet), whole or not at all. Returns the number of rows.
+/// Writes predictions for every image of `file` to `out` (by its extension:
+/// .csv or .parquet), whole or not at all: one row each (a file of views:
+/// the mean of each image's views' scores). Returns the number of images.
 pub fn predict(classifier: &Classifier, file: &Path, out: &Path, allow: Allow, notes: &mut dyn FnMut(&str)) -> Result<usize> {
     let ext = out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     let parquet = match ext.as_deref() {
@@ -20,9 +21,9 @@ pub fn predict(classifier: &Classifier, file: &Path, out: &Path, allow: Allow, n
         _ => return Err(Error::PredictFormat(out.to_owned())),
     };
     let data = classifier.load_compatible(file, allow, notes)?;
-    let scores = classifier.scores(data.x.view());
-    let predicted: Vec<&str> =
-        classifier.model.classes_of(&scores).into_iter().map(|k| classifier.classes[k].as_str()).collect();
+    let (scores, classes) = classifier.per_image(data.x.view(), data.views);
+    let predicted: Vec<&str> = classes.into_iter().map(|k| classifier.classes[k].as_str()).collect();
+    let paths: Vec<&str> = data.first_views().into_iter().map(|i| data.paths[i].as_str()).collect();
     let score_names: Vec<String> = classifier.classes.iter().map(|c| format!("score_{c}")).collect();
 
     atomic::write_atomically(out, |file| -> std::result::Result<(), String> {
@@ -33,7 +34,7 @@ pub fn predict(classifier: &Classifier, file: &Path, out: &Path, allow: Allow, n
             fields.extend(score_names.iter().map(|n| Field::new(n, DataType::Float64, false)));
             let schema = Arc::new(Schema::new(fields));
             let mut cols: Vec<ArrayRef> = vec![
-                Arc::new(StringArray::from_iter_values(&data.paths)),
+                Arc::new(StringArray::from_iter_values(&paths)),
                 Arc::new(StringArray::from_iter_values(&predicted)),
             ];
             cols.extend(scores.columns().into_iter().map(|c| Arc::new(Float64Array::from(c.to_vec())) as ArrayRef));
@@ -46,8 +47,8 @@ pub fn predict(classifier: &Classifier, file: &Path, out: &Path, allow: Allow, n
             let mut header = vec!["path".to_string(), "predicted".to_string()];
             header.extend(score_names);
             w.write_record(&header).map_err(|e| err(&e))?;
-            for (i, path) in data.paths.iter().enumerate() {
-                let mut rec = vec![path.clone(), predicted[i].to_string()];
+            for (i, path) in paths.iter().enumerate() {
+                let mut rec = vec![path.to_string(), predicted[i].to_string()];
                 rec.extend(scores.row(i).iter().map(|v| v.to_string()));
                 w.write_record(&rec).map_err(|e| err(&e))?;
             }
@@ -56,5 +57,5 @@ pub fn predict(classifier: &Classifier, file: &Path, out: &Path, allow: Allow, n
         Ok(())
     })
     .map_err(|e| Error::io(out, e))?;
-    Ok(data.len())
+    Ok(paths.len())
 }

@@ -181,4 +181,24 @@ impl Classifier {
     pub fn predict(&self, x: ArrayView2<f32>) -> Vec<usize> {
         self.model.classes_of(&self.scores(x))
     }
+
+    /// Per-image class scores and classes of raw rows that come `views` to
+    /// an image (consecutive): the mean of its views' scores, and the class
+    /// of the highest mean. One view is [`Classifier::scores`] and
+    /// [`Classifier::predict`].
+    pub fn per_image(&self, x: ArrayView2<f32>, views: usize) -> (Array2<f64>, Vec<usize>) {
+        let scores = self.scores(x);
+        if views <= 1 {
+            let classes = self.model.classes_of(&scores);
+            return (scores, classes);
+        }
+        let images = scores.nrows() / views;
+        let mean = Array2::from_shape_fn((images, scores.ncols()), |(i, c)| {
+            (0..views).map(|v| scores[[i * views + v, c]]).sum::<f64>() / views as f64
+        });
+        // The mean of an SVM's votes is no vote: the highest mean wins,
+        // its confidences breaking ties.
+        let classes = crate::model::argmax_rows(&mean);
+        (mean, classes)
+    }
 }
