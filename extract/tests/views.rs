@@ -194,6 +194,11 @@ fn view_zero_is_todays_row_and_a_seed_gives_the_same_file_sharded_or_not() {
         assert_eq!(x.2 == 0, x.3 == y.3, "{} view {}: seed 5 and 6", x.0, x.2);
     }
 
+    // Every row's features are ONNX Runtime's own for the view the contract draws.
+    let r = py_json("scripts/oracles/reference-features.py", &[s(&a), "--model", s(&model(MODEL)), "--layer", "avgpool", "--min-cosine", "0.99999"]);
+    assert_eq!(r["rows"], 36, "{r}");
+    assert!(r["below"].as_array().unwrap().is_empty(), "rows off ONNX Runtime's features: {r}");
+
     // pandas reads the view column as the contract says.
     let o = python_command()
         .arg("-c")

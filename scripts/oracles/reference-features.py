@@ -4,8 +4,9 @@
 For every row of a feature file written by `extract`, recompute the layer's
 features the way a PyTorch user would (PIL decode, torchvision's eval
 transform in PIL + numpy, onnxruntime on the same model) and compare them by
-cosine similarity. Prints one JSON object; exits 1 when any image is below
---min-cosine.
+cosine similarity. In a file of views (`extract --views`), each row gets its
+view as FEATURE-FILE.md draws it. Prints one JSON object; exits 1 when any
+row is below --min-cosine.
 
     .venv/bin/python scripts/oracles/reference-features.py features/val.parquet \
         --model models/resnet50.onnx --layer avgpool
@@ -22,7 +23,7 @@ import pyarrow.parquet as pq
 
 # The shared modules (reference, photos, ...) live in scripts/lib.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../lib"))
-from reference import draft_of, load_rgb, ort_int8, pool, resolve_layer, transform
+from reference import draft_of, load_rgb, ort_int8, pool, resolve_layer, transform, view_tensors
 
 
 def main():
@@ -64,9 +65,21 @@ def main():
     ours = np.asarray(table.column(args.layer).combine_chunks().flatten()).reshape(len(paths), -1)
     cosines, max_diff = [], []
     step = fixed or args.batch
+    if pre.get("views"):
+        # A file of views: each image's rows are its views 0..K-1, in order.
+        views = table.column("view").to_pylist()
+        inputs = {}
+        for p, v in zip(paths, views):
+            if v == 0:
+                inputs[p] = view_tensors(os.path.join(root, p), p, pre)
+
+        def model_input(k):
+            return inputs[paths[k]][views[k]]
+    else:
+        def model_input(k):
+            return transform(load_rgb(os.path.join(root, paths[k]), draft_of(pre)), pre["resize"], pre["crop"], pre["mean"], pre["std"])
     for i in range(0, len(paths), step):
-        batch = np.stack([transform(load_rgb(os.path.join(root, p), draft_of(pre)), pre["resize"], pre["crop"], pre["mean"], pre["std"])
-                          for p in paths[i:i + step]])
+        batch = np.stack([model_input(k) for k in range(i, min(i + step, len(paths)))])
         ref = pool(sess.run(None, {inp.name: batch})[0], kind)
         mine = ours[i:i + step]
         cos = (ref * mine).sum(1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(mine, axis=1))
