@@ -104,8 +104,8 @@ fn draw(rng: &mut SplitMix64, v: &Views, width: u32, height: u32) -> ViewBox {
 /// than the crop they are resized to.
 pub fn scale_for(boxes: &[ViewBox], crop: u32) -> u32 {
     let shortest = boxes.iter().map(|b| b.width.min(b.height)).min().unwrap_or(0);
-    let fits = shortest / crop.max(1);
-    [8, 4, 2].into_iter().find(|&d| fits >= d).unwrap_or(1)
+    // The eval decode's rule (PIL's draft), applied to the smallest crop.
+    images::jpeg_scale(shortest, shortest, crop)
 }
 
 /// The box on a picture decoded at `img_w` x `img_h` from a full-size
