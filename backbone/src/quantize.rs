@@ -8,7 +8,8 @@
 //!
 //! - weights per output channel, symmetric (zero point 0, -127..127): a
 //!   channel's scale follows its own range, and x86's u8 x s8 products need
-//!   a zero weight offset;
+//!   a zero weight offset; 7-bit (-64..64, `reduce_range`) where the CPU's
+//!   u8 x s8 kernels would saturate ([`WeightBits`]);
 //! - activations per tensor, asymmetric uint8 over the calibrated [min, max]
 //!   widened to hold 0 (a ReLU's output uses all 256 levels);
 //! - a ReLU that is the only reader of a quantized output is dropped and its
@@ -52,6 +53,56 @@ pub enum Error {
     NoRange(String),
     #[error("weight {0:?} is not a float tensor this quantizer reads")]
     Weight(String),
+}
+
+/// The weights' integer range. x86 CPUs without VNNI (AVX2, AVX-512 before
+/// VNNI: AMD before Zen 4, Intel before Cascade Lake) multiply u8 by s8 with
+/// VPMADDUBSW, which adds each pair of products in 16 bits and saturates
+/// where 2 x 255 x 127 > 32767; with weights in -64..64 every pair fits
+/// (2 x 255 x 64 = 32640). ONNX Runtime documents the saturation and
+/// `reduce_range` as its remedy; VNNI, AMX and ARM's dot products add in 32
+/// bits and keep the full range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightBits {
+    Eight,
+    Seven,
+}
+
+impl WeightBits {
+    /// What this CPU's kernels need: 7 bits on x86 without VNNI, else 8.
+    pub fn for_this_cpu() -> WeightBits {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if !(std::arch::is_x86_feature_detected!("avx512vnni") || std::arch::is_x86_feature_detected!("avxvnni")) {
+                return WeightBits::Seven;
+            }
+        }
+        WeightBits::Eight
+    }
+
+    pub fn bits(self) -> u8 {
+        match self {
+            WeightBits::Eight => 8,
+            WeightBits::Seven => 7,
+        }
+    }
+
+    /// 7 or 8; anything else is `None`.
+    pub fn from_bits(bits: u8) -> Option<WeightBits> {
+        match bits {
+            8 => Some(WeightBits::Eight),
+            7 => Some(WeightBits::Seven),
+            _ => None,
+        }
+    }
+
+    /// The largest weight magnitude: ONNX Runtime's symmetric int8 range and its reduced one.
+    fn max(self) -> f32 {
+        match self {
+            WeightBits::Eight => 127.0,
+            WeightBits::Seven => 64.0,
+        }
+    }
 }
 
 /// Which tensors a model's quantization needs ranges for.
@@ -340,8 +391,8 @@ fn node(op: &str, inputs: &[&str], output: &str, axis: Option<i64>) -> NodeProto
     }
 }
 
-/// Per-channel symmetric int8 of `w` along `axis`: (values, one scale per channel).
-fn quantize_weight(w: &[f32], dims: &[i64], axis: usize) -> (Vec<i8>, Vec<f32>) {
+/// Per-channel symmetric int8 of `w` along `axis`, in `bits`' range: (values, one scale per channel).
+fn quantize_weight(w: &[f32], dims: &[i64], axis: usize, bits: WeightBits) -> (Vec<i8>, Vec<f32>) {
     let channels = dims[axis] as usize;
     let inner: usize = dims[axis + 1..].iter().product::<i64>() as usize;
     let channel = |i: usize| (i / inner) % channels;
@@ -350,14 +401,15 @@ fn quantize_weight(w: &[f32], dims: &[i64], axis: usize) -> (Vec<i8>, Vec<f32>) 
         let c = channel(i);
         amax[c] = amax[c].max(v.abs());
     }
-    let scales: Vec<f32> = amax.iter().map(|&a| if a > 0.0 { a / 127.0 } else { 1.0 }).collect();
-    let q = w.iter().enumerate().map(|(i, v)| (v / scales[channel(i)]).round().clamp(-127.0, 127.0) as i8).collect();
+    let m = bits.max();
+    let scales: Vec<f32> = amax.iter().map(|&a| if a > 0.0 { a / m } else { 1.0 }).collect();
+    let q = w.iter().enumerate().map(|(i, v)| (v / scales[channel(i)]).round().clamp(-m, m) as i8).collect();
     (q, scales)
 }
 
 /// The quantized model: `proto` as [`plan`] saw it, with `ranges` (min, max)
-/// for every tensor in `plan.calibrate` and for the input.
-pub fn apply(proto: &ModelProto, plan: &Plan, ranges: &HashMap<String, (f32, f32)>) -> Result<ModelProto, Error> {
+/// for every tensor in `plan.calibrate` and for the input, weights in `bits`' range.
+pub fn apply(proto: &ModelProto, plan: &Plan, ranges: &HashMap<String, (f32, f32)>, bits: WeightBits) -> Result<ModelProto, Error> {
     let mut out = proto.clone();
     let graph = out.graph.as_mut().ok_or(Error::NoGraph)?;
     // Each quantized tensor's (scale, zero point), in plan order: a SameAs
@@ -380,7 +432,7 @@ pub fn apply(proto: &ModelProto, plan: &Plan, ranges: &HashMap<String, (f32, f32
     for t in &graph.initializer {
         let name = t.name();
         if let Some(&axis) = plan.weights.get(name) {
-            let (q, scales) = quantize_weight(&float_values(t)?, &t.dims, axis);
+            let (q, scales) = quantize_weight(&float_values(t)?, &t.dims, axis, bits);
             let values = (tensor_proto::DataType::Int8, q.iter().map(|&v| v as u8).collect());
             weight_nodes.push(dequantized(name, &t.dims, values, &scales, axis, &mut inits));
             weight_scales.insert(name.to_string(), scales);
@@ -473,12 +525,23 @@ mod tests {
     fn weights_are_symmetric_per_output_channel() {
         // Two output channels of 2 x 1 x 1 x 2.
         let w = [1.0, -0.5, 0.25, -0.125];
-        let (q, s) = quantize_weight(&w, &[2, 1, 1, 2], 0);
+        let (q, s) = quantize_weight(&w, &[2, 1, 1, 2], 0, WeightBits::Eight);
         assert_eq!(s, vec![1.0 / 127.0, 0.25 / 127.0]);
         assert_eq!(q, vec![127, -64, 127, -64]);
         // Along the last axis (MatMul's K x N): channel = column.
-        let (q, s) = quantize_weight(&w, &[2, 2], 1);
+        let (q, s) = quantize_weight(&w, &[2, 2], 1, WeightBits::Eight);
         assert_eq!(s, vec![1.0 / 127.0, 0.5 / 127.0]);
         assert_eq!(q, vec![127, -127, 32, -32]);
+    }
+
+    #[test]
+    fn seven_bit_weights_are_onnx_runtimes_reduced_range() {
+        // quantize_data(reduce_range=True, symmetric): -64..64, scale absmax / 64.
+        let w = [1.0, -0.5, 0.25, -0.126];
+        let (q, s) = quantize_weight(&w, &[2, 1, 1, 2], 0, WeightBits::Seven);
+        assert_eq!(s, vec![1.0 / 64.0, 0.25 / 64.0]);
+        assert_eq!(q, vec![64, -32, 64, -32]);
+        // No pair of products leaves VPMADDUBSW's 16 bits.
+        assert!(2 * 255 * q.iter().map(|v| (*v as i32).abs()).max().unwrap() <= i16::MAX as i32);
     }
 }

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use backbone::quantize;
+use backbone::quantize::{self, WeightBits};
 use featurefile::Calibration;
 use sha2::{Digest, Sha256};
 
@@ -45,6 +45,8 @@ pub(crate) struct Prepared {
     plan: quantize::Plan,
     /// Images the ranges are measured on (`--calibrate`).
     pub(crate) images: usize,
+    /// The weights' range (`--weight-bits`, else this CPU's).
+    pub(crate) bits: WeightBits,
     /// The order to try the tree's images in (see [`candidates`]), and the
     /// tree's folder (for the error that says too few are readable).
     candidates: Vec<Entry>,
@@ -52,7 +54,7 @@ pub(crate) struct Prepared {
 }
 
 /// `tree`: the images to calibrate on (the whole tree, not a shard's share).
-pub(crate) fn prepare(opened: &backbone::Opened, tensors: &[String], tree: &Dataset, images: usize) -> Result<Prepared> {
+pub(crate) fn prepare(opened: &backbone::Opened, tensors: &[String], tree: &Dataset, images: usize, bits: WeightBits) -> Result<Prepared> {
     let tensors: Vec<&str> = tensors.iter().map(String::as_str).collect();
     let mut proto = opened.proto(&tensors)?;
     quantize::fold_batch_norms(&mut proto)?;
@@ -60,7 +62,7 @@ pub(crate) fn prepare(opened: &backbone::Opened, tensors: &[String], tree: &Data
     if tree.entries.len() < images {
         return Err(Error::TooFewCalibrationImages { want: images, readable: tree.entries.len(), root: tree.root.clone() });
     }
-    Ok(Prepared { proto, plan, images, candidates: candidates(&tree.entries, images), root: tree.root.clone() })
+    Ok(Prepared { proto, plan, images, bits, candidates: candidates(&tree.entries, images), root: tree.root.clone() })
 }
 
 /// The quantized model's bytes and what its calibration was.
@@ -91,11 +93,15 @@ pub(crate) fn quantized(plan: &Plan, prepared: &Prepared, threads: usize, report
     if chosen.len() < want {
         return Err(Error::TooFewCalibrationImages { want, readable: chosen.len(), root: prepared.root.clone() });
     }
-    let calibration = Calibration { images: want, sha256: hex::encode(h.finalize()), method: "minmax".into(), quantizer: quantize::VERSION };
+    let calibration = Calibration { images: want, sha256: hex::encode(h.finalize()), method: "minmax".into(), quantizer: quantize::VERSION, weight_bits: prepared.bits.bits() };
 
     let key = {
         let mut h = Sha256::new();
         h.update(format!("{}\n{}\n{}\n{}\n", opened.sha256, tensors.join("\n"), calibration.sha256, quantize::VERSION));
+        // Keys of 8-bit models stay what they were before 7-bit ones existed.
+        if prepared.bits != WeightBits::Eight {
+            h.update(format!("weight bits {}\n", prepared.bits.bits()));
+        }
         hex::encode(h.finalize())
     };
     let cached = cache_path(&key);
@@ -133,13 +139,13 @@ pub(crate) fn quantized(plan: &Plan, prepared: &Prepared, threads: usize, report
         })?;
     }
     drop(engine);
-    let q = quantize::apply(proto, qplan, &ranges)?;
+    let q = quantize::apply(proto, qplan, &ranges, prepared.bits)?;
     let bytes = backbone::model::encode(&q);
     if let Some(path) = &cached {
         // A cache that cannot be written costs the next run a calibration, nothing more.
         let _ = path.parent().map(std::fs::create_dir_all);
         if backbone::weights::write_whole(path, &bytes).is_ok() {
-            report(Event::Note(&format!("int8: calibrated on {want} images; quantized model cached ({})", path.display())));
+            report(Event::Note(&format!("int8: calibrated on {want} images, {}-bit weights; quantized model cached ({})", prepared.bits.bits(), path.display())));
         }
     }
     Ok((bytes, calibration))

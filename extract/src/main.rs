@@ -42,6 +42,9 @@ struct Cli {
     /// Folder int8 calibrates on: give the training folder when extracting its validation set, for one quantized model [default: --images]
     #[arg(long)]
     calibrate_on: Option<PathBuf>,
+    /// int8's weight range: 7 (-64..64) keeps x86's u8 x s8 kernels without VNNI from saturating; auto: 7 on such a CPU, else 8
+    #[arg(long, value_parser = ["auto", "7", "8"], default_value = "auto")]
+    weight_bits: String,
     /// Rows per inference batch: images, or with --views K, K rows for each of batch/K images
     #[arg(long, default_value_t = 32)]
     batch: usize,
@@ -117,6 +120,7 @@ fn main() -> ExitCode {
         precision: args.precision,
         calibrate: args.calibrate,
         calibrate_on: args.calibrate_on,
+        weight_bits: args.weight_bits.parse().ok().and_then(backbone::quantize::WeightBits::from_bits),
         batch: args.batch,
         threads: args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         resize: args.resize,

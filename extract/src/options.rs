@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use backbone::quantize::WeightBits;
 use backbone::Spec;
 use featurefile::{shards, Pool, Precision};
 
@@ -25,6 +26,8 @@ pub struct Options {
     /// The folder int8 calibrates on; `None`: `images`. A validation run
     /// given its training folder gets the training run's quantized model.
     pub calibrate_on: Option<PathBuf>,
+    /// int8's weight range; `None`: what this CPU needs ([`WeightBits::for_this_cpu`]).
+    pub weight_bits: Option<WeightBits>,
     pub batch: usize,
     pub threads: usize,
     /// torchvision's eval sizes; `None`: the model's own (its metadata), else 256 / 224.

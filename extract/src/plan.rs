@@ -49,9 +49,10 @@ impl Plan {
         let mut data = dataset::scan(&opts.images)?;
         let tensors = unique(layers.iter().map(|l| l.tensor.clone()));
         // int8 calibrates on the whole tree (or --calibrate-on's), before a shard takes its share.
+        let bits = opts.weight_bits.unwrap_or_else(backbone::quantize::WeightBits::for_this_cpu);
         let int8 = match (opts.precision, &opts.calibrate_on) {
-            (Precision::Int8, Some(dir)) => Some(int8::prepare(&opened, &tensors, &dataset::scan(dir)?, opts.calibrate)?),
-            (Precision::Int8, None) => Some(int8::prepare(&opened, &tensors, &data, opts.calibrate)?),
+            (Precision::Int8, Some(dir)) => Some(int8::prepare(&opened, &tensors, &dataset::scan(dir)?, opts.calibrate, bits)?),
+            (Precision::Int8, None) => Some(int8::prepare(&opened, &tensors, &data, opts.calibrate, bits)?),
             (Precision::Fp32, _) => None,
         };
         // Every task lists the whole tree (cheap), so all agree on the
@@ -123,7 +124,7 @@ impl Plan {
             classes: &self.data.classes,
             shard,
             precision: self.precision(),
-            calibrate: self.int8.as_ref().map(|p| p.images),
+            calibrate: self.int8.as_ref().map(|p| (p.images, p.bits.bits())),
         };
         match resume::judge(found.as_ref().map(|f| (&f.header, f.rows)), &want) {
             Resume::Fresh => Ok(None),

@@ -25,10 +25,11 @@ pub struct Expected<'a> {
     pub preprocess: &'a Preprocess,
     pub classes: &'a [String],
     pub shard: &'a Shard,
-    /// int8 parts from other calibrations differ too: their count is known
-    /// before any image is read (the images themselves are the tree's).
+    /// int8 parts from other calibrations differ too: their count and the
+    /// weights' bits are known before any image is read (the images
+    /// themselves are the tree's).
     pub precision: Precision,
-    pub calibrate: Option<usize>,
+    pub calibrate: Option<(usize, u8)>,
 }
 
 /// Compares a part that exists (its footer and row count; `None`: there
@@ -53,7 +54,9 @@ pub fn judge(found: Option<(&Header, usize)>, want: &Expected) -> Resume {
         Some(format!("resize {} crop {} {} decode, this run's {} {} {} decode", f.resize, f.crop, f.decode, w.resize, w.crop, w.decode))
     } else if precision_of(found) != (want.precision, want.calibrate) {
         let (p, n) = precision_of(found);
-        let cal = |n: Option<usize>| n.map(|n| format!(" calibrated on {n} images")).unwrap_or_default();
+        let cal = |n: Option<(usize, u8)>| {
+            n.map(|(n, bits)| format!(" calibrated on {n} images{}", if bits == 8 { String::new() } else { format!(", {bits}-bit weights") })).unwrap_or_default()
+        };
         Some(format!("precision {p}{}, this run's {}{}", cal(n), want.precision, cal(want.calibrate)))
     } else if found.classes != want.classes {
         Some("other classes".to_string())
@@ -75,9 +78,9 @@ pub fn judge(found: Option<(&Header, usize)>, want: &Expected) -> Resume {
     }
 }
 
-/// A part's precision and calibration size (files from before the key: fp32).
-fn precision_of(h: &Header) -> (Precision, Option<usize>) {
-    h.inference.as_ref().map_or((Precision::Fp32, None), |i| (i.precision, i.calibration.as_ref().map(|c| c.images)))
+/// A part's precision, calibration size and weight bits (files from before the key: fp32).
+fn precision_of(h: &Header) -> (Precision, Option<(usize, u8)>) {
+    h.inference.as_ref().map_or((Precision::Fp32, None), |i| (i.precision, i.calibration.as_ref().map(|c| (c.images, c.weight_bits))))
 }
 
 #[cfg(test)]
@@ -149,15 +152,18 @@ mod tests {
         int8.inference = Some(featurefile::Inference {
             device: "cpu".into(),
             precision: Precision::Int8,
-            calibration: Some(featurefile::Calibration { images: 64, sha256: "ef".repeat(32), method: "minmax".into(), quantizer: 1 }),
+            calibration: Some(featurefile::Calibration { images: 64, sha256: "ef".repeat(32), method: "minmax".into(), quantizer: 1, weight_bits: 8 }),
         });
         assert_eq!(conflict(judge_with(&int8, |_, _, _, _, _, _| {})), "precision int8 calibrated on 64 images, this run's fp32");
         let s = shard();
-        let want = Expected { model_sha256: &h.model.sha256, layers: &layers(), pool: Pool::Avg, preprocess: &h.preprocess, classes: &h.classes, shard: &s, precision: Precision::Int8, calibrate: Some(16) };
+        let want = Expected { model_sha256: &h.model.sha256, layers: &layers(), pool: Pool::Avg, preprocess: &h.preprocess, classes: &h.classes, shard: &s, precision: Precision::Int8, calibrate: Some((16, 8)) };
         assert_eq!(conflict(judge(Some((&h, 2)), &want)), "precision fp32, this run's int8 calibrated on 16 images");
         assert_eq!(conflict(judge(Some((&int8, 2)), &want)), "precision int8 calibrated on 64 images, this run's int8 calibrated on 16 images");
-        let want = Expected { calibrate: Some(64), ..want };
+        let want = Expected { calibrate: Some((64, 8)), ..want };
         assert_eq!(judge(Some((&int8, 2)), &want), Resume::Done { rows: 2, skipped: 1 });
+        // Another CPU's weight range is another model.
+        let seven = Expected { calibrate: Some((64, 7)), ..want };
+        assert_eq!(conflict(judge(Some((&int8, 2)), &seven)), "precision int8 calibrated on 64 images, this run's int8 calibrated on 64 images, 7-bit weights");
         // A device is not a difference: parts may come from several.
         let mut gpu = int8.clone();
         gpu.inference.as_mut().unwrap().device = "cuda:0".into();

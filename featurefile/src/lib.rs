@@ -160,6 +160,14 @@ pub struct Calibration {
     pub method: String,
     /// The quantizer's version (a new one may quantize the same inputs otherwise).
     pub quantizer: u32,
+    /// The weights' range: 8 (-127..127), or 7 (-64..64) where the CPU's
+    /// u8 x s8 kernels would saturate. Files before the key: 8.
+    #[serde(default = "eight_bits")]
+    pub weight_bits: u8,
+}
+
+fn eight_bits() -> u8 {
+    8
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -639,6 +647,7 @@ impl Source {
             let (h, n, meta) = footer(p)?;
             files.push((p.clone(), meta));
             let disagree = |what: String| Error::DisagreeingPart { path: p.clone(), what };
+            let numbers = |h: &Header| h.inference.as_ref().map_or((Precision::Fp32, None), |i| (i.precision, i.calibration.clone()));
             let Some(shard) = h.shard.clone() else {
                 return Err(disagree(format!("no {} record in its footer", keys::SHARD)));
             };
@@ -663,6 +672,10 @@ impl Source {
                     }
                     if h.preprocess != m.preprocess {
                         return Err(disagree(format!("other preprocessing {than}")));
+                    }
+                    // Devices may differ between parts; what the numbers were computed in may not.
+                    if numbers(&h) != numbers(m) {
+                        return Err(disagree(format!("another precision or int8 calibration {than}")));
                     }
                     if shard.total_images != first.total_images {
                         return Err(disagree(format!(
@@ -981,7 +994,7 @@ mod tests {
         h.inference = Some(Inference {
             device: "openvino".into(),
             precision: Precision::Int8,
-            calibration: Some(Calibration { images: 8, sha256: "ab".repeat(32), method: "minmax".into(), quantizer: 1 }),
+            calibration: Some(Calibration { images: 8, sha256: "ab".repeat(32), method: "minmax".into(), quantizer: 1, weight_bits: 8 }),
         });
         assert_eq!(names(&h), keys::ALL);
         let back = Header::from_key_values(Path::new("p.parquet"), &h.to_key_values()).unwrap();

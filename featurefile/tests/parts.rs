@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use featurefile::shards::{part_name, Shard};
-use featurefile::{Decode, FeatureWriter, Header, LayerInfo, ModelInfo, Pool, Preprocess, Rows, Source};
+use featurefile::{Calibration, Decode, FeatureWriter, Header, Inference, LayerInfo, ModelInfo, Pool, Precision, Preprocess, Rows, Source};
 
 fn header(index: usize, count: usize) -> Header {
     Header {
@@ -61,6 +61,7 @@ fn each_disagreement_is_refused_naming_the_part_and_what_differs() {
         (Box::new(|h| h.layers[0].1.tensor = "/other".into()), None, "other layers than part-00000-of-00003.parquet"),
         (Box::new(|h| h.classes = vec!["cats".into(), "wolves".into()]), None, "other classes than part-00000-of-00003.parquet"),
         (Box::new(|h| h.preprocess.resize = 232), None, "other preprocessing than part-00000-of-00003.parquet"),
+        (Box::new(|h| h.inference = Some(int8(7))), None, "another precision or int8 calibration than part-00000-of-00003.parquet"),
         (Box::new(|h| h.shard.as_mut().unwrap().total_images = 4), None, "a list of 4 images where part-00000-of-00003.parquet has 3: the image folder changed between tasks"),
         (Box::new(|h| h.shard = None), None, "no extract.shard record in its footer"),
         (Box::new(|h| h.shard.as_mut().unwrap().index = 1), None, "its footer says part 1 of 3"),
@@ -71,6 +72,31 @@ fn each_disagreement_is_refused_naming_the_part_and_what_differs() {
         assert!(err.contains(expect), "{expect:?} not in {err:?}");
         assert!(err.contains("part-0000"), "the part is named: {err}");
     }
+}
+
+fn int8(weight_bits: u8) -> Inference {
+    Inference {
+        device: "cpu".into(),
+        precision: Precision::Int8,
+        calibration: Some(Calibration { images: 8, sha256: "ab".repeat(32), method: "minmax".into(), quantizer: 1, weight_bits }),
+    }
+}
+
+#[test]
+fn parts_from_other_devices_read_as_one_but_not_from_other_weight_ranges() {
+    let on = |device: &str| Inference { device: device.into(), ..int8(8) };
+    let dir = tempfile::tempdir().unwrap();
+    for (k, device) in [(0, "cpu"), (1, "openvino"), (2, "cuda:0")] {
+        let mut h = header(k, 3);
+        h.inference = Some(on(device));
+        write(&dir.path().join(part_name(k, 3)), &h);
+    }
+    assert_eq!(Source::open(dir.path(), false).unwrap().rows, 3);
+    let mut h = header(2, 3);
+    h.inference = Some(int8(7));
+    write(&dir.path().join(part_name(2, 3)), &h);
+    let err = Source::open(dir.path(), false).err().unwrap().to_string();
+    assert!(err.contains("another precision or int8 calibration"), "{err}");
 }
 
 #[test]

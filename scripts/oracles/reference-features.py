@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 # The shared modules (reference, photos, ...) live in scripts/lib.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../lib"))
-from reference import draft_of, load_rgb, ort_int8, pool, resolve_layer, transform, view_tensors
+from reference import draft_of, int8_weight_bits, load_rgb, ort_int8, pool, resolve_layer, transform, view_tensors
 
 
 def main():
@@ -42,6 +42,9 @@ def main():
                     help="quantize the model with ONNX Runtime's own quantize_static first (QDQ, per-channel int8 "
                          "weights, uint8 activations, MinMax), calibrated on N of the file's images taken by "
                          "extract's rule: rows k * rows // N for k < N, in the file's order")
+    ap.add_argument("--int8-weight-bits", choices=["auto", "7", "8"], default="auto",
+                    help="int8 weights' range: 7 is quantize_static's reduce_range [default: auto, 7 on an x86 CPU "
+                         "without VNNI, as ONNX Runtime's guide says]")
     args = ap.parse_args()
 
     table = pq.read_table(args.features)
@@ -57,7 +60,8 @@ def main():
     model.graph.output.append(onnx.helper.make_tensor_value_info(tensor, onnx.TensorProto.FLOAT, None))
     paths = table.column("path").to_pylist()
     if args.int8_calibrate:
-        model = ort_int8(model, [os.path.join(root, paths[k * len(paths) // args.int8_calibrate]) for k in range(args.int8_calibrate)], pre)
+        model = ort_int8(model, [os.path.join(root, paths[k * len(paths) // args.int8_calibrate]) for k in range(args.int8_calibrate)], pre,
+                         int8_weight_bits(args.int8_weight_bits))
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     inp = sess.get_inputs()[0]
     fixed = inp.shape[0] if isinstance(inp.shape[0], int) else None
@@ -93,6 +97,7 @@ def main():
         "tensor": tensor,
         "recorded_tensor": recorded["tensor"],
         "pool": kind,
+        "int8_weight_bits": int8_weight_bits(args.int8_weight_bits) if args.int8_calibrate else None,
         "min_cosine": float(cosines.min()),
         "mean_cosine": float(cosines.mean()),
         "worst": paths[worst],

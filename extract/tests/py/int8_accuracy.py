@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """The field's int8 on a transfer task, for comparison with extract's:
 ONNX Runtime's own quantize_static (QDQ, per-channel int8 weights, uint8
-activations, MinMax) of MODEL, calibrated on N images of TRAIN taken by
-extract's rule (the sorted list's images k * len // N), through PIL; the
-avgpool features of TRAIN and VAL at fp32 and at int8; scikit-learn's
+activations, MinMax; 7-bit weights where this CPU needs them) of MODEL,
+calibrated on N images of TRAIN taken by extract's rule (the sorted list's
+images k * len // N), through PIL; the LAYER features (4-D ones
+average-pooled) of TRAIN and VAL at fp32 and at int8; scikit-learn's
 LogisticRegression(C=1) on standardized features.
 
-    int8_accuracy.py MODEL TRAIN_DIR VAL_DIR [--calibrate 64]
+    int8_accuracy.py MODEL TRAIN_DIR VAL_DIR [--layer avgpool] [--calibrate 64] [--weight-bits auto]
 
-Prints {"fp32": accuracy, "int8": accuracy, "between_image_cosine": median} as JSON.
+Prints {"fp32": accuracy, "int8": accuracy, "between_image_cosine": median,
+"weight_bits": 7 or 8} as JSON.
 """
 import argparse
 import json
@@ -20,7 +22,7 @@ import onnxruntime as ort
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from reference import load_rgb, ort_int8, resolve_layer, transform
+from reference import int8_weight_bits, load_rgb, ort_int8, resolve_layer, transform
 
 PRE = {"resize": 256, "crop": 224, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 
@@ -34,8 +36,8 @@ def listing(root):
 def features(model, paths):
     s = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     name = s.get_inputs()[0].name
-    out = [s.run(None, {name: np.stack([transform(load_rgb(p)) for p in paths[i:i + 16]])})[0] for i in range(0, len(paths), 16)]
-    return np.concatenate(out).reshape(len(paths), -1)
+    out = np.concatenate([s.run(None, {name: np.stack([transform(load_rgb(p)) for p in paths[i:i + 16]])})[0] for i in range(0, len(paths), 16)])
+    return (out.mean(axis=(2, 3)) if out.ndim == 4 else out).reshape(len(paths), -1)
 
 
 def accuracy(xt, yt, xv, yv):
@@ -49,14 +51,17 @@ def main():
     ap.add_argument("model")
     ap.add_argument("train")
     ap.add_argument("val")
+    ap.add_argument("--layer", default="avgpool")
     ap.add_argument("--calibrate", type=int, default=64)
+    ap.add_argument("--weight-bits", choices=["auto", "7", "8"], default="auto")
     a = ap.parse_args()
     model = onnx.load(a.model)
-    tensor = resolve_layer(model, "avgpool")
+    tensor = resolve_layer(model, a.layer)
     del model.graph.output[:]
     model.graph.output.append(onnx.helper.make_tensor_value_info(tensor, onnx.TensorProto.FLOAT, None))
     (pt, yt), (pv, yv) = listing(a.train), listing(a.val)
-    q = ort_int8(model, [pt[k * len(pt) // a.calibrate] for k in range(a.calibrate)], PRE)
+    bits = int8_weight_bits(a.weight_bits)
+    q = ort_int8(model, [pt[k * len(pt) // a.calibrate] for k in range(a.calibrate)], PRE, bits)
     fp = features(model, pt), features(model, pv)
     n = fp[1] / np.linalg.norm(fp[1], axis=1, keepdims=True)
     c = n @ n.T
@@ -64,6 +69,7 @@ def main():
         "fp32": accuracy(fp[0], yt, fp[1], yv),
         "int8": accuracy(features(q, pt), yt, features(q, pv), yv),
         "between_image_cosine": float(np.median(c[np.triu_indices(len(c), 1)])),
+        "weight_bits": bits,
     }))
 
 
