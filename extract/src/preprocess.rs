@@ -55,7 +55,7 @@ impl Config {
 
     /// Rows per image: 1, or the number of views.
     pub fn rows_per_image(&self) -> usize {
-        self.views.map_or(1, |v| v.count as usize)
+        featurefile::Views::rows_per_image(self.views)
     }
 
     /// The metadata record of this transform.

@@ -257,6 +257,11 @@ impl Views {
     pub fn tutorial(count: u32, seed: u64) -> Self {
         Views { count, seed, scale: [0.08, 1.0], ratio: [3.0 / 4.0, 4.0 / 3.0], flip: 0.5 }
     }
+
+    /// Rows per image of a file with `views` (`None`: one row each).
+    pub fn rows_per_image(views: Option<Views>) -> usize {
+        views.map_or(1, |v| v.count as usize)
+    }
 }
 
 impl std::fmt::Display for Views {
@@ -268,7 +273,7 @@ impl std::fmt::Display for Views {
 impl Preprocess {
     /// Rows per image: 1, or the views' count.
     pub fn views_per_image(&self) -> usize {
-        self.views.map_or(1, |v| v.count as usize)
+        Views::rows_per_image(self.views)
     }
 }
 
