@@ -87,15 +87,6 @@ impl WeightBits {
         }
     }
 
-    /// 7 or 8; anything else is `None`.
-    pub fn from_bits(bits: u8) -> Option<WeightBits> {
-        match bits {
-            8 => Some(WeightBits::Eight),
-            7 => Some(WeightBits::Seven),
-            _ => None,
-        }
-    }
-
     /// The largest weight magnitude: ONNX Runtime's symmetric int8 range and its reduced one.
     fn max(self) -> f32 {
         match self {

@@ -120,7 +120,11 @@ fn main() -> ExitCode {
         precision: args.precision,
         calibrate: args.calibrate,
         calibrate_on: args.calibrate_on,
-        weight_bits: args.weight_bits.parse().ok().and_then(backbone::quantize::WeightBits::from_bits),
+        weight_bits: match args.weight_bits.as_str() {
+            "7" => Some(backbone::quantize::WeightBits::Seven),
+            "8" => Some(backbone::quantize::WeightBits::Eight),
+            _ => None, // auto: the CPU's
+        },
         batch: args.batch,
         threads: args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         resize: args.resize,
