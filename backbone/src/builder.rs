@@ -54,6 +54,11 @@ impl Graph {
     }
 }
 
+/// A constant of any type from its little-endian bytes.
+pub fn raw_tensor(name: &str, dims: &[i64], data_type: tensor_proto::DataType, raw: Vec<u8>) -> TensorProto {
+    TensorProto { name: Some(name.to_string()), dims: dims.to_vec(), data_type: Some(data_type as i32), raw_data: Some(raw), ..Default::default() }
+}
+
 pub fn attr_int(name: &str, v: i64) -> AttributeProto {
     AttributeProto { name: Some(name.into()), r#type: Some(attribute_proto::AttributeType::Int as i32), i: Some(v), ..Default::default() }
 }

@@ -10,13 +10,16 @@
 //!   [`resnet`], the classifier head in `classify export`);
 //! - [`checkpoint`]: PyTorch and MindSpore checkpoints read in Rust;
 //! - [`weights`]: named pretrained weights, downloaded once into a cache;
-//! - [`source`]: what `--model` names, turned into a model.
+//! - [`source`]: what `--model` names, turned into a model;
+//! - [`fold`], [`quantize`]: the model in other numbers (int8 QDQ), for
+//!   `extract --precision`.
 //!
 //! Every file here is untrusted input: whatever it holds, reading it ends
 //! in a value or an error, never a panic.
 
 pub mod builder;
 pub mod checkpoint;
+pub mod fold;
 pub mod layers;
 pub mod model;
 pub mod quantize;

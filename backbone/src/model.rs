@@ -10,7 +10,7 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 
 use crate::layers::{self, Found, Layer, NAMED};
-use crate::onnx::{tensor_proto, type_proto, GraphProto, ModelProto, TypeProto, ValueInfoProto};
+use crate::onnx::{tensor_proto, type_proto, GraphProto, ModelProto, TensorProto, TypeProto, ValueInfoProto};
 use crate::shapes::{self, Shape};
 
 #[derive(Debug, thiserror::Error)]
@@ -228,6 +228,23 @@ pub(crate) fn float_outputs(tensors: &[&str]) -> Vec<ValueInfoProto> {
             ..Default::default()
         })
         .collect()
+}
+
+/// A float32 tensor's values, from either of its encodings; `None` for
+/// another type, external data not read in, or a size its dims disagree with.
+pub fn float_values(t: &TensorProto) -> Option<Vec<f32>> {
+    if t.data_type() != tensor_proto::DataType::Float as i32 {
+        return None;
+    }
+    let count = t.dims.iter().try_fold(1usize, |n, &d| n.checked_mul(usize::try_from(d).ok()?))?;
+    if !t.float_data.is_empty() {
+        return (t.float_data.len() == count).then(|| t.float_data.clone());
+    }
+    let raw = t.raw_data();
+    if Some(raw.len()) != count.checked_mul(4) {
+        return None;
+    }
+    Some(raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
 }
 
 /// The model's bytes, as an ONNX file holds them.

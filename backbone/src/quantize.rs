@@ -20,9 +20,9 @@
 //!   an int8 convolution adds them in.
 //!
 //! - a BatchNormalization that alone reads a convolution's output is folded
-//!   into its weights first ([`fold_batch_norms`]), as exporters and ONNX
-//!   Runtime's pre-processing do: otherwise it would sit in float between
-//!   the int8 convolution and the ReLU, and nothing would fuse.
+//!   into its weights first ([`crate::fold::batch_norms`]): otherwise it
+//!   would sit in float between the int8 convolution and the ReLU, and
+//!   nothing would fuse.
 //!
 //! [`plan`] says which tensors calibration must measure
 //! ([`calibration_model`] gives them as outputs); [`apply`] writes the
@@ -30,7 +30,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::builder::attr_int;
+use crate::builder::{attr_int, raw_tensor};
 use crate::onnx::{tensor_proto, ModelProto, NodeProto, TensorProto};
 
 /// Changes whenever the quantized graph changes for the same inputs: part
@@ -120,91 +120,6 @@ enum Params {
     Calibrated,
     /// The same scale and zero point as another quantized tensor.
     SameAs(String),
-}
-
-/// Folds every BatchNormalization (inference form: one output) that alone
-/// reads a Conv's output into that Conv: per output channel m, with
-/// k = scale / sqrt(var + epsilon), W'[m] = k W[m] and b' = k (b - mean) + B.
-/// The Conv then writes the BatchNormalization's output. Returns how many
-/// were folded.
-pub fn fold_batch_norms(proto: &mut ModelProto) -> Result<usize, Error> {
-    let Some(graph) = proto.graph.as_mut() else { return Err(Error::NoGraph) };
-    let mut readers: HashMap<String, usize> = HashMap::new();
-    for n in &graph.node {
-        for i in &n.input {
-            *readers.entry(i.clone()).or_default() += 1;
-        }
-    }
-    let outputs: HashSet<String> = graph.output.iter().map(|o| o.name().to_string()).collect();
-    let producer: HashMap<String, usize> = graph.node.iter().enumerate().flat_map(|(i, n)| n.output.iter().map(move |o| (o.clone(), i))).collect();
-    let index: HashMap<String, usize> = graph.initializer.iter().enumerate().map(|(i, t)| (t.name().to_string(), i)).collect();
-    let float = |name: &str, graph: &crate::onnx::GraphProto| -> Option<Vec<f32>> { index.get(name).and_then(|&i| float_values(&graph.initializer[i]).ok()) };
-    let mut removed = vec![false; graph.node.len()];
-    let mut folded = 0;
-    for (b, flag) in removed.iter_mut().enumerate() {
-        let bn = &graph.node[b];
-        if bn.op_type() != "BatchNormalization" || bn.output.len() != 1 || bn.input.len() != 5 {
-            continue;
-        }
-        let x = &bn.input[0];
-        let Some(&c) = producer.get(x) else { continue };
-        let conv = &graph.node[c];
-        if conv.op_type() != "Conv" || readers.get(x) != Some(&1) || outputs.contains(x) {
-            continue;
-        }
-        let w_name = conv.input[1].clone();
-        if readers.get(&w_name) != Some(&1) {
-            continue;
-        }
-        let eps = bn.attribute.iter().find(|a| a.name() == "epsilon").map_or(1e-5, |a| a.f());
-        let stats: Option<Vec<Vec<f32>>> = bn.input[1..5].iter().map(|t| float(t, graph)).collect();
-        let (Some(stats), Some(w)) = (stats, float(&w_name, graph)) else { continue };
-        let (gamma, beta, mean, var) = (&stats[0], &stats[1], &stats[2], &stats[3]);
-        let m = gamma.len();
-        let bias_name = conv.input.get(2).filter(|n| !n.is_empty()).cloned();
-        let bias = match &bias_name {
-            Some(n) if readers.get(n) == Some(&1) => match float(n, graph) {
-                Some(v) => v,
-                None => continue,
-            },
-            Some(_) => continue,
-            None => vec![0.0; m],
-        };
-        if [beta.len(), mean.len(), var.len(), bias.len()].iter().any(|&l| l != m) || m == 0 || w.len() % m != 0 {
-            continue;
-        }
-        let k: Vec<f64> = (0..m).map(|i| f64::from(gamma[i]) / (f64::from(var[i]) + f64::from(eps)).sqrt()).collect();
-        let per = w.len() / m;
-        let w2: Vec<f32> = w.iter().enumerate().map(|(i, &v)| (f64::from(v) * k[i / per]) as f32).collect();
-        let b2: Vec<f32> = (0..m).map(|i| (k[i] * (f64::from(bias[i]) - f64::from(mean[i])) + f64::from(beta[i])) as f32).collect();
-        let out = bn.output[0].clone();
-        let wi = index[&w_name];
-        let dims = graph.initializer[wi].dims.clone();
-        graph.initializer[wi] = tensor(&w_name, &dims, tensor_proto::DataType::Float, w2.iter().flat_map(|v| v.to_le_bytes()).collect());
-        let b_name = bias_name.unwrap_or_else(|| format!("{out}/folded_bias"));
-        let b_tensor = tensor(&b_name, &[m as i64], tensor_proto::DataType::Float, b2.iter().flat_map(|v| v.to_le_bytes()).collect());
-        match index.get(&b_name) {
-            Some(&bi) => graph.initializer[bi] = b_tensor,
-            None => graph.initializer.push(b_tensor),
-        }
-        let conv = &mut graph.node[c];
-        if conv.input.len() < 3 {
-            conv.input.resize(3, String::new());
-        }
-        conv.input[2] = b_name;
-        conv.output[0] = out;
-        *flag = true;
-        folded += 1;
-    }
-    let mut flags = removed.into_iter();
-    graph.node.retain(|_| !flags.next().expect("one flag per node"));
-    // The folded statistics: read by nothing now (an exporter that lists
-    // weights among the inputs lists them there too).
-    let read: HashSet<String> = graph.node.iter().flat_map(|n| n.input.iter().cloned()).collect();
-    let unused: HashSet<String> = graph.initializer.iter().map(|t| t.name().to_string()).filter(|n| !read.contains(n)).collect();
-    graph.initializer.retain(|t| !unused.contains(t.name()));
-    graph.input.retain(|i| !unused.contains(i.name()));
-    Ok(folded)
 }
 
 /// `proto` with `tensors` as its outputs, for a calibration run.
@@ -338,22 +253,8 @@ fn activation_params(min: f32, max: f32) -> (f32, u8) {
     (scale, zero)
 }
 
-fn float_values(t: &TensorProto) -> Result<Vec<f32>, Error> {
-    if t.data_type() != tensor_proto::DataType::Float as i32 {
-        return Err(Error::Weight(t.name().to_string()));
-    }
-    if !t.float_data.is_empty() {
-        return Ok(t.float_data.clone());
-    }
-    let raw = t.raw_data();
-    if raw.len() != 4 * t.dims.iter().product::<i64>().max(0) as usize {
-        return Err(Error::Weight(t.name().to_string()));
-    }
-    Ok(raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
-}
-
-fn tensor(name: &str, dims: &[i64], data_type: tensor_proto::DataType, raw: Vec<u8>) -> TensorProto {
-    TensorProto { name: Some(name.to_string()), dims: dims.to_vec(), data_type: Some(data_type as i32), raw_data: Some(raw), ..Default::default() }
+fn weight_values(t: &TensorProto) -> Result<Vec<f32>, Error> {
+    crate::model::float_values(t).ok_or_else(|| Error::Weight(t.name().to_string()))
 }
 
 /// `name` as a DequantizeLinear of `values` (their type and bytes, shaped
@@ -365,9 +266,9 @@ fn dequantized(name: &str, dims: &[i64], values: (tensor_proto::DataType, Vec<u8
     let n = scales.len();
     let (q, s, z) = (format!("{name}/{suffix}"), format!("{name}/scale"), format!("{name}/zero"));
     let zero_bytes = if kind == tensor_proto::DataType::Int8 { n } else { 4 * n };
-    inits.push(tensor(&q, dims, kind, raw));
-    inits.push(tensor(&s, &[n as i64], tensor_proto::DataType::Float, scales.iter().flat_map(|v| v.to_le_bytes()).collect()));
-    inits.push(tensor(&z, &[n as i64], kind, vec![0; zero_bytes]));
+    inits.push(raw_tensor(&q, dims, kind, raw));
+    inits.push(raw_tensor(&s, &[n as i64], tensor_proto::DataType::Float, scales.iter().flat_map(|v| v.to_le_bytes()).collect()));
+    inits.push(raw_tensor(&z, &[n as i64], kind, vec![0; zero_bytes]));
     node("DequantizeLinear", &[&q, &s, &z], name, Some(axis as i64))
 }
 
@@ -423,7 +324,7 @@ pub fn apply(proto: &ModelProto, plan: &Plan, ranges: &HashMap<String, (f32, f32
     for t in &graph.initializer {
         let name = t.name();
         if let Some(&axis) = plan.weights.get(name) {
-            let (q, scales) = quantize_weight(&float_values(t)?, &t.dims, axis, bits);
+            let (q, scales) = quantize_weight(&weight_values(t)?, &t.dims, axis, bits);
             let values = (tensor_proto::DataType::Int8, q.iter().map(|&v| v as u8).collect());
             weight_nodes.push(dequantized(name, &t.dims, values, &scales, axis, &mut inits));
             weight_scales.insert(name.to_string(), scales);
@@ -434,7 +335,7 @@ pub fn apply(proto: &ModelProto, plan: &Plan, ranges: &HashMap<String, (f32, f32
         let name = t.name();
         let Some((x, w)) = plan.biases.get(name) else { continue };
         let (Some(&(sx, _)), Some(sw)) = (params.get(x), weight_scales.get(w)) else { continue };
-        let b = float_values(t)?;
+        let b = weight_values(t)?;
         if b.len() != sw.len() {
             continue;
         }
@@ -451,8 +352,8 @@ pub fn apply(proto: &ModelProto, plan: &Plan, ranges: &HashMap<String, (f32, f32
     // tensor `t` quantized from `from` and dequantized into `to`.
     let pair = |t: &str, from: &str, to: &str, inits: &mut Vec<TensorProto>| -> [NodeProto; 2] {
         let (scale, zero) = params[t];
-        inits.push(tensor(&format!("{t}/qscale"), &[], tensor_proto::DataType::Float, scale.to_le_bytes().to_vec()));
-        inits.push(tensor(&format!("{t}/qzero"), &[], tensor_proto::DataType::Uint8, vec![zero]));
+        inits.push(raw_tensor(&format!("{t}/qscale"), &[], tensor_proto::DataType::Float, scale.to_le_bytes().to_vec()));
+        inits.push(raw_tensor(&format!("{t}/qzero"), &[], tensor_proto::DataType::Uint8, vec![zero]));
         let (s, z) = (format!("{t}/qscale"), format!("{t}/qzero"));
         [
             node("QuantizeLinear", &[from, &s, &z], &format!("{t}/uint8"), None),

@@ -57,7 +57,7 @@ pub(crate) struct Prepared {
 pub(crate) fn prepare(opened: &backbone::Opened, tensors: &[String], tree: &Dataset, images: usize, bits: WeightBits) -> Result<Prepared> {
     let tensors: Vec<&str> = tensors.iter().map(String::as_str).collect();
     let mut proto = opened.proto(&tensors)?;
-    quantize::fold_batch_norms(&mut proto)?;
+    backbone::fold::batch_norms(&mut proto);
     let plan = quantize::plan(&proto, &opened.model.input)?;
     if tree.entries.len() < images {
         return Err(Error::TooFewCalibrationImages { want: images, readable: tree.entries.len(), root: tree.root.clone() });
