@@ -91,9 +91,10 @@ impl Options {
                 return Err(Error::CropLargerThanResize { crop, resize });
             }
         }
-        // A plugin asked for by name must be there before any work starts.
+        // A plugin asked for by name must be there, and offer this CPU,
+        // before any work starts.
         if self.device == runtime::Device::OpenVino {
-            runtime::locate_openvino()?;
+            runtime::check_openvino()?;
         }
         // A folder: an existing one, or a path written with a trailing slash.
         let folder = self.out.is_dir() || self.out.as_os_str().to_string_lossy().ends_with(std::path::MAIN_SEPARATOR);

@@ -177,9 +177,11 @@ impl Plan {
             engine.set_fixed_batch();
         }
         let note = match (opts.device, engine.device) {
-            (Device::Auto, runtime::Placement::Cpu) => " (auto: no usable CUDA provider or GPU, no OpenVINO plugin)",
-            (Device::Auto, runtime::Placement::OpenVino) => " (auto: no usable CUDA provider or GPU; OpenVINO's plugin is installed)",
-            _ => "",
+            (Device::Auto, runtime::Placement::Cpu) => {
+                format!(" (auto: no usable CUDA provider or GPU, {})", engine.auto_cpu_because.as_deref().unwrap_or("no OpenVINO plugin"))
+            }
+            (Device::Auto, runtime::Placement::OpenVino) => " (auto: no usable CUDA provider or GPU; OpenVINO's plugin is installed)".to_string(),
+            _ => String::new(),
         };
         report(Event::Note(&format!("device: {}{note}", engine.device)));
         Ok((engine, calibration))

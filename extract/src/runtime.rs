@@ -20,6 +20,10 @@ pub enum Error {
     NoOpenVino(String),
     #[error("--device openvino: the OpenVINO execution provider could not start ({0})")]
     OpenVino(String),
+    /// The plugin offers Intel's devices alone (its factory passes over any
+    /// other vendor's), though OpenVINO itself runs on other x86 CPUs.
+    #[error("--device openvino: OpenVINO's plugin for ONNX Runtime offers only Intel devices, and this CPU is {0}'s; use --device cpu")]
+    OpenVinoNotIntel(String),
     /// ONNX Runtime's own error, kept as the source; shown on one line
     /// (its messages can end in, or contain, newlines).
     #[error("ONNX Runtime: {}", one_line(.0))]
@@ -89,7 +93,11 @@ pub fn locate_openvino() -> Result<PathBuf, Error> {
     const PLUGIN: &str = "onnxruntime_ep_openvino/libonnxruntime_providers_openvino_plugin.so";
     if let Some(p) = std::env::var_os("ORT_OPENVINO_PLUGIN") {
         let p = PathBuf::from(p);
-        return if p.is_file() { Ok(p) } else { Err(Error::NoOpenVino(format!("ORT_OPENVINO_PLUGIN={} is not a file", p.display()))) };
+        if !p.is_file() {
+            return Err(Error::NoOpenVino(format!("ORT_OPENVINO_PLUGIN={} is not a file", p.display())));
+        }
+        // ONNX Runtime would look for a relative path beside itself.
+        return std::path::absolute(&p).map_err(|e| Error::NoOpenVino(format!("ORT_OPENVINO_PLUGIN={}: {e}", p.display())));
     }
     let ort = locate()?;
     // site-packages/onnxruntime/capi/libonnxruntime.so.X
@@ -280,6 +288,8 @@ pub struct Engine {
     pub device: Placement,
     /// The model takes batches of exactly one size.
     fixed_batch: bool,
+    /// Why `--device auto` took the CPU provider (the second choice, OpenVINO, failing).
+    pub auto_cpu_because: Option<String>,
     #[cfg(feature = "cuda")]
     binding: Option<ort::session::IoBinding>,
 }
@@ -308,7 +318,7 @@ impl Engine {
         let on = |placement: Placement| Self::on(env, (model, weights_dir), input, outputs.clone(), threads, placement);
         let openvino = || {
             on(Placement::OpenVino).map_err(|e| match e {
-                Error::NoOpenVino(_) | Error::OpenVino(_) => e,
+                Error::NoOpenVino(_) | Error::OpenVino(_) | Error::OpenVinoNotIntel(_) => e,
                 other => Error::OpenVino(other.to_string()),
             })
         };
@@ -316,7 +326,16 @@ impl Engine {
             Device::Cpu => on(Placement::Cpu),
             Device::Cuda(n) => on(Placement::Cuda(n)).map_err(cuda_error(n)),
             Device::OpenVino => openvino(),
-            Device::Auto => on(Placement::Cuda(0)).or_else(|_| openvino()).or_else(|_| on(Placement::Cpu)),
+            Device::Auto => on(Placement::Cuda(0)).or_else(|_| openvino()).or_else(|e| {
+                let because = match e {
+                    Error::NoOpenVino(_) => "no OpenVINO plugin".to_string(),
+                    Error::OpenVinoNotIntel(vendor) => format!("OpenVINO's plugin offers only Intel devices, this CPU is {vendor}'s"),
+                    other => format!("OpenVINO's plugin did not start: {other}"),
+                };
+                let mut engine = on(Placement::Cpu)?;
+                engine.auto_cpu_because = Some(because);
+                Ok(engine)
+            }),
         }
     }
 
@@ -335,6 +354,7 @@ impl Engine {
             outputs,
             device: placement,
             fixed_batch: false,
+            auto_cpu_because: None,
             #[cfg(feature = "cuda")]
             binding: None,
         };
@@ -480,6 +500,31 @@ fn session(
     builder.commit_from_memory(model).map_err(ort_err)
 }
 
+/// Whether OpenVINO's plugin is installed and offers this machine's CPU:
+/// checked before a run that names it starts any work.
+pub fn check_openvino() -> Result<(), Error> {
+    locate_openvino()?;
+    openvino_cpus(init()?).map(drop)
+}
+
+/// The CPU devices OpenVINO's plugin offers (it registered once).
+fn openvino_cpus(env: &ort::environment::Environment) -> Result<Vec<ort::device::Device<'_>>, Error> {
+    register_openvino(env)?;
+    let cpus: Vec<_> = env
+        .devices()
+        .filter(|d| d.ep().is_ok_and(|ep| ep == "OpenVINOExecutionProvider") && d.hardware_device().ty() == ort::memory::DeviceType::CPU)
+        .collect();
+    if cpus.is_empty() {
+        // ONNX Runtime's own CPU provider lists the CPU with its vendor.
+        let vendor = env.devices().map(|d| d.hardware_device()).find(|h| h.ty() == ort::memory::DeviceType::CPU).and_then(|h| h.vendor().ok().map(str::to_string));
+        return Err(match vendor {
+            Some(v) if !v.eq_ignore_ascii_case("intel") => Error::OpenVinoNotIntel(v),
+            _ => Error::OpenVino("the plugin offers no CPU device".into()),
+        });
+    }
+    Ok(cpus)
+}
+
 /// OpenVINO's plugin on the CPU it finds. Through the device API (a plugin
 /// EP is not one of ort's built-in providers); a device that cannot take
 /// the session fails the commit rather than falling back.
@@ -488,20 +533,13 @@ fn with_openvino(
     builder: ort::session::builder::SessionBuilder,
     threads: usize,
 ) -> Result<ort::session::builder::SessionBuilder, Error> {
-    register_openvino(env)?;
+    let cpus = openvino_cpus(env)?;
     // OpenVINO compiles and optimizes the graph itself. ONNX Runtime's own
     // rewrites before it (even level 1) cost it up to half its fp32 rate
     // here (49 to 74 images/s end to end against 105 to 148 with them off)
     // and some of its int8 rate, at the same features (cosine >= 0.99993 to
     // the CPU provider).
     let builder = builder.with_optimization_level(ort::session::builder::GraphOptimizationLevel::Disable).map_err(ort_err)?;
-    let cpus: Vec<_> = env
-        .devices()
-        .filter(|d| d.ep().is_ok_and(|ep| ep == "OpenVINOExecutionProvider") && d.hardware_device().ty() == ort::memory::DeviceType::CPU)
-        .collect();
-    if cpus.is_empty() {
-        return Err(Error::OpenVino("the plugin offers no CPU device".into()));
-    }
     // The plugin's own thread pool, sized as ONNX Runtime's would be (it
     // takes the count through OpenVINO's own configuration, not an option).
     let config = format!(r#"{{"CPU":{{"INFERENCE_NUM_THREADS":"{threads}"}}}}"#);
