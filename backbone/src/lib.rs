@@ -11,8 +11,8 @@
 //! - [`checkpoint`]: PyTorch and MindSpore checkpoints read in Rust;
 //! - [`weights`]: named pretrained weights, downloaded once into a cache;
 //! - [`source`]: what `--model` names, turned into a model;
-//! - [`fold`], [`quantize`]: the model in other numbers (int8 QDQ), for
-//!   `extract --precision`.
+//! - [`fold`], [`quantize`], [`fp16`]: the model in other numbers (int8
+//!   QDQ, float16), for `extract --precision`.
 //!
 //! Every file here is untrusted input: whatever it holds, reading it ends
 //! in a value or an error, never a panic.
@@ -20,6 +20,7 @@
 pub mod builder;
 pub mod checkpoint;
 pub mod fold;
+pub mod fp16;
 pub mod layers;
 pub mod model;
 pub mod quantize;

@@ -79,6 +79,8 @@ pub enum Error {
     ZeroCalibrate,
     #[error("--precision int8: {0}")]
     Quantize(#[from] backbone::quantize::Error),
+    #[error("--precision fp16: {0}")]
+    Half(#[from] backbone::fp16::Error),
     #[error("--precision int8: --calibrate {want} needs {want} readable images under {root}, which has {readable}; give --calibrate {readable} or fewer", root = .root.display())]
     TooFewCalibrationImages { want: usize, readable: usize, root: std::path::PathBuf },
     #[error("--precision int8: calibration image {} could not be read a second time: {why}", .path.display())]

@@ -33,7 +33,7 @@ struct Cli {
     /// auto, cpu, cuda, cuda:N or openvino; auto takes CUDA, else OpenVINO where its plugin is installed, else the CPU
     #[arg(long, default_value = "auto")]
     device: Device,
-    /// Numbers the network computes in: int8 quantizes it first (static QDQ, calibrated on --calibrate images of the folder)
+    /// Numbers the network computes in: fp16 converts it to float16 first (for GPUs' tensor cores; the input and the features stay float32), int8 quantizes it first (static QDQ, calibrated on --calibrate images of the folder)
     #[arg(long, value_parser = cli::choice::<Precision>(Precision::NAMES), default_value_t = Precision::Fp32)]
     precision: Precision,
     /// Images of the folder that int8's activation ranges are measured on

@@ -20,7 +20,8 @@ pub struct Options {
     pub layers: Vec<String>,
     pub pool: Pool,
     pub device: Device,
-    /// fp32 as the model is; int8 quantizes it first (calibrated on `calibrate` images of the run's folder).
+    /// fp32 as the model is; fp16 converts it to float16; int8 quantizes it
+    /// (calibrated on `calibrate` images of the run's folder).
     pub precision: Precision,
     pub calibrate: usize,
     /// The folder int8 calibrates on; `None`: `images`. A validation run

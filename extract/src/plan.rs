@@ -2,6 +2,8 @@
 //! its tensors, the images (this task's share of them), the batch and the
 //! eval transform's sizes.
 
+use std::borrow::Cow;
+
 use featurefile::shards::{self, Shard};
 use backbone::Opened;
 
@@ -28,8 +30,20 @@ pub(crate) struct Plan {
     pub(crate) preprocess: preprocess::Config,
     /// Where the resize and crop came from, for the first line.
     pub(crate) sizes_from: String,
-    /// int8's model and calibration images; `None` for fp32.
-    pub(crate) int8: Option<int8::Prepared>,
+    /// The numbers the network computes in.
+    pub(crate) numbers: Numbers,
+}
+
+/// The numbers the network computes in, and what that takes.
+pub(crate) enum Numbers {
+    /// The model as it is.
+    Fp32,
+    /// The model converted to float16 (its bytes): converted up front,
+    /// in well under a second, so a model that cannot be is refused before
+    /// any image is read.
+    Fp16(Vec<u8>),
+    /// The model to quantize, once the calibration images are read.
+    Int8(Box<int8::Prepared>),
 }
 
 impl Plan {
@@ -50,10 +64,11 @@ impl Plan {
         let tensors = unique(layers.iter().map(|l| l.tensor.clone()));
         // int8 calibrates on the whole tree (or --calibrate-on's), before a shard takes its share.
         let bits = opts.weight_bits.unwrap_or_else(backbone::quantize::WeightBits::for_this_cpu);
-        let int8 = match (opts.precision, &opts.calibrate_on) {
-            (Precision::Int8, Some(dir)) => Some(int8::prepare(&opened, &tensors, &dataset::scan(dir)?, opts.calibrate, bits)?),
-            (Precision::Int8, None) => Some(int8::prepare(&opened, &tensors, &data, opts.calibrate, bits)?),
-            (Precision::Fp32, _) => None,
+        let numbers = match (opts.precision, &opts.calibrate_on) {
+            (Precision::Int8, Some(dir)) => Numbers::Int8(Box::new(int8::prepare(&opened, &tensors, &dataset::scan(dir)?, opts.calibrate, bits)?)),
+            (Precision::Int8, None) => Numbers::Int8(Box::new(int8::prepare(&opened, &tensors, &data, opts.calibrate, bits)?)),
+            (Precision::Fp16, _) => Numbers::Fp16(half(&opened, &tensors, report)?),
+            (Precision::Fp32, _) => Numbers::Fp32,
         };
         // Every task lists the whole tree (cheap), so all agree on the
         // classes and on the list they split.
@@ -84,7 +99,7 @@ impl Plan {
             batch,
             preprocess,
             sizes_from,
-            int8,
+            numbers,
         })
     }
 
@@ -100,7 +115,11 @@ impl Plan {
     }
 
     pub(crate) fn precision(&self) -> Precision {
-        if self.int8.is_some() { Precision::Int8 } else { Precision::Fp32 }
+        match self.numbers {
+            Numbers::Fp32 => Precision::Fp32,
+            Numbers::Fp16(_) => Precision::Fp16,
+            Numbers::Int8(_) => Precision::Int8,
+        }
     }
 
     /// For a part that exists: the summary of a task with nothing to do
@@ -124,7 +143,10 @@ impl Plan {
             classes: &self.data.classes,
             shard,
             precision: self.precision(),
-            calibrate: self.int8.as_ref().map(|p| (p.images, p.bits.bits())),
+            calibrate: match &self.numbers {
+                Numbers::Int8(p) => Some((p.images, p.bits.bits())),
+                _ => None,
+            },
         };
         match resume::judge(found.as_ref().map(|f| (&f.header, f.rows)), &want) {
             Resume::Fresh => Ok(None),
@@ -164,13 +186,18 @@ impl Plan {
     /// stderr which device runs it.
     pub(crate) fn start_engine(&self, opts: &Options, report: &mut dyn FnMut(Event)) -> Result<(runtime::Engine, Option<Calibration>)> {
         let model = &self.model.model;
-        // int8's model is whole (its weights inline); fp32 reads its external data beside it.
-        let (graph, weights_dir, calibration) = match &self.int8 {
-            Some(prepared) => {
+        // int8's and fp16's models are whole (their weights inline); fp32
+        // reads its external data beside it.
+        let (graph, weights_dir, calibration) = match &self.numbers {
+            Numbers::Int8(prepared) => {
                 let (bytes, calibration) = int8::quantized(self, prepared, opts.threads, report)?;
-                (bytes, None, Some(calibration))
+                (Cow::Owned(bytes), None, Some(calibration))
             }
-            None => (model.with_outputs(&self.tensors.iter().map(String::as_str).collect::<Vec<_>>()), self.model.weights_dir.as_deref(), None),
+            Numbers::Fp16(bytes) => (Cow::Borrowed(bytes.as_slice()), None, None),
+            Numbers::Fp32 => {
+                let cut = model.with_outputs(&self.tensors.iter().map(String::as_str).collect::<Vec<_>>());
+                (Cow::Owned(cut), self.model.weights_dir.as_deref(), None)
+            }
         };
         let mut engine = runtime::Engine::new(&graph, weights_dir, &model.input, self.tensors.clone(), opts.device, opts.threads)?;
         if model.fixed_batch().is_some() {
@@ -211,6 +238,21 @@ fn eval_sizes(opts: &Options, model: &backbone::Model) -> Result<(preprocess::Co
     let decode = if opts.exact_decode { Decode::Exact } else { Decode::Scaled };
     let views = (opts.views > 1).then(|| Views::tutorial(opts.views, opts.seed));
     Ok((preprocess::Config { resize, crop, limits, decode, views, ..defaults }, from))
+}
+
+/// The model cut to `tensors`, its batch normalizations folded (in
+/// float32, before any rounding), in float16; says how much of it is.
+fn half(opened: &Opened, tensors: &[String], report: &mut dyn FnMut(Event)) -> Result<Vec<u8>> {
+    let mut proto = opened.proto(&tensors.iter().map(String::as_str).collect::<Vec<_>>())?;
+    backbone::fold::batch_norms(&mut proto);
+    let operators = proto.graph.as_ref().map_or(0, |g| g.node.len());
+    let (half, in_half) = backbone::fp16::convert(&proto)?;
+    let rest = match operators.saturating_sub(in_half) {
+        0 => String::new(),
+        n => format!("; {n} keep float32 (operators without a float16 form, arithmetic on shapes and constants)"),
+    };
+    report(Event::Note(&format!("fp16: {in_half} of the model's {operators} operators compute in float16{rest}")));
+    Ok(backbone::model::encode(&half))
 }
 
 /// The items in first-seen order, each once.

@@ -164,6 +164,13 @@ mod tests {
         // Another CPU's weight range is another model.
         let seven = Expected { calibrate: Some((64, 7)), ..want };
         assert_eq!(conflict(judge(Some((&int8, 2)), &seven)), "precision int8 calibrated on 64 images, this run's int8 calibrated on 64 images, 7-bit weights");
+        // fp16 is its own precision, either way round.
+        let fp16 = Expected { precision: Precision::Fp16, calibrate: None, ..want };
+        assert_eq!(conflict(judge(Some((&h, 2)), &fp16)), "precision fp32, this run's fp16");
+        let mut half = h.clone();
+        half.inference = Some(featurefile::Inference { device: "cuda:0".into(), precision: Precision::Fp16, calibration: None });
+        assert_eq!(conflict(judge_with(&half, |_, _, _, _, _, _| {})), "precision fp16, this run's fp32");
+        assert_eq!(judge(Some((&half, 2)), &fp16), Resume::Done { rows: 2, skipped: 1 });
         // A device is not a difference: parts may come from several.
         let mut gpu = int8.clone();
         gpu.inference.as_mut().unwrap().device = "cuda:0".into();

@@ -543,8 +543,10 @@ fn the_gpu_check_runs_its_steps_and_catches_what_it_guards() {
     let o = gpu_check(dir.path(), exe, &[&["--device", "cpu"], &common[..]].concat());
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{out}\n{}", stderr(&o));
-    assert!(out.contains("device asked cpu, extract ran on cpu"), "{out}");
-    assert!(out.contains("parity avgpool") && out.contains("parity layer2"), "{out}");
+    assert!(out.contains("fp32: device asked cpu, extract ran on cpu") && out.contains("fp16: device asked cpu, extract ran on cpu"), "{out}");
+    for precision in ["fp32", "fp16"] {
+        assert!(out.contains(&format!("parity {precision} avgpool")) && out.contains(&format!("parity {precision} layer2")), "{out}");
+    }
     let rows: Vec<&str> = out.lines().filter(|l| l.trim_start().starts_with('4') || l.trim_start().starts_with('8')).collect();
     assert_eq!(rows.len(), 2, "one speed row per batch size:\n{out}");
     assert!(out.trim_end().ends_with("parity: ok"), "{out}");

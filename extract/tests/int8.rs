@@ -181,7 +181,7 @@ fn what_int8_cannot_do_is_one_line_and_no_file() {
     let (i, o) = (s(&imgs), s(&out));
     fails(&["--model", s(&m), "--images", i, "--precision", "int8", "--calibrate", "5", "--out", o], "--calibrate 5 needs 5 readable images under");
     fails(&["--model", s(&m), "--images", i, "--precision", "int8", "--calibrate", "0", "--out", o], "--calibrate must be at least 1");
-    fails(&["--model", s(&m), "--images", i, "--precision", "fp16", "--out", o], "invalid value 'fp16' for '--precision");
+    fails(&["--model", s(&m), "--images", i, "--precision", "bf16", "--out", o], "invalid value 'bf16' for '--precision");
     // A model of an opset before per-channel dequantization.
     let old = dir.path().join("old.onnx");
     let r = py("classify/tests/py/old_opset.py", &[s(&m), s(&old)]);

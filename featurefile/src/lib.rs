@@ -112,17 +112,20 @@ pub struct WeightsInfo {
 pub enum Precision {
     #[default]
     Fp32,
+    /// IEEE half precision, the input and outputs still float32.
+    Fp16,
     Int8,
 }
 
 impl Precision {
-    pub const NAMES: &'static [&'static str] = &["fp32", "int8"];
+    pub const NAMES: &'static [&'static str] = &["fp32", "fp16", "int8"];
 }
 
 impl std::fmt::Display for Precision {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Precision::Fp32 => "fp32",
+            Precision::Fp16 => "fp16",
             Precision::Int8 => "int8",
         })
     }
@@ -133,6 +136,7 @@ impl std::str::FromStr for Precision {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "fp32" => Ok(Precision::Fp32),
+            "fp16" => Ok(Precision::Fp16),
             "int8" => Ok(Precision::Int8),
             _ => Err(format!("{s:?} is not one of {}", Precision::NAMES.join(", "))),
         }

@@ -11,8 +11,8 @@ For the same model file, threads and batch size:
   4. ratios 2/1 and 2/3, for the full and the narrow model; peak memory of
      extract on N and 4N images;
   5. devices and precisions: extract end to end with the full model on the
-     CPU provider at fp32 (the baseline) and int8 (calibrated on 64 of
-     the photos), and OpenVINO's plugin at fp32 and int8 (on an Intel
+     CPU provider at fp32 (the baseline), fp16 and int8 (calibrated on 64
+     of the photos), and OpenVINO's plugin at fp32 and int8 (on an Intel
      CPU: the plugin offers no other vendor's): images/s, the ratio to
      the baseline, and the features' cosine to the baseline's (min, median);
      the CPU's model and its avx512_vnni / amx flags printed above;
@@ -103,7 +103,8 @@ def devices(extract, photos, many, n, common, repeat, tmp):
     plugin = os.path.join(ROOT, ".venv", "test-openvino", "onnxruntime_ep_openvino",
                           "libonnxruntime_providers_openvino_plugin.so")
     env = dict(os.environ, XDG_CACHE_HOME=os.path.join(tmp, "cache"))
-    configs = [("cpu fp32", ["--device", "cpu"]), ("cpu int8", ["--device", "cpu", "--precision", "int8"])]
+    configs = [("cpu fp32", ["--device", "cpu"]), ("cpu fp16", ["--device", "cpu", "--precision", "fp16"]),
+               ("cpu int8", ["--device", "cpu", "--precision", "int8"])]
     model = os.path.join(ROOT, "models", "resnet50.onnx")
     print(f"\ndevices and precisions, full model, extract end to end (steady-state as above); {cpu_line()}")
     if os.path.isfile(plugin):

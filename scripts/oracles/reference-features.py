@@ -45,6 +45,9 @@ def main():
     ap.add_argument("--int8-weight-bits", choices=["auto", "7", "8"], default="auto",
                     help="int8 weights' range: 7 is quantize_static's reduce_range [default: auto, 7 on an x86 CPU "
                          "without VNNI, as ONNX Runtime's guide says]")
+    ap.add_argument("--fp16", action="store_true",
+                    help="convert the model with ONNX Runtime's own float16 converter first "
+                         "(onnxruntime.transformers.float16, keep_io_types=True)")
     args = ap.parse_args()
 
     table = pq.read_table(args.features)
@@ -62,6 +65,9 @@ def main():
     if args.int8_calibrate:
         model = ort_int8(model, [os.path.join(root, paths[k * len(paths) // args.int8_calibrate]) for k in range(args.int8_calibrate)], pre,
                          int8_weight_bits(args.int8_weight_bits))
+    if args.fp16:
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+        model = convert_float_to_float16(model, keep_io_types=True)
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     inp = sess.get_inputs()[0]
     fixed = inp.shape[0] if isinstance(inp.shape[0], int) else None
@@ -97,6 +103,7 @@ def main():
         "tensor": tensor,
         "recorded_tensor": recorded["tensor"],
         "pool": kind,
+        "fp16": args.fp16,
         "int8_weight_bits": int8_weight_bits(args.int8_weight_bits) if args.int8_calibrate else None,
         "min_cosine": float(cosines.min()),
         "mean_cosine": float(cosines.mean()),

@@ -2,6 +2,7 @@
 """ONNX files of the kinds users bring, for extract's tests.
 
     make_wild_models.py OUT_DIR NARROW_MODEL
+    make_wild_models.py --no-half OUT_FILE
 
   caffe2.onnx     the narrow test model as Caffe2 exports write it: residual
                   joins as Sum, BatchNormalization unfused, and the running
@@ -20,6 +21,9 @@
                   head whose pool is an AveragePool over the whole map.
   convhead.onnx   preact.onnx with a 1x1 Conv head on the pooled map, then Flatten.
   headless.onnx   NARROW_MODEL with its classifier (the Gemm) removed.
+
+--no-half writes one model alone: an image input and a Floor, no operator
+that computes in float16 (the output is the tensor "y").
 
 Also writes OUT_DIR/planted.json: for each model, the tensor its avgpool
 is (and effnet's projection output, read by raw name).
@@ -216,7 +220,19 @@ def headless(narrow):
     return m, flat
 
 
+def no_half():
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 224, 224])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, 224, 224])
+    g = helper.make_graph([helper.make_node("Floor", ["x"], ["y"], name="floor")], "no-half", [x], [y])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(m)
+    return m
+
+
 def main():
+    if sys.argv[1] == "--no-half":
+        onnx.save(no_half(), sys.argv[2])
+        return
     out, narrow = sys.argv[1], sys.argv[2]
     os.makedirs(out, exist_ok=True)
     onnx.save(caffe2(narrow), os.path.join(out, "caffe2.onnx"))
