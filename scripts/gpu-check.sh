@@ -2,9 +2,10 @@
 # The GPU check, one script for a lent GPU machine:
 #   1. onnxruntime-gpu and its CUDA and cuDNN wheels into .venv (setup.sh --gpu);
 #   2. a release build of extract and of the inference-bound example;
-#   3. extract --device cuda over a folder of JPEGs, whose features must match
-#      the CPU run (cosine >= 0.999), and images/s for batch 32, 64 and 128,
-#      inference alone and end to end side by side (scripts/bench/gpu-check.py).
+#   3. extract --device cuda, at fp32 and at --precision fp16, over a folder of
+#      JPEGs, whose features must match the CPU's fp32 (cosine >= 0.999), and
+#      images/s for batch 32, 64 and 128: inference alone, end to end, and end
+#      to end at fp16, side by side (scripts/bench/gpu-check.py).
 #
 #   scripts/gpu-check.sh [--device cuda:N] [--images DIR] [--batches 32,64,128]
 #                        [--copies 160] [--model models/resnet50.onnx]
@@ -24,7 +25,7 @@ for ((i = 0; i < ${#args[@]}; i++)); do
     case "${args[i]}" in
         --device) device=${args[i + 1]:-cuda} ;;
         --device=*) device=${args[i]#--device=} ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     esac
 done
 
