@@ -95,7 +95,6 @@ pub fn convert(proto: &ModelProto) -> Result<(ModelProto, usize), Error> {
     taken.extend(graph.node.iter().flat_map(|n| n.output.iter().chain(&n.input).cloned()));
     taken.extend(graph.node.iter().map(|n| n.name().to_string()));
     let mut w = Writer {
-        types: &types,
         initializers: graph.initializer.iter().map(|t| (t.name().to_string(), t.clone())).collect(),
         half: HashMap::new(),
         float: HashMap::new(),
@@ -168,8 +167,7 @@ pub fn convert(proto: &ModelProto) -> Result<(ModelProto, usize), Error> {
 
 /// Writes the converted graph: the name each float tensor has in half and
 /// in float32, made when a reader first needs it.
-struct Writer<'a> {
-    types: &'a HashMap<String, i32>,
+struct Writer {
     initializers: HashMap<String, TensorProto>,
     half: HashMap<String, String>,
     float: HashMap<String, String>,
@@ -180,7 +178,7 @@ struct Writer<'a> {
     halves: HashSet<String>,
 }
 
-impl Writer<'_> {
+impl Writer {
     /// `base`, or `base` with a number, whichever the graph does not use yet.
     fn fresh(&mut self, base: &str) -> String {
         let mut name = base.to_string();
@@ -232,7 +230,6 @@ impl Writer<'_> {
             return f.clone();
         }
         let Some(h) = self.half.get(t).cloned() else { return t.to_string() };
-        debug_assert_eq!(self.types.get(t), Some(&FLOAT));
         let f = self.fresh(&format!("{t}/fp32"));
         let cast = self.cast(&h, &f, FLOAT);
         self.nodes.push(cast);
