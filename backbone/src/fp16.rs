@@ -94,14 +94,15 @@ pub fn convert(proto: &ModelProto) -> Result<(ModelProto, usize), Error> {
     taken.extend(graph.input.iter().map(|i| i.name().to_string()));
     taken.extend(graph.node.iter().flat_map(|n| n.output.iter().chain(&n.input).cloned()));
     taken.extend(graph.node.iter().map(|n| n.name().to_string()));
+    // The weights are read from `proto`, the copy left as it came.
+    let source = proto.graph.as_ref().ok_or(Error::NoGraph)?;
     let mut w = Writer {
-        initializers: graph.initializer.iter().map(|t| (t.name().to_string(), t.clone())).collect(),
+        initializers: source.initializer.iter().map(|t| (t.name(), t)).collect(),
         half: HashMap::new(),
         float: HashMap::new(),
         taken,
         nodes: Vec::new(),
         new_initializers: Vec::new(),
-        halves: HashSet::new(),
     };
     for i in &graph.input {
         w.float.insert(i.name().to_string(), i.name().to_string());
@@ -112,7 +113,7 @@ pub fn convert(proto: &ModelProto) -> Result<(ModelProto, usize), Error> {
     let mut in_half = 0;
     for mut n in std::mem::take(&mut graph.node) {
         let is_float = |t: &String| !t.is_empty() && types.get(t) == Some(&FLOAT);
-        let half = (n.domain().is_empty() || n.domain() == "ai.onnx")
+        let half = default_domain(&n)
             && HALF.contains(&n.op_type())
             && n.attribute.iter().all(|a| a.g.is_none() && a.graphs.is_empty())
             && n.input.iter().any(|i| is_float(i) && from_image.contains(i));
@@ -133,11 +134,9 @@ pub fn convert(proto: &ModelProto) -> Result<(ModelProto, usize), Error> {
                 casts_back.push(w.cast(&h, o, FLOAT));
                 w.half.insert(o.clone(), h.clone());
                 w.float.insert(o.clone(), o.clone());
-                w.halves.insert(h.clone());
                 *o = h;
             } else {
                 w.half.insert(o.clone(), o.clone());
-                w.halves.insert(o.clone());
             }
         }
         in_half += usize::from(half);
@@ -147,7 +146,9 @@ pub fn convert(proto: &ModelProto) -> Result<(ModelProto, usize), Error> {
     if in_half == 0 {
         return Err(Error::NothingInHalf);
     }
-    let Writer { nodes, new_initializers, halves, .. } = w;
+    let Writer { nodes, new_initializers, half, .. } = w;
+    // Tensors that are float16 now: every half version.
+    let halves: HashSet<&str> = half.values().map(String::as_str).collect();
     graph.node = nodes;
     graph.initializer.extend(new_initializers);
     // Float weights that only half nodes read are gone (their half copies stay).
@@ -167,18 +168,16 @@ pub fn convert(proto: &ModelProto) -> Result<(ModelProto, usize), Error> {
 
 /// Writes the converted graph: the name each float tensor has in half and
 /// in float32, made when a reader first needs it.
-struct Writer {
-    initializers: HashMap<String, TensorProto>,
+struct Writer<'a> {
+    initializers: HashMap<&'a str, &'a TensorProto>,
     half: HashMap<String, String>,
     float: HashMap<String, String>,
     taken: HashSet<String>,
     nodes: Vec<NodeProto>,
     new_initializers: Vec<TensorProto>,
-    /// Names of tensors that are float16 now.
-    halves: HashSet<String>,
 }
 
-impl Writer {
+impl Writer<'_> {
     /// `base`, or `base` with a number, whichever the graph does not use yet.
     fn fresh(&mut self, base: &str) -> String {
         let mut name = base.to_string();
@@ -210,7 +209,7 @@ impl Writer {
             return Ok(h.clone());
         }
         let h = self.fresh(&format!("{t}/fp16"));
-        if let Some(init) = self.initializers.get(t) {
+        if let Some(&init) = self.initializers.get(t) {
             let values = crate::model::float_values(init).ok_or_else(|| Error::Weight(t.to_string()))?;
             let raw = values.iter().flat_map(|&v| to_half(v).to_le_bytes()).collect();
             self.new_initializers.push(raw_tensor(&h, &init.dims, tensor_proto::DataType::Float16, raw));
@@ -220,7 +219,6 @@ impl Writer {
             self.nodes.push(cast);
         }
         self.half.insert(t.to_string(), h.clone());
-        self.halves.insert(h.clone());
         Ok(h)
     }
 
@@ -262,7 +260,7 @@ fn elem_types(graph: &GraphProto) -> HashMap<String, i32> {
                 _ => FLOAT,
             })
         };
-        let domain_default = n.domain().is_empty() || n.domain() == "ai.onnx";
+        let domain_default = default_domain(n);
         let mut found = Vec::new();
         for (k, o) in n.output.iter().enumerate() {
             let t = match (domain_default, n.op_type()) {
@@ -293,6 +291,11 @@ fn elem_types(graph: &GraphProto) -> HashMap<String, i32> {
         }
     }
     types
+}
+
+/// ONNX's own operator set (the empty domain or its name).
+fn default_domain(n: &NodeProto) -> bool {
+    n.domain().is_empty() || n.domain() == "ai.onnx"
 }
 
 /// Tensors whose values come from the image (the graph's inputs that are

@@ -90,6 +90,15 @@ impl Opened {
         Ok(p)
     }
 
+    /// The model cut to `tensors`, its weights inline and its batch
+    /// normalizations folded into their convolutions, in float32 before any
+    /// rounding: where int8 and fp16 start.
+    pub fn folded(&self, tensors: &[&str]) -> Result<crate::onnx::ModelProto, Error> {
+        let mut p = self.proto(tensors)?;
+        crate::fold::batch_norms(&mut p);
+        Ok(p)
+    }
+
     fn model_err(&self, e: model::Error) -> Error {
         Error::Model { what: self.spec.to_string(), source: e }
     }

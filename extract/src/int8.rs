@@ -56,8 +56,7 @@ pub(crate) struct Prepared {
 /// `tree`: the images to calibrate on (the whole tree, not a shard's share).
 pub(crate) fn prepare(opened: &backbone::Opened, tensors: &[String], tree: &Dataset, images: usize, bits: WeightBits) -> Result<Prepared> {
     let tensors: Vec<&str> = tensors.iter().map(String::as_str).collect();
-    let mut proto = opened.proto(&tensors)?;
-    backbone::fold::batch_norms(&mut proto);
+    let proto = opened.folded(&tensors)?;
     let plan = quantize::plan(&proto, &opened.model.input)?;
     if tree.entries.len() < images {
         return Err(Error::TooFewCalibrationImages { want: images, readable: tree.entries.len(), root: tree.root.clone() });

@@ -240,11 +240,10 @@ fn eval_sizes(opts: &Options, model: &backbone::Model) -> Result<(preprocess::Co
     Ok((preprocess::Config { resize, crop, limits, decode, views, ..defaults }, from))
 }
 
-/// The model cut to `tensors`, its batch normalizations folded (in
-/// float32, before any rounding), in float16; says how much of it is.
+/// The model cut to `tensors`, its batch normalizations folded, in
+/// float16; says how much of it is.
 fn half(opened: &Opened, tensors: &[String], report: &mut dyn FnMut(Event)) -> Result<Vec<u8>> {
-    let mut proto = opened.proto(&tensors.iter().map(String::as_str).collect::<Vec<_>>())?;
-    backbone::fold::batch_norms(&mut proto);
+    let proto = opened.folded(&tensors.iter().map(String::as_str).collect::<Vec<_>>())?;
     let operators = proto.graph.as_ref().map_or(0, |g| g.node.len());
     let (half, in_half) = backbone::fp16::convert(&proto)?;
     let rest = match operators.saturating_sub(in_half) {
