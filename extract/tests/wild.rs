@@ -395,3 +395,32 @@ fn int8_quantizes_every_wild_model_and_keeps_its_requested_tensors() {
         }
     }
 }
+
+#[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
+fn fp16_converts_every_wild_model_as_onnx_runtimes_own_converter_does() {
+    // The models of the int8 test above, Sum joins among them, each column
+    // against ONNX Runtime's convert_float_to_float16 (keep_io_types) of the
+    // tensor extract recorded for it.
+    let dir = tempfile::tempdir().unwrap();
+    let models = wild_models(dir.path());
+    let imgs = images(dir.path(), 6);
+    let planted = planted(&models);
+    for name in ["caffe2", "zoo-caffe2", "effnet", "convhead", "headless", "external", "preact", "plain"] {
+        let m = models.join(format!("{name}.onnx"));
+        let layers = match planted[name]["projection"].as_str() {
+            Some(raw) => format!("avgpool,{raw}"),
+            None => "avgpool".to_string(),
+        };
+        let (fp32, fp16) = (dir.path().join(format!("{name}-fp32.parquet")), dir.path().join(format!("{name}-fp16.parquet")));
+        run_ok(&["--model", s(&m), "--images", s(&imgs), "--layer", &layers, "--device", "cpu", "--out", s(&fp32)]);
+        run_ok(&["--model", s(&m), "--images", s(&imgs), "--layer", &layers, "--device", "cpu", "--precision", "fp16", "--out", s(&fp16)]);
+        let f = FeatureFile::open(&fp16).unwrap();
+        assert_eq!(f.header.layers, FeatureFile::open(&fp32).unwrap().header.layers, "{name}: the same tensors");
+        for (layer, info) in &f.header.layers {
+            let args = [s(&fp16), "--model", s(&m), "--layer", layer, "--tensor", &info.tensor, "--fp16", "--min-cosine", "0.999"];
+            let o = py("scripts/oracles/reference-features.py", &args);
+            assert!(o.status.success(), "{name} {layer}: below 0.999 of ONNX Runtime's own float16: {}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+        }
+    }
+}
