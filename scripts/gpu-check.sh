@@ -37,8 +37,8 @@ else
 fi
 if [ -z "${EXTRACT:-}" ] || [ -z "${INFERENCE_BOUND:-}" ]; then
     cargo build --release --quiet -p extract --bins --example inference_bound
-    EXTRACT=target/release/extract
-    INFERENCE_BOUND=target/release/examples/inference_bound
+    EXTRACT=${CARGO_TARGET_DIR:-target}/release/extract
+    INFERENCE_BOUND=${CARGO_TARGET_DIR:-target}/release/examples/inference_bound
 fi
 if [ ! -f models/resnet50.onnx ]; then
     "$python" scripts/make-test-model.py --out models/resnet50.onnx --narrow-out models/resnet50-narrow.onnx

@@ -43,8 +43,8 @@ scripts/setup.sh
 if [ -z "${EXTRACT:-}" ] || [ -z "${CLASSIFY:-}" ]; then
     say "building extract and classify (release; the first build takes a few minutes)"
     cargo build --release --quiet -p extract -p classify
-    EXTRACT=$repo/target/release/extract
-    CLASSIFY=$repo/target/release/classify
+    EXTRACT=${CARGO_TARGET_DIR:-$repo/target}/release/extract
+    CLASSIFY=${CARGO_TARGET_DIR:-$repo/target}/release/classify
 fi
 
 untrained() { "$py" -c 'import onnx, sys; m = onnx.load(sys.argv[1], load_external_data=False); sys.exit(0 if "UNTRAINED" in m.doc_string else 1)' "$1"; }

@@ -47,7 +47,7 @@ fi
 scripts/setup.sh >/dev/null
 py=$repo/.venv/bin/python
 if [ -z "${EXTRACT:-}" ]; then
-    EXTRACT=$repo/target/release/extract
+    EXTRACT=${CARGO_TARGET_DIR:-$repo/target}/release/extract
     [ -x "$EXTRACT" ] || cargo build --release --quiet --bins
 fi
 EXTRACT=$(cd "$(dirname "$EXTRACT")" && pwd)/$(basename "$EXTRACT")

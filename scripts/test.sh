@@ -23,5 +23,5 @@ if [ $# -gt 0 ]; then
     echo "slurm-check: skipped: cargo test was given arguments ($*)" >&2
     exit 0
 fi
-# The debug binary the tests just built: no second build.
-EXTRACT=target/debug/extract scripts/slurm-check.sh --install
+# The debug binary the tests just built (where cargo puts it): no second build.
+EXTRACT=${CARGO_TARGET_DIR:-target}/debug/extract scripts/slurm-check.sh --install
