@@ -40,6 +40,22 @@ impl Default for Limits {
     }
 }
 
+/// The memory the system can give this process now: Linux's MemAvailable,
+/// or less where a cgroup (a container, a Slurm job, a Kubernetes pod)
+/// caps this process lower. Buffers whose size an input controls (a batch
+/// of images, a kernel matrix) are checked against it before they are
+/// allocated. `None` where neither can be read.
+pub fn memory_available() -> Option<usize> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    let system = kib * 1024;
+    let read = |name: &str| std::fs::read_to_string(Path::new("/sys/fs/cgroup").join(name)).ok()?.trim().parse::<usize>().ok();
+    // cgroup v2 at the root of this process's namespace: "max" does not parse.
+    let cgroup = read("memory.max").map(|max| max.saturating_sub(read("memory.current").unwrap_or(0)));
+    Some(cgroup.map_or(system, |c| c.min(system)))
+}
+
 /// The bytes of an image file: a regular file (after following links),
 /// read up to its own size and refused above `max_bytes`. Anything else
 /// (a FIFO, a device, a socket, a dangling link) is refused by name,
@@ -54,7 +70,7 @@ pub fn read_file(path: &Path, max_bytes: u64) -> Result<Vec<u8>, String> {
         Err(e) => return Err(e.to_string()),
     };
     if !meta.is_file() {
-        return Err(format!("not a regular file ({})", kind_of(&meta)));
+        return Err(format!("not a regular file ({})", atomic::kind_of(&meta)));
     }
     let len = meta.len();
     if len > max_bytes {
@@ -65,27 +81,6 @@ pub fn read_file(path: &Path, max_bytes: u64) -> Result<Vec<u8>, String> {
     // Its own size, and no more: a file that grows while it is read is read as it was.
     std::io::Read::read_to_end(&mut std::io::Read::take(f, len), &mut bytes).map_err(|e| e.to_string())?;
     Ok(bytes)
-}
-
-fn kind_of(meta: &std::fs::Metadata) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        let t = meta.file_type();
-        if t.is_fifo() {
-            return "a FIFO";
-        }
-        if t.is_char_device() {
-            return "a character device";
-        }
-        if t.is_block_device() {
-            return "a block device";
-        }
-        if t.is_socket() {
-            return "a socket";
-        }
-    }
-    if meta.is_dir() { "a folder" } else { "not a file" }
 }
 
 /// Decodes an image file (format guessed from its bytes) with its EXIF
@@ -120,6 +115,9 @@ fn decode_oriented(bytes: &[u8], limits: Limits, choose: Option<&dyn Fn(u32, u32
     let jpeg = reader.format() == Some(ImageFormat::Jpeg);
     if jpeg && !jpeg_is_complete(bytes) {
         return Err("image file is truncated (no end-of-image marker)".into());
+    }
+    if reader.format() == Some(ImageFormat::Png) {
+        check_png_chunks(bytes)?;
     }
     let mut alloc = image::Limits::default();
     // Room for the decoded pixels at up to 16 bytes each, and no more.
@@ -204,6 +202,45 @@ fn decode_jpeg_scaled(bytes: &[u8], denominator: u32) -> Result<Option<DynamicIm
         image::RgbImage::from_raw(sw, sh, pixels).map(DynamicImage::ImageRgb8)
     };
     Ok(Some(img.ok_or("the scaled JPEG decoder returned fewer pixels than its size")?))
+}
+
+/// PIL's cap on one decompressed PNG text or ICC chunk
+/// (`PngImagePlugin.MAX_TEXT_CHUNK`, `ImageFile.SAFEBLOCK`): 1 MiB.
+pub const MAX_PNG_CHUNK: u64 = 1 << 20;
+
+/// Refuses a PNG whose compressed metadata (an `iCCP` profile, `zTXt` or
+/// `iTXt` text) inflates past [`MAX_PNG_CHUNK`], as PIL refuses it
+/// ("Decompressed data too large"): a few kilobytes of such a chunk can
+/// inflate to gigabytes, which the pixel limit never sees (a 32x32 image
+/// cost 2.85 GB). Each chunk is inflated up to the cap and no further;
+/// the pixels are the decoder's business.
+pub fn check_png_chunks(b: &[u8]) -> Result<(), String> {
+    let mut i = 8; // the signature
+    while let Some(head) = b.get(i..i + 8) {
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let kind = &head[4..8];
+        let Some(data) = b.get(i + 8..(i + 8).saturating_add(len)) else { break }; // the decoder names a cut chunk
+        // Where the zlib stream starts: after the keyword's NUL and the
+        // compression method (iCCP, zTXt); iTXt has a flag, a method, then
+        // a language tag and a translated keyword, each NUL-ended.
+        let nul = |from: usize| data.get(from..).and_then(|d| d.iter().position(|&c| c == 0)).map(|p| from + p + 1);
+        let stream = match kind {
+            b"iCCP" | b"zTXt" => nul(0).map(|k| k + 1),
+            b"iTXt" => nul(0).filter(|&k| data.get(k) == Some(&1)).and_then(|k| nul(k + 2)).and_then(nul),
+            b"IEND" => break,
+            _ => None,
+        };
+        if let Some(at) = stream.filter(|&at| at <= data.len()) {
+            let mut inflated = std::io::Read::take(flate2::read::ZlibDecoder::new(&data[at..]), MAX_PNG_CHUNK + 1);
+            let n = std::io::copy(&mut inflated, &mut std::io::sink()).unwrap_or(0);
+            if n > MAX_PNG_CHUNK {
+                let name = String::from_utf8_lossy(kind);
+                return Err(format!("PNG {name} chunk decompresses to more than {MAX_PNG_CHUNK} bytes (PIL's limit): a decompression bomb"));
+            }
+        }
+        i = i.saturating_add(12).saturating_add(len);
+    }
+    Ok(())
 }
 
 /// Whether a JPEG stream reaches its end-of-image marker: the segments are
@@ -302,6 +339,60 @@ mod tests {
         trailing.extend_from_slice(b"\xff\xd8 trailing garbage");
         assert!(jpeg_is_complete(&trailing));
         assert!(jpeg_is_complete(b"\x89PNG not a jpeg"));
+    }
+
+    /// A PNG with a chunk of `kind` inserted after IHDR: `keyword`, NUL,
+    /// `prefix`, then `inflated` zlib-compressed.
+    pub(crate) fn png_with_chunk(kind: &[u8; 4], prefix: &[u8], inflated: &[u8]) -> Vec<u8> {
+        let img = image::RgbImage::from_fn(32, 32, |x, y| image::Rgb([(x * 8) as u8, (y * 8) as u8, 90]));
+        let mut png = Vec::new();
+        DynamicImage::ImageRgb8(img).write_to(&mut Cursor::new(&mut png), ImageFormat::Png).unwrap();
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut z, inflated).unwrap();
+        let mut data = b"icc\0".to_vec();
+        data.extend_from_slice(prefix);
+        data.extend(z.finish().unwrap());
+        let mut chunk = (data.len() as u32).to_be_bytes().to_vec();
+        chunk.extend_from_slice(kind);
+        chunk.extend_from_slice(&data);
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(&data);
+        chunk.extend_from_slice(&crc.sum().to_be_bytes());
+        let at = 8 + 25; // the signature, then IHDR
+        png.splice(at..at, chunk);
+        png
+    }
+
+    #[test]
+    fn a_png_whose_metadata_inflates_past_pils_cap_is_refused_before_decoding() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = |name: &str, png: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, png).unwrap();
+            open_oriented(&path, Limits::default())
+        };
+        // 64 MB of zeros in 64 KB: the decoder would hold all of it.
+        let bomb = vec![0u8; 64 << 20];
+        for (kind, prefix) in [(b"iCCP", &b"\0"[..]), (b"zTXt", b"\0"), (b"iTXt", b"\x01\0en\0\0")] {
+            let png = png_with_chunk(kind, prefix, &bomb);
+            assert!(png.len() < 1 << 20, "{}", png.len());
+            let e = open("bomb.png", &png).unwrap_err();
+            assert!(e.contains(std::str::from_utf8(kind).unwrap()) && e.contains("decompression bomb"), "{e}");
+        }
+        // Under the cap the image reads as usual.
+        let img = open("fine.png", &png_with_chunk(b"iCCP", b"\0", &vec![7u8; 900 << 10])).unwrap();
+        assert_eq!((img.width(), img.height()), (32, 32));
+    }
+
+    #[test]
+    fn memory_available_is_at_most_what_the_system_says() {
+        let info = std::fs::read_to_string("/proc/meminfo").unwrap();
+        let total: usize = info.lines().find(|l| l.starts_with("MemTotal:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+        let m = memory_available().unwrap();
+        assert!(m <= total * 1024, "{m} above MemTotal {total} KiB");
+        // This test's own allocations fit in what is left.
+        assert!(m > 64 << 20, "{m}");
     }
 
     #[test]
