@@ -142,16 +142,20 @@ impl Data {
 /// 3 of 4 parts, 750 of 1000 images; missing part-00002-of-00004.parquet)".
 fn parts_note(source: &Source) -> String {
     let Some(p) = &source.parts else { return String::new() };
-    if p.missing.is_empty() {
+    if p.missing == 0 {
         return format!(" ({} part{})", p.count, if p.count == 1 { "" } else { "s" });
     }
+    let more = match p.missing - p.first_missing.len() {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
     format!(
-        " (--allow-partial: {} of {} parts, {} of {} images; missing {})",
-        p.count - p.missing.len(),
+        " (--allow-partial: {} of {} parts, {} of {} images; missing {}{more})",
+        p.count - p.missing,
         p.count,
         p.images,
         p.total_images,
-        p.missing.join(", ")
+        p.first_missing.join(", ")
     )
 }
 

@@ -386,6 +386,13 @@ impl Header {
                     .map_err(|e| bad(format!("{} entry {n:?} is not valid: {e}", keys::LAYERS)))
             })
             .collect::<Result<Vec<_>>>()?;
+        if let Some((name, _)) = layers.iter().find(|(n, _)| columns::ALL.contains(&n.as_str())) {
+            return Err(bad(format!("{} names a layer {name:?}, which is a fixed column's name", keys::LAYERS)));
+        }
+        let classes: Vec<String> = parse(keys::CLASSES, get(keys::CLASSES)?).map_err(bad)?;
+        if let Some(twice) = classes.iter().enumerate().find(|(i, c)| classes[..*i].contains(c)).map(|(_, c)| c) {
+            return Err(bad(format!("{} names the class {twice:?} twice", keys::CLASSES)));
+        }
         Ok(Header {
             version: get(keys::VERSION)?.to_string(),
             model: parse(keys::MODEL, get(keys::MODEL)?).map_err(bad)?,
@@ -393,7 +400,7 @@ impl Header {
                 Ok(v) => Some(parse(keys::WEIGHTS, v).map_err(bad)?),
                 Err(_) => None,
             },
-            classes: parse(keys::CLASSES, get(keys::CLASSES)?).map_err(bad)?,
+            classes,
             layers,
             preprocess: parse(keys::PREPROCESS, get(keys::PREPROCESS)?).map_err(bad)?,
             root: get(keys::ROOT)?.to_string(),
@@ -464,6 +471,10 @@ impl FeatureWriter {
     /// (the header given to [`FeatureWriter::finish`] then records them).
     pub fn create_with_views(dest: &Path, classes: &[String], layers: &[(String, usize)], views: bool) -> Result<Self> {
         let werr = |reason: String| Error::Write { path: dest.to_owned(), reason };
+        // Two columns of one name are a file pyarrow cannot read.
+        if let Some((name, _)) = layers.iter().find(|(n, _)| columns::ALL.contains(&n.as_str())) {
+            return Err(werr(format!("a feature column cannot be named {name:?}, a fixed column's name")));
+        }
         let (file, pending) =
             atomic::Pending::create(dest).map_err(|e| Error::Io { path: dest.to_owned(), source: e })?;
         let schema = schema(layers, views);
@@ -583,6 +594,11 @@ impl FeatureFile {
     }
 }
 
+impl Parts {
+    /// Missing parts named in a message; the rest are counted.
+    pub const NAMED_MISSING: usize = 5;
+}
+
 /// Where rows come from: one feature file, or a folder of parts (see
 /// [`shards`]) read as one table. Opening reads the footers only, so a
 /// caller can say how much memory the rows will take before reading them.
@@ -603,8 +619,10 @@ pub struct Source {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Parts {
     pub count: usize,
-    /// Part names missing (only with `allow_partial`).
-    pub missing: Vec<String>,
+    /// How many parts are missing (only with `allow_partial`).
+    pub missing: usize,
+    /// The first missing parts' names, at most [`Parts::NAMED_MISSING`].
+    pub first_missing: Vec<String>,
     /// Images in the present parts' ranges, and in the whole list.
     pub images: usize,
     pub total_images: usize,
@@ -637,16 +655,20 @@ impl Source {
                 what: format!("a part of {n}, beside {} of {count}", name_of(first_path)),
             });
         }
-        let missing: Vec<String> = (0..count)
+        // Counted from the parts found, never by walking 0..count: the
+        // count is read from a file name.
+        let missing = count - found.len();
+        let first_missing: Vec<String> = (0..count)
             .filter(|k| found.binary_search_by_key(k, |(i, _, _)| *i).is_err())
+            .take(Parts::NAMED_MISSING)
             .map(|k| shards::part_name(k, count))
             .collect();
-        if !missing.is_empty() && !allow_partial {
+        if missing > 0 && !allow_partial {
             return Err(Error::MissingParts {
                 dir: path.to_owned(),
-                missing: missing.len(),
+                missing,
                 count,
-                first: missing[0].clone(),
+                first: first_missing[0].clone(),
             });
         }
         let mut merged: Option<Header> = None;
@@ -704,7 +726,7 @@ impl Source {
         Ok(Source {
             header,
             rows,
-            parts: Some(Parts { count, missing, images, total_images }),
+            parts: Some(Parts { count, missing, first_missing, images, total_images }),
             files,
         })
     }
@@ -727,6 +749,14 @@ impl Source {
         for (path, meta) in &self.files {
             read_rows(path, meta, &mut out)?;
         }
+        let whole = || {
+            let first = &self.files[0].0;
+            match self.parts {
+                Some(_) => first.parent().unwrap_or(first).to_owned(),
+                None => first.clone(),
+            }
+        };
+        check_unique_paths(&out).map_err(|reason| Error::NotFeatureFile { path: whole(), reason })?;
         if let Some(v) = self.header.preprocess.views {
             check_views(&out, v.count).map_err(|reason| {
                 let first = &self.files[0].0;
@@ -739,6 +769,24 @@ impl Source {
         }
         Ok(out)
     }
+}
+
+/// A path is one image: its row (or, in a file of views, its consecutive
+/// rows) appears once. Two rows of one path would be scored twice and
+/// split across cross-validation folds.
+fn check_unique_paths(f: &FeatureFile) -> Result<(), String> {
+    let mut seen = std::collections::HashSet::with_capacity(f.paths.len());
+    for (i, p) in f.paths.iter().enumerate() {
+        // A file of views repeats a path on consecutive rows (check_views
+        // checks their order); anything else is a second image of one path.
+        if i > 0 && !f.views.is_empty() && f.paths[i - 1] == *p {
+            continue;
+        }
+        if !seen.insert(p.as_str()) {
+            return Err(format!("path {p:?} appears on two rows: each image is one row"));
+        }
+    }
+    Ok(())
 }
 
 /// An image's rows are consecutive and are its views 0..count-1 in order:
@@ -812,8 +860,11 @@ fn read_rows(path: &Path, meta: &ArrowReaderMetadata, out: &mut FeatureFile) -> 
     let bad = |reason: String| Error::NotFeatureFile { path: path.to_owned(), reason };
     let schema = meta.schema();
     let views = out.header.preprocess.views.is_some();
+    // label_name is checked against the classes, where the file has it.
+    let label_name = schema.index_of(columns::LABEL_NAME).is_ok().then_some(columns::LABEL_NAME);
     let mut roots: Vec<usize> = [columns::PATH, columns::LABEL]
         .into_iter()
+        .chain(label_name)
         .chain(views.then_some(columns::VIEW))
         .chain(out.columns.iter().map(|c| c.name.as_str()))
         .map(|n| schema.index_of(n).map_err(|_| bad(format!("no {n:?} column"))))
@@ -836,10 +887,31 @@ fn read_rows(path: &Path, meta: &ArrowReaderMetadata, out: &mut FeatureFile) -> 
             .column_by_name(columns::LABEL)
             .and_then(|c| c.as_any().downcast_ref::<Int32Array>())
             .ok_or_else(|| bad(format!("column {:?} is not Int32", columns::LABEL)))?;
-        for l in labels.iter() {
+        let names = match label_name {
+            Some(n) => Some(
+                batch
+                    .column_by_name(n)
+                    .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+                    .ok_or_else(|| bad(format!("column {n:?} is not text")))?,
+            ),
+            None => None,
+        };
+        for (r, l) in labels.iter().enumerate() {
             if let Some(i) = l {
                 if i < 0 || i as usize >= n_classes {
                     return Err(bad(format!("label {i} is outside the {n_classes} classes")));
+                }
+            }
+            if let Some(names) = names {
+                let want = l.map(|i| out.header.classes[i as usize].as_str());
+                let found = names.is_valid(r).then(|| names.value(r));
+                if found != want {
+                    let path = paths.value(r);
+                    return Err(bad(format!(
+                        "row {path:?} has label {l:?} but {} {found:?}; {} names class {l:?} {want:?}",
+                        columns::LABEL_NAME,
+                        keys::CLASSES
+                    )));
                 }
             }
             out.labels.push(l);
@@ -926,6 +998,45 @@ mod tests {
         assert_eq!(f.column("avgpool").unwrap().row(1), &[-2.0, -3.0]);
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "only the finished file remains");
+    }
+
+    /// A file of `paths` labelled 0, 1, 0, ..., its label names from
+    /// `names` (the writer's classes) and its footer from `h`.
+    fn contradicting(dir: &Path, h: &Header, names: &[String], paths: &[&str]) -> Result<FeatureFile> {
+        let dest = dir.join("c.parquet");
+        let paths: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
+        let labels: Vec<Option<i32>> = (0..paths.len()).map(|i| Some(i as i32 % 2)).collect();
+        let values: Vec<f32> = (0..paths.len()).map(|v| v as f32).collect();
+        let mut w = FeatureWriter::create(&dest, names, &[("avgpool".into(), 1)]).unwrap();
+        w.write(Rows { paths: &paths, labels: &labels, features: &[&values], views: &[] }).unwrap();
+        w.finish(h).unwrap();
+        FeatureFile::open(&dest)
+    }
+
+    #[test]
+    fn a_file_that_contradicts_itself_is_refused_naming_the_contradiction() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = header(&[("avgpool", 1)]);
+        let reason = |r: Result<FeatureFile>| match r {
+            Err(Error::NotFeatureFile { reason, .. }) => reason,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(contradicting(dir.path(), &h, &h.classes, &["cats/1.jpg", "dogs/2.jpg"]).unwrap().len(), 2);
+        let twice = reason(contradicting(dir.path(), &h, &h.classes, &["cats/1.jpg", "dogs/2.jpg", "cats/1.jpg"]));
+        assert_eq!(twice, "path \"cats/1.jpg\" appears on two rows: each image is one row");
+        // label_name written from other classes than the footer's.
+        let swapped = vec!["dogs".to_string(), "cats".to_string()];
+        let names = reason(contradicting(dir.path(), &h, &swapped, &["cats/1.jpg", "dogs/2.jpg"]));
+        assert!(names.starts_with("row \"cats/1.jpg\" has label Some(0) but label_name Some(\"dogs\")"), "{names}");
+        let mut same = h.clone();
+        same.classes = vec!["cats".into(), "cats".into()];
+        let classes = reason(contradicting(dir.path(), &same, &same.classes, &["cats/1.jpg"]));
+        assert_eq!(classes, "extract.classes names the class \"cats\" twice");
+        // A layer named like a fixed column: the writer refuses to write it.
+        for fixed in columns::ALL {
+            let e = FeatureWriter::create(&dir.path().join("r.parquet"), &h.classes, &[(fixed.into(), 1)]).err().unwrap();
+            assert!(e.to_string().contains("a fixed column's name"), "{e}");
+        }
     }
 
     /// A views file of two images, three views each, whose `view` column is `views`.

@@ -33,6 +33,11 @@ pub fn range(total: usize, index: usize, count: usize) -> Range<usize> {
     at(index)..at(index + 1)
 }
 
+/// The most parts a run may be split into. Part names hold five digits,
+/// and no image set needs more tasks; a count any larger (`--shard
+/// 0/100000000000`) is a typo, refused before anything is sized by it.
+pub const MAX_PARTS: usize = 100_000;
+
 /// `part-00003-of-00016.parquet`.
 pub fn part_name(index: usize, count: usize) -> String {
     format!("part-{index:05}-of-{count:05}.parquet")
@@ -47,7 +52,7 @@ pub fn parse_part_name(name: &str) -> Option<(usize, usize)> {
         return None;
     }
     let (k, n) = (k.parse().ok()?, n.parse().ok()?);
-    (k < n).then_some((k, n))
+    (k < n && n <= MAX_PARTS).then_some((k, n))
 }
 
 #[cfg(test)]
@@ -75,7 +80,9 @@ mod tests {
     fn part_names_round_trip() {
         assert_eq!(part_name(3, 16), "part-00003-of-00016.parquet");
         assert_eq!(parse_part_name("part-00003-of-00016.parquet"), Some((3, 16)));
-        assert_eq!(parse_part_name(&part_name(123_456, 200_000)), Some((123_456, 200_000)));
+        assert_eq!(parse_part_name(&part_name(99_999, 100_000)), Some((99_999, 100_000)));
+        // A count past MAX_PARTS names no part: nothing is sized by it.
+        assert_eq!(parse_part_name(&part_name(0, 100_000_000_000)), None);
         for bad in ["part-3-of-16.parquet", "part-00016-of-00016.parquet", "part-00003-of-00016.parquet.partial", "x.parquet"] {
             assert_eq!(parse_part_name(bad), None, "{bad}");
         }
