@@ -20,23 +20,32 @@ where
 pub const USAGE_EXIT: u8 = 2;
 
 /// Parses the command line; `--help` and `--version` print and exit 0 as
-/// clap does, anything else wrong is `usage_error`'s one line.
+/// clap does, and a command given nothing (`classify` alone) prints its
+/// help; anything else wrong is [`usage_error`]'s message.
 pub fn parse<P: clap::Parser>(prog: &str) -> Result<P, ExitCode> {
     match P::try_parse() {
         Ok(args) => Ok(args),
         Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
         Err(e) => Err(usage_error(prog, &e)),
     }
 }
 
-/// A command-line parser's error as one line on stderr, `PROG: what is
-/// wrong`, and exit status 2. (clap's own message adds usage and a hint on
-/// further lines; its first line says what is wrong.)
+/// A command-line parser's error on stderr, with exit status 2: its first
+/// line `PROG: what is wrong`, as every other error of the tools, then
+/// what clap adds below it, whole: the arguments that are missing, the
+/// allowed values, "did you mean", the usage line.
 pub fn usage_error(prog: &str, error: &dyn std::fmt::Display) -> ExitCode {
-    let msg = error.to_string();
-    let line = msg.lines().next().unwrap_or_default().trim_start_matches("error: ");
-    eprintln!("{prog}: {line}");
+    eprint!("{}", usage_message(prog, &error.to_string()));
     ExitCode::from(USAGE_EXIT)
+}
+
+/// clap's message with its `error: ` turned into `PROG: `, and no blank
+/// line at its end.
+pub fn usage_message(prog: &str, clap_message: &str) -> String {
+    let msg = clap_message.trim_end();
+    let msg = msg.strip_prefix("error: ").unwrap_or(msg);
+    format!("{prog}: {msg}\n")
 }
 
 /// Results go to stdout; a reader that stops early (`| head`) ends the run
@@ -46,5 +55,45 @@ pub fn emit(prog: &str, text: &str) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
         Err(e) => eprintln!("{prog}: stdout: {e}"),
         Ok(()) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    #[command(name = "classify")]
+    enum Cmd {
+        Predict {
+            file: String,
+            #[arg(long)]
+            out: String,
+            #[arg(long, value_parser = ["logistic", "svm", "knn"])]
+            model: Option<String>,
+            #[arg(long)]
+            layer: Option<String>,
+        },
+        Fit,
+    }
+
+    fn message(args: &[&str]) -> String {
+        let e = Cmd::try_parse_from(args).unwrap_err();
+        usage_message("classify", &e.to_string())
+    }
+
+    #[test]
+    fn clap_whole_message_reaches_the_user_after_one_prefixed_line() {
+        let missing = message(&["classify", "predict", "f.parquet"]);
+        assert!(missing.starts_with("classify: the following required arguments were not provided:\n  --out <OUT>\n"), "{missing}");
+        assert!(missing.contains("Usage: classify predict --out <OUT> <FILE>"), "{missing}");
+        let values = message(&["classify", "predict", "f", "--out", "o", "--model", "foo"]);
+        assert!(values.contains("[possible values: logistic, svm, knn]"), "{values}");
+        let typo = message(&["classify", "fitt"]);
+        assert!(typo.contains("similar subcommand exists: 'fit'") || typo.contains("'fit'"), "{typo}");
+        let flag = message(&["classify", "predict", "f", "--out", "o", "--layr", "x"]);
+        assert!(flag.contains("--layer"), "{flag}");
+        assert!(!missing.contains("error:") && missing.ends_with('\n') && !missing.ends_with("\n\n"), "{missing:?}");
     }
 }

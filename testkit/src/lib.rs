@@ -1,6 +1,8 @@
 //! Helpers for the workspace's integration tests (a dev-dependency only): where things are, running the project's Python
 //! oracles, and the checks every binary's tests make of a failure.
 
+pub mod hostile;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -110,11 +112,17 @@ pub fn py_json(script: &str, args: &[&str]) -> serde_json::Value {
 }
 
 /// Asserts what every failed run of `PROG` must look like: a non-zero exit,
-/// one line on stderr starting `PROG: ` and containing `expect`, no panic.
+/// one line on stderr starting `PROG: ` and containing `expect`, no panic;
+/// a usage error (exit 2) follows its line with clap's usage.
 pub fn assert_one_line_failure(prog: &str, args: &[&str], o: &Output, expect: &str) {
     let err = stderr(o);
     assert!(!o.status.success(), "{prog} {args:?} succeeded");
-    assert_eq!(err.trim_end().lines().count(), 1, "{prog} {args:?}: one line, got: {err}");
+    if o.status.code() == Some(2) {
+        // clap's own lines follow: the usage, or where to find it.
+        assert!(err.trim_end().ends_with("try '--help'."), "{prog} {args:?}: a usage error says where the usage is: {err}");
+    } else {
+        assert_eq!(err.trim_end().lines().count(), 1, "{prog} {args:?}: one line, got: {err}");
+    }
     assert!(err.starts_with(&format!("{prog}: ")) && err.contains(expect), "{expect:?} not in: {err}");
     assert!(!err.contains("panicked"), "{err}");
 }
