@@ -101,7 +101,7 @@ for split in train val; do
     if [ -f "$out" ] && { [ ! -f "$model" ] || [ "$out" -nt "$model" ]; } && [ -z "$(find "$data/$split" -newer "$out" -print -quit)" ]; then
         say "reusing $out"
     else
-        "$EXTRACT" --model "$model" --images "$data/$split" --layer layer3,avgpool --out "$out"
+        "$EXTRACT" --model "$model" --images "$data/$split" --layer layer3,avgpool --out "$out" --overwrite
     fi
 done
 

@@ -43,8 +43,12 @@ pub(crate) fn candidates(entries: &[Entry], n: usize) -> Vec<Entry> {
 pub(crate) struct Prepared {
     proto: backbone::onnx::ModelProto,
     plan: quantize::Plan,
-    /// Images the ranges are measured on (`--calibrate`).
+    /// Images the ranges are measured on (`--calibrate`, else the default
+    /// or all the tree has, when that is fewer).
     pub(crate) images: usize,
+    /// Whether `images` was asked for: then fewer readable ones are an
+    /// error, where the default takes what there is.
+    given: bool,
     /// The weights' range (`--weight-bits`, else this CPU's).
     pub(crate) bits: WeightBits,
     /// The order to try the tree's images in (see [`candidates`]), and the
@@ -53,15 +57,25 @@ pub(crate) struct Prepared {
     root: PathBuf,
 }
 
-/// `tree`: the images to calibrate on (the whole tree, not a shard's share).
-pub(crate) fn prepare(opened: &backbone::Opened, tensors: &[String], tree: &Dataset, images: usize, bits: WeightBits) -> Result<Prepared> {
+/// `--calibrate`'s default: ONNX Runtime's examples calibrate on tens to
+/// hundreds of images; 64 keeps a run's start short.
+pub const DEFAULT_CALIBRATE: usize = 64;
+
+/// `tree`: the images to calibrate on (the whole tree, not a shard's share);
+/// `images`: `--calibrate` as given (`None`: the default, or the whole tree
+/// where it has fewer).
+pub(crate) fn prepare(opened: &backbone::Opened, tensors: &[String], tree: &Dataset, images: Option<usize>, bits: WeightBits) -> Result<Prepared> {
     let tensors: Vec<&str> = tensors.iter().map(String::as_str).collect();
     let proto = opened.folded(&tensors)?;
     let plan = quantize::plan(&proto, &opened.model.input)?;
-    if tree.entries.len() < images {
-        return Err(Error::TooFewCalibrationImages { want: images, readable: tree.entries.len(), root: tree.root.clone() });
+    let (given, images) = match images {
+        Some(n) => (true, n),
+        None => (false, DEFAULT_CALIBRATE.min(tree.entries.len())),
+    };
+    if tree.entries.len() < images || images == 0 {
+        return Err(Error::TooFewCalibrationImages { want: images.max(1), readable: tree.entries.len(), root: tree.root.clone() });
     }
-    Ok(Prepared { proto, plan, images, bits, candidates: candidates(&tree.entries, images), root: tree.root.clone() })
+    Ok(Prepared { proto, plan, images, given, bits, candidates: candidates(&tree.entries, images), root: tree.root.clone() })
 }
 
 /// The quantized model's bytes and what its calibration was.
@@ -89,8 +103,13 @@ pub(crate) fn quantized(plan: &Plan, prepared: &Prepared, threads: usize, report
             chosen.push(e);
         }
     }
-    if chosen.len() < want {
+    if chosen.len() < want && (prepared.given || chosen.is_empty()) {
         return Err(Error::TooFewCalibrationImages { want, readable: chosen.len(), root: prepared.root.clone() });
+    }
+    let want = chosen.len();
+    if !prepared.given && want < DEFAULT_CALIBRATE {
+        let root = prepared.root.display();
+        report(Event::Note(&format!("int8: calibrating on the {want} readable images of {root}, fewer than --calibrate's default {DEFAULT_CALIBRATE}")));
     }
     let calibration = Calibration { images: want, sha256: hex::encode(h.finalize()), method: "minmax".into(), quantizer: quantize::VERSION, weight_bits: prepared.bits.bits() };
 

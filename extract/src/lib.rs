@@ -71,6 +71,8 @@ pub enum Error {
     FeatureFile(#[from] featurefile::Error),
     #[error("--batch and --threads must be at least 1")]
     ZeroBatchOrThreads,
+    #[error("--layer {0}: a feature column cannot take the name of the fixed column {0:?} (the fixed ones are {fixed})", fixed = featurefile::columns::ALL.join(", "))]
+    ReservedLayerName(String),
     #[error("--views must be at least 1 (1: the eval transform alone)")]
     ZeroViews,
     #[error("the model takes batches of exactly {batch} rows, fewer than --views {views}")]
@@ -91,10 +93,14 @@ pub enum Error {
     Shard(#[from] shard::Error),
     #[error("--shard writes one part per task into a folder: give --out a folder, ending in / (not {})", .0.display())]
     ShardNeedsFolder(PathBuf),
+    #[error(transparent)]
+    Output(#[from] atomic::Refused),
     #[error("{} exists from another run ({what}); --overwrite replaces it", .path.display())]
     OtherRunsPart { path: PathBuf, what: String },
     #[error("the model takes {w}x{h} images; use --crop {w}")]
     FixedInputSize { w: i64, h: i64 },
+    #[error("{flag}: batches of {rows} rows of {crop}x{crop} images take about {} (input buffers and the network's activations), more than the {} of memory available; give a smaller {flag}", gib(*.bytes), gib(*.available))]
+    BatchTooLarge { flag: &'static str, rows: usize, crop: u32, bytes: usize, available: usize },
     #[error("cannot start {threads} threads: {reason}")]
     Threads { threads: usize, reason: String },
     #[error("none of the {0} images could be read; nothing written")]
@@ -104,6 +110,10 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn gib(bytes: usize) -> String {
+    format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
+}
 
 /// What a finished run reports on its last line.
 #[derive(Debug, Clone)]
@@ -184,6 +194,9 @@ pub fn layer_table(model: &backbone::Model) -> Result<String, backbone::Error> {
 /// this one, then seal the file with its footer.
 pub fn run(opts: &ValidOptions, report: &mut dyn FnMut(Event)) -> Result<Summary> {
     let start = Instant::now();
+    for note in opts.notes() {
+        report(Event::Note(note));
+    }
     let plan = Plan::new(opts, report)?;
     if let Some(done) = plan.already_done(opts)? {
         return Ok(done);

@@ -1,5 +1,7 @@
 use std::path::PathBuf;
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -36,9 +38,9 @@ struct Cli {
     /// Numbers the network computes in: fp16 converts it to float16 first (for GPUs' tensor cores; the input and the features stay float32), int8 quantizes it first (static QDQ, calibrated on --calibrate images of the folder)
     #[arg(long, value_parser = cli::choice::<Precision>(Precision::NAMES), default_value_t = Precision::Fp32)]
     precision: Precision,
-    /// Images of the folder that int8's activation ranges are measured on
-    #[arg(long, default_value_t = 64)]
-    calibrate: usize,
+    /// Images of the folder that int8's activation ranges are measured on [default: 64, or all the folder's where it has fewer]
+    #[arg(long)]
+    calibrate: Option<usize>,
     /// Folder int8 calibrates on: give the training folder when extracting its validation set, for one quantized model [default: --images]
     #[arg(long)]
     calibrate_on: Option<PathBuf>,
@@ -81,6 +83,9 @@ struct Cli {
     /// Print the layers found in --model, with shapes, and exit
     #[arg(long)]
     list_layers: bool,
+    /// Seconds between progress lines when stderr is not a terminal (a Slurm log, nohup, CI); a terminal gets a bar
+    #[arg(long, default_value_t = 10.0)]
+    progress_every: f64,
 }
 
 fn main() -> ExitCode {
@@ -89,8 +94,9 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code,
     };
+    let every = Duration::from_secs_f64(if args.progress_every.is_finite() { args.progress_every.clamp(0.0, 1e6) } else { 10.0 });
     if args.list_layers {
-        let mut term = Terminal::new();
+        let mut term = Terminal::new(every);
         return match extract::list_layers(&args.model, &mut |e| term.report(e)) {
             Ok(table) => {
                 cli::emit(PROG, &table);
@@ -138,7 +144,7 @@ fn main() -> ExitCode {
         overwrite: args.overwrite,
         cancel,
     };
-    let mut term = Terminal::new();
+    let mut term = Terminal::new(every);
     match opts.check().and_then(|opts| extract::run(&opts, &mut |e| term.report(e))) {
         Ok(summary) => {
             eprintln!("{summary}");
@@ -157,17 +163,39 @@ fn fail(e: extract::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// What reaches the terminal of a run's events: lines on stderr, a
-/// progress bar while images are decoded (and while weights download),
-/// drawn only where stderr is a terminal.
+/// What reaches the terminal of a run's events: lines on stderr, and while
+/// images are decoded (and while weights download) a progress bar where
+/// stderr is a terminal, else a line every `every` (a log is read later,
+/// and a bar draws nothing there).
 struct Terminal {
     bar: Option<ProgressBar>,
+    log: Option<LogLines>,
+    every: Duration,
     download: Box<dyn FnMut(backbone::weights::Event)>,
 }
 
+/// Progress as lines in a log: images done of the total, rate, time left.
+struct LogLines {
+    total: u64,
+    done: u64,
+    start: Instant,
+    last: Instant,
+}
+
+impl LogLines {
+    fn line(&self) -> String {
+        let secs = self.start.elapsed().as_secs_f64();
+        let rate = self.done as f64 / secs.max(1e-9);
+        let left = if rate > 0.0 { (self.total - self.done.min(self.total)) as f64 / rate } else { f64::INFINITY };
+        let eta = if left.is_finite() { format!("{:.0} s", left) } else { "unknown".to_string() };
+        let pct = 100.0 * self.done as f64 / self.total.max(1) as f64;
+        format!("{PROG}: {}/{} images ({pct:.1}%), {rate:.1} images/s, eta {eta}", self.done, self.total)
+    }
+}
+
 impl Terminal {
-    fn new() -> Self {
-        Terminal { bar: None, download: Box::new(backbone::weights::stderr_reporter(PROG)) }
+    fn new(every: Duration) -> Self {
+        Terminal { bar: None, log: None, every, download: Box::new(backbone::weights::stderr_reporter(PROG)) }
     }
 
     fn report(&mut self, e: Event) {
@@ -175,6 +203,9 @@ impl Terminal {
             Event::Note(line) => self.line(line),
             Event::Warning(w) => self.line(&format!("{PROG}: warning: {w}")),
             Event::Skipped { path, error } => self.line(&format!("skipped {path}: {error}")),
+            Event::Started { images } if !std::io::stderr().is_terminal() => {
+                self.log = Some(LogLines { total: images, done: 0, start: Instant::now(), last: Instant::now() });
+            }
             Event::Started { images } => {
                 let bar = ProgressBar::with_draw_target(Some(images), ProgressDrawTarget::stderr());
                 bar.set_style(
@@ -186,11 +217,19 @@ impl Terminal {
                 if let Some(b) = &self.bar {
                     b.inc(done);
                 }
+                if let Some(log) = &mut self.log {
+                    log.done += done;
+                    if log.last.elapsed() >= self.every && log.done < log.total {
+                        log.last = Instant::now();
+                        eprintln!("{}", log.line());
+                    }
+                }
             }
             Event::Finished => {
                 if let Some(b) = self.bar.take() {
                     b.finish_and_clear();
                 }
+                self.log = None;
             }
             Event::Download(d) => (self.download)(d),
         }

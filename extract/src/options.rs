@@ -23,7 +23,8 @@ pub struct Options {
     /// fp32 as the model is; fp16 converts it to float16; int8 quantizes it
     /// (calibrated on `calibrate` images of the run's folder).
     pub precision: Precision,
-    pub calibrate: usize,
+    /// `--calibrate`; `None`: the default, or fewer where the folder has fewer.
+    pub calibrate: Option<usize>,
     /// The folder int8 calibrates on; `None`: `images`. A validation run
     /// given its training folder gets the training run's quantized model.
     pub calibrate_on: Option<PathBuf>,
@@ -58,6 +59,7 @@ pub struct Options {
 pub struct ValidOptions {
     options: Options,
     task: Option<shard::Task>,
+    notes: Vec<String>,
 }
 
 impl ValidOptions {
@@ -65,7 +67,16 @@ impl ValidOptions {
     pub fn task(&self) -> Option<shard::Task> {
         self.task
     }
+
+    /// What the check changed, in words (a capped `--threads`).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
 }
+
+/// Threads past this many per core only cost memory (each decoder holds
+/// its image) and start-up time; 100,000 of them once took 7.7 GB.
+pub const THREADS_PER_CORE: usize = 4;
 
 impl std::ops::Deref for ValidOptions {
     type Target = Options;
@@ -84,7 +95,19 @@ impl Options {
         if self.views == 0 {
             return Err(Error::ZeroViews);
         }
-        if self.precision == Precision::Int8 && self.calibrate == 0 {
+        // Each layer is a column beside the fixed ones: two of one name is a
+        // file pyarrow cannot read.
+        if let Some(name) = self.layers.iter().find(|l| featurefile::columns::ALL.contains(&l.as_str())) {
+            return Err(Error::ReservedLayerName(name.clone()));
+        }
+        let mut notes = Vec::new();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let most = cores * THREADS_PER_CORE;
+        if self.threads > most {
+            notes.push(format!("--threads {}: capped at {most} ({THREADS_PER_CORE} per core, {cores} cores)", self.threads));
+            self.threads = most;
+        }
+        if self.precision == Precision::Int8 && self.calibrate == Some(0) {
             return Err(Error::ZeroCalibrate);
         }
         if let (Some(crop), Some(resize)) = (self.crop, self.resize) {
@@ -109,7 +132,23 @@ impl Options {
             }
             self.out = self.out.join(shards::part_name(t.index, t.count));
         }
-        Ok(ValidOptions { options: self, task })
+        self.check_output()?;
+        Ok(ValidOptions { options: self, task, notes })
     }
 }
 
+impl Options {
+    /// The output rule: `--out` (the part, for a sharded run) is no device
+    /// node, not the model, and not inside the image folders the run reads.
+    fn check_output(&self) -> Result<()> {
+        use atomic::Input;
+        let mut inputs = vec![Input::Tree { what: "image folder", path: &self.images }];
+        if let Some(dir) = &self.calibrate_on {
+            inputs.push(Input::Tree { what: "calibration folder", path: dir });
+        }
+        if let Spec::File(model) = &self.model {
+            inputs.push(Input::Path { what: "model", path: model });
+        }
+        Ok(atomic::check_destination(&self.out, &inputs)?)
+    }
+}

@@ -1,7 +1,8 @@
-//! Whether a part that already exists is this run's work: a sharded task
-//! resubmitted after a kill finds its complete part and has nothing to do;
-//! a part from another run (other model, layers, sizes, classes or share
-//! of the images) is never taken for it.
+//! Whether an output that already exists is this run's work: a sharded task
+//! resubmitted after a kill finds its complete part, and a run repeated
+//! finds its complete file, and has nothing to do; a file from another run
+//! (other model, layers, sizes, classes, images or share of them) is never
+//! taken for it, nor replaced without `--overwrite`.
 
 use featurefile::shards::Shard;
 use featurefile::{short_hash, Header, Pool, Precision, Preprocess, Views};
@@ -24,7 +25,11 @@ pub struct Expected<'a> {
     pub pool: Pool,
     pub preprocess: &'a Preprocess,
     pub classes: &'a [String],
-    pub shard: &'a Shard,
+    /// A sharded run's share; `None` for a single file.
+    pub shard: Option<&'a Shard>,
+    /// The images the run reads (its share of them): a file holds a row
+    /// (`views` rows) or a skipped entry for each.
+    pub images: usize,
     /// int8 parts from other calibrations differ too: their count and the
     /// weights' bits are known before any image is read (the images
     /// themselves are the tree's).
@@ -60,15 +65,18 @@ pub fn judge(found: Option<(&Header, usize)>, want: &Expected) -> Resume {
         Some(format!("precision {p}{}, this run's {}{}", cal(n), want.precision, cal(want.calibrate)))
     } else if found.classes != want.classes {
         Some("other classes".to_string())
-    } else if found.shard.as_ref() != Some(want.shard) {
-        Some(format!(
-            "another share of the images: {} images from {:?}, this run's {} from {:?} of {}",
-            found.shard.as_ref().map_or(0, |s| s.images),
-            found.shard.as_ref().and_then(|s| s.first.clone()),
-            want.shard.images,
-            want.shard.first,
-            want.shard.total_images
-        ))
+    } else if found.shard.as_ref() != want.shard {
+        Some(match (&found.shard, want.shard) {
+            (Some(f), Some(w)) => format!(
+                "another share of the images: {} images from {:?}, this run's {} from {:?} of {}",
+                f.images, f.first, w.images, w.first, w.total_images
+            ),
+            (Some(f), None) => format!("part {} of {} of a sharded run", f.index, f.count),
+            (None, _) => "a single run's file, not a part".to_string(),
+        })
+    } else if rows / Views::rows_per_image(found.preprocess.views) + found.skipped.len() != want.images {
+        let had = rows / Views::rows_per_image(found.preprocess.views) + found.skipped.len();
+        Some(format!("{had} images, this run's {}: the image folder changed", want.images))
     } else {
         None
     };
@@ -114,14 +122,14 @@ mod tests {
     fn judge_with(h: &Header, edit: impl FnOnce(&mut Vec<backbone::Layer>, &mut Preprocess, &mut Vec<String>, &mut Shard, &mut String, &mut Pool)) -> Resume {
         let (mut l, mut p, mut c, mut s, mut sha, mut pool) = (layers(), h.preprocess.clone(), h.classes.clone(), shard(), h.model.sha256.clone(), Pool::Avg);
         edit(&mut l, &mut p, &mut c, &mut s, &mut sha, &mut pool);
-        judge(Some((h, 2)), &Expected { model_sha256: &sha, layers: &l, pool, preprocess: &p, classes: &c, shard: &s, precision: Precision::Fp32, calibrate: None })
+        judge(Some((h, 2)), &Expected { model_sha256: &sha, layers: &l, pool, preprocess: &p, classes: &c, shard: Some(&s), images: 3, precision: Precision::Fp32, calibrate: None })
     }
 
     #[test]
     fn the_same_run_is_done_and_says_its_rows() {
         let h = header();
         let s = shard();
-        let want = Expected { model_sha256: &h.model.sha256, layers: &layers(), pool: Pool::Avg, preprocess: &h.preprocess, classes: &h.classes, shard: &s, precision: Precision::Fp32, calibrate: None };
+        let want = Expected { model_sha256: &h.model.sha256, layers: &layers(), pool: Pool::Avg, preprocess: &h.preprocess, classes: &h.classes, shard: Some(&s), images: 3, precision: Precision::Fp32, calibrate: None };
         assert_eq!(judge(None, &want), Resume::Fresh, "no part yet");
         assert_eq!(judge_with(&h, |_, _, _, _, _, _| {}), Resume::Done { rows: 2, skipped: 1 });
         // A vector layer was written with pool none whatever --pool asked.
@@ -156,7 +164,7 @@ mod tests {
         });
         assert_eq!(conflict(judge_with(&int8, |_, _, _, _, _, _| {})), "precision int8 calibrated on 64 images, this run's fp32");
         let s = shard();
-        let want = Expected { model_sha256: &h.model.sha256, layers: &layers(), pool: Pool::Avg, preprocess: &h.preprocess, classes: &h.classes, shard: &s, precision: Precision::Int8, calibrate: Some((16, 8)) };
+        let want = Expected { model_sha256: &h.model.sha256, layers: &layers(), pool: Pool::Avg, preprocess: &h.preprocess, classes: &h.classes, shard: Some(&s), images: 3, precision: Precision::Int8, calibrate: Some((16, 8)) };
         assert_eq!(conflict(judge(Some((&h, 2)), &want)), "precision fp32, this run's int8 calibrated on 16 images");
         assert_eq!(conflict(judge(Some((&int8, 2)), &want)), "precision int8 calibrated on 64 images, this run's int8 calibrated on 16 images");
         let want = Expected { calibrate: Some((64, 8)), ..want };
@@ -171,6 +179,15 @@ mod tests {
         half.inference = Some(featurefile::Inference { device: "cuda:0".into(), precision: Precision::Fp16, calibration: None });
         assert_eq!(conflict(judge_with(&half, |_, _, _, _, _, _| {})), "precision fp16, this run's fp32");
         assert_eq!(judge(Some((&half, 2)), &fp16), Resume::Done { rows: 2, skipped: 1 });
+        // A single file where this run writes a part, and the other way round.
+        let mut single8 = int8.clone();
+        single8.shard = None;
+        assert_eq!(conflict(judge(Some((&single8, 2)), &want)), "a single run's file, not a part");
+        let one = Expected { shard: None, ..want };
+        assert_eq!(conflict(judge(Some((&int8, 2)), &one)), "part 1 of 4 of a sharded run");
+        assert_eq!(judge(Some((&single8, 2)), &one), Resume::Done { rows: 2, skipped: 1 });
+        // The folder gained an image since: the file is not this run's.
+        assert_eq!(conflict(judge(Some((&single8, 2)), &Expected { images: 4, ..one })), "3 images, this run's 4: the image folder changed");
         // A device is not a difference: parts may come from several.
         let mut gpu = int8.clone();
         gpu.inference.as_mut().unwrap().device = "cuda:0".into();

@@ -36,6 +36,8 @@ pub enum Error {
     IndexTooLarge { index: usize, count: usize },
     #[error("--shard: the count must be at least 1")]
     ZeroCount,
+    #[error("--shard: {0} tasks is more than the {max} a run may be split into", max = featurefile::shards::MAX_PARTS)]
+    TooManyTasks(usize),
     #[error("--shard auto: neither SLURM_ARRAY_TASK_ID (a Slurm array task) nor JOB_COMPLETION_INDEX (a Kubernetes Indexed Job) is set; outside a scheduler give --shard K/N")]
     NoScheduler,
     #[error("--shard auto: both SLURM_ARRAY_TASK_ID and JOB_COMPLETION_INDEX are set; give --shard K/N")]
@@ -58,6 +60,7 @@ impl std::str::FromStr for Spec {
         let number = |t: &str| t.parse::<usize>().map_err(|_| syntax());
         let count = |t: &str| match number(t)? {
             0 => Err(Error::ZeroCount),
+            n if n > featurefile::shards::MAX_PARTS => Err(Error::TooManyTasks(n)),
             n => Ok(n),
         };
         match s.split_once('/') {
@@ -102,6 +105,9 @@ impl Spec {
                 if count == 0 {
                     return Err(Error::ZeroCount);
                 }
+                if count > featurefile::shards::MAX_PARTS {
+                    return Err(Error::TooManyTasks(count));
+                }
                 let index = id.checked_sub(min).map(|d| d / step);
                 match index {
                     Some(index) if index < count && (id - min) % step == 0 => Ok(Task { index, count }),
@@ -138,6 +144,10 @@ mod tests {
         assert_eq!("16/16".parse::<Spec>(), Err(Error::IndexTooLarge { index: 16, count: 16 }));
         assert_eq!("0/0".parse::<Spec>(), Err(Error::ZeroCount));
         assert_eq!("auto/0".parse::<Spec>(), Err(Error::ZeroCount));
+        // A count nothing could be sized by (it once reached classify as 10^11 part names).
+        assert_eq!("0/100000000000".parse::<Spec>(), Err(Error::TooManyTasks(100_000_000_000)));
+        assert_eq!("auto/100001".parse::<Spec>(), Err(Error::TooManyTasks(100_001)));
+        assert_eq!("99999/100000".parse(), Ok(Spec::Fixed { index: 99_999, count: 100_000 }));
         for bad in ["", "3", "a/b", "-1/4", "3/4/5", "auto/", "slurm"] {
             assert!(matches!(bad.parse::<Spec>(), Err(Error::Syntax(_))), "{bad}");
         }

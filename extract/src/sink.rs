@@ -82,15 +82,41 @@ impl<'p> Sink<'p> {
         if self.writer.is_none() {
             self.create_writer(&shapes)?;
         }
-        let (w, _) = self.writer.as_mut().expect("created above");
+        let (w, infos) = self.writer.as_mut().expect("created above");
+        // An image whose features are not finite (a model that overflows on
+        // it, or one that outputs NaN) is skipped and named, as an unreadable
+        // one is: a NaN row would poison every classifier fitted on the file.
+        let mut ok = Vec::with_capacity(p.ok.len());
+        for (j, &i) in p.ok.iter().enumerate() {
+            let bad = self.features.iter().zip(infos.iter()).find(|(f, (_, info))| {
+                f[j * k * info.dim..(j + 1) * k * info.dim].iter().any(|v| !v.is_finite())
+            });
+            match bad {
+                None => ok.push(j),
+                Some((_, (layer, _))) => {
+                    let error = format!("the network's {layer} features are not finite (NaN or infinite)");
+                    report(Event::Skipped { path: &entries[i].rel, error: &error });
+                    self.skipped.push(Skipped { path: entries[i].rel.clone(), error });
+                }
+            }
+        }
+        if ok.len() < p.ok.len() {
+            for (f, (_, info)) in self.features.iter_mut().zip(infos.iter()) {
+                let row = k * info.dim;
+                let kept: Vec<f32> = ok.iter().flat_map(|&j| f[j * row..(j + 1) * row].iter().copied()).collect();
+                *f = kept;
+            }
+        }
+        let ok: Vec<usize> = ok.iter().map(|&j| p.ok[j]).collect();
+        let n = ok.len() * k;
         // Each image's views, in order, one row each.
-        let rows = || p.ok.iter().flat_map(|&i| std::iter::repeat_n(&entries[i], k));
+        let rows = || ok.iter().flat_map(|&i| std::iter::repeat_n(&entries[i], k));
         let paths: Vec<String> = rows().map(|e| e.rel.clone()).collect();
         let labels: Vec<Option<i32>> = rows().map(|e| e.label).collect();
         let views: Vec<i32> = if k > 1 { (0..n).map(|r| (r % k) as i32).collect() } else { Vec::new() };
         let cols: Vec<&[f32]> = self.features.iter().map(Vec::as_slice).collect();
         w.write(Rows { paths: &paths, labels: &labels, features: &cols, views: &views })?;
-        self.written += p.ok.len();
+        self.written += ok.len();
         Ok(())
     }
 
@@ -127,6 +153,10 @@ impl<'p> Sink<'p> {
         let Some((w, infos)) = self.writer else {
             return Err(Error::NothingRead(plan.data.entries.len()));
         };
+        // A single file of no rows is no result; a part may be empty.
+        if self.written == 0 && plan.shard.is_none() {
+            return Err(Error::NothingRead(plan.data.entries.len()));
+        }
         let mut skipped = self.skipped;
         skipped.sort_by(|a, b| a.path.cmp(&b.path));
         let header = Header {

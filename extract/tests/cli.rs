@@ -116,7 +116,7 @@ fn matches_pil_and_onnxruntime_on_generated_images() {
     let images = generated(dir.path());
     let out = dir.path().join("gen.parquet");
     for m in ["resnet50-narrow.onnx", "resnet50.onnx"] {
-        run_ok(&["--model", s(&model(m)), "--images", s(&images), "--layer", "stem,layer2,avgpool", "--out", s(&out)]);
+        run_ok(&["--model", s(&model(m)), "--images", s(&images), "--layer", "stem,layer2,avgpool", "--out", s(&out), "--overwrite"]);
         for (layer, pool) in [("stem", "avg"), ("layer2", "avg"), ("avgpool", "none")] {
             let report = assert_parity(&out, &model(m), layer, pool);
             // Lossless files decode to the same pixels in PIL and here, and

@@ -100,13 +100,13 @@ fn int8_features_are_onnx_runtimes_own_quantization_and_are_cached() {
     assert!(err.contains("int8: quantized model from the cache"), "{err}");
     assert_eq!(column(&FeatureFile::open(&again).unwrap(), "avgpool"), column(&f, "avgpool"));
     // Another calibration set is another model.
-    let err = run_ok(&cache, &strs(&args(&again, &["--precision", "int8", "--calibrate", "6"])));
+    let err = run_ok(&cache, &strs(&args(&again, &["--precision", "int8", "--calibrate", "6", "--overwrite"])));
     assert!(err.contains("int8: calibrated on 6 images"), "{err}");
 
     // The other weight range, asked for: ONNX Runtime's with reduce_range
     // (7) or without it (8), whatever this CPU is.
     let other = if bits == 8 { "7" } else { "8" };
-    let err = run_ok(&cache, &strs(&args(&again, &["--precision", "int8", "--calibrate", "12", "--weight-bits", other])));
+    let err = run_ok(&cache, &strs(&args(&again, &["--precision", "int8", "--calibrate", "12", "--weight-bits", other, "--overwrite"])));
     assert!(err.contains(&format!("int8: calibrated on 12 images, {other}-bit weights")), "{err}");
     let f = FeatureFile::open(&again).unwrap();
     assert_eq!(f.header.inference.unwrap().calibration.unwrap().weight_bits.to_string(), other);

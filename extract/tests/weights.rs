@@ -373,7 +373,7 @@ onnx.save(m, sys.argv[2])
     assert_eq!((f.header.preprocess.resize, f.header.preprocess.crop), (232, 224));
     assert_eq!(f.header.weights.unwrap().name, "torchvision ResNet50_Weights.IMAGENET1K_V2");
     // An explicit size wins over the model's.
-    let o = extract_in(&["--model", s(&v2), "--images", s(&imgs), "--out", s(&out), "--resize", "256"], &root(), &cache, DEAD);
+    let o = extract_in(&["--model", s(&v2), "--images", s(&imgs), "--out", s(&out), "--resize", "256", "--overwrite"], &root(), &cache, DEAD);
     let err = stderr(&o);
     assert!(err.lines().next().unwrap().ends_with("resize 256, crop 224 (resize as given, crop the model's)"), "{err}");
     assert_eq!(FeatureFile::open(&out).unwrap().header.preprocess.resize, 256);

@@ -355,7 +355,7 @@ open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(
     assert!(err.contains("skipped x/bomb.png: image is 14000x14000 = 196000000 pixels, above the limit of 178956970"), "{err}");
     assert_eq!(FeatureFile::open(&out).unwrap().paths, ["x/small.png"]);
     // The limit is the user's to set.
-    let o = extract(&["--model", s(&m), "--images", s(&imgs), "--out", s(&out), "--max-pixels", "3000"]);
+    let o = extract(&["--model", s(&m), "--images", s(&imgs), "--out", s(&out), "--max-pixels", "3000", "--overwrite"]);
     let err = stderr(&o);
     assert!(err.contains("skipped x/small.png: image is 64x48 = 3072 pixels, above the limit of 3000"), "{err}");
     assert!(!o.status.success() && err.contains("none of the 2 images could be read"), "{err}");

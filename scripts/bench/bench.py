@@ -222,7 +222,7 @@ def main():
             text = subprocess.run([bound, model, str(3 * n), str(args.batch), str(args.threads)], check=True,
                                   capture_output=True, text=True).stdout
             inf = float(text.split("images_per_s=")[1].split()[0])
-            (t1, m1), (t4, m4) = (timed([extract, "--model", model, "--images", folder, "--out", out, "--device", "cpu"]
+            (t1, m1), (t4, m4) = (timed([extract, "--model", model, "--images", folder, "--out", out, "--overwrite", "--device", "cpu"]
                                         + common) for folder in (photos, many))
             ext = 3 * n / (t4 - t1)
             py = 3 * n / (python_baseline(model, many, out, args.batch, args.threads)

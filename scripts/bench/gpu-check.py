@@ -39,7 +39,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def extract(args, images, out, device, batch, layers, precision="fp32"):
     """Runs extract; returns (wall seconds, the device it reports)."""
-    cmd = [args.extract, "--model", args.model, "--images", images, "--out", out, "--device", device,
+    cmd = [args.extract, "--model", args.model, "--images", images, "--out", out, "--overwrite", "--device", device,
            "--batch", str(batch), "--precision", precision] + [a for layer in layers for a in ("--layer", layer)]
     if args.threads:
         cmd += ["--threads", str(args.threads)]

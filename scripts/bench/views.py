@@ -47,7 +47,7 @@ def timed(cmd):
 def run(name, root, model, views, seed, common, tmp):
     def feats(split, k):
         out = os.path.join(tmp, f"{name}-{split}-v{k}.parquet")
-        args = [EXTRACT, "--model", model, "--images", os.path.join(root, split), "--out", out,
+        args = [EXTRACT, "--model", model, "--images", os.path.join(root, split), "--out", out, "--overwrite",
                 "--device", "cpu", "--views", str(k), "--seed", str(seed)] + common
         return out, timed(args)
 
