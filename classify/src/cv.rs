@@ -88,6 +88,9 @@ fn fold_spec(spec: Spec, x_train: ArrayView2<f32>, gamma_scale: bool) -> Spec {
     }
 }
 
+/// A grid done within this time prints no progress lines.
+const QUIET_FOR: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Scores every candidate by stratified cross-validation on the raw
 /// (unscaled) rows `x_raw`: each fold's scaling is fitted on its training
 /// rows only, as a pipeline in scikit-learn would, and with `gamma_scale`
@@ -95,8 +98,17 @@ fn fold_spec(spec: Spec, x_train: ArrayView2<f32>, gamma_scale: bool) -> Spec {
 /// shapes its own model; so are balanced class weights. Along the list of
 /// candidates, a logistic regression on a fold starts from the previous
 /// candidate's solution there (a warm start: the grid ascends in C, and
-/// each optimum is near the last). `specs` is not empty.
-pub fn cross_validate(specs: &[Spec], x_raw: ArrayView2<f32>, y: &[usize], n_classes: usize, how: &How) -> Result<Table> {
+/// each optimum is near the last). `specs` is not empty. `progress` hears
+/// a line as each candidate is scored: a grid on many rows takes minutes.
+pub fn cross_validate(
+    specs: &[Spec],
+    x_raw: ArrayView2<f32>,
+    y: &[usize],
+    n_classes: usize,
+    how: &How,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Table> {
+    let start = std::time::Instant::now();
     let (k, rounds) = match how.validation {
         Validation::Folds(k) => (k, k),
         Validation::Holdout => (5, 1),
@@ -131,6 +143,18 @@ pub fn cross_validate(specs: &[Spec], x_raw: ArrayView2<f32>, y: &[usize], n_cla
             *last = Some(m);
         }
         rows.push((spec, sum / splits.len() as f64));
+        // A quick grid stays quiet; a slow one says where it is.
+        if start.elapsed() < QUIET_FOR {
+            continue;
+        }
+        progress(&format!(
+            "cross-validation {}/{}: {spec} {} {:.4} ({:.1} s)",
+            rows.len(),
+            specs.len(),
+            how.metric,
+            sum / splits.len() as f64,
+            start.elapsed().as_secs_f64()
+        ));
     }
     let best = rows.iter().fold(rows[0], |b, &c| if c.1 > b.1 { c } else { b }).0;
     Ok(Table { rows, best })

@@ -24,7 +24,7 @@ use featurefile::Pool;
 use prost::Message;
 use serde_json::json;
 
-use crate::model::{pairs, Machines, Model};
+use crate::model::{pairs, Machines, Model, RbfMachine};
 use crate::scale::Scaler;
 use crate::{Classifier, Error, Result};
 
@@ -55,6 +55,11 @@ pub struct Exported {
 }
 
 pub fn export(opts: &ExportOptions, report: &mut dyn FnMut(Event)) -> Result<Exported> {
+    let mut inputs = vec![atomic::Input::Path { what: "classifier", path: &opts.classifier }];
+    if let backbone::Spec::File(model) = &opts.model {
+        inputs.push(atomic::Input::Path { what: "model", path: model });
+    }
+    atomic::check_destination(&opts.out, &inputs)?;
     let c = Classifier::load(&opts.classifier)?;
     let preprocess = c.preprocess.clone().ok_or_else(|| Error::NoPreprocess(opts.classifier.clone()))?;
     let opened = backbone::source::open(&opts.model, Cache::default_location().as_ref(), report)?;
@@ -379,7 +384,7 @@ impl Head {
     /// Every RBF machine's decision value, sum_k alpha_k exp(-|x - s_k|^2 / eps) - rho,
     /// at once: all machines' support vectors stacked, |x - s|^2 = |x|^2 + |s|^2 - 2 x.s.
     fn rbf(&mut self, x: &str, machines: &[linfa_svm::Svm<f64, bool>]) -> String {
-        let parts: Vec<RbfMachine> = machines.iter().map(RbfMachine::of).collect();
+        let parts: Vec<RbfMachine> = machines.iter().map(|m| RbfMachine::of(m).expect("checked when the classifier was loaded")).collect();
         let dim = parts[0].support.first().map_or(0, Vec::len);
         let total: usize = parts.iter().map(|m| m.support.len()).sum();
         let p = parts.len();
@@ -419,30 +424,6 @@ impl Head {
     }
 }
 
-/// An RBF machine's parts, read through its serialized form (linfa-svm
-/// keeps the support vectors private): the support vectors with their
-/// weights, paired as `Svm::weighted_sum` pairs them, rho and the kernel's eps.
-struct RbfMachine {
-    support: Vec<Vec<f64>>,
-    alpha: Vec<f64>,
-    rho: f64,
-    eps: f64,
-}
-
-impl RbfMachine {
-    fn of(m: &linfa_svm::Svm<f64, bool>) -> Self {
-        let v = serde_json::to_value(m).expect("an SVM serializes");
-        let eps = v["kernel_method"]["Gaussian"].as_f64().expect("an RBF machine has a Gaussian kernel");
-        let sv = &v["sep_hyperplane"]["WeightedCombination"];
-        let shape: Vec<usize> = sv["dim"].as_array().expect("ndarray's form").iter().map(|d| d.as_u64().unwrap() as usize).collect();
-        let data: Vec<f64> = sv["data"].as_array().expect("ndarray's form").iter().map(|x| x.as_f64().unwrap()).collect();
-        let support: Vec<Vec<f64>> = data.chunks(shape[1].max(1)).take(shape[0]).map(<[f64]>::to_vec).collect();
-        // weighted_sum zips the support vectors with the weights above 100 epsilons.
-        let alpha: Vec<f64> = m.alpha.iter().copied().filter(|a| a.abs() > 100.0 * f64::EPSILON).take(support.len()).collect();
-        RbfMachine { support: support[..alpha.len()].to_vec(), alpha, rho: m.rho, eps }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -454,7 +435,7 @@ mod tests {
         let x = array![[0.0, 0.0], [0.1, 0.3], [1.0, 1.0], [0.9, 1.2], [0.2, -0.1], [1.1, 0.8]];
         let y = Array1::from(vec![true, true, false, false, true, false]);
         let m = linfa_svm::Svm::<f64, bool>::params().gaussian_kernel(0.7).fit(&Dataset::new(x.clone(), y)).unwrap();
-        let r = RbfMachine::of(&m);
+        let r = RbfMachine::of(&m).unwrap();
         for row in x.rows() {
             let ours: f64 = r
                 .support

@@ -60,6 +60,8 @@ pub enum Error {
     FeatureFile(#[from] featurefile::Error),
     #[error("{path}: {reason}")]
     Io { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Output(#[from] atomic::Refused),
 
     // Options, checked once before anything is read.
     #[error("--C needs at least one value")]
@@ -76,6 +78,8 @@ pub enum Error {
     ZeroK,
     #[error("--model knn has no C: leave --C out (it picks --k by --cv when given several)")]
     CWithKnn,
+    #[error("{option} applies to {applies}, not to --model {model}; leave it out")]
+    NotForModel { option: &'static str, applies: &'static str, model: ModelKind },
     #[error("--class-weight balanced applies to logistic and svm; knn's neighbours vote alike")]
     ClassWeightWithKnn,
     #[error("--k {k} is larger than the {rows} training rows")]
@@ -188,12 +192,14 @@ pub struct FitOptions {
     pub train: PathBuf,
     pub out: PathBuf,
     pub model: ModelKind,
-    pub kernel: Kernel,
+    /// The SVM's kernel; `None`: not given (linear). Refused with other models.
+    pub kernel: Option<Kernel>,
     /// One value, several with `cv`, or the automatic grid.
     pub c: Penalty,
     /// RBF gamma; empty means scikit-learn's `scale`, 1 / (D * var(X)).
     pub gamma: Vec<f64>,
-    /// kNN's neighbours: one value, or several with `cv`.
+    /// kNN's neighbours: one value, or several with `cv`; empty: not given
+    /// ([`DEFAULT_K`]). Refused with other models.
     pub k: Vec<usize>,
     pub layer: Option<String>,
     pub scale: scale::Kind,
@@ -203,6 +209,21 @@ pub struct FitOptions {
     pub cv_metric: Metric,
     /// Fit on the parts there are when some of a folder's are missing.
     pub allow_partial: bool,
+}
+
+/// kNN's neighbours when `--k` is not given.
+pub const DEFAULT_K: usize = 5;
+
+impl FitOptions {
+    /// The SVM's kernel (linear unless given).
+    pub fn kernel(&self) -> Kernel {
+        self.kernel.unwrap_or(Kernel::Linear)
+    }
+
+    /// kNN's candidate k values ([`DEFAULT_K`] unless given).
+    pub fn ks(&self) -> Vec<usize> {
+        if self.k.is_empty() { vec![DEFAULT_K] } else { self.k.clone() }
+    }
 }
 
 /// Fit options that passed [`FitOptions::check`]: what `fit` takes.
@@ -221,6 +242,7 @@ impl FitOptions {
     /// linfa's `ParamGuard` does: a fit never starts on options it would
     /// refuse later.
     pub fn check(self) -> Result<ValidFitOptions> {
+        atomic::check_destination(&self.out, &[atomic::Input::Path { what: "training features", path: &self.train }])?;
         if let Penalty::Given(c) = &self.c {
             if c.is_empty() {
                 return Err(Error::NoC);
@@ -235,9 +257,21 @@ impl FitOptions {
         if self.cv.is_some_and(|k| k < 2) {
             return Err(Error::TooFewFolds);
         }
-        let n_gamma = if self.model == ModelKind::Svm && self.kernel == Kernel::Rbf { self.gamma.len().max(1) } else { 1 };
+        // An option of another model is a mistake, not a no-op: --kernel rbf
+        // with logistic would fit a linear model without a word.
+        let rbf = self.model == ModelKind::Svm && self.kernel() == Kernel::Rbf;
+        if self.kernel.is_some() && self.model != ModelKind::Svm {
+            return Err(Error::NotForModel { option: "--kernel", applies: "--model svm", model: self.model });
+        }
+        if !self.gamma.is_empty() && !rbf {
+            return Err(Error::NotForModel { option: "--gamma", applies: "--model svm --kernel rbf", model: self.model });
+        }
+        if !self.k.is_empty() && self.model != ModelKind::Knn {
+            return Err(Error::NotForModel { option: "--k", applies: "--model knn", model: self.model });
+        }
+        let n_gamma = if rbf { self.gamma.len().max(1) } else { 1 };
         if self.model == ModelKind::Knn {
-            if self.k.is_empty() || self.k.contains(&0) {
+            if self.ks().contains(&0) {
                 return Err(Error::ZeroK);
             }
             if matches!(self.c, Penalty::Given(_)) {
@@ -248,7 +282,7 @@ impl FitOptions {
             }
         }
         let n_c = match (&self.c, self.model) {
-            (_, ModelKind::Knn) => self.k.len(),
+            (_, ModelKind::Knn) => self.ks().len(),
             (Penalty::Given(c), _) => c.len(),
             (Penalty::Auto, _) => 1, // the grid brings its own validation
         };
@@ -327,11 +361,11 @@ fn candidates(opts: &FitOptions, c_values: &[f64], x: ArrayView2<f32>) -> Vec<Sp
         opts.gamma.clone()
     };
     if opts.model == ModelKind::Knn {
-        return opts.k.iter().map(|&k| Spec::Knn { k }).collect();
+        return opts.ks().into_iter().map(|k| Spec::Knn { k }).collect();
     }
     let mut specs = Vec::new();
     for &c in c_values {
-        match (opts.model, opts.kernel) {
+        match (opts.model, opts.kernel()) {
             (ModelKind::Logistic, _) => specs.push(Spec::Logistic { c }),
             (ModelKind::Knn, _) => unreachable!("knn's candidates are its k values, returned above"),
             (ModelKind::Svm, Kernel::Linear) => specs.push(Spec::Svm { kernel: SvmKernel::Linear, c }),
@@ -392,10 +426,10 @@ pub fn fit(opts: &ValidFitOptions, notes: &mut dyn FnMut(&str)) -> Result<FitRep
     let kept: Vec<usize> = (0..counts.len()).filter(|&c| counts[c] > 0).collect();
     let classes: Vec<String> = kept.iter().map(|&c| data.classes[c].clone()).collect();
     let y: Vec<usize> = y.iter().map(|c| kept.iter().position(|k| k == c).expect("present")).collect();
-    if opts.model == ModelKind::Svm && opts.kernel == Kernel::Rbf {
+    if opts.model == ModelKind::Svm && opts.kernel() == Kernel::Rbf {
         let mut sizes: Vec<usize> = kept.iter().map(|&c| counts[c]).collect();
         sizes.sort_unstable_by(|a, b| b.cmp(a));
-        model::check_kernel_fits(sizes[0] + sizes[1], model::memory_available())?;
+        model::check_kernel_fits(sizes[0] + sizes[1], images::memory_available())?;
     }
     // The training matrix, held once: the file's rows when all are labeled,
     // scaled where they are.
@@ -410,7 +444,7 @@ pub fn fit(opts: &ValidFitOptions, notes: &mut dyn FnMut(&str)) -> Result<FitRep
     let (spec, cv, selection) = match (validation, x_raw) {
         (Some(validation), Some(x_raw)) => {
             let how = cv::How { validation, scaling: opts.scale, gamma_scale: opts.gamma.is_empty(), weight: opts.class_weight, metric: opts.cv_metric, views };
-            let table = cv::cross_validate(&specs, x_raw.view(), &y, n_classes, &how)?;
+            let table = cv::cross_validate(&specs, x_raw.view(), &y, n_classes, &how, notes)?;
             let best = table.rows.iter().find(|(s, _)| *s == table.best).expect("the best is a row").1;
             let selection = saved::Selection { validation: validation.to_string(), metric: opts.cv_metric.to_string(), candidates: specs.len(), score: best };
             (table.best, table.rows, Some(selection))
@@ -438,6 +472,8 @@ pub struct Scored {
     /// Per labeled image: (its first row, true class, predicted class), into `classes`.
     pub rows: Vec<(usize, usize, usize)>,
     pub report: Report,
+    /// What the person scoring must know, one line each.
+    pub warnings: Vec<String>,
 }
 
 /// Scores every labeled image of `file` (a file of views: the mean of each
@@ -457,11 +493,11 @@ pub fn score(classifier: &Classifier, file: &Path, allow: Allow, notes: &mut dyn
     if labeled.is_empty() {
         return Err(Error::NothingToScore(file.to_owned()));
     }
-    let (_, pred) = if labeled.len() * k == data.len() {
-        classifier.per_image(data.x.view(), k)
+    let pred = if labeled.len() * k == data.len() {
+        classifier.classes_per_image(data.x.view(), k)
     } else {
         let rows: Vec<usize> = labeled.iter().flat_map(|&i| i..i + k).collect();
-        classifier.per_image(data.x.select(Axis(0), &rows).view(), k)
+        classifier.classes_per_image(data.x.select(Axis(0), &rows).view(), k)
     };
     let rows: Vec<(usize, usize, usize)> = labeled
         .iter()
@@ -474,5 +510,27 @@ pub fn score(classifier: &Classifier, file: &Path, allow: Allow, notes: &mut dyn
     let truth: Vec<usize> = rows.iter().map(|r| r.1).collect();
     let predicted: Vec<usize> = rows.iter().map(|r| r.2).collect();
     let report = Report::new(classes.clone(), &truth, &predicted, data.len() / k - labeled.len());
-    Ok(Scored { data, classes, rows, report })
+    let mut warnings = Vec::new();
+    let known = classifier.classes.len();
+    if truth.iter().all(|&t| t >= known) {
+        let mut theirs: Vec<&str> = truth.iter().map(|&t| classes[t].as_str()).collect();
+        theirs.sort_unstable();
+        theirs.dedup();
+        warnings.push(format!(
+            "none of {}'s classes ({}) is one the classifier tells apart ({}): every row counts as wrong; is it the right file?",
+            file.display(),
+            list_some(&theirs),
+            list_some(&classifier.classes.iter().map(String::as_str).collect::<Vec<_>>())
+        ));
+    }
+    Ok(Scored { data, classes, rows, report, warnings })
+}
+
+/// Names for a message: the first few, then how many more.
+fn list_some(names: &[&str]) -> String {
+    const SHOWN: usize = 5;
+    match names.len().checked_sub(SHOWN) {
+        Some(more @ 1..) => format!("{}, and {more} more", names[..SHOWN].join(", ")),
+        _ => names.join(", "),
+    }
 }

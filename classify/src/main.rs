@@ -9,7 +9,7 @@ const PROG: &str = "classify";
 /// Fit a logistic regression or an SVM on a feature file written by extract,
 /// and score or predict other feature files with it.
 #[derive(Parser)]
-#[command(version)]
+#[command(version, arg_required_else_help = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -27,17 +27,17 @@ enum Command {
         out: PathBuf,
         #[arg(long, value_parser = cli::choice::<ModelKind>(ModelKind::NAMES), default_value_t = ModelKind::Logistic)]
         model: ModelKind,
-        /// SVM kernel
-        #[arg(long, value_parser = cli::choice::<Kernel>(Kernel::NAMES), default_value_t = Kernel::Linear)]
-        kernel: Kernel,
+        /// SVM kernel [default: linear]
+        #[arg(long, value_parser = cli::choice::<Kernel>(Kernel::NAMES))]
+        kernel: Option<Kernel>,
         /// Inverse regularization strength, as scikit-learn's C: auto (17 values 1e-4..1e4 chosen by cross-validation, --cv K or 5 folds), a value, or a comma list with --cv
         #[arg(long = "C", default_value = "auto")]
         c: Penalty,
         /// RBF kernel width, as scikit-learn's gamma; a comma list with --cv; scale is 1 / (D * var(X)) [default: scale]
         #[arg(long, value_delimiter = ',')]
         gamma: Vec<f64>,
-        /// Neighbours of --model knn (cosine similarity on the scaled features); a comma list with --cv
-        #[arg(long, value_delimiter = ',', default_value = "5")]
+        /// Neighbours of --model knn (cosine similarity on the scaled features); a comma list with --cv [default: 5]
+        #[arg(long, value_delimiter = ',')]
         k: Vec<usize>,
         /// Feature column; may be left out when the file has only one [default: the only column]
         #[arg(long)]
@@ -158,8 +158,14 @@ fn run(command: Command) -> classify::Result<()> {
             cli::emit(PROG, &report.to_text());
         }
         Command::Score { file, classifier, json, allow_mismatch, report, report_limit, allow_partial } => {
+            if let Some(out) = &report {
+                atomic::check_destination(out, &[features_in(&file), classifier_in(&classifier)])?;
+            }
             let c = Classifier::load(&classifier)?;
             let scored = classify::score(&c, &file, Allow { mismatch: allow_mismatch, partial: allow_partial }, &mut note)?;
+            for w in &scored.warnings {
+                eprintln!("{PROG}: warning: {w}");
+            }
             if let Some(out) = report {
                 let w = classify::report::write(&scored, &c, &file, &out, report_limit)?;
                 let missing = if w.missing > 0 { format!(", {} images not found", w.missing) } else { String::new() };
@@ -172,11 +178,16 @@ fn run(command: Command) -> classify::Result<()> {
             }
         }
         Command::Predict { file, out, classifier, allow_mismatch, allow_partial } => {
+            atomic::check_destination(&out, &[features_in(&file), classifier_in(&classifier)])?;
             let c = Classifier::load(&classifier)?;
             let n = classify::predict::predict(&c, &file, &out, Allow { mismatch: allow_mismatch, partial: allow_partial }, &mut note)?;
             eprintln!("wrote {n} predictions to {}", out.display());
         }
         Command::Inspect { train, val, layer, threshold, k, json, report } => {
+            if let Some(out) = &report {
+                let val_in = val.as_deref().map(features_in);
+                atomic::check_destination(out, &[Some(features_in(&train)), val_in].into_iter().flatten().collect::<Vec<_>>())?;
+            }
             let opts = classify::inspect::InspectOptions { train, val, layer, threshold, k };
             let found = classify::inspect::inspect(&opts, &mut note)?;
             if let Some(out) = report {
@@ -202,4 +213,13 @@ fn run(command: Command) -> classify::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The run's inputs, which no output may be (`atomic::check_destination`).
+fn features_in(path: &std::path::Path) -> atomic::Input<'_> {
+    atomic::Input::Path { what: "feature file", path }
+}
+
+fn classifier_in(path: &std::path::Path) -> atomic::Input<'_> {
+    atomic::Input::Path { what: "classifier", path }
 }

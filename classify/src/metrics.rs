@@ -4,7 +4,18 @@
 
 use std::fmt::Write as _;
 
+use std::collections::BTreeMap;
+
 use serde_json::{json, Map, Value};
+
+/// Up to this many classes, the confusion matrix is shown whole (a grid in
+/// the table, the report and `--json`); above it, its largest off-diagonal
+/// cells ([`Report::top_confusions`]): a grid of 10,000 classes is 10^8
+/// cells nobody reads, and once took a 13.6 GB report.
+pub const DENSE_CLASSES: usize = 100;
+
+/// The cells named where the matrix is summarised.
+pub const TOP_CONFUSIONS: usize = 100;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClassStats {
@@ -18,8 +29,9 @@ pub struct ClassStats {
 pub struct Report {
     /// Confusion classes: the classifier's, then any class only the scored file has.
     pub classes: Vec<String>,
-    /// rows = true class, columns = predicted class.
-    pub matrix: Vec<Vec<usize>>,
+    /// The confusion matrix's nonzero cells: (true class, predicted class)
+    /// -> rows, so that 10,000 classes cost their rows, not 10^8 cells.
+    pub confusion: BTreeMap<(usize, usize), usize>,
     pub accuracy: f64,
     /// The mean of the recalls of the classes the truth holds
     /// (scikit-learn's `balanced_accuracy_score`): a model that always says
@@ -37,18 +49,21 @@ impl Report {
     /// `truth` and `predicted` index into `classes`.
     pub fn new(classes: Vec<String>, truth: &[usize], predicted: &[usize], unlabeled: usize) -> Self {
         let k = classes.len();
-        let mut matrix = vec![vec![0usize; k]; k];
+        let mut confusion = BTreeMap::new();
+        let (mut support, mut said, mut hits) = (vec![0usize; k], vec![0usize; k], vec![0usize; k]);
         for (&t, &p) in truth.iter().zip(predicted) {
-            matrix[t][p] += 1;
+            *confusion.entry((t, p)).or_insert(0) += 1;
+            support[t] += 1;
+            said[p] += 1;
+            hits[t] += usize::from(t == p);
         }
-        let correct: usize = (0..k).map(|i| matrix[i][i]).sum();
+        let correct: usize = hits.iter().sum();
         let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         let per_class: Vec<ClassStats> = (0..k)
             .map(|i| {
-                let support: usize = matrix[i].iter().sum();
-                let predicted: usize = matrix.iter().map(|r| r[i]).sum();
-                let precision = ratio(matrix[i][i], predicted);
-                let recall = ratio(matrix[i][i], support);
+                let support = support[i];
+                let precision = ratio(hits[i], said[i]);
+                let recall = ratio(hits[i], support);
                 let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
                 ClassStats { precision, recall, f1, support }
             })
@@ -58,7 +73,7 @@ impl Report {
         let seen: Vec<&ClassStats> = per_class
             .iter()
             .enumerate()
-            .filter(|(i, s)| s.support > 0 || matrix.iter().any(|r| r[*i] > 0))
+            .filter(|(i, s)| s.support > 0 || said[*i] > 0)
             .map(|(_, s)| s)
             .collect();
         let macro_f1 = seen.iter().map(|s| s.f1).sum::<f64>() / seen.len().max(1) as f64;
@@ -69,10 +84,49 @@ impl Report {
             balanced_accuracy,
             macro_f1,
             per_class,
-            matrix,
+            confusion,
             classes,
             rows: truth.len(),
             unlabeled,
+        }
+    }
+
+    /// The whole matrix (rows: true class, columns: predicted), where there
+    /// are at most [`DENSE_CLASSES`] classes.
+    pub fn matrix(&self) -> Option<Vec<Vec<usize>>> {
+        let k = self.classes.len();
+        (k <= DENSE_CLASSES).then(|| {
+            let mut m = vec![vec![0; k]; k];
+            self.confusion.iter().for_each(|(&(t, p), &n)| m[t][p] = n);
+            m
+        })
+    }
+
+    /// The `n` largest off-diagonal cells, (true, predicted, rows), most
+    /// rows first (ties in class order).
+    pub fn top_confusions(&self, n: usize) -> Vec<(usize, usize, usize)> {
+        let mut cells: Vec<(usize, usize, usize)> =
+            self.confusion.iter().filter(|((t, p), _)| t != p).map(|(&(t, p), &c)| (t, p, c)).collect();
+        cells.sort_by(|a, b| b.2.cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
+        cells.truncate(n);
+        cells
+    }
+
+    /// `--json`'s confusion: the matrix, or above [`DENSE_CLASSES`] classes
+    /// the top confusions and how many wrong rows they leave out.
+    fn confusion_json(&self) -> Value {
+        match self.matrix() {
+            Some(matrix) => json!({"classes": self.classes, "matrix": matrix}),
+            None => {
+                let top = self.top_confusions(TOP_CONFUSIONS);
+                let wrong: usize = self.confusion.iter().filter(|((t, p), _)| t != p).map(|(_, n)| n).sum();
+                let shown: usize = top.iter().map(|c| c.2).sum();
+                let cells: Vec<Value> = top
+                    .iter()
+                    .map(|&(t, p, n)| json!({"true": self.classes[t], "predicted": self.classes[p], "count": n}))
+                    .collect();
+                json!({"classes": self.classes, "top": cells, "other_wrong_rows": wrong - shown})
+            }
         }
     }
 
@@ -90,7 +144,7 @@ impl Report {
             "balanced_accuracy": self.balanced_accuracy,
             "macro_f1": self.macro_f1,
             "per_class": per_class,
-            "confusion": {"classes": self.classes, "matrix": self.matrix},
+            "confusion": self.confusion_json(),
             "rows": self.rows,
             "unlabeled": self.unlabeled,
         })
@@ -109,12 +163,21 @@ impl Report {
             writeln!(s, "{c:<w$}  {:>9.4}  {:>9.4}  {:>9.4}  {:>7}", st.precision, st.recall, st.f1, st.support).unwrap();
         }
         writeln!(s).unwrap();
+        let Some(matrix) = self.matrix() else {
+            let top = self.top_confusions(TOP_CONFUSIONS);
+            writeln!(s, "top confusions ({} classes: the largest {} off-diagonal cells)", self.classes.len(), top.len()).unwrap();
+            writeln!(s, "{:<w$}  {:<w$}  {:>7}", "true", "predicted", "rows").unwrap();
+            for (t, p, n) in top {
+                writeln!(s, "{:<w$}  {:<w$}  {n:>7}", self.classes[t], self.classes[p]).unwrap();
+            }
+            return s;
+        };
         writeln!(s, "confusion (rows: true class, columns: predicted)").unwrap();
         let cw = self
             .classes
             .iter()
             .map(|c| c.len())
-            .chain(self.matrix.iter().flatten().map(|n| n.to_string().len()))
+            .chain(matrix.iter().flatten().map(|n| n.to_string().len()))
             .max()
             .unwrap_or(1);
         write!(s, "{:<w$}", "").unwrap();
@@ -122,7 +185,7 @@ impl Report {
             write!(s, "  {c:>cw$}").unwrap();
         }
         writeln!(s).unwrap();
-        for (c, row) in self.classes.iter().zip(&self.matrix) {
+        for (c, row) in self.classes.iter().zip(&matrix) {
             write!(s, "{c:<w$}").unwrap();
             for n in row {
                 write!(s, "  {n:>cw$}").unwrap();
@@ -176,7 +239,7 @@ mod tests {
         // truth:     cat cat cat dog dog owl
         // predicted: cat cat dog dog cat owl
         let r = Report::new(classes, &[0, 0, 0, 1, 1, 2], &[0, 0, 1, 1, 0, 2], 2);
-        assert_eq!(r.matrix, vec![vec![2, 1, 0], vec![1, 1, 0], vec![0, 0, 1]]);
+        assert_eq!(r.matrix().unwrap(), vec![vec![2, 1, 0], vec![1, 1, 0], vec![0, 0, 1]]);
         assert!((r.accuracy - 4.0 / 6.0).abs() < 1e-12);
         let cat = &r.per_class[0];
         assert!((cat.precision - 2.0 / 3.0).abs() < 1e-12 && (cat.recall - 2.0 / 3.0).abs() < 1e-12);
@@ -200,5 +263,29 @@ mod tests {
                 "owl          0    0    1\n"
             )
         );
+    }
+
+    #[test]
+    fn many_classes_summarise_the_confusion_instead_of_every_cell() {
+        // 10,000 classes, each row predicted as the next class but class 7's
+        // three rows, predicted as class 9.
+        let k = 10_000;
+        let classes: Vec<String> = (0..k).map(|c| format!("c{c}")).collect();
+        let mut truth: Vec<usize> = (0..k).collect();
+        let mut predicted: Vec<usize> = (0..k).map(|c| (c + 1) % k).collect();
+        truth.extend([7, 7]);
+        predicted.extend([9, 9]);
+        predicted[7] = 9;
+        let r = Report::new(classes, &truth, &predicted, 0);
+        assert!(r.matrix().is_none());
+        assert_eq!(r.top_confusions(2), vec![(7, 9, 3), (0, 1, 1)]);
+        let j = r.to_json();
+        assert_eq!(j["confusion"]["top"][0], json!({"true": "c7", "predicted": "c9", "count": 3}));
+        assert_eq!(j["confusion"]["top"].as_array().unwrap().len(), TOP_CONFUSIONS);
+        assert_eq!(j["confusion"]["other_wrong_rows"], k + 2 - 3 - (TOP_CONFUSIONS - 1));
+        assert!(j.to_string().len() < 2 << 20, "{} bytes", j.to_string().len());
+        let table = r.to_table();
+        assert!(table.contains("top confusions (10000 classes: the largest 100 off-diagonal cells)\n"), "{table}");
+        assert!(table.lines().count() < k + 120, "one line per class and per confusion shown");
     }
 }

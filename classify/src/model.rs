@@ -101,14 +101,6 @@ pub fn check_kernel_fits(rows: usize, available: Option<usize>) -> Result<(), Er
     }
 }
 
-/// The memory the system can give this process now (Linux's MemAvailable).
-pub fn memory_available() -> Option<usize> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
 impl Spec {
     /// The same spec with another RBF gamma (others are unchanged).
     pub fn with_gamma(self, g: f64) -> Spec {
@@ -215,6 +207,44 @@ fn unit_rows(x: ArrayView2<f64>) -> Array2<f64> {
 pub enum Machines {
     Linear(Vec<Hyperplane>),
     Kernel(Vec<Svm<f64, bool>>),
+}
+
+/// An RBF machine's parts, read through its serialized form (linfa-svm
+/// keeps the support vectors private): the support vectors with their
+/// weights, paired as `Svm::weighted_sum` pairs them, rho and the kernel's eps.
+pub(crate) struct RbfMachine {
+    pub(crate) support: Vec<Vec<f64>>,
+    pub(crate) alpha: Vec<f64>,
+    pub(crate) rho: f64,
+    pub(crate) eps: f64,
+    /// The support vectors' length: the features'.
+    pub(crate) dim: usize,
+}
+
+impl RbfMachine {
+    /// The parts, or what is wrong with a machine a hand or a cut left
+    /// inconsistent (linfa would panic on it when scoring).
+    pub(crate) fn of(m: &Svm<f64, bool>) -> Result<Self, String> {
+        let v = serde_json::to_value(m).map_err(|e| e.to_string())?;
+        let eps = v["kernel_method"]["Gaussian"].as_f64().ok_or("not an RBF machine (no Gaussian kernel_method)")?;
+        let sv = &v["sep_hyperplane"]["WeightedCombination"];
+        let numbers = |v: &serde_json::Value, what: &str| -> Result<Vec<f64>, String> {
+            v.as_array().ok_or(format!("no {what}"))?.iter().map(|x| x.as_f64().ok_or(format!("{what} holds a non-number"))).collect()
+        };
+        let shape = numbers(&sv["dim"], "support vector shape")?;
+        let data = numbers(&sv["data"], "support vectors")?;
+        let [n, dim] = shape[..] else { return Err("support vectors are not a matrix".into()) };
+        let (n, dim) = (n as usize, dim as usize);
+        if dim == 0 || n.checked_mul(dim) != Some(data.len()) {
+            return Err(format!("{} support vector values for a {n} x {dim} matrix", data.len()));
+        }
+        let mut support: Vec<Vec<f64>> = data.chunks(dim).map(<[f64]>::to_vec).collect();
+        // weighted_sum zips the support vectors with the weights above 100 epsilons.
+        let alpha: Vec<f64> = m.alpha.iter().copied().filter(|a| a.abs() > 100.0 * f64::EPSILON).take(support.len()).collect();
+        support.truncate(alpha.len());
+        Ok(RbfMachine { support, alpha, rho: m.rho, eps, dim })
+    }
+
 }
 
 /// A fitted model, and whether its solver met its stopping rule: one that
@@ -494,7 +524,6 @@ mod tests {
         assert!(matches!(e, Error::KernelTooLarge { rows: 100_000, bytes: 80_000_000_000, .. }), "{e}");
         assert!(e.to_string().contains("74.5 GiB, over half the 24.0 GiB"), "{e}");
         assert!(check_kernel_fits(100_000, None).is_ok(), "no reading, no refusal");
-        assert!(memory_available().is_some_and(|m| m > 0));
     }
 
     #[test]

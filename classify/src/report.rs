@@ -159,32 +159,23 @@ pub fn write(scored: &Scored, classifier: &Classifier, source: &Path, out: &Path
     }
     writeln!(h, "</table>").unwrap();
 
-    writeln!(h, "<h2>Confusion matrix</h2>\n<table class=\"confusion\">\n<tr><th class=\"axis name\">true \\ predicted</th>").unwrap();
-    for c in &r.classes {
-        write!(h, "<th>{}</th>", esc(c)).unwrap();
-    }
-    writeln!(h, "</tr>").unwrap();
-    for (ti, row) in r.matrix.iter().enumerate() {
-        let total = row.iter().sum::<usize>().max(1) as f64;
-        write!(h, "<tr><th class=\"name\">{}</th>", esc(&r.classes[ti])).unwrap();
-        for (pi, &n) in row.iter().enumerate() {
-            // Shade by the share of the true class's rows: blue on the diagonal,
-            // red off it, where the square root keeps a single mistake visible.
-            let share = n as f64 / total;
-            let a = if ti == pi { share } else { share.sqrt() * 0.8 };
-            let (rgb, ink) = if ti == pi { ("26,86,219", a > 0.55) } else { ("214,40,40", a > 0.55) };
-            write!(
+    match r.matrix() {
+        Some(matrix) => confusion_grid(&mut h, &r.classes, &matrix),
+        None => {
+            let top = r.top_confusions(crate::metrics::TOP_CONFUSIONS);
+            writeln!(
                 h,
-                "<td class=\"cell\" data-true=\"{}\" data-predicted=\"{}\" data-count=\"{n}\" style=\"background: rgba({rgb},{a:.3}); color: {}\">{n}</td>",
-                esc(&r.classes[ti]),
-                esc(&r.classes[pi]),
-                if ink { "#fff" } else { "#222" }
+                "<h2>Top confusions</h2>\n<p class=\"sub\">{} classes: the {} largest off-diagonal cells of the confusion matrix</p>\n<table class=\"stats\">\n<tr><th class=\"name\">true</th><th class=\"name\">predicted</th><th>rows</th></tr>",
+                r.classes.len(),
+                top.len()
             )
             .unwrap();
+            for (t, p, n) in top {
+                writeln!(h, "<tr><td class=\"name\">{}</td><td class=\"name\">{}</td><td>{n}</td></tr>", esc(&r.classes[t]), esc(&r.classes[p])).unwrap();
+            }
+            writeln!(h, "</table>").unwrap();
         }
-        writeln!(h, "</tr>").unwrap();
     }
-    writeln!(h, "</table>").unwrap();
 
     let wrong = order.iter().filter(|(_, t, p)| t != p).count();
     writeln!(
@@ -198,4 +189,35 @@ pub fn write(scored: &Scored, classifier: &Classifier, source: &Path, out: &Path
     atomic::write_atomically(out, |f| std::io::Write::write_all(f, h.as_bytes()))
         .map_err(|e| Error::io(out, e))?;
     Ok(Written { path: out.to_owned(), cards: shown, missing })
+}
+
+/// The confusion matrix as a colour-scaled grid.
+fn confusion_grid(h: &mut String, classes: &[String], matrix: &[Vec<usize>]) {
+    writeln!(h, "<h2>Confusion matrix</h2>\n<table class=\"confusion\">\n<tr><th class=\"axis name\">true \\ predicted</th>").unwrap();
+    for c in classes {
+        write!(h, "<th>{}</th>", esc(c)).unwrap();
+    }
+    writeln!(h, "</tr>").unwrap();
+    for (ti, row) in matrix.iter().enumerate() {
+        let total = row.iter().sum::<usize>().max(1) as f64;
+        write!(h, "<tr><th class=\"name\">{}</th>", esc(&classes[ti])).unwrap();
+        for (pi, &n) in row.iter().enumerate() {
+            // Shade by the share of the true class's rows: blue on the diagonal,
+            // red off it, where the square root keeps a single mistake visible.
+            let share = n as f64 / total;
+            let a = if ti == pi { share } else { share.sqrt() * 0.8 };
+            let (rgb, ink) = if ti == pi { ("26,86,219", a > 0.55) } else { ("214,40,40", a > 0.55) };
+            write!(
+                h,
+                "<td class=\"cell\" data-true=\"{}\" data-predicted=\"{}\" data-count=\"{n}\" style=\"background: rgba({rgb},{a:.3}); color: {}\">{n}</td>",
+                esc(&classes[ti]),
+                esc(&classes[pi]),
+                if ink { "#fff" } else { "#222" }
+            )
+            .unwrap();
+        }
+        writeln!(h, "</tr>").unwrap();
+    }
+    writeln!(h, "</table>").unwrap();
+
 }

@@ -7,7 +7,7 @@ use featurefile::{LayerInfo, Preprocess};
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ClassWeight, Fitted, Kernel, Model, Spec, SvmKernel};
+use crate::model::{ClassWeight, Fitted, Kernel, Machines, Model, RbfMachine, Spec, SvmKernel};
 use crate::scale::Scaler;
 use crate::data::Allow;
 use crate::{Data, Error, Result};
@@ -125,15 +125,105 @@ impl Classifier {
         if c.format != FORMAT {
             return Err(Error::ClassifierFormat { path: path.to_owned(), found: c.format, supported: FORMAT });
         }
-        if let Model::Knn { k, rows, labels } = &c.model {
-            // Edited or cut files must not reach the scorer as a panic.
-            let whole = rows.dim == c.dim && rows.values.len() == labels.len() * rows.dim;
-            if !whole || *k == 0 || *k > labels.len() || labels.iter().any(|&l| l >= c.classes.len()) {
-                let reason = format!("its knn rows, labels and k do not agree ({} values of dim {}, {} labels, k {k})", rows.values.len(), rows.dim, labels.len());
-                return Err(Error::NotAClassifier { path: path.to_owned(), reason });
+        c.check().map_err(|reason| Error::NotAClassifier { path: path.to_owned(), reason })?;
+        Ok(c)
+    }
+
+    /// What a hand edit or a cut can leave inconsistent, checked once on
+    /// load as a feature file's footer is: every shape against the classes
+    /// and the dimension, every number finite, every std positive, every
+    /// class name once. An edited file must not reach the scorer or the
+    /// exporter as a panic, nor score as all-NaN without a word. The
+    /// reason names the field.
+    fn check(&self) -> std::result::Result<(), String> {
+        let (k, dim) = (self.classes.len(), self.dim);
+        if k < 2 {
+            return Err(format!("classes: {k} class names; a classifier tells at least two apart"));
+        }
+        for (i, name) in self.classes.iter().enumerate() {
+            if self.classes[..i].contains(name) {
+                return Err(format!("classes: {name:?} appears twice"));
             }
         }
-        Ok(c)
+        if dim == 0 || dim != self.layer.dim {
+            return Err(format!("dim: {dim}, where layer.dim is {}", self.layer.dim));
+        }
+        let finite = |field: &str, values: &[f64]| match values.iter().position(|v| !v.is_finite()) {
+            Some(i) => Err(format!("{field}[{i}] is {}, not a finite number", values[i])),
+            None => Ok(()),
+        };
+        let length = |field: &str, values: &[f64], want: usize, of: &str| {
+            if values.len() != want {
+                return Err(format!("{field} has {} values for {want} {of}", values.len()));
+            }
+            finite(field, values)
+        };
+        if let Scaler::Standard { mean, std } = &self.scaler {
+            length("scaler.mean", mean, dim, "features")?;
+            length("scaler.std", std, dim, "features")?;
+            if let Some(i) = std.iter().position(|&s| s <= 0.0) {
+                return Err(format!("scaler.std[{i}] is {}; a standard deviation is positive", std[i]));
+            }
+        }
+        let positive = |field: &str, v: f64| if v > 0.0 && v.is_finite() { Ok(()) } else { Err(format!("{field} is {v}, not a positive number")) };
+        match &self.model {
+            Model::Logistic { c, weights, intercepts } => {
+                positive("model.c", *c)?;
+                // Binary: the weights of class 1; multinomial: one row a class.
+                let rows = if k == 2 { 1 } else { k };
+                if weights.len() != rows {
+                    return Err(format!("model.weights has {} rows for {k} classes (want {rows})", weights.len()));
+                }
+                for (i, w) in weights.iter().enumerate() {
+                    length(&format!("model.weights[{i}]"), w, dim, "features")?;
+                }
+                length("model.intercepts", intercepts, rows, "rows of weights")?;
+            }
+            Model::Svm { kernel, c, gamma, machines } => {
+                positive("model.c", *c)?;
+                let want = if k == 2 { 1 } else { k * (k - 1) / 2 };
+                if machines.len() != want {
+                    return Err(format!("model.machines has {} machines for {k} classes (one per pair: {want})", machines.len()));
+                }
+                match (kernel, machines) {
+                    (Kernel::Linear, Machines::Linear(planes)) => {
+                        for (i, p) in planes.iter().enumerate() {
+                            length(&format!("model.machines[{i}].w"), &p.w, dim, "features")?;
+                            finite(&format!("model.machines[{i}].b"), &[p.b])?;
+                        }
+                    }
+                    (Kernel::Rbf, Machines::Kernel(svms)) => {
+                        positive("model.gamma", gamma.unwrap_or(f64::NAN))?;
+                        for (i, m) in svms.iter().enumerate() {
+                            let r = RbfMachine::of(m).map_err(|e| format!("model.machines[{i}]: {e}"))?;
+                            if r.dim != dim {
+                                return Err(format!("model.machines[{i}]: support vectors of {} values for {dim} features", r.dim));
+                            }
+                            positive(&format!("model.machines[{i}]'s kernel width"), r.eps)?;
+                            finite(&format!("model.machines[{i}].rho"), &[r.rho])?;
+                            finite(&format!("model.machines[{i}].alpha"), &r.alpha)?;
+                            r.support.iter().try_for_each(|s| finite(&format!("model.machines[{i}]'s support vectors"), s))?;
+                        }
+                    }
+                    _ => return Err(format!("model.machines are not {kernel} machines")),
+                }
+            }
+            Model::Knn { k: neighbours, rows, labels } => {
+                let whole = rows.dim == dim && rows.values.len() == labels.len() * rows.dim;
+                if !whole || *neighbours == 0 || *neighbours > labels.len() || labels.iter().any(|&l| l >= k) {
+                    return Err(format!(
+                        "model: its knn rows, labels and k do not agree ({} values of dim {}, {} labels, k {neighbours})",
+                        rows.values.len(),
+                        rows.dim,
+                        labels.len()
+                    ));
+                }
+                if let Some(i) = rows.values.iter().position(|v| !v.is_finite()) {
+                    return Err(format!("model.rows: value {i} is {}, not a finite number", rows.values[i]));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Reads the classifier's feature column from `file` and checks that it
@@ -180,6 +270,17 @@ impl Classifier {
 
     pub fn predict(&self, x: ArrayView2<f32>) -> Vec<usize> {
         self.model.classes_of(&self.scores(x))
+    }
+
+    /// The class of each image of raw rows that come `views` to an image,
+    /// as [`Classifier::per_image`] gives it, computed a block of images at
+    /// a time so that the scores held stay small (rows x classes doubles
+    /// for the whole file is 800 MB at 10,000 rows and classes).
+    pub fn classes_per_image(&self, x: ArrayView2<f32>, views: usize) -> Vec<usize> {
+        const SCORES_HELD: usize = 1 << 21;
+        let views = views.max(1);
+        let block = (SCORES_HELD / self.classes.len().max(1) / views).max(1) * views;
+        x.axis_chunks_iter(ndarray::Axis(0), block).flat_map(|xb| self.per_image(xb, views).1).collect()
     }
 
     /// Per-image class scores and classes of raw rows that come `views` to

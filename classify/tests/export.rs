@@ -21,7 +21,8 @@ fn check(dir: &Path, classifier: &Path, features: &Path, images: &Path, what: &s
 
 /// `tol`: the largest score difference allowed, relative to the row's largest.
 fn check_with(dir: &Path, backbone: &Path, classifier: &Path, features: &Path, images: &Path, what: &str, tol: f64) -> Value {
-    let exported = dir.join(format!("{what}.onnx"));
+    // Never the backbone's own name: export refuses to write over its input.
+    let exported = dir.join(format!("{what}-exported.onnx"));
     // A cache of export's own: a checkpoint is converted afresh here.
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_classify"))
         .args(["export", "--classifier", s(classifier), "--model", s(backbone), "--out", s(&exported)])
