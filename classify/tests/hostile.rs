@@ -59,6 +59,12 @@ fn an_output_is_never_an_input_or_a_device_node() {
     std::fs::copy(testkit::model("resnet50-narrow.onnx"), &model).unwrap();
     let before = snapshot(&[&v, &c, &model]);
     let null = device_node(dir.path(), "null");
+    // Other names of the inputs: a hard link to the features, a symbolic
+    // link to the classifier.
+    let (hard, soft) = (dir.path().join("hard.csv"), dir.path().join("soft.html"));
+    std::fs::hard_link(&v, &hard).unwrap();
+    std::os::unix::fs::symlink(&c, &soft).unwrap();
+    let (hard, soft) = (s(&hard).to_string(), s(&soft).to_string());
     let (v, c, m, n) = (s(&v), s(&c), s(&model), s(&null));
     let cases: Vec<(&str, Vec<&str>, &str)> = vec![
         ("predict over its input", vec!["predict", v, "--classifier", c, "--out", v], "is the feature file"),
@@ -73,6 +79,8 @@ fn an_output_is_never_an_input_or_a_device_node() {
         ("a report into a device node", vec!["score", v, "--classifier", c, "--report", n], "not a regular file"),
         ("an inspect report into a device node", vec!["inspect", v, "--report", n], "not a regular file"),
         ("export into a device node", vec!["export", "--classifier", c, "--model", m, "--out", n], "not a regular file"),
+        ("predict into a hard link to its input", vec!["predict", v, "--classifier", c, "--out", &hard], "is the feature file"),
+        ("a report into a link to the classifier", vec!["score", v, "--classifier", c, "--report", &soft], "is the classifier"),
     ];
     for (case, args, expect) in &cases {
         assert_refused("classify", case, &classify(args), expect);
