@@ -12,10 +12,20 @@
 //!   u8 x s8 kernels would saturate ([`WeightBits`]);
 //! - activations per tensor, asymmetric uint8 over the calibrated [min, max]
 //!   widened to hold 0 (a ReLU's output uses all 256 levels);
-//! - a ReLU that is the only reader of a quantized output is dropped and its
-//!   output quantized in its place: uint8 with zero point 0 clamps at 0 as
-//!   the ReLU did (ONNX Runtime removes it the same way);
-//! - MaxPool's output keeps its input's scale (it only picks values);
+//! - a ReLU or a Clip with constant bounds (ReLU6: `Clip(0, 6)`) that is
+//!   the only reader of a quantized output is dropped, and the output is
+//!   quantized in its place over the activation's calibrated range: uint8
+//!   saturates where the activation clamped (zero point 0 at 0; Clip(0, 6)'s
+//!   6 at 255), and the levels go to the range that survives the clamp.
+//!   ONNX Runtime's quantizer does the same (its `adjust_tensor_ranges` and
+//!   `QDQRemovableActivation`); quantizing a conv's output over its own
+//!   range before a Clip(0, 6) left about ten levels below 6, and on an
+//!   ImageNet-trained EfficientNet-Lite0 a median cosine to fp32 of 0.890
+//!   where ONNX Runtime's gave 0.995;
+//! - MaxPool's output, and a constant-mode Pad's (padding with 0, which
+//!   the grid holds exactly), keep their input's scale and zero point:
+//!   they only pick or add values (ONNX Runtime fuses such a Pad into the
+//!   Conv that reads it, which computes the same);
 //! - biases as int32 at the input's scale times the weight's, which is what
 //!   an int8 convolution adds them in.
 //!
@@ -35,11 +45,16 @@ use crate::onnx::{tensor_proto, ModelProto, NodeProto, TensorProto};
 
 /// Changes whenever the quantized graph changes for the same inputs: part
 /// of every cache key.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// Operators whose inputs and output are quantized. Their float inputs are
-/// activations, except the weights and biases of the three products.
-const QUANTIZED: [&str; 7] = ["Conv", "Gemm", "MatMul", "Add", "MaxPool", "AveragePool", "GlobalAveragePool"];
+/// activations, except the weights and biases of the three products, and
+/// Pad's pads and constant value.
+const QUANTIZED: [&str; 8] = ["Conv", "Gemm", "MatMul", "Add", "MaxPool", "AveragePool", "GlobalAveragePool", "Pad"];
+
+/// Operators that only pick, move or add zeros to their input's values:
+/// their output is quantized with their input's parameters.
+const SAME_SCALE: [&str; 2] = ["MaxPool", "Pad"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -106,7 +121,8 @@ pub struct Plan {
     pub calibrate: Vec<String>,
     /// Quantized activations: (tensor, where its parameters come from).
     quantized: Vec<(String, Params)>,
-    /// ReLU nodes folded into their producer: the producer's output is renamed to the ReLU's.
+    /// ReLU and Clip nodes folded into their producer: the producer's
+    /// output (the key) is renamed to the activation's (the value).
     folded: HashMap<String, String>,
     /// Weight initializers: name -> channel axis.
     weights: HashMap<String, usize>,
@@ -219,22 +235,33 @@ pub fn plan(proto: &ModelProto, input: &str) -> Result<Plan, Error> {
                     add(x, Params::Calibrated, &mut quantized);
                 }
             }
+            // Padding with zeros: the constant value, where given, must be 0.
+            "Pad" => {
+                let zero_pad = n.attribute.iter().all(|a| a.name() != "mode" || a.s() == b"constant")
+                    && n.input.get(2).filter(|v| !v.is_empty()).is_none_or(|v| {
+                        inits.get(v.as_str()).and_then(|t| crate::model::float_values(t)).is_some_and(|v| v.iter().all(|&x| x == 0.0))
+                    });
+                let Some(x) = n.input.first().filter(|x| zero_pad && from_image.contains(x.as_str())) else { continue };
+                add(x, Params::Calibrated, &mut quantized);
+            }
             _ => {
                 let Some(x) = acts.first() else { continue };
                 add(x, Params::Calibrated, &mut quantized);
             }
         }
-        // The output, or the ReLU that alone reads it.
+        // The output, or the ReLU or Clip that alone reads it.
         let out = n.output[0].as_str();
-        let relu = match readers.get(out).map(Vec::as_slice) {
-            Some([r]) if r.op_type() == "Relu" && !outputs.contains(out) && op != "MaxPool" => Some(r.output[0].as_str()),
+        let activation = match readers.get(out).map(Vec::as_slice) {
+            Some([r]) if removable_activation(r, &inits) && !outputs.contains(out) && !SAME_SCALE.contains(&op) => {
+                Some(r.output[0].as_str())
+            }
             _ => None,
         };
-        let target = relu.unwrap_or(out);
-        if let Some(r) = relu {
-            folded.insert(out.to_string(), r.to_string());
+        let target = activation.unwrap_or(out);
+        if let Some(a) = activation {
+            folded.insert(out.to_string(), a.to_string());
         }
-        let params = if op == "MaxPool" { Params::SameAs(n.input[0].clone()) } else { Params::Calibrated };
+        let params = if SAME_SCALE.contains(&op) { Params::SameAs(n.input[0].clone()) } else { Params::Calibrated };
         add(target, params, &mut quantized);
     }
     if weights.is_empty() {
@@ -242,6 +269,17 @@ pub fn plan(proto: &ModelProto, input: &str) -> Result<Plan, Error> {
     }
     let calibrate = quantized.iter().filter(|(t, p)| *p == Params::Calibrated && t != input).map(|(t, _)| t.clone()).collect();
     Ok(Plan { input: input.to_string(), calibrate, quantized, folded, weights, biases })
+}
+
+/// A ReLU, or a Clip whose bounds are constants (or absent): an activation
+/// that only clamps, which uint8's saturation can take over once its
+/// producer's output is quantized over the activation's range.
+fn removable_activation(n: &NodeProto, inits: &HashMap<&str, &TensorProto>) -> bool {
+    match n.op_type() {
+        "Relu" => n.input.len() == 1,
+        "Clip" => n.input.iter().skip(1).all(|b| b.is_empty() || inits.contains_key(b.as_str())),
+        _ => false,
+    }
 }
 
 /// uint8 parameters for values seen in [min, max]: the range widened to
@@ -361,14 +399,17 @@ pub fn apply(proto: &ModelProto, plan: &Plan, ranges: &HashMap<String, (f32, f32
         ]
     };
     let mut nodes = weight_nodes;
+    // The constant bounds of the Clips folded away.
+    let mut bounds: HashSet<String> = HashSet::new();
     if params.contains_key(&plan.input) {
         // The image itself: its readers read the dequantized copy.
         let t = &plan.input;
         nodes.extend(pair(t, t, &format!("{t}/dq"), &mut inits));
     }
     for mut n in std::mem::take(&mut graph.node) {
-        // A folded ReLU: its producer now writes its output.
-        if n.op_type() == "Relu" && n.input.len() == 1 && plan.folded.get(&n.input[0]) == n.output.first() {
+        // A folded ReLU or Clip: its producer now writes its output.
+        if matches!(n.op_type(), "Relu" | "Clip") && n.input.first().and_then(|i| plan.folded.get(i)) == n.output.first() {
+            bounds.extend(n.input.iter().skip(1).filter(|b| !b.is_empty()).cloned());
             continue;
         }
         for i in n.input.iter_mut() {
@@ -391,6 +432,11 @@ pub fn apply(proto: &ModelProto, plan: &Plan, ranges: &HashMap<String, (f32, f32
     }
     graph.node = nodes;
     graph.initializer.extend(inits);
+    // A folded Clip's bounds, where nothing else reads them.
+    let read: HashSet<&str> = graph.node.iter().flat_map(|n| n.input.iter().map(String::as_str)).collect();
+    let unread: HashSet<String> = bounds.into_iter().filter(|b| !read.contains(b.as_str())).collect();
+    graph.initializer.retain(|t| !unread.contains(t.name()));
+    graph.input.retain(|i| !unread.contains(i.name()));
     // Shapes recorded for the float graph name tensors that are gone or renamed.
     graph.value_info.clear();
     Ok(out)
@@ -399,6 +445,133 @@ pub fn apply(proto: &ModelProto, plan: &Plan, ranges: &HashMap<String, (f32, f32
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::builder::Graph;
+    use crate::onnx::{type_proto, GraphProto, OperatorSetIdProto, TypeProto, ValueInfoProto};
+
+    fn value(name: &str) -> ValueInfoProto {
+        let elem = tensor_proto::DataType::Float as i32;
+        ValueInfoProto {
+            name: Some(name.into()),
+            r#type: Some(TypeProto { value: Some(type_proto::Value::TensorType(type_proto::Tensor { elem_type: Some(elem), shape: None })), ..Default::default() }),
+            ..Default::default()
+        }
+    }
+
+    fn model(g: Graph, outputs: &[&str]) -> ModelProto {
+        ModelProto {
+            opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(17) }],
+            graph: Some(GraphProto {
+                node: g.nodes,
+                initializer: g.inits,
+                input: vec![value("x")],
+                output: outputs.iter().map(|o| value(o)).collect(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// x -> [Pad] -> Conv(w, b) -> y -> `activation` -> z (the output).
+    fn one_conv(activation: Option<&str>, pad: bool) -> ModelProto {
+        let mut g = Graph::default();
+        let w = g.floats("w".into(), &[2, 1, 1, 1], &[0.5, -0.25]);
+        let b = g.floats("b".into(), &[2], &[0.1, -0.1]);
+        let lo = g.floats("lo".into(), &[], &[0.0]);
+        let hi = g.floats("hi".into(), &[], &[6.0]);
+        let x = if pad {
+            let pads = g.ints("pads".into(), &[0, 0, 1, 1, 0, 0, 1, 1]);
+            g.node("Pad", &["x", &pads], "p".into(), "pad".into(), vec![])
+        } else {
+            "x".to_string()
+        };
+        let y = g.node("Conv", &[&x, &w, &b], "y".into(), "conv".into(), vec![]);
+        match activation {
+            Some("Relu") => _ = g.node("Relu", &[&y], "z".into(), "relu".into(), vec![]),
+            Some("Clip") => _ = g.node("Clip", &[&y, &lo, &hi], "z".into(), "clip".into(), vec![]),
+            _ => {}
+        }
+        model(g, &[if activation.is_some() { "z" } else { "y" }])
+    }
+
+    fn quantized_tensors(p: &Plan) -> Vec<(&str, &Params)> {
+        p.quantized.iter().map(|(t, p)| (t.as_str(), p)).collect()
+    }
+
+    #[test]
+    fn a_relu_or_relu6_after_a_conv_gives_the_conv_its_range() {
+        for act in ["Relu", "Clip"] {
+            let p = plan(&one_conv(Some(act), false), "x").unwrap();
+            // The conv's own output is never measured: only what survives the clamp.
+            assert_eq!(p.calibrate, ["z"], "{act}");
+            assert_eq!(quantized_tensors(&p), [("x", &Params::Calibrated), ("z", &Params::Calibrated)], "{act}");
+            assert_eq!(p.folded, HashMap::from([("y".to_string(), "z".to_string())]), "{act}");
+            assert_eq!(p.weights, HashMap::from([("w".to_string(), 0)]));
+            assert_eq!(p.biases, HashMap::from([("b".to_string(), ("x".to_string(), "w".to_string()))]));
+        }
+        // Without an activation, the conv's output is measured itself.
+        let p = plan(&one_conv(None, false), "x").unwrap();
+        assert_eq!((p.calibrate.as_slice(), p.folded.is_empty()), (&["y".to_string()][..], true));
+        // A Clip whose bounds are computed is no pure clamp: kept.
+        let mut m = one_conv(Some("Clip"), false);
+        m.graph.as_mut().unwrap().initializer.retain(|t| t.name() != "hi");
+        let p = plan(&m, "x").unwrap();
+        assert!(p.folded.is_empty() && p.calibrate == ["y"], "{:?}", p.calibrate);
+    }
+
+    #[test]
+    fn the_rewrite_drops_the_clamp_and_quantizes_its_output_over_its_range() {
+        let m = one_conv(Some("Clip"), false);
+        let p = plan(&m, "x").unwrap();
+        let ranges = HashMap::from([("x".to_string(), (-1.0, 3.0)), ("z".to_string(), (0.0, 6.0))]);
+        let q = apply(&m, &p, &ranges, WeightBits::Eight).unwrap();
+        let g = q.graph.unwrap();
+        let ops: Vec<(&str, Vec<&str>, &str)> =
+            g.node.iter().map(|n| (n.op_type(), n.input.iter().map(String::as_str).collect(), n.output[0].as_str())).collect();
+        assert_eq!(
+            ops,
+            [
+                ("DequantizeLinear", vec!["w/int8", "w/scale", "w/zero"], "w"),
+                ("DequantizeLinear", vec!["b/int32", "b/scale", "b/zero"], "b"),
+                ("QuantizeLinear", vec!["x", "x/qscale", "x/qzero"], "x/uint8"),
+                ("DequantizeLinear", vec!["x/uint8", "x/qscale", "x/qzero"], "x/dq"),
+                ("Conv", vec!["x/dq", "w", "b"], "z/fp32"),
+                ("QuantizeLinear", vec!["z/fp32", "z/qscale", "z/qzero"], "z/uint8"),
+                ("DequantizeLinear", vec!["z/uint8", "z/qscale", "z/qzero"], "z"),
+            ]
+        );
+        let init = |name: &str| g.initializer.iter().find(|t| t.name() == name).unwrap_or_else(|| panic!("no {name}"));
+        // Clip(0, 6)'s 6 is the top of the grid, and 0 its zero point.
+        assert_eq!(init("z/qscale").raw_data(), (6.0f32 / 255.0).to_le_bytes());
+        assert_eq!(init("z/qzero").raw_data(), [0]);
+        // x over [-1, 3]: 4/255 a level, 0 at 64 (63.75 rounded).
+        assert_eq!(init("x/qscale").raw_data(), (4.0f32 / 255.0).to_le_bytes());
+        assert_eq!(init("x/qzero").raw_data(), [64]);
+        assert_eq!(init("w/int8").raw_data(), [127u8, (-127i8) as u8]);
+        // The bounds went with the Clip; the float weights with their quantization.
+        for gone in ["lo", "hi", "w", "b"] {
+            assert!(g.initializer.iter().all(|t| t.name() != gone), "{gone} left");
+        }
+    }
+
+    #[test]
+    fn a_zero_pad_keeps_its_inputs_parameters() {
+        let m = one_conv(Some("Relu"), true);
+        let p = plan(&m, "x").unwrap();
+        assert_eq!(quantized_tensors(&p), [("x", &Params::Calibrated), ("p", &Params::SameAs("x".into())), ("z", &Params::Calibrated)]);
+        assert_eq!(p.calibrate, ["z"]);
+        let ranges = HashMap::from([("x".to_string(), (-1.0, 3.0)), ("z".to_string(), (0.0, 2.0))]);
+        let g = apply(&m, &p, &ranges, WeightBits::Eight).unwrap().graph.unwrap();
+        let param = |name: &str| g.initializer.iter().find(|t| t.name() == name).unwrap().raw_data().to_vec();
+        assert_eq!((param("p/qscale"), param("p/qzero")), (param("x/qscale"), param("x/qzero")));
+        // Padding with another value than 0 is no pure padding: measured on its own.
+        let mut m = m;
+        let g = m.graph.as_mut().unwrap();
+        g.initializer.push(raw_tensor("one", &[], tensor_proto::DataType::Float, 1f32.to_le_bytes().to_vec()));
+        g.node[0].input.push("one".into());
+        let p = plan(&m, "x").unwrap();
+        assert_eq!(quantized_tensors(&p), [("p", &Params::Calibrated), ("z", &Params::Calibrated)]);
+        assert_eq!(p.calibrate, ["p", "z"]);
+    }
 
     #[test]
     fn activation_parameters_hold_zero_and_the_range() {

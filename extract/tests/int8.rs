@@ -76,22 +76,27 @@ fn int8_features_are_onnx_runtimes_own_quantization_and_are_cached() {
     // ONNX Runtime's quantize_static, same recipe, same 12 images (taken by
     // the documented rule), through PIL: the same features. The weights'
     // range is the one ONNX Runtime's guide gives this CPU (7 bits on x86
-    // without VNNI), as the oracle reads the CPU's flags itself.
+    // without VNNI), as the oracle reads the CPU's flags itself. Every row
+    // within 0.999 (measured: 0.99993 at worst on avgpool). fp32's rows are
+    // within 0.999 of it too on this untrained model (0.99977), so the test
+    // that it is int8 at all is the next one: nearer ONNX Runtime's int8
+    // than fp32, image by image in the median.
     let mut bits = 0;
+    let mut to_ort = Vec::new();
     for (layer, pool) in [("layer3", "avg"), ("avgpool", "none")] {
-        let o = py("scripts/oracles/reference-features.py", &[s(&int8), "--model", s(&m), "--layer", layer, "--pool", pool, "--int8-calibrate", "12", "--min-cosine", "0.99"]);
+        let o = py("scripts/oracles/reference-features.py", &[s(&int8), "--model", s(&m), "--layer", layer, "--pool", pool, "--int8-calibrate", "12", "--min-cosine", "0.999"]);
         let report: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", stderr(&o)));
-        assert!(o.status.success(), "{layer}: below 0.99 of ONNX Runtime's own int8: {report}");
+        assert!(o.status.success(), "{layer}: below 0.999 of ONNX Runtime's own int8: {report}");
         bits = report["int8_weight_bits"].as_u64().unwrap();
+        to_ort.push(median(report["images"].as_object().unwrap().values().map(|v| v[0].as_f64().unwrap()).collect()));
     }
     assert_eq!(cal.weight_bits as u64, bits, "this CPU's weight range");
     assert!(err.contains(&format!("{bits}-bit weights")), "{err}");
-    // And close to fp32 (the untrained model's features: median, not every image).
     let fp = FeatureFile::open(&fp32).unwrap();
-    for layer in ["layer3", "avgpool"] {
-        let mut cos: Vec<f64> = column(&f, layer).iter().zip(column(&fp, layer)).map(|(a, b)| testkit::cosine(a, &b)).collect();
-        cos.sort_by(f64::total_cmp);
-        assert!(cos[cos.len() / 2] > 0.995, "{layer}: median cosine to fp32 {}", cos[cos.len() / 2]);
+    for (layer, to_ort) in ["layer3", "avgpool"].into_iter().zip(to_ort) {
+        let to_fp32 = median(column(&f, layer).iter().zip(column(&fp, layer)).map(|(a, b)| testkit::cosine(a, &b)).collect());
+        assert!(to_ort > to_fp32, "{layer}: median cosine {to_ort} to ONNX Runtime's int8, {to_fp32} to fp32: not int8's features");
+        assert!(to_fp32 > 0.999, "{layer}: median cosine to fp32 {to_fp32}");
     }
 
     // Again: the cached model, the same bytes of features.
@@ -110,8 +115,8 @@ fn int8_features_are_onnx_runtimes_own_quantization_and_are_cached() {
     assert!(err.contains(&format!("int8: calibrated on 12 images, {other}-bit weights")), "{err}");
     let f = FeatureFile::open(&again).unwrap();
     assert_eq!(f.header.inference.unwrap().calibration.unwrap().weight_bits.to_string(), other);
-    let o = py("scripts/oracles/reference-features.py", &[s(&again), "--model", s(&m), "--layer", "avgpool", "--pool", "none", "--int8-calibrate", "12", "--int8-weight-bits", other, "--min-cosine", "0.99"]);
-    assert!(o.status.success(), "{other}-bit weights: below 0.99 of ONNX Runtime's own: {}", String::from_utf8_lossy(&o.stdout));
+    let o = py("scripts/oracles/reference-features.py", &[s(&again), "--model", s(&m), "--layer", "avgpool", "--pool", "none", "--int8-calibrate", "12", "--int8-weight-bits", other, "--min-cosine", "0.999"]);
+    assert!(o.status.success(), "{other}-bit weights: below 0.999 of ONNX Runtime's own: {}", String::from_utf8_lossy(&o.stdout));
     let quantized = std::fs::read_dir(cache.join("resnet-features/quantized")).unwrap().count();
     assert_eq!(quantized, 3, "one cached model per calibration and weight range");
 }
@@ -196,4 +201,105 @@ fn what_int8_cannot_do_is_one_line_and_no_file() {
     assert!(stderr(&r).contains("which has 3"), "{}", stderr(&r));
     assert!(!out.exists());
     assert_no_partial_files(out.parent().unwrap());
+}
+
+/// The MobileNetV2-style test network: Clip(0, 6) after its convs,
+/// depthwise convs, a Pad (`make_wild_models.py --mobilenet`), and the
+/// tensor its avgpool is.
+fn mobilenet(dir: &Path) -> (PathBuf, &'static str) {
+    let m = dir.join("mobilenet.onnx");
+    let o = py("extract/tests/py/make_wild_models.py", &["--mobilenet", s(&m)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    (m, "/flatten90/Flatten_output_0")
+}
+
+/// The one quantized model a fresh `cache` holds.
+fn cached_model(cache: &Path) -> PathBuf {
+    let models: Vec<PathBuf> = std::fs::read_dir(cache.join("resnet-features/quantized")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(models.len(), 1, "{models:?}");
+    models[0].clone()
+}
+
+#[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
+fn quantized_tensors_scales_and_zero_points_are_onnx_runtimes() {
+    // PNGs: PIL and extract give the calibration batch bit for bit, so
+    // both quantizers measure the same ranges.
+    let dir = tempfile::tempdir().unwrap();
+    let imgs = images(dir.path(), 16);
+    let (mobile, flat) = mobilenet(dir.path());
+    let resnet = model("resnet50-narrow.onnx");
+    for (name, m, layers) in [("resnet", &resnet, "layer3,avgpool"), ("mobilenet", &mobile, flat)] {
+        for bits in ["8", "7"] {
+            let cache = dir.path().join(format!("cache-{name}-{bits}"));
+            let out = dir.path().join(format!("{name}-{bits}.parquet"));
+            run_ok(&cache, &["--model", s(m), "--images", s(&imgs), "--layer", layers, "--out", s(&out), "--precision", "int8", "--calibrate", "8", "--weight-bits", bits]);
+            // The documented rule: N spread evenly over the sorted list.
+            let paths = FeatureFile::open(&out).unwrap().paths;
+            let calibration: Vec<PathBuf> = (0..8).map(|k| imgs.join(&paths[k * paths.len() / 8])).collect();
+            let quantized = cached_model(&cache);
+            let mut args = vec![s(m), s(&quantized), "--resize", "256", "--crop", "224", "--weight-bits", bits];
+            args.extend(calibration.iter().map(|p| s(p)));
+            let r = py_json("extract/tests/py/compare_quantization.py", &args);
+            let case = format!("{name}, {bits}-bit weights");
+            for side in ["only_ours", "only_ort", "weights_only_ours", "weights_only_ort", "zero_points_differ"] {
+                assert_eq!(r[side], serde_json::json!([]), "{case}: {side}: {r}");
+            }
+            assert!(r["worst_relative_scale"].as_f64().unwrap() <= 0.01, "{case}: scales differ by {} of ONNX Runtime's: {r}", r["worst_relative_scale"]);
+            // Not two empty lists: every conv's input and weights (the cut
+            // resnet's 53 convs; mobilenet's 11, its 8 ReLU6 folded into them).
+            let (acts, weights) = if name == "resnet" { (70, 53) } else { (15, 11) };
+            assert!(r["activations"].as_object().unwrap().len() >= acts, "{case}: {r}");
+            assert!(r["weights"].as_object().unwrap().len() >= weights, "{case}: {r}");
+            if name == "mobilenet" {
+                assert_eq!(r["equivalent"]["ours"], serde_json::json!(["/pad41/Pad_output_0"]), "{case}");
+                assert!(r["activations"]["/clip40/Clip_output_0"]["ours"][1] == 0, "ReLU6's output: zero point 0: {r}");
+            }
+        }
+    }
+}
+
+/// Median of per-image cosines.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Per-image cosines of `file`'s rows (`layer`) to ONNX Runtime's own int8
+/// of `model`, calibrated on `n` of the file's images.
+fn to_onnx_runtimes_int8(file: &Path, model: &Path, layer: &str, n: usize) -> Vec<f64> {
+    let n = n.to_string();
+    let o = py("scripts/oracles/reference-features.py", &[s(file), "--model", s(model), "--layer", layer, "--pool", "none", "--int8-calibrate", &n, "--min-cosine", "0"]);
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", stderr(&o)));
+    report["images"].as_object().unwrap().values().map(|v| v[0].as_f64().unwrap()).collect()
+}
+
+#[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
+fn int8_features_sit_with_onnx_runtimes_int8_on_real_photos() {
+    let Some(photos) = testkit::shared_data("imagenet-samples") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (mobile, flat) = mobilenet(dir.path());
+    let resnet = model("resnet50.onnx");
+    for (name, m, layer) in [("resnet", &resnet, "avgpool"), ("mobilenet", &mobile, flat)] {
+        let cache = dir.path().join(format!("cache-{name}"));
+        let (int8, fp32) = (dir.path().join(format!("{name}-int8.parquet")), dir.path().join(format!("{name}-fp32.parquet")));
+        let common = ["--model", s(m), "--images", s(&photos), "--layer", layer];
+        run_ok(&cache, &[&common[..], &["--out", s(&fp32)]].concat());
+        run_ok(&cache, &[&common[..], &["--out", s(&int8), "--precision", "int8", "--calibrate", "16"]].concat());
+        let column_of = |f: &Path| {
+            let f = FeatureFile::open(f).unwrap();
+            let c = f.columns[0].clone();
+            (0..f.len()).map(|i| c.row(i).to_vec()).collect::<Vec<_>>()
+        };
+        let (ours, float) = (column_of(&int8), column_of(&fp32));
+        let ours_to_fp32 = median(ours.iter().zip(&float).map(|(a, b)| testkit::cosine(a, b)).collect());
+        let ours_to_ort = median(to_onnx_runtimes_int8(&int8, m, layer, 16));
+        let ort_to_fp32 = median(to_onnx_runtimes_int8(&fp32, m, layer, 16));
+        eprintln!("{name}: median cosine ours-ORT int8 {ours_to_ort:.6}, ours-fp32 {ours_to_fp32:.6}, ORT int8-fp32 {ort_to_fp32:.6}");
+        assert!(ours_to_ort >= 0.999, "{name}: median cosine to ONNX Runtime's int8 {ours_to_ort}");
+        assert!(ours_to_fp32 >= ort_to_fp32 - 0.002, "{name}: {ours_to_fp32} to fp32, ONNX Runtime's int8 {ort_to_fp32}");
+        // int8, not fp32 passed off as it: nearer ONNX Runtime's int8 than fp32.
+        assert!(ours_to_ort > ours_to_fp32, "{name}: {ours_to_ort} to ONNX Runtime's int8, {ours_to_fp32} to fp32");
+    }
 }

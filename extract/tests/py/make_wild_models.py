@@ -25,6 +25,12 @@
 --no-half writes one model alone: an image input and a Floor, no operator
 that computes in float16 (the output is the tensor "y").
 
+--mobilenet writes one model alone: a MobileNetV2-style network (what the
+int8 tests hold the quantizer to ONNX Runtime's on): Conv -> BN -> Clip(0, 6)
+with constant bounds, depthwise 3x3 convs (group = channels) behind an
+explicit Pad where they stride, linear 1x1 projections, a residual Add, then
+GlobalAveragePool, Flatten and a Gemm head.
+
 Also writes OUT_DIR/planted.json: for each model, the tensor its avgpool
 is (and effnet's projection output, read by raw name).
 """
@@ -186,6 +192,45 @@ def effnet():
     return m, proj, flat
 
 
+def mobilenet():
+    n = Net(6)
+
+    def bn(x, c):
+        scale = n.w((c,), 0.1)
+        n.inits[-1] = numpy_helper.from_array((1 + numpy_helper.to_array(n.inits[-1])).astype(np.float32), scale)
+        return n.op("BatchNormalization", [x, scale, n.w((c,), 0.1), n.w((c,), 0.1), n.const_ones(c)], epsilon=1e-5)
+
+    n.inits.append(numpy_helper.from_array(np.array(0.0, np.float32), "relu6_min"))
+    n.inits.append(numpy_helper.from_array(np.array(6.0, np.float32), "relu6_max"))
+    n.inits.append(numpy_helper.from_array(np.array([0, 0, 0, 0, 0, 0, 1, 1], np.int64), "pads"))
+
+    def relu6(x):
+        return n.op("Clip", [x, "relu6_min", "relu6_max"])
+
+    def pointwise(x, cin, cout):
+        return n.op("Conv", [x, n.w((cout, cin, 1, 1))], kernel_shape=[1, 1])
+
+    def depthwise(x, c, stride):
+        if stride == 2:
+            # TensorFlow's "same" padding for a stride: one more at the end.
+            x = n.op("Pad", [x, "pads"], mode="constant")
+            return n.op("Conv", [x, n.w((c, 1, 3, 3))], kernel_shape=[3, 3], strides=[2, 2], group=c)
+        return n.op("Conv", [x, n.w((c, 1, 3, 3))], kernel_shape=[3, 3], pads=[1, 1, 1, 1], group=c)
+
+    def inverted(x, cin, cout, stride, expand=4):
+        e = relu6(bn(pointwise(x, cin, cin * expand), cin * expand))
+        d = relu6(bn(depthwise(e, cin * expand, stride), cin * expand))
+        y = bn(pointwise(d, cin * expand, cout), cout)
+        return n.op("Add", [x, y]) if stride == 1 and cin == cout else y
+
+    x = relu6(bn(n.conv("image", 3, 8, 3, 2), 8))                # 112
+    x = inverted(x, 8, 8, 1)
+    x = inverted(x, 8, 16, 2)                                     # 56
+    x = inverted(x, 16, 16, 1)
+    x = relu6(bn(pointwise(x, 16, 32), 32))
+    return n.model(x, 5, 32)
+
+
 def convhead():
     m = preact()
     g = m.graph
@@ -232,6 +277,9 @@ def no_half():
 def main():
     if sys.argv[1] == "--no-half":
         onnx.save(no_half(), sys.argv[2])
+        return
+    if sys.argv[1] == "--mobilenet":
+        onnx.save(mobilenet(), sys.argv[2])
         return
     out, narrow = sys.argv[1], sys.argv[2]
     os.makedirs(out, exist_ok=True)
