@@ -36,10 +36,7 @@ impl Pending {
         };
         std::fs::create_dir_all(dir)?;
         let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(PARTIAL_SUFFIX)
-            .tempfile_in(dir)?;
+        let tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(PARTIAL_SUFFIX).tempfile_in(dir)?;
         let (file, tmp) = tmp.into_parts();
         Ok((file, Pending { dest: dest.to_owned(), tmp }))
     }
@@ -149,7 +146,11 @@ pub fn check_destination(dest: &Path, inputs: &[Input]) -> Result<(), Refused> {
         if in_meta.is_dir() || tree {
             if let (Some(dest_abs), Ok(in_abs)) = (&dest_abs, path.canonicalize()) {
                 if dest_abs.starts_with(&in_abs) && *dest_abs != in_abs {
-                    return Err(Refused::InsideInput { dest: dest.to_owned(), what: what.to_owned(), input: path.to_owned() });
+                    return Err(Refused::InsideInput {
+                        dest: dest.to_owned(),
+                        what: what.to_owned(),
+                        input: path.to_owned(),
+                    });
                 }
             }
         }
@@ -263,7 +264,8 @@ mod tests {
     #[cfg(unix)]
     fn device_node(dir: &Path) -> Option<PathBuf> {
         let node = dir.join("null");
-        let ok = std::process::Command::new("mknod").arg(&node).args(["c", "1", "3"]).status().is_ok_and(|s| s.success());
+        let ok =
+            std::process::Command::new("mknod").arg(&node).args(["c", "1", "3"]).status().is_ok_and(|s| s.success());
         ok.then_some(node)
     }
 
@@ -314,7 +316,10 @@ mod tests {
         std::fs::create_dir_all(images.join("dogs")).unwrap();
         let tree = [Input::Tree { what: "image folder", path: &images }];
         for inside in ["dogs/a.jpg", "dogs/new/f.parquet", "f.parquet"] {
-            assert!(matches!(check_destination(&images.join(inside), &tree), Err(Refused::InsideInput { .. })), "{inside}");
+            assert!(
+                matches!(check_destination(&images.join(inside), &tree), Err(Refused::InsideInput { .. })),
+                "{inside}"
+            );
         }
         check_destination(&dir.path().join("features/f.parquet"), &tree).unwrap();
         assert_eq!(std::fs::read(&feats).unwrap(), b"rows");
@@ -331,8 +336,10 @@ mod tests {
         std::mem::forget((a, b, other));
         std::fs::write(&dest, b"done").unwrap();
         assert_eq!(remove_stale(&dest).unwrap(), 2);
-        let mut left: Vec<String> =
-            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         left.sort();
         assert_eq!(left.len(), 2, "{left:?}");
         assert!(left[0].starts_with(".part-00002-of-00004.parquet.") && left[1] == "part-00001-of-00004.parquet");

@@ -16,7 +16,14 @@ pub struct Graph {
 
 impl Graph {
     /// Adds a node with one output and returns the output's name.
-    pub fn node(&mut self, op: &str, inputs: &[&str], output: String, name: String, attrs: Vec<AttributeProto>) -> String {
+    pub fn node(
+        &mut self,
+        op: &str,
+        inputs: &[&str],
+        output: String,
+        name: String,
+        attrs: Vec<AttributeProto>,
+    ) -> String {
         self.nodes.push(NodeProto {
             input: inputs.iter().map(|s| s.to_string()).collect(),
             output: vec![output.clone()],
@@ -56,19 +63,40 @@ impl Graph {
 
 /// A constant of any type from its little-endian bytes.
 pub fn raw_tensor(name: &str, dims: &[i64], data_type: tensor_proto::DataType, raw: Vec<u8>) -> TensorProto {
-    TensorProto { name: Some(name.to_string()), dims: dims.to_vec(), data_type: Some(data_type as i32), raw_data: Some(raw), ..Default::default() }
+    TensorProto {
+        name: Some(name.to_string()),
+        dims: dims.to_vec(),
+        data_type: Some(data_type as i32),
+        raw_data: Some(raw),
+        ..Default::default()
+    }
 }
 
 pub fn attr_int(name: &str, v: i64) -> AttributeProto {
-    AttributeProto { name: Some(name.into()), r#type: Some(attribute_proto::AttributeType::Int as i32), i: Some(v), ..Default::default() }
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(attribute_proto::AttributeType::Int as i32),
+        i: Some(v),
+        ..Default::default()
+    }
 }
 
 pub fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
-    AttributeProto { name: Some(name.into()), r#type: Some(attribute_proto::AttributeType::Ints as i32), ints: v.to_vec(), ..Default::default() }
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(attribute_proto::AttributeType::Ints as i32),
+        ints: v.to_vec(),
+        ..Default::default()
+    }
 }
 
 pub fn attr_float(name: &str, v: f32) -> AttributeProto {
-    AttributeProto { name: Some(name.into()), r#type: Some(attribute_proto::AttributeType::Float as i32), f: Some(v), ..Default::default() }
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(attribute_proto::AttributeType::Float as i32),
+        f: Some(v),
+        ..Default::default()
+    }
 }
 
 /// A dimension of a graph input or output.

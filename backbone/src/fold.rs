@@ -24,9 +24,13 @@ pub fn batch_norms(proto: &mut ModelProto) -> usize {
         }
     }
     let outputs: HashSet<String> = graph.output.iter().map(|o| o.name().to_string()).collect();
-    let producer: HashMap<String, usize> = graph.node.iter().enumerate().flat_map(|(i, n)| n.output.iter().map(move |o| (o.clone(), i))).collect();
-    let index: HashMap<String, usize> = graph.initializer.iter().enumerate().map(|(i, t)| (t.name().to_string(), i)).collect();
-    let float = |name: &str, graph: &crate::onnx::GraphProto| -> Option<Vec<f32>> { index.get(name).and_then(|&i| float_values(&graph.initializer[i])) };
+    let producer: HashMap<String, usize> =
+        graph.node.iter().enumerate().flat_map(|(i, n)| n.output.iter().map(move |o| (o.clone(), i))).collect();
+    let index: HashMap<String, usize> =
+        graph.initializer.iter().enumerate().map(|(i, t)| (t.name().to_string(), i)).collect();
+    let float = |name: &str, graph: &crate::onnx::GraphProto| -> Option<Vec<f32>> {
+        index.get(name).and_then(|&i| float_values(&graph.initializer[i]))
+    };
     let mut removed = vec![false; graph.node.len()];
     let mut folded = 0;
     for (b, flag) in removed.iter_mut().enumerate() {
@@ -64,13 +68,24 @@ pub fn batch_norms(proto: &mut ModelProto) -> usize {
         let k: Vec<f64> = (0..m).map(|i| f64::from(gamma[i]) / (f64::from(var[i]) + f64::from(eps)).sqrt()).collect();
         let per = w.len() / m;
         let w2: Vec<f32> = w.iter().enumerate().map(|(i, &v)| (f64::from(v) * k[i / per]) as f32).collect();
-        let b2: Vec<f32> = (0..m).map(|i| (k[i] * (f64::from(bias[i]) - f64::from(mean[i])) + f64::from(beta[i])) as f32).collect();
+        let b2: Vec<f32> =
+            (0..m).map(|i| (k[i] * (f64::from(bias[i]) - f64::from(mean[i])) + f64::from(beta[i])) as f32).collect();
         let out = bn.output[0].clone();
         let wi = index[&w_name];
         let dims = graph.initializer[wi].dims.clone();
-        graph.initializer[wi] = raw_tensor(&w_name, &dims, tensor_proto::DataType::Float, w2.iter().flat_map(|v| v.to_le_bytes()).collect());
+        graph.initializer[wi] = raw_tensor(
+            &w_name,
+            &dims,
+            tensor_proto::DataType::Float,
+            w2.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        );
         let b_name = bias_name.unwrap_or_else(|| format!("{out}/folded_bias"));
-        let b_tensor = raw_tensor(&b_name, &[m as i64], tensor_proto::DataType::Float, b2.iter().flat_map(|v| v.to_le_bytes()).collect());
+        let b_tensor = raw_tensor(
+            &b_name,
+            &[m as i64],
+            tensor_proto::DataType::Float,
+            b2.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        );
         match index.get(&b_name) {
             Some(&bi) => graph.initializer[bi] = b_tensor,
             None => graph.initializer.push(b_tensor),
@@ -89,7 +104,8 @@ pub fn batch_norms(proto: &mut ModelProto) -> usize {
     // The folded statistics: read by nothing now (an exporter that lists
     // weights among the inputs lists them there too).
     let read: HashSet<String> = graph.node.iter().flat_map(|n| n.input.iter().cloned()).collect();
-    let unused: HashSet<String> = graph.initializer.iter().map(|t| t.name().to_string()).filter(|n| !read.contains(n)).collect();
+    let unused: HashSet<String> =
+        graph.initializer.iter().map(|t| t.name().to_string()).filter(|n| !read.contains(n)).collect();
     graph.initializer.retain(|t| !unused.contains(t.name()));
     graph.input.retain(|i| !unused.contains(i.name()));
     folded

@@ -39,11 +39,52 @@ const BOOL: i32 = tensor_proto::DataType::Bool as i32;
 /// CUDA provider. (Resize, whose scales stay float, and LayerNormalization,
 /// whose statistics outputs are float32, are not among them.)
 pub const HALF: &[&str] = &[
-    "Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization", "InstanceNormalization", "Relu", "LeakyRelu", "PRelu",
-    "Elu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Clip", "Erf", "Softmax", "Add", "Sub", "Mul", "Div", "Sum",
-    "Sqrt", "Pow", "Exp", "Neg", "Abs", "Reciprocal", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
-    "ReduceMean", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Split", "Slice", "Gather", "Pad",
-    "Identity", "Expand", "Tile",
+    "Conv",
+    "ConvTranspose",
+    "Gemm",
+    "MatMul",
+    "BatchNormalization",
+    "InstanceNormalization",
+    "Relu",
+    "LeakyRelu",
+    "PRelu",
+    "Elu",
+    "Sigmoid",
+    "HardSigmoid",
+    "HardSwish",
+    "Tanh",
+    "Clip",
+    "Erf",
+    "Softmax",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Sum",
+    "Sqrt",
+    "Pow",
+    "Exp",
+    "Neg",
+    "Abs",
+    "Reciprocal",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "ReduceMean",
+    "Flatten",
+    "Reshape",
+    "Squeeze",
+    "Unsqueeze",
+    "Transpose",
+    "Concat",
+    "Split",
+    "Slice",
+    "Gather",
+    "Pad",
+    "Identity",
+    "Expand",
+    "Tile",
 ];
 
 /// Half's largest finite value and its smallest positive one (a subnormal),
@@ -152,8 +193,14 @@ pub fn convert(proto: &ModelProto) -> Result<(ModelProto, usize), Error> {
     graph.node = nodes;
     graph.initializer.extend(new_initializers);
     // Float weights that only half nodes read are gone (their half copies stay).
-    let read: HashSet<&str> = graph.node.iter().flat_map(|n| n.input.iter().map(String::as_str)).chain(keep_float.iter().map(String::as_str)).collect();
-    let unread: HashSet<String> = graph.initializer.iter().map(|t| t.name().to_string()).filter(|n| !read.contains(n.as_str())).collect();
+    let read: HashSet<&str> = graph
+        .node
+        .iter()
+        .flat_map(|n| n.input.iter().map(String::as_str))
+        .chain(keep_float.iter().map(String::as_str))
+        .collect();
+    let unread: HashSet<String> =
+        graph.initializer.iter().map(|t| t.name().to_string()).filter(|n| !read.contains(n.as_str())).collect();
     graph.initializer.retain(|t| !unread.contains(t.name()));
     graph.input.retain(|i| !unread.contains(i.name()));
     for v in &mut graph.value_info {
@@ -268,7 +315,11 @@ fn elem_types(graph: &GraphProto) -> HashMap<String, i32> {
                 (_, "Cast") => attr("to").map(|a| a.i() as i32),
                 (_, "CastLike") => input(1),
                 (_, "Shape" | "Size" | "NonZero" | "ArgMax" | "ArgMin" | "NonMaxSuppression") => Some(INT64),
-                (_, "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "Not" | "And" | "Or" | "Xor" | "IsNaN" | "IsInf") => Some(BOOL),
+                (
+                    _,
+                    "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "Not" | "And" | "Or" | "Xor"
+                    | "IsNaN" | "IsInf",
+                ) => Some(BOOL),
                 (_, "Constant") => value_type().or_else(|| {
                     n.attribute.first().map(|a| match a.name() {
                         "value_int" | "value_ints" => INT64,
@@ -302,12 +353,14 @@ fn default_domain(n: &NodeProto) -> bool {
 /// not weights): a Shape or a Size of one gives only its shape.
 fn value_dependent(graph: &GraphProto) -> HashSet<String> {
     let inits: HashSet<&str> = graph.initializer.iter().map(|t| t.name()).collect();
-    let mut from: HashSet<String> = graph.input.iter().map(|i| i.name()).filter(|n| !inits.contains(n)).map(str::to_string).collect();
+    let mut from: HashSet<String> =
+        graph.input.iter().map(|i| i.name()).filter(|n| !inits.contains(n)).map(str::to_string).collect();
     for n in &graph.node {
         if matches!(n.op_type(), "Shape" | "Size") {
             continue;
         }
-        if n.input.iter().any(|i| from.contains(i)) || n.attribute.iter().any(|a| a.g.is_some() || !a.graphs.is_empty()) {
+        if n.input.iter().any(|i| from.contains(i)) || n.attribute.iter().any(|a| a.g.is_some() || !a.graphs.is_empty())
+        {
             from.extend(n.output.iter().cloned());
         }
     }
@@ -365,7 +418,10 @@ mod tests {
     }
 
     fn op<'a>(g: &'a GraphProto, output: &str) -> &'a NodeProto {
-        g.node.iter().find(|n| n.output.iter().any(|o| o == output)).unwrap_or_else(|| panic!("no node writes {output}"))
+        g.node
+            .iter()
+            .find(|n| n.output.iter().any(|o| o == output))
+            .unwrap_or_else(|| panic!("no node writes {output}"))
     }
 
     #[test]
@@ -390,7 +446,8 @@ mod tests {
         assert_eq!(op(&g, "y/fp16").input, ["c/fp16"]);
         let w16 = g.initializer.iter().find(|t| t.name() == "w/fp16").unwrap();
         assert_eq!(w16.data_type(), FLOAT16);
-        let values: Vec<f32> = w16.raw_data().chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect();
+        let values: Vec<f32> =
+            w16.raw_data().chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect();
         // Clamped as ONNX Runtime's converter clamps: no zero, no infinity.
         assert_eq!(values, [1.0, -2.0, 0.5, f16::from_f32(MIN_POSITIVE).to_f32(), 65504.0, -0.25]);
         assert!(g.initializer.iter().all(|t| t.name() != "w"), "the float32 weight nobody reads is gone");

@@ -18,7 +18,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::onnx::{GraphProto, NodeProto};
-use crate::shapes::{attr_ints, attr_int, Shape};
+use crate::shapes::{attr_int, attr_ints, Shape};
 
 /// The layer names `--layer` accepts besides raw tensor names, in network order.
 pub const NAMED: [&str; 6] = ["stem", "layer1", "layer2", "layer3", "layer4", "avgpool"];
@@ -41,7 +41,12 @@ pub(crate) struct Found {
     pub missing: Vec<String>,
 }
 
-pub(crate) fn discover(graph: &GraphProto, input: &str, shapes: &HashMap<String, Shape>, consts: &HashMap<String, Vec<i64>>) -> Found {
+pub(crate) fn discover(
+    graph: &GraphProto,
+    input: &str,
+    shapes: &HashMap<String, Shape>,
+    consts: &HashMap<String, Vec<i64>>,
+) -> Found {
     let missing = RefCell::new(BTreeSet::new());
     let shape_of = |t: &str| -> Option<Shape> {
         let s = shapes.get(t).filter(|s| s.sample_dims().is_some()).cloned();
@@ -57,7 +62,8 @@ pub(crate) fn discover(graph: &GraphProto, input: &str, shapes: &HashMap<String,
         let stem = g.block_start(first_join);
         layers.push(Layer { name: "stem".into(), shape: shape_of(&stem), tensor: stem });
         // Consecutive blocks of one output shape form a stage; its last block is the stage output.
-        let dims: Vec<Option<Vec<i64>>> = blocks.iter().map(|(_, o)| shape_of(o).and_then(|s| s.sample_dims())).collect();
+        let dims: Vec<Option<Vec<i64>>> =
+            blocks.iter().map(|(_, o)| shape_of(o).and_then(|s| s.sample_dims())).collect();
         let mut stage = 0;
         for (i, (_, out)) in blocks.iter().enumerate() {
             if dims.get(i + 1) != Some(&dims[i]) {
@@ -192,7 +198,8 @@ impl<'g> Graph<'g> {
         match node.op_type() {
             "GlobalAveragePool" => true,
             "ReduceMean" => {
-                let Some(axes) = attr_ints(node, "axes").or_else(|| node.input.get(1).and_then(|a| self.consts.get(a)).cloned())
+                let Some(axes) =
+                    attr_ints(node, "axes").or_else(|| node.input.get(1).and_then(|a| self.consts.get(a)).cloned())
                 else {
                     return false;
                 };
@@ -235,7 +242,8 @@ impl<'g> Graph<'g> {
                 "MatMul" => return Some("MatMul"),
                 "Conv" => {
                     let w = n.input.get(1).and_then(|w| self.graph.initializer.iter().find(|i| i.name() == w));
-                    let k = attr_ints(n, "kernel_shape").or_else(|| w.map(|w| w.dims.iter().skip(2).copied().collect()));
+                    let k =
+                        attr_ints(n, "kernel_shape").or_else(|| w.map(|w| w.dims.iter().skip(2).copied().collect()));
                     return k.filter(|k| !k.is_empty() && k.iter().all(|&k| k == 1)).map(|_| "1x1 Conv");
                 }
                 _ => return None,
@@ -281,7 +289,10 @@ mod tests {
     use prost::Message;
 
     use crate::model::Model;
-    use crate::onnx::{tensor_proto, tensor_shape_proto, type_proto, GraphProto, ModelProto, NodeProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto};
+    use crate::onnx::{
+        tensor_proto, tensor_shape_proto, type_proto, GraphProto, ModelProto, NodeProto, TensorProto, TensorShapeProto,
+        TypeProto, ValueInfoProto,
+    };
 
     fn node(op: &str, inputs: &[&str], output: &str) -> NodeProto {
         NodeProto {
@@ -313,7 +324,10 @@ mod tests {
         ValueInfoProto {
             name: Some(name.into()),
             r#type: Some(TypeProto {
-                value: Some(type_proto::Value::TensorType(type_proto::Tensor { elem_type: Some(1), shape: Some(TensorShapeProto { dim }) })),
+                value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                    elem_type: Some(1),
+                    shape: Some(TensorShapeProto { dim }),
+                })),
                 ..Default::default()
             }),
             ..Default::default()
@@ -321,7 +335,12 @@ mod tests {
     }
 
     fn model(nodes: Vec<NodeProto>, inits: Vec<TensorProto>) -> Model {
-        let graph = GraphProto { node: nodes, initializer: inits, input: vec![input("x", &[1, 3, 8, 8])], ..Default::default() };
+        let graph = GraphProto {
+            node: nodes,
+            initializer: inits,
+            input: vec![input("x", &[1, 3, 8, 8])],
+            ..Default::default()
+        };
         Model::parse(&ModelProto { graph: Some(graph), ..Default::default() }.encode_to_vec()).unwrap()
     }
 
@@ -344,7 +363,11 @@ mod tests {
     }
 
     fn found(m: &Model) -> Vec<(String, String, String)> {
-        m.layers().unwrap().iter().map(|l| (l.name.clone(), l.tensor.clone(), l.shape.clone().unwrap().to_string())).collect()
+        m.layers()
+            .unwrap()
+            .iter()
+            .map(|l| (l.name.clone(), l.tensor.clone(), l.shape.clone().unwrap().to_string()))
+            .collect()
     }
 
     fn triple(a: &str, b: &str, c: &str) -> (String, String, String) {
@@ -354,10 +377,17 @@ mod tests {
     #[test]
     fn finds_stem_stages_and_pool_by_structure() {
         let m = resnet(
-            vec![node("GlobalAveragePool", &["b2"], "p"), node("Flatten", &["p"], "f"), node("Gemm", &["f", "fc"], "y")],
+            vec![
+                node("GlobalAveragePool", &["b2"], "p"),
+                node("Flatten", &["p"], "f"),
+                node("Gemm", &["f", "fc"], "y"),
+            ],
             vec![tensor("fc", &[2, 4])],
         );
-        assert_eq!(found(&m), vec![triple("stem", "s", "1x4x8x8"), triple("layer1", "b2", "1x4x8x8"), triple("avgpool", "f", "1x4")]);
+        assert_eq!(
+            found(&m),
+            vec![triple("stem", "s", "1x4x8x8"), triple("layer1", "b2", "1x4x8x8"), triple("avgpool", "f", "1x4")]
+        );
         assert_eq!(m.blocks(), ["b1", "b2"]);
         assert_eq!(m.avgpool_rule(), Some("the GlobalAveragePool the Gemm head takes"));
     }
@@ -365,7 +395,11 @@ mod tests {
     #[test]
     fn a_one_by_one_conv_head_and_a_headless_model_both_give_avgpool() {
         let m = resnet(
-            vec![node("GlobalAveragePool", &["b2"], "p"), node("Conv", &["p", "head"], "h"), node("Flatten", &["h"], "y")],
+            vec![
+                node("GlobalAveragePool", &["b2"], "p"),
+                node("Conv", &["p", "head"], "h"),
+                node("Flatten", &["h"], "y"),
+            ],
             vec![tensor("head", &[10, 4, 1, 1])],
         );
         assert_eq!(found(&m)[2], triple("avgpool", "p", "1x4x1x1"));
@@ -374,8 +408,16 @@ mod tests {
         let m = resnet(vec![node("ReduceMean", &["b2"], "p")], vec![]);
         assert!(m.layers().unwrap().iter().all(|l| l.name != "avgpool"), "a ReduceMean without axes is not global");
         let mut mean = node("ReduceMean", &["b2"], "p");
-        mean.attribute.push(crate::onnx::AttributeProto { name: Some("axes".into()), ints: vec![-1, -2], ..Default::default() });
-        mean.attribute.push(crate::onnx::AttributeProto { name: Some("keepdims".into()), i: Some(0), ..Default::default() });
+        mean.attribute.push(crate::onnx::AttributeProto {
+            name: Some("axes".into()),
+            ints: vec![-1, -2],
+            ..Default::default()
+        });
+        mean.attribute.push(crate::onnx::AttributeProto {
+            name: Some("keepdims".into()),
+            i: Some(0),
+            ..Default::default()
+        });
         let m = resnet(vec![mean], vec![]);
         assert_eq!(found(&m)[2], triple("avgpool", "p", "1x4"));
         assert_eq!(m.avgpool_rule(), Some("the last ReduceMean (no classifier head)"));
@@ -400,7 +442,12 @@ mod tests {
     fn unknown_shapes_are_asked_for_then_taken() {
         // An operator outside the table (here "Custom") hides every shape after it.
         let mut m = resnet(
-            vec![node("Custom", &["b2"], "u"), node("GlobalAveragePool", &["u"], "p"), node("Flatten", &["p"], "f"), node("Gemm", &["f", "fc"], "y")],
+            vec![
+                node("Custom", &["b2"], "u"),
+                node("GlobalAveragePool", &["u"], "p"),
+                node("Flatten", &["p"], "f"),
+                node("Gemm", &["f", "fc"], "y"),
+            ],
             vec![tensor("fc", &[2, 4])],
         );
         assert_eq!(m.shapes_needed(), ["f", "p"], "the flattened vector, and the pool in case it is not one");
@@ -413,7 +460,11 @@ mod tests {
     #[test]
     fn the_copy_for_an_early_layer_keeps_only_what_it_needs() {
         let m = resnet(
-            vec![node("GlobalAveragePool", &["b2"], "p"), node("Flatten", &["p"], "f"), node("Gemm", &["f", "fc"], "y")],
+            vec![
+                node("GlobalAveragePool", &["b2"], "p"),
+                node("Flatten", &["p"], "f"),
+                node("Gemm", &["f", "fc"], "y"),
+            ],
             vec![tensor("fc", &[2, 4])],
         );
         let cut = ModelProto::decode(m.with_outputs(&["s"]).as_slice()).unwrap();

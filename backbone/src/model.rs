@@ -142,7 +142,11 @@ impl Model {
                     return Err(Error::Missing(name.clone(), why));
                 }
                 if tensors.contains(name.as_str()) {
-                    return Ok(Layer { name: name.clone(), tensor: name.clone(), shape: self.shapes.get(name).cloned() });
+                    return Ok(Layer {
+                        name: name.clone(),
+                        tensor: name.clone(),
+                        shape: self.shapes.get(name).cloned(),
+                    });
                 }
                 Err(Error::Unknown { name: name.clone() })
             })
@@ -197,7 +201,10 @@ impl Model {
             let inside = !loc.is_empty()
                 && Path::new(loc).components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
             if !inside {
-                return Err(Error::Malformed(format!("weights of {:?} are in {loc:?}, outside the model's folder", t.name())));
+                return Err(Error::Malformed(format!(
+                    "weights of {:?} are in {loc:?}, outside the model's folder",
+                    t.name()
+                )));
             }
             files.insert(loc.to_string());
         }
@@ -271,7 +278,9 @@ pub fn inline_external_data(proto: &mut ModelProto, dir: &Path) -> Result<(), Er
             Some(len) => offset.checked_add(len),
             None => Some(bytes.len() as u64),
         };
-        let range = end.filter(|&e| e <= bytes.len() as u64 && offset <= e).ok_or_else(|| bad("shorter than recorded".into()))?;
+        let range = end
+            .filter(|&e| e <= bytes.len() as u64 && offset <= e)
+            .ok_or_else(|| bad("shorter than recorded".into()))?;
         t.raw_data = Some(bytes[offset as usize..range as usize].to_vec());
         t.external_data.clear();
         t.data_location = None;

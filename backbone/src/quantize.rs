@@ -174,7 +174,8 @@ pub fn plan(proto: &ModelProto, input: &str) -> Result<Plan, Error> {
             from_image.extend(n.output.iter().map(String::as_str));
         }
     }
-    let is_float_init = |name: &str| inits.get(name).is_some_and(|t| t.data_type() == tensor_proto::DataType::Float as i32);
+    let is_float_init =
+        |name: &str| inits.get(name).is_some_and(|t| t.data_type() == tensor_proto::DataType::Float as i32);
     let mut weights = HashMap::new();
     let mut biases = HashMap::new();
     let mut quantized: Vec<(String, Params)> = Vec::new();
@@ -203,7 +204,10 @@ pub fn plan(proto: &ModelProto, input: &str) -> Result<Plan, Error> {
                         _ => true,
                     });
                 let single_reader = readers.get(w.as_str()).is_some_and(|r| r.len() == 1);
-                let ok = from_image.contains(x.as_str()) && is_float_init(w) && single_reader && (op != "Gemm" || gemm_plain);
+                let ok = from_image.contains(x.as_str())
+                    && is_float_init(w)
+                    && single_reader
+                    && (op != "Gemm" || gemm_plain);
                 if !ok {
                     continue;
                 }
@@ -239,7 +243,10 @@ pub fn plan(proto: &ModelProto, input: &str) -> Result<Plan, Error> {
             "Pad" => {
                 let zero_pad = n.attribute.iter().all(|a| a.name() != "mode" || a.s() == b"constant")
                     && n.input.get(2).filter(|v| !v.is_empty()).is_none_or(|v| {
-                        inits.get(v.as_str()).and_then(|t| crate::model::float_values(t)).is_some_and(|v| v.iter().all(|&x| x == 0.0))
+                        inits
+                            .get(v.as_str())
+                            .and_then(|t| crate::model::float_values(t))
+                            .is_some_and(|v| v.iter().all(|&x| x == 0.0))
                     });
                 let Some(x) = n.input.first().filter(|x| zero_pad && from_image.contains(x.as_str())) else { continue };
                 add(x, Params::Calibrated, &mut quantized);
@@ -267,7 +274,8 @@ pub fn plan(proto: &ModelProto, input: &str) -> Result<Plan, Error> {
     if weights.is_empty() {
         return Err(Error::NothingToQuantize);
     }
-    let calibrate = quantized.iter().filter(|(t, p)| *p == Params::Calibrated && t != input).map(|(t, _)| t.clone()).collect();
+    let calibrate =
+        quantized.iter().filter(|(t, p)| *p == Params::Calibrated && t != input).map(|(t, _)| t.clone()).collect();
     Ok(Plan { input: input.to_string(), calibrate, quantized, folded, weights, biases })
 }
 
@@ -298,14 +306,26 @@ fn weight_values(t: &TensorProto) -> Result<Vec<f32>, Error> {
 /// `name` as a DequantizeLinear of `values` (their type and bytes, shaped
 /// `dims`) with one scale per channel along `axis` and zero points 0; the
 /// constants go to `inits`.
-fn dequantized(name: &str, dims: &[i64], values: (tensor_proto::DataType, Vec<u8>), scales: &[f32], axis: usize, inits: &mut Vec<TensorProto>) -> NodeProto {
+fn dequantized(
+    name: &str,
+    dims: &[i64],
+    values: (tensor_proto::DataType, Vec<u8>),
+    scales: &[f32],
+    axis: usize,
+    inits: &mut Vec<TensorProto>,
+) -> NodeProto {
     let (kind, raw) = values;
     let suffix = if kind == tensor_proto::DataType::Int8 { "int8" } else { "int32" };
     let n = scales.len();
     let (q, s, z) = (format!("{name}/{suffix}"), format!("{name}/scale"), format!("{name}/zero"));
     let zero_bytes = if kind == tensor_proto::DataType::Int8 { n } else { 4 * n };
     inits.push(raw_tensor(&q, dims, kind, raw));
-    inits.push(raw_tensor(&s, &[n as i64], tensor_proto::DataType::Float, scales.iter().flat_map(|v| v.to_le_bytes()).collect()));
+    inits.push(raw_tensor(
+        &s,
+        &[n as i64],
+        tensor_proto::DataType::Float,
+        scales.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    ));
     inits.push(raw_tensor(&z, &[n as i64], kind, vec![0; zero_bytes]));
     node("DequantizeLinear", &[&q, &s, &z], name, Some(axis as i64))
 }
@@ -339,7 +359,12 @@ fn quantize_weight(w: &[f32], dims: &[i64], axis: usize, bits: WeightBits) -> (V
 
 /// The quantized model: `proto` as [`plan`] saw it, with `ranges` (min, max)
 /// for every tensor in `plan.calibrate` and for the input, weights in `bits`' range.
-pub fn apply(proto: &ModelProto, plan: &Plan, ranges: &HashMap<String, (f32, f32)>, bits: WeightBits) -> Result<ModelProto, Error> {
+pub fn apply(
+    proto: &ModelProto,
+    plan: &Plan,
+    ranges: &HashMap<String, (f32, f32)>,
+    bits: WeightBits,
+) -> Result<ModelProto, Error> {
     let mut out = proto.clone();
     let graph = out.graph.as_mut().ok_or(Error::NoGraph)?;
     // Each quantized tensor's (scale, zero point), in plan order: a SameAs
@@ -378,7 +403,11 @@ pub fn apply(proto: &ModelProto, plan: &Plan, ranges: &HashMap<String, (f32, f32
             continue;
         }
         let scales: Vec<f32> = sw.iter().map(|s| s * sx).collect();
-        let q: Vec<i32> = b.iter().zip(&scales).map(|(v, s)| (v / s).round().clamp(i32::MIN as f32, i32::MAX as f32) as i32).collect();
+        let q: Vec<i32> = b
+            .iter()
+            .zip(&scales)
+            .map(|(v, s)| (v / s).round().clamp(i32::MIN as f32, i32::MAX as f32) as i32)
+            .collect();
         let values = (tensor_proto::DataType::Int32, q.iter().flat_map(|v| v.to_le_bytes()).collect());
         weight_nodes.push(dequantized(name, &[q.len() as i64], values, &scales, 0, &mut inits));
         replaced.insert(name.to_string());
@@ -390,7 +419,12 @@ pub fn apply(proto: &ModelProto, plan: &Plan, ranges: &HashMap<String, (f32, f32
     // tensor `t` quantized from `from` and dequantized into `to`.
     let pair = |t: &str, from: &str, to: &str, inits: &mut Vec<TensorProto>| -> [NodeProto; 2] {
         let (scale, zero) = params[t];
-        inits.push(raw_tensor(&format!("{t}/qscale"), &[], tensor_proto::DataType::Float, scale.to_le_bytes().to_vec()));
+        inits.push(raw_tensor(
+            &format!("{t}/qscale"),
+            &[],
+            tensor_proto::DataType::Float,
+            scale.to_le_bytes().to_vec(),
+        ));
         inits.push(raw_tensor(&format!("{t}/qzero"), &[], tensor_proto::DataType::Uint8, vec![zero]));
         let (s, z) = (format!("{t}/qscale"), format!("{t}/qzero"));
         [
@@ -408,7 +442,9 @@ pub fn apply(proto: &ModelProto, plan: &Plan, ranges: &HashMap<String, (f32, f32
     }
     for mut n in std::mem::take(&mut graph.node) {
         // A folded ReLU or Clip: its producer now writes its output.
-        if matches!(n.op_type(), "Relu" | "Clip") && n.input.first().and_then(|i| plan.folded.get(i)) == n.output.first() {
+        if matches!(n.op_type(), "Relu" | "Clip")
+            && n.input.first().and_then(|i| plan.folded.get(i)) == n.output.first()
+        {
             bounds.extend(n.input.iter().skip(1).filter(|b| !b.is_empty()).cloned());
             continue;
         }
@@ -452,7 +488,10 @@ mod tests {
         let elem = tensor_proto::DataType::Float as i32;
         ValueInfoProto {
             name: Some(name.into()),
-            r#type: Some(TypeProto { value: Some(type_proto::Value::TensorType(type_proto::Tensor { elem_type: Some(elem), shape: None })), ..Default::default() }),
+            r#type: Some(TypeProto {
+                value: Some(type_proto::Value::TensorType(type_proto::Tensor { elem_type: Some(elem), shape: None })),
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
@@ -525,8 +564,11 @@ mod tests {
         let ranges = HashMap::from([("x".to_string(), (-1.0, 3.0)), ("z".to_string(), (0.0, 6.0))]);
         let q = apply(&m, &p, &ranges, WeightBits::Eight).unwrap();
         let g = q.graph.unwrap();
-        let ops: Vec<(&str, Vec<&str>, &str)> =
-            g.node.iter().map(|n| (n.op_type(), n.input.iter().map(String::as_str).collect(), n.output[0].as_str())).collect();
+        let ops: Vec<(&str, Vec<&str>, &str)> = g
+            .node
+            .iter()
+            .map(|n| (n.op_type(), n.input.iter().map(String::as_str).collect(), n.output[0].as_str()))
+            .collect();
         assert_eq!(
             ops,
             [
@@ -557,7 +599,10 @@ mod tests {
     fn a_zero_pad_keeps_its_inputs_parameters() {
         let m = one_conv(Some("Relu"), true);
         let p = plan(&m, "x").unwrap();
-        assert_eq!(quantized_tensors(&p), [("x", &Params::Calibrated), ("p", &Params::SameAs("x".into())), ("z", &Params::Calibrated)]);
+        assert_eq!(
+            quantized_tensors(&p),
+            [("x", &Params::Calibrated), ("p", &Params::SameAs("x".into())), ("z", &Params::Calibrated)]
+        );
         assert_eq!(p.calibrate, ["z"]);
         let ranges = HashMap::from([("x".to_string(), (-1.0, 3.0)), ("z".to_string(), (0.0, 2.0))]);
         let g = apply(&m, &p, &ranges, WeightBits::Eight).unwrap().graph.unwrap();

@@ -60,7 +60,8 @@ fn listed(keys: &[String]) -> String {
 /// extra, every shape consistent with the stem's width.
 pub fn check(params: &StateDict) -> Result<(), WeightsError> {
     let want = expected_keys();
-    let got: Vec<&str> = params.0.iter().map(|(k, _)| k.as_str()).filter(|k| !k.ends_with(".num_batches_tracked")).collect();
+    let got: Vec<&str> =
+        params.0.iter().map(|(k, _)| k.as_str()).filter(|k| !k.ends_with(".num_batches_tracked")).collect();
     let missing: Vec<String> = want.iter().filter(|k| !got.contains(&k.as_str())).cloned().collect();
     let mut extra: Vec<String> = got.iter().filter(|k| !want.iter().any(|w| w == *k)).map(|k| k.to_string()).collect();
     extra.sort();
@@ -104,7 +105,10 @@ pub fn check(params: &StateDict) -> Result<(), WeightsError> {
             }
         };
         if dims(k) != expected {
-            return Err(WeightsError(format!("{k} has shape {:?}, a ResNet50 of stem width {width} has {expected:?}", dims(k))));
+            return Err(WeightsError(format!(
+                "{k} has shape {:?}, a ResNet50 of stem width {width} has {expected:?}",
+                dims(k)
+            )));
         }
     }
     Ok(())
@@ -129,10 +133,22 @@ pub fn from_mindspore(params: StateDict) -> (StateDict, Vec<String>) {
     for (name, t) in params.0 {
         let mut parts: Vec<String> = name.split('.').map(str::to_string).collect();
         let first = parts[0].as_str();
-        let optimizer = ["moments.", "accum.", "adam_", "global_step", "learning_rate", "momentum", "beta1_power", "beta2_power",
-                         "current_iterator_step", "epoch_num", "step_num", "scale_sense"]
-            .iter()
-            .any(|p| name.starts_with(p));
+        let optimizer = [
+            "moments.",
+            "accum.",
+            "adam_",
+            "global_step",
+            "learning_rate",
+            "momentum",
+            "beta1_power",
+            "beta2_power",
+            "current_iterator_step",
+            "epoch_num",
+            "step_num",
+            "scale_sense",
+        ]
+        .iter()
+        .any(|p| name.starts_with(p));
         if optimizer || !(matches!(first, "conv1" | "norm" | "fc") || first.starts_with("layer")) {
             ignored.push(name);
             continue;
@@ -194,19 +210,41 @@ pub fn build(params: &StateDict, padding: Padding, size: i64, doc: &str, metadat
             x = b.relu(&sum, &format!("/{p}/relu_2"));
         }
     }
-    let pooled = b.g.node("GlobalAveragePool", &[&x], "/avgpool/GlobalAveragePool_output_0".into(), "/avgpool/GlobalAveragePool".into(), vec![]);
-    let flat = b.g.node("Flatten", &[&pooled], "/flatten/Flatten_output_0".into(), "/flatten/Flatten".into(), vec![attr_int("axis", 1)]);
+    let pooled = b.g.node(
+        "GlobalAveragePool",
+        &[&x],
+        "/avgpool/GlobalAveragePool_output_0".into(),
+        "/avgpool/GlobalAveragePool".into(),
+        vec![],
+    );
+    let flat = b.g.node(
+        "Flatten",
+        &[&pooled],
+        "/flatten/Flatten_output_0".into(),
+        "/flatten/Flatten".into(),
+        vec![attr_int("axis", 1)],
+    );
     let fc = params.get("fc.weight").expect("checked");
     let w = b.weights("fc.weight", fc);
     let bias = b.weights("fc.bias", params.get("fc.bias").expect("checked"));
-    b.g.node("Gemm", &[&flat, &w, &bias], "output".into(), "/fc/Gemm".into(), vec![attr_float("alpha", 1.0), attr_float("beta", 1.0), attr_int("transB", 1)]);
+    b.g.node(
+        "Gemm",
+        &[&flat, &w, &bias],
+        "output".into(),
+        "/fc/Gemm".into(),
+        vec![attr_float("alpha", 1.0), attr_float("beta", 1.0), attr_int("transB", 1)],
+    );
 
     let batch = Dim::Named("batch_size".into());
     let graph = crate::onnx::GraphProto {
         node: b.g.nodes,
         name: Some("resnet50".into()),
         initializer: b.g.inits,
-        input: vec![tensor_info("input", DataType::Float, vec![batch.clone(), Dim::Fixed(3), Dim::Fixed(size), Dim::Fixed(size)])],
+        input: vec![tensor_info(
+            "input",
+            DataType::Float,
+            vec![batch.clone(), Dim::Fixed(3), Dim::Fixed(size), Dim::Fixed(size)],
+        )],
         output: vec![tensor_info("output", DataType::Float, vec![batch, Dim::Fixed(fc.dims[0] as i64)])],
         ..Default::default()
     };
@@ -265,21 +303,32 @@ impl Builder<'_> {
         let k = w.dims[2] as i64;
         let per_out = w.values.len() / w.dims[0];
         let scale: Vec<f64> = gamma.iter().zip(var).map(|(&g, &v)| g as f64 / (v as f64 + BN_EPS).sqrt()).collect();
-        let folded: Vec<f32> = w.values.iter().enumerate().map(|(i, &v)| (v as f64 * scale[i / per_out]) as f32).collect();
+        let folded: Vec<f32> =
+            w.values.iter().enumerate().map(|(i, &v)| (v as f64 * scale[i / per_out]) as f32).collect();
         let bias: Vec<f32> = (0..w.dims[0]).map(|o| (beta[o] as f64 - mean[o] as f64 * scale[o]) as f32).collect();
         let pads = self.pads(k, stride);
         let wn = self.g.floats(format!("{conv}.weight"), &w.dims, &folded);
         let bn_ = self.g.floats(format!("{conv}.bias"), &[w.dims[0]], &bias);
         let scope = format!("/{conv}");
-        let attrs = vec![attr_ints("kernel_shape", &[k, k]), attr_ints("strides", &[stride, stride]), attr_ints("pads", &pads),
-                         attr_ints("dilations", &[1, 1]), attr_int("group", 1)];
+        let attrs = vec![
+            attr_ints("kernel_shape", &[k, k]),
+            attr_ints("strides", &[stride, stride]),
+            attr_ints("pads", &pads),
+            attr_ints("dilations", &[1, 1]),
+            attr_int("group", 1),
+        ];
         self.g.node("Conv", &[x, &wn, &bn_], format!("{scope}/Conv_output_0"), format!("{scope}/Conv"), attrs)
     }
 
     fn max_pool(&mut self, x: &str) -> String {
         let pads = self.pads(3, 2);
-        let attrs = vec![attr_ints("kernel_shape", &[3, 3]), attr_ints("strides", &[2, 2]), attr_ints("pads", &pads),
-                         attr_int("ceil_mode", 0), attr_ints("dilations", &[1, 1])];
+        let attrs = vec![
+            attr_ints("kernel_shape", &[3, 3]),
+            attr_ints("strides", &[2, 2]),
+            attr_ints("pads", &pads),
+            attr_int("ceil_mode", 0),
+            attr_ints("dilations", &[1, 1]),
+        ];
         self.g.node("MaxPool", &[x], "/maxpool/MaxPool_output_0".into(), "/maxpool/MaxPool".into(), attrs)
     }
 }

@@ -5,7 +5,10 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::onnx::{tensor_proto, tensor_shape_proto, type_proto, AttributeProto, GraphProto, NodeProto, TensorProto, TensorShapeProto, ValueInfoProto};
+use crate::onnx::{
+    tensor_proto, tensor_shape_proto, type_proto, AttributeProto, GraphProto, NodeProto, TensorProto, TensorShapeProto,
+    ValueInfoProto,
+};
 
 /// A tensor shape; `None` where a dimension is symbolic (the batch) or unknown.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,17 +92,18 @@ pub(crate) fn int_constants(graph: &GraphProto) -> HashMap<String, Vec<i64>> {
 /// Shapes of the graph's tensors, where certain. Shapes the graph itself
 /// records (`value_info`) fill in where an operator is not covered.
 /// `consts` are the graph's integer constants ([`int_constants`]).
-pub fn infer(graph: &GraphProto, input: &str, input_shape: &Shape, consts: &HashMap<String, Vec<i64>>) -> HashMap<String, Shape> {
+pub fn infer(
+    graph: &GraphProto,
+    input: &str,
+    input_shape: &Shape,
+    consts: &HashMap<String, Vec<i64>>,
+) -> HashMap<String, Shape> {
     let mut shapes: HashMap<String, Shape> = HashMap::new();
     for t in &graph.initializer {
         shapes.insert(t.name().to_string(), Shape::known(&t.dims));
     }
-    let recorded: HashMap<&str, Shape> = graph
-        .value_info
-        .iter()
-        .chain(&graph.output)
-        .filter_map(|v| Some((v.name(), value_info_shape(v)?)))
-        .collect();
+    let recorded: HashMap<&str, Shape> =
+        graph.value_info.iter().chain(&graph.output).filter_map(|v| Some((v.name(), value_info_shape(v)?))).collect();
     shapes.insert(input.to_string(), input_shape.clone());
     for node in &graph.node {
         let ins: Vec<Option<Shape>> = node.input.iter().map(|n| shapes.get(n).cloned()).collect();
@@ -162,9 +166,27 @@ fn infer_node(node: &NodeProto, ins: &[Option<Shape>], constant: impl Fn(usize) 
         return None;
     }
     match node.op_type() {
-        "Relu" | "BatchNormalization" | "Clip" | "Identity" | "Dropout" | "Sigmoid" | "HardSigmoid" | "LeakyRelu"
-        | "HardSwish" | "Tanh" | "Elu" | "Selu" | "Softplus" | "Erf" | "Neg" | "Abs" | "Sqrt" | "Exp" | "Softmax"
-        | "LRN" | "InstanceNormalization" => Some(x),
+        "Relu"
+        | "BatchNormalization"
+        | "Clip"
+        | "Identity"
+        | "Dropout"
+        | "Sigmoid"
+        | "HardSigmoid"
+        | "LeakyRelu"
+        | "HardSwish"
+        | "Tanh"
+        | "Elu"
+        | "Selu"
+        | "Softplus"
+        | "Erf"
+        | "Neg"
+        | "Abs"
+        | "Sqrt"
+        | "Exp"
+        | "Softmax"
+        | "LRN"
+        | "InstanceNormalization" => Some(x),
         "Add" | "Sum" | "Mul" | "Div" | "Sub" | "Max" | "Min" | "Pow" => {
             let all: Option<Vec<Shape>> = ins.iter().cloned().collect();
             broadcast(&all?)
@@ -267,7 +289,8 @@ fn infer_node(node: &NodeProto, ins: &[Option<Shape>], constant: impl Fn(usize) 
 /// Output spatial dims of a convolution or pooling window over `d` (N, C, ...).
 fn spatial(node: &NodeProto, d: &[Option<i64>], k: &[i64]) -> Vec<Option<i64>> {
     let n = k.len();
-    let sized = |v: Option<Vec<i64>>, len: usize, fill: i64| v.filter(|v| v.len() == len).unwrap_or_else(|| vec![fill; len]);
+    let sized =
+        |v: Option<Vec<i64>>, len: usize, fill: i64| v.filter(|v| v.len() == len).unwrap_or_else(|| vec![fill; len]);
     let strides = sized(attr_ints(node, "strides"), n, 1);
     let dil = sized(attr_ints(node, "dilations"), n, 1);
     let pads = sized(attr_ints(node, "pads"), 2 * n, 0);

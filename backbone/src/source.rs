@@ -164,7 +164,11 @@ fn open_file(spec: &Spec, path: &Path, cache: Option<&Cache>, report: &mut dyn F
                     license: None,
                     // Named by content, not by file name: the conversion (and
                     // so the model's identity) depends on the weights alone.
-                    record: Weights { name: format!("checkpoint sha256 {} (not a known release)", &sha256[..12]), url: String::new(), sha256 },
+                    record: Weights {
+                        name: format!("checkpoint sha256 {} (not a known release)", &sha256[..12]),
+                        url: String::new(),
+                        sha256,
+                    },
                 },
             };
             converted(spec, path, recipe, file_name, cache, report)
@@ -221,7 +225,14 @@ fn release_record(n: &Named, sha256: String) -> Weights {
 
 /// A checkpoint's model: its cached conversion, else converted now (and
 /// cached where the cache can be written).
-fn converted(spec: &Spec, path: &Path, recipe: Recipe, file_name: String, cache: Option<&Cache>, report: &mut dyn FnMut(Event)) -> Result<Opened, Error> {
+fn converted(
+    spec: &Spec,
+    path: &Path,
+    recipe: Recipe,
+    file_name: String,
+    cache: Option<&Cache>,
+    report: &mut dyn FnMut(Event),
+) -> Result<Opened, Error> {
     let Recipe { kind, padding, resize, crop, license, record } = recipe;
     let cached = cache.map(|c| c.converted(&record.sha256));
     if let Some(c) = cached.as_ref().filter(|c| c.is_file()) {
@@ -261,7 +272,10 @@ fn converted(spec: &Spec, path: &Path, recipe: Recipe, file_name: String, cache:
     let bytes = proto.encode_to_vec();
     if let Some(c) = &cached {
         if let Err(e) = weights::write_whole(c, &bytes) {
-            report(Event::Note(format!("cannot cache the conversion at {}: {e}; converting again next time", c.display())));
+            report(Event::Note(format!(
+                "cannot cache the conversion at {}: {e}; converting again next time",
+                c.display()
+            )));
         }
     }
     let model = Model::from_proto(proto).map_err(|e| Error::Model { what: path.display().to_string(), source: e })?;
@@ -269,7 +283,12 @@ fn converted(spec: &Spec, path: &Path, recipe: Recipe, file_name: String, cache:
     Ok(Opened { spec: spec.clone(), model, sha256, weights_dir: None, weights: Some(record), file_name })
 }
 
-fn open_named(spec: &Spec, n: &'static Named, cache: Option<&Cache>, report: &mut dyn FnMut(Event)) -> Result<Opened, Error> {
+fn open_named(
+    spec: &Spec,
+    n: &'static Named,
+    cache: Option<&Cache>,
+    report: &mut dyn FnMut(Event),
+) -> Result<Opened, Error> {
     let cache = cache.ok_or(Error::NoCache { name: n.name, url: n.url })?;
     let file = cache.checkpoint(n.file_name());
     let sidecar = file.with_file_name(format!("{}.sha256", n.file_name()));
@@ -294,6 +313,8 @@ fn open_named(spec: &Spec, n: &'static Named, cache: Option<&Cache>, report: &mu
     };
     match n.format {
         Format::Onnx => open_onnx(spec, &file, n.name.to_string(), Some(release_record(n, sha256))),
-        Format::Checkpoint(kind) => converted(spec, &file, Recipe::of(n, kind, sha256), n.name.to_string(), Some(cache), report),
+        Format::Checkpoint(kind) => {
+            converted(spec, &file, Recipe::of(n, kind, sha256), n.name.to_string(), Some(cache), report)
+        }
     }
 }

@@ -189,8 +189,13 @@ pub const CONVERTER: &str = concat!("v", env!("CARGO_PKG_VERSION"), "-1");
 /// What a download reports while it runs.
 #[derive(Debug)]
 pub enum Event<'a> {
-    Started { url: &'a str, total: Option<u64> },
-    Progress { done: u64 },
+    Started {
+        url: &'a str,
+        total: Option<u64>,
+    },
+    Progress {
+        done: u64,
+    },
     Finished,
     /// Anything else worth a line: a file reused, entries ignored.
     Note(String),
@@ -239,7 +244,8 @@ pub fn download(
         ureq::Error::StatusCode(code) => FetchError::Status { code, url: url.to_string() },
         other => FetchError::Unreachable { url: url.to_string(), why: other.to_string() },
     })?;
-    let total: Option<u64> = resp.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    let total: Option<u64> =
+        resp.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
     report(Event::Started { url, total });
     let (mut tmp, pending) = atomic::Pending::create(dest).map_err(io(dest))?;
     let mut reader = resp.body_mut().as_reader();

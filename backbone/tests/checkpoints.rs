@@ -35,13 +35,13 @@ fn the_mindspore_checkpoint_maps_onto_torchvisions_names() {
     let raw = read(&fx.join("resnet50-w8.ckpt"), Kind::MindSpore);
     // PARAMS.txt, written beside the file by MindSpore: name, shape, dtype, in file order.
     let listed = std::fs::read_to_string(fx.join("PARAMS.txt")).unwrap();
-    let names: Vec<&str> = listed.lines().filter_map(|l| l.split_whitespace().next()).filter(|n| !n.starts_with('#')).collect();
+    let names: Vec<&str> =
+        listed.lines().filter_map(|l| l.split_whitespace().next()).filter(|n| !n.starts_with('#')).collect();
     assert_eq!(raw.0.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), names);
     let (params, ignored) = resnet::from_mindspore(raw);
     assert!(ignored.is_empty(), "{ignored:?}");
     resnet::check(&params).unwrap();
 }
-
 
 #[test]
 #[ignore = "needs ../shared/fixtures: scripts/test.sh runs it"]

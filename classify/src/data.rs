@@ -48,7 +48,12 @@ impl Data {
     /// feature column `layer`, which may be left out when the file has only
     /// one; only that column is read. A folder, or rows of 256 MiB or more,
     /// are announced to `notes` with the memory they take, before reading.
-    pub fn load(file: &Path, layer: Option<&str>, allow_partial: bool, notes: &mut dyn FnMut(&str)) -> Result<Self, Error> {
+    pub fn load(
+        file: &Path,
+        layer: Option<&str>,
+        allow_partial: bool,
+        notes: &mut dyn FnMut(&str),
+    ) -> Result<Self, Error> {
         let source = Source::open(file, allow_partial)?;
         let names: Vec<&str> = source.header.layers.iter().map(|(n, _)| n.as_str()).collect();
         let index = match (layer, names.as_slice()) {

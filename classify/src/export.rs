@@ -18,7 +18,10 @@
 use std::path::PathBuf;
 
 use backbone::builder::{attr_int, tensor_info, Dim, Graph};
-use backbone::onnx::{tensor_proto, tensor_shape_proto, type_proto, AttributeProto, ModelProto, OperatorSetIdProto, StringStringEntryProto};
+use backbone::onnx::{
+    tensor_proto, tensor_shape_proto, type_proto, AttributeProto, ModelProto, OperatorSetIdProto,
+    StringStringEntryProto,
+};
 use backbone::weights::{Cache, Event};
 use featurefile::Pool;
 use prost::Message;
@@ -35,9 +38,30 @@ pub const MIN_OPSET: i64 = 13;
 /// Operators whose meaning is the same from opset 7 to 13: a backbone
 /// made of these alone may be raised to opset 13 as it is.
 const SAME_UP_TO_13: [&str; 24] = [
-    "Conv", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Add", "Sum", "Sub", "Mul",
-    "Div", "BatchNormalization", "Flatten", "Gemm", "MatMul", "Concat", "Identity", "Reshape", "Shape", "Gather",
-    "Constant", "ConstantOfShape", "Transpose", "Softmax",
+    "Conv",
+    "Relu",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "Add",
+    "Sum",
+    "Sub",
+    "Mul",
+    "Div",
+    "BatchNormalization",
+    "Flatten",
+    "Gemm",
+    "MatMul",
+    "Concat",
+    "Identity",
+    "Reshape",
+    "Shape",
+    "Gather",
+    "Constant",
+    "ConstantOfShape",
+    "Transpose",
+    "Softmax",
 ];
 
 #[derive(Debug, Clone)]
@@ -117,9 +141,9 @@ pub fn export(opts: &ExportOptions, report: &mut dyn FnMut(Event)) -> Result<Exp
         ("classify.outputs", serde_json::Value::Object(output_doc).to_string()),
     ];
     proto.metadata_props.retain(|p| !p.key().starts_with("classify."));
-    proto.metadata_props.extend(
-        meta.into_iter().map(|(k, v)| StringStringEntryProto { key: Some(k.to_string()), value: Some(v) }),
-    );
+    proto
+        .metadata_props
+        .extend(meta.into_iter().map(|(k, v)| StringStringEntryProto { key: Some(k.to_string()), value: Some(v) }));
     proto.producer_name = Some("classify export".into());
     proto.producer_version = Some(env!("CARGO_PKG_VERSION").into());
 
@@ -179,7 +203,12 @@ impl Output {
     }
 }
 
-fn output_info(name: &str, elem: Elem, batch: &tensor_shape_proto::dimension::Value, cols: Option<usize>) -> backbone::onnx::ValueInfoProto {
+fn output_info(
+    name: &str,
+    elem: Elem,
+    batch: &tensor_shape_proto::dimension::Value,
+    cols: Option<usize>,
+) -> backbone::onnx::ValueInfoProto {
     let batch = match batch {
         tensor_shape_proto::dimension::Value::DimValue(v) => Dim::Fixed(*v),
         tensor_shape_proto::dimension::Value::DimParam(s) => Dim::Named(s.clone()),
@@ -276,7 +305,8 @@ impl Head {
 
     fn model(&mut self, x: &str, model: &Model, n_classes: usize) -> Vec<Output> {
         let k = n_classes;
-        let argmax = |h: &mut Self, s: &str| h.op("ArgMax", &[s], "label", vec![attr_int("axis", 1), attr_int("keepdims", 0)]);
+        let argmax =
+            |h: &mut Self, s: &str| h.op("ArgMax", &[s], "label", vec![attr_int("axis", 1), attr_int("keepdims", 0)]);
         match model {
             Model::Knn { k: neighbours, rows, labels } => {
                 let s = self.knn(x, *neighbours, rows, labels, k);
@@ -303,7 +333,11 @@ impl Head {
                 let d = match machines {
                     Machines::Linear(hs) => {
                         let dim = hs[0].w.len();
-                        let w = self.floats("svm_w", &[hs.len(), dim], hs.iter().flat_map(|h| h.w.iter().map(|&v| v as f32)).collect());
+                        let w = self.floats(
+                            "svm_w",
+                            &[hs.len(), dim],
+                            hs.iter().flat_map(|h| h.w.iter().map(|&v| v as f32)).collect(),
+                        );
                         let b = self.floats("svm_b", &[hs.len()], hs.iter().map(|h| h.b as f32).collect());
                         self.op("Gemm", &[x, &w, &b], "decision_values", vec![attr_int("transB", 1)])
                     }
@@ -325,10 +359,19 @@ impl Head {
                         to_j[m * k + j] = 1.0;
                     }
                     let diff: Vec<f32> = to_i.iter().zip(&to_j).map(|(a, b)| a - b).collect();
-                    let (mi, mj, md) = (self.floats("vote_i", &[p, k], to_i), self.floats("vote_j", &[p, k], to_j), self.floats("vote_diff", &[p, k], diff));
+                    let (mi, mj, md) = (
+                        self.floats("vote_i", &[p, k], to_i),
+                        self.floats("vote_j", &[p, k], to_j),
+                        self.floats("vote_diff", &[p, k], diff),
+                    );
                     let zero = self.scalar("zero", 0.0);
                     let positive = self.op("Greater", &[&d, &zero], "positive", vec![]);
-                    let pos = self.op("Cast", &[&positive], "positive_f", vec![attr_int("to", tensor_proto::DataType::Float as i64)]);
+                    let pos = self.op(
+                        "Cast",
+                        &[&positive],
+                        "positive_f",
+                        vec![attr_int("to", tensor_proto::DataType::Float as i64)],
+                    );
                     let one = self.scalar("one", 1.0);
                     let neg = self.op("Sub", &[&one, &pos], "negative_f", vec![]);
                     let vi = self.op("MatMul", &[&pos, &mi], "votes_i", vec![]);
@@ -343,7 +386,11 @@ impl Head {
                     argmax(self, &votes);
                     self.op("Add", &[&votes, &squashed], "scores", vec![])
                 };
-                vec![Output::new("label", Elem::Int64, None), Output::new(&scores, Elem::Float, Some(k)), Output::new(&d, Elem::Float, Some(p))]
+                vec![
+                    Output::new("label", Elem::Int64, None),
+                    Output::new(&scores, Elem::Float, Some(k)),
+                    Output::new(&d, Elem::Float, Some(p)),
+                ]
             }
         }
     }
@@ -367,7 +414,12 @@ impl Head {
         let train = self.floats("knn_rows", &[rows.dim, n], columns);
         let sims = self.op("MatMul", &[&unit, &train], "knn_similarity", vec![]);
         let kk = self.ints("knn_k", &[k as i64]);
-        let values = self.op("TopK", &[&sims, &kk], "knn_top_values", vec![attr_int("axis", 1), attr_int("largest", 1), attr_int("sorted", 1)]);
+        let values = self.op(
+            "TopK",
+            &[&sims, &kk],
+            "knn_top_values",
+            vec![attr_int("axis", 1), attr_int("largest", 1), attr_int("sorted", 1)],
+        );
         // TopK's second output, the neighbours' rows.
         let indices = values.replace("knn_top_values", "knn_top_rows");
         self.g.nodes.last_mut().expect("TopK was just added").output.push(indices.clone());
@@ -384,7 +436,8 @@ impl Head {
     /// Every RBF machine's decision value, sum_k alpha_k exp(-|x - s_k|^2 / eps) - rho,
     /// at once: all machines' support vectors stacked, |x - s|^2 = |x|^2 + |s|^2 - 2 x.s.
     fn rbf(&mut self, x: &str, machines: &[linfa_svm::Svm<f64, bool>]) -> String {
-        let parts: Vec<RbfMachine> = machines.iter().map(|m| RbfMachine::of(m).expect("checked when the classifier was loaded")).collect();
+        let parts: Vec<RbfMachine> =
+            machines.iter().map(|m| RbfMachine::of(m).expect("checked when the classifier was loaded")).collect();
         let dim = parts[0].support.first().map_or(0, Vec::len);
         let total: usize = parts.iter().map(|m| m.support.len()).sum();
         let p = parts.len();

@@ -108,8 +108,18 @@ pub fn inspect(opts: &InspectOptions, notes: &mut dyn FnMut(&str)) -> Result<Fin
                 return Err(Error::InspectOtherFeatures {
                     val: v.clone(),
                     train: opts.train.clone(),
-                    found: format!("{} {} {}", d.backbone_file, featurefile::short_hash(&d.backbone_sha256), d.layer.tensor),
-                    want: format!("{} {} {}", train.backbone_file, featurefile::short_hash(&train.backbone_sha256), train.layer.tensor),
+                    found: format!(
+                        "{} {} {}",
+                        d.backbone_file,
+                        featurefile::short_hash(&d.backbone_sha256),
+                        d.layer.tensor
+                    ),
+                    want: format!(
+                        "{} {} {}",
+                        train.backbone_file,
+                        featurefile::short_hash(&train.backbone_sha256),
+                        train.layer.tensor
+                    ),
                 });
             }
             Some(d)
@@ -129,7 +139,12 @@ pub fn inspect(opts: &InspectOptions, notes: &mut dyn FnMut(&str)) -> Result<Fin
     similarities(ut.view(), ut.view(), |i, sims| {
         for j in i + 1..n {
             if f64::from(sims[j]) >= opts.threshold {
-                duplicates.push(Duplicate { a: train.paths[i].clone(), b: train.paths[j].clone(), cos: f64::from(sims[j]), across: false });
+                duplicates.push(Duplicate {
+                    a: train.paths[i].clone(),
+                    b: train.paths[j].clone(),
+                    cos: f64::from(sims[j]),
+                    across: false,
+                });
             }
         }
         let Some(own) = train.y[i] else { return };
@@ -166,7 +181,12 @@ pub fn inspect(opts: &InspectOptions, notes: &mut dyn FnMut(&str)) -> Result<Fin
         similarities(ut.view(), uv.view(), |i, sims| {
             for (j, &c) in sims.iter().enumerate() {
                 if f64::from(c) >= opts.threshold {
-                    duplicates.push(Duplicate { a: train.paths[i].clone(), b: v.paths[j].clone(), cos: f64::from(c), across: true });
+                    duplicates.push(Duplicate {
+                        a: train.paths[i].clone(),
+                        b: v.paths[j].clone(),
+                        cos: f64::from(c),
+                        across: true,
+                    });
                 }
             }
         });
@@ -177,7 +197,11 @@ pub fn inspect(opts: &InspectOptions, notes: &mut dyn FnMut(&str)) -> Result<Fin
     for (a, to) in nearest.iter().enumerate() {
         let rows: usize = to.iter().sum();
         for (b, &n_ab) in to.iter().enumerate().filter(|&(b, &n)| b != a && n > 0) {
-            confusable.push(Confusable { a: train.classes[a].clone(), b: train.classes[b].clone(), share: n_ab as f64 / rows as f64 });
+            confusable.push(Confusable {
+                a: train.classes[a].clone(),
+                b: train.classes[b].clone(),
+                share: n_ab as f64 / rows as f64,
+            });
         }
     }
     confusable.sort_by(|x, y| y.share.total_cmp(&x.share).then_with(|| (&x.a, &x.b).cmp(&(&y.a, &y.b))));
@@ -197,16 +221,26 @@ impl Findings {
 
     pub fn to_text(&self) -> String {
         let mut s = String::new();
-        let (within, across) = (self.duplicates.iter().filter(|d| !d.across).count(), self.duplicates.iter().filter(|d| d.across).count());
+        let (within, across) =
+            (self.duplicates.iter().filter(|d| !d.across).count(), self.duplicates.iter().filter(|d| d.across).count());
         writeln!(s, "near-duplicates (cosine >= {}): {within} pairs inside the training file, {across} between it and the other", self.threshold).unwrap();
         for d in &self.duplicates {
-            writeln!(s, "  {:.4}  {}  {}{}", d.cos, d.a, d.b, if d.across { "  (leak: in both files)" } else { "" }).unwrap();
+            writeln!(s, "  {:.4}  {}  {}{}", d.cos, d.a, d.b, if d.across { "  (leak: in both files)" } else { "" })
+                .unwrap();
         }
-        writeln!(s, "likely wrong labels (most of the {} nearest neighbours carry another): {}", self.k, self.suspects.len()).unwrap();
+        writeln!(
+            s,
+            "likely wrong labels (most of the {} nearest neighbours carry another): {}",
+            self.k,
+            self.suspects.len()
+        )
+        .unwrap();
         for x in &self.suspects {
-            writeln!(s, "  {}  labeled {}, neighbours say {} ({:.0}%)", x.path, x.label, x.suggested, 100.0 * x.share).unwrap();
+            writeln!(s, "  {}  labeled {}, neighbours say {} ({:.0}%)", x.path, x.label, x.suggested, 100.0 * x.share)
+                .unwrap();
         }
-        writeln!(s, "classes hard to tell apart (share of a class's rows whose nearest neighbour is of the other)").unwrap();
+        writeln!(s, "classes hard to tell apart (share of a class's rows whose nearest neighbour is of the other)")
+            .unwrap();
         for c in self.confusable.iter().take(10) {
             writeln!(s, "  {} -> {}  {:.3}", c.a, c.b, c.share).unwrap();
         }
@@ -246,16 +280,36 @@ pub fn write_report(f: &Findings, out: &Path) -> Result<crate::report::Written> 
     }
     writeln!(h, "<h2 id=\"suspect-labels\">Likely wrong labels</h2>\n<div class=\"gallery\">").unwrap();
     for x in &f.suspects {
-        let caption = format!("<span class=\"pred\">{}?</span><br/>labeled {} ({:.0}% of neighbours say otherwise)", esc(&x.suggested), esc(&x.label), 100.0 * x.share);
+        let caption = format!(
+            "<span class=\"pred\">{}?</span><br/>labeled {} ({:.0}% of neighbours say otherwise)",
+            esc(&x.suggested),
+            esc(&x.label),
+            100.0 * x.share
+        );
         let c = card(&f.train.root, &x.path, &caption);
-        writeln!(h, "<div class=\"suspect\" data-path=\"{}\" data-label=\"{}\" data-suggested=\"{}\">{c}</div>", esc(&x.path), esc(&x.label), esc(&x.suggested)).unwrap();
+        writeln!(
+            h,
+            "<div class=\"suspect\" data-path=\"{}\" data-label=\"{}\" data-suggested=\"{}\">{c}</div>",
+            esc(&x.path),
+            esc(&x.label),
+            esc(&x.suggested)
+        )
+        .unwrap();
     }
     writeln!(h, "</div>\n<h2 id=\"confusable\">Classes hard to tell apart</h2>\n<table class=\"stats\"><tr><th class=\"name\">class</th><th class=\"name\">nearest neighbour of class</th><th>share</th></tr>").unwrap();
     for c in f.confusable.iter().take(20) {
-        writeln!(h, "<tr><td class=\"name\">{}</td><td class=\"name\">{}</td><td>{:.3}</td></tr>", esc(&c.a), esc(&c.b), c.share).unwrap();
+        writeln!(
+            h,
+            "<tr><td class=\"name\">{}</td><td class=\"name\">{}</td><td>{:.3}</td></tr>",
+            esc(&c.a),
+            esc(&c.b),
+            c.share
+        )
+        .unwrap();
     }
     writeln!(h, "</table>\n</body>\n</html>").unwrap();
-    atomic::write_atomically(out, |file| std::io::Write::write_all(file, h.as_bytes())).map_err(|e| Error::io(out, e))?;
+    atomic::write_atomically(out, |file| std::io::Write::write_all(file, h.as_bytes()))
+        .map_err(|e| Error::io(out, e))?;
     Ok(crate::report::Written { path: out.to_owned(), cards, missing })
 }
 

@@ -46,12 +46,12 @@ use featurefile::short_hash;
 use ndarray::{ArrayView2, Axis};
 
 pub use data::{Allow, Data};
-pub use metrics::{Metric, Report};
-pub use model::{ClassWeight, Kernel, Model, Spec, SvmKernel};
-pub use saved::Classifier;
 /// The linear SVM's stopping rule (projected-gradient spread) and pass limit,
 /// for comparison with LIBLINEAR's.
 pub use linear_svm::{EPS as LINEAR_SVM_TOLERANCE, MAX_PASSES as LINEAR_SVM_MAX_PASSES};
+pub use metrics::{Metric, Report};
+pub use model::{ClassWeight, Kernel, Model, Spec, SvmKernel};
+pub use saved::Classifier;
 
 /// Everything `classify` can refuse; each message is the one line a user sees.
 #[derive(Debug, thiserror::Error)]
@@ -115,9 +115,20 @@ pub enum Error {
     #[error("{}: {column} has {found} values per row; the classifier was fitted on {fitted}", .file.display())]
     DimensionMismatch { file: PathBuf, column: String, found: usize, fitted: usize },
     #[error("{}: features come from another model ({found_file} sha256 {}..) than the classifier's ({fitted_file} sha256 {}..); --allow-mismatch to score anyway", .file.display(), short_hash(.found_sha256), short_hash(.fitted_sha256))]
-    OtherBackbone { file: PathBuf, found_file: String, found_sha256: String, fitted_file: String, fitted_sha256: String },
+    OtherBackbone {
+        file: PathBuf,
+        found_file: String,
+        found_sha256: String,
+        fitted_file: String,
+        fitted_sha256: String,
+    },
     #[error("{}: column {column} is tensor {:?} pooled {}; the classifier was fitted on {:?} pooled {}; --allow-mismatch to score anyway", .file.display(), .found.tensor, .found.pool, .fitted.tensor, .fitted.pool)]
-    OtherLayer { file: PathBuf, column: String, found: Box<featurefile::LayerInfo>, fitted: Box<featurefile::LayerInfo> },
+    OtherLayer {
+        file: PathBuf,
+        column: String,
+        found: Box<featurefile::LayerInfo>,
+        fitted: Box<featurefile::LayerInfo>,
+    },
 
     #[error("fitting {spec}: {reason}")]
     Fit { spec: Spec, reason: String },
@@ -222,7 +233,11 @@ impl FitOptions {
 
     /// kNN's candidate k values ([`DEFAULT_K`] unless given).
     pub fn ks(&self) -> Vec<usize> {
-        if self.k.is_empty() { vec![DEFAULT_K] } else { self.k.clone() }
+        if self.k.is_empty() {
+            vec![DEFAULT_K]
+        } else {
+            self.k.clone()
+        }
     }
 }
 
@@ -264,7 +279,11 @@ impl FitOptions {
             return Err(Error::NotForModel { option: "--kernel", applies: "--model svm", model: self.model });
         }
         if !self.gamma.is_empty() && !rbf {
-            return Err(Error::NotForModel { option: "--gamma", applies: "--model svm --kernel rbf", model: self.model });
+            return Err(Error::NotForModel {
+                option: "--gamma",
+                applies: "--model svm --kernel rbf",
+                model: self.model,
+            });
         }
         if !self.k.is_empty() && self.model != ModelKind::Knn {
             return Err(Error::NotForModel { option: "--k", applies: "--model knn", model: self.model });
@@ -323,7 +342,13 @@ impl FitReport {
     pub fn to_text(&self) -> String {
         let mut s = String::new();
         if !self.cv.is_empty() {
-            let how = self.classifier.selection.as_ref().map_or("folds", |s| if s.validation == "holdout" { "a holdout of a fifth of the rows" } else { "folds" });
+            let how = self.classifier.selection.as_ref().map_or("folds", |s| {
+                if s.validation == "holdout" {
+                    "a holdout of a fifth of the rows"
+                } else {
+                    "folds"
+                }
+            });
             writeln!(s, "cross-validation (mean {} over {how})", self.cv_metric.words()).unwrap();
             // The candidate that was fitted: ties go to the first, and only it is marked.
             let used = self.cv.iter().position(|(spec, _)| *spec == self.classifier.spec());
@@ -355,11 +380,7 @@ impl FitReport {
 /// `c_values`. `x` is the scaled training matrix (scikit-learn's
 /// `gamma="scale"` is computed on it).
 fn candidates(opts: &FitOptions, c_values: &[f64], x: ArrayView2<f32>) -> Vec<Spec> {
-    let gammas = if opts.gamma.is_empty() {
-        vec![model::scale_gamma(x)]
-    } else {
-        opts.gamma.clone()
-    };
+    let gammas = if opts.gamma.is_empty() { vec![model::scale_gamma(x)] } else { opts.gamma.clone() };
     if opts.model == ModelKind::Knn {
         return opts.ks().into_iter().map(|k| Spec::Knn { k }).collect();
     }
@@ -411,12 +432,18 @@ pub fn fit(opts: &ValidFitOptions, notes: &mut dyn FnMut(&str)) -> Result<FitRep
             None if smallest >= 2 => {
                 let k = AUTO_FOLDS.min(smallest);
                 if k < AUTO_FOLDS {
-                    notes(&format!("--C auto: {k} folds, as the smallest class has {smallest} {}", if views > 1 { "images" } else { "rows" }));
+                    notes(&format!(
+                        "--C auto: {k} folds, as the smallest class has {smallest} {}",
+                        if views > 1 { "images" } else { "rows" }
+                    ));
                 }
                 (auto_grid(), Some(cv::Validation::Folds(k)))
             }
             None => {
-                notes(&format!("--C auto: a class has {smallest} {}, too few to cross-validate; fitting C=1", if views > 1 { "image" } else { "row" }));
+                notes(&format!(
+                    "--C auto: a class has {smallest} {}, too few to cross-validate; fitting C=1",
+                    if views > 1 { "image" } else { "row" }
+                ));
                 (vec![1.0], None)
             }
         },
@@ -443,10 +470,22 @@ pub fn fit(opts: &ValidFitOptions, notes: &mut dyn FnMut(&str)) -> Result<FitRep
 
     let (spec, cv, selection) = match (validation, x_raw) {
         (Some(validation), Some(x_raw)) => {
-            let how = cv::How { validation, scaling: opts.scale, gamma_scale: opts.gamma.is_empty(), weight: opts.class_weight, metric: opts.cv_metric, views };
+            let how = cv::How {
+                validation,
+                scaling: opts.scale,
+                gamma_scale: opts.gamma.is_empty(),
+                weight: opts.class_weight,
+                metric: opts.cv_metric,
+                views,
+            };
             let table = cv::cross_validate(&specs, x_raw.view(), &y, n_classes, &how, notes)?;
             let best = table.rows.iter().find(|(s, _)| *s == table.best).expect("the best is a row").1;
-            let selection = saved::Selection { validation: validation.to_string(), metric: opts.cv_metric.to_string(), candidates: specs.len(), score: best };
+            let selection = saved::Selection {
+                validation: validation.to_string(),
+                metric: opts.cv_metric.to_string(),
+                candidates: specs.len(),
+                score: best,
+            };
             (table.best, table.rows, Some(selection))
         }
         _ => (specs[0], Vec::new(), None),

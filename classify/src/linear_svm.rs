@@ -53,7 +53,13 @@ pub fn fit(x: ArrayView2<f32>, rows: &[usize], positive: &[bool], c: (f64, f64))
     fit_within(x, rows, positive, c, MAX_PASSES)
 }
 
-fn fit_within(x: ArrayView2<f32>, rows: &[usize], positive: &[bool], c: (f64, f64), max_passes: usize) -> (Hyperplane, bool) {
+fn fit_within(
+    x: ArrayView2<f32>,
+    rows: &[usize],
+    positive: &[bool],
+    c: (f64, f64),
+    max_passes: usize,
+) -> (Hyperplane, bool) {
     let l = rows.len();
     let d = x.ncols();
     let row = |k: usize| x.row(rows[k]).to_slice().expect("rows are contiguous");
@@ -179,7 +185,8 @@ mod tests {
         let rows: Vec<usize> = (0..200).collect();
         let (h, converged) = fit(x.view(), &rows, &positive, (100.0, 100.0));
         assert!(converged);
-        let wrong = rows.iter().filter(|&&r| (h.decision(&x.row(r).mapv(f64::from).to_vec()) > 0.0) != positive[r]).count();
+        let wrong =
+            rows.iter().filter(|&&r| (h.decision(&x.row(r).mapv(f64::from).to_vec()) > 0.0) != positive[r]).count();
         assert!(wrong <= 4, "{wrong} of 200 on the wrong side of a linearly separable split");
         // The direction found is the true one.
         let cos = dot(&h.w, &truth) / (dot(&h.w, &h.w).sqrt() * dot(&truth, &truth).sqrt());

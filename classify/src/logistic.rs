@@ -187,7 +187,14 @@ impl<'p, 'x, 'y, T: Element> Line<'p, 'x, 'y, T> {
 
     /// Moves to step `t`: the new point and gradient into `theta_new` and
     /// `grad_new`; returns the scores there.
-    fn accept(mut self, t: f64, theta: &[f64], dir: &[f64], theta_new: &mut [f64], grad_new: &mut [f64]) -> Array2<f64> {
+    fn accept(
+        mut self,
+        t: f64,
+        theta: &[f64],
+        dir: &[f64],
+        theta_new: &mut [f64],
+        grad_new: &mut [f64],
+    ) -> Array2<f64> {
         theta_new.iter_mut().zip(theta.iter().zip(dir)).for_each(|(n, (x, d))| *n = x + t * d);
         let residual = match self.last.take() {
             Some((lt, r)) if lt == t => r,
@@ -220,7 +227,14 @@ pub fn fit<T: Element>(x: ArrayView2<T>, y: &[usize], n_classes: usize, c: f64, 
 /// As [`fit`], starting from `start` (weights row by row, then intercepts,
 /// as a [`Fit`] holds them) where it has the problem's size: a warm start
 /// from the solution at a nearby C.
-pub fn fit_from<T: Element>(x: ArrayView2<T>, y: &[usize], n_classes: usize, c: f64, class_weight: &[f64], start: Option<&[f64]>) -> Fit {
+pub fn fit_from<T: Element>(
+    x: ArrayView2<T>,
+    y: &[usize],
+    n_classes: usize,
+    c: f64,
+    class_weight: &[f64],
+    start: Option<&[f64]>,
+) -> Fit {
     fit_within(x, y, n_classes, c, class_weight, start, MAX_ITERATIONS)
 }
 
@@ -396,7 +410,11 @@ fn cubic_min((a, fa, da): (f64, f64, f64), (b, fb, db): (f64, f64, f64)) -> f64 
     let d2 = (b - a).signum() * disc.sqrt();
     let t = b - (b - a) * (db + d2 - d1) / (db - da + 2.0 * d2);
     let margin = 0.1 * (hi - lo);
-    if t.is_finite() && t > lo + margin && t < hi - margin { t } else { mid }
+    if t.is_finite() && t > lo + margin && t < hi - margin {
+        t
+    } else {
+        mid
+    }
 }
 
 #[cfg(test)]
@@ -432,7 +450,11 @@ mod tests {
                 b[i] -= h;
                 let mut scratch = vec![0.0; p.dims()];
                 let numeric = (p.value_grad(&a, &mut scratch) - p.value_grad(&b, &mut scratch)) / (2.0 * h);
-                assert!((numeric - g[i]).abs() < 1e-5 * (1.0 + g[i].abs()), "k={k} component {i}: {numeric} vs {}", g[i]);
+                assert!(
+                    (numeric - g[i]).abs() < 1e-5 * (1.0 + g[i].abs()),
+                    "k={k} component {i}: {numeric} vs {}",
+                    g[i]
+                );
             }
         }
     }
@@ -454,7 +476,14 @@ mod tests {
         let start: Vec<f64> = near.weights.iter().chain(near.intercepts.iter()).copied().collect();
         let cold = fit(x.view(), &y, 3, 1.0, &ones);
         let warm = fit_from(x.view(), &y, 3, 1.0, &ones, Some(&start));
-        assert!(cold.converged && warm.converged, "cold {} {} warm {} {}", cold.converged, cold.iterations, warm.converged, warm.iterations);
+        assert!(
+            cold.converged && warm.converged,
+            "cold {} {} warm {} {}",
+            cold.converged,
+            cold.iterations,
+            warm.converged,
+            warm.iterations
+        );
         // Both stop at the gradient tolerance, not at the exact optimum.
         assert!((warm.loss - cold.loss).abs() <= 1e-4 * cold.loss, "warm {} vs cold {}", warm.loss, cold.loss);
         assert!(warm.iterations < cold.iterations, "warm {} iterations, cold {}", warm.iterations, cold.iterations);
@@ -468,7 +497,13 @@ mod tests {
             let narrow = fit(x.mapv(|v| v as f32).view(), &y, k, 1.0, &vec![1.0; k]);
             assert!(wide.converged && narrow.converged);
             // Both losses at the f64 rows, from each model's weights.
-            let p = Problem { x: x.view(), y: &y, class_weight: &vec![1.0; k], rows: if k == 2 { 1 } else { k }, alpha: 1.0 };
+            let p = Problem {
+                x: x.view(),
+                y: &y,
+                class_weight: &vec![1.0; k],
+                rows: if k == 2 { 1 } else { k },
+                alpha: 1.0,
+            };
             let at = |f: &Fit| {
                 let theta: Vec<f64> = f.weights.iter().chain(f.intercepts.iter()).copied().collect();
                 p.value_grad(&theta, &mut vec![0.0; theta.len()])

@@ -149,8 +149,37 @@ fn run(command: Command) -> classify::Result<()> {
     // The library's notes are lines on stderr; results go to stdout.
     let mut note = |line: &str| eprintln!("{line}");
     match command {
-        Command::Fit { train, out, model, kernel, c, gamma, k, layer, scale, class_weight, cv, cv_metric, allow_partial } => {
-            let opts = FitOptions { train, out, model, kernel, c, gamma, k, layer, scale, class_weight, cv, cv_metric, allow_partial }.check()?;
+        Command::Fit {
+            train,
+            out,
+            model,
+            kernel,
+            c,
+            gamma,
+            k,
+            layer,
+            scale,
+            class_weight,
+            cv,
+            cv_metric,
+            allow_partial,
+        } => {
+            let opts = FitOptions {
+                train,
+                out,
+                model,
+                kernel,
+                c,
+                gamma,
+                k,
+                layer,
+                scale,
+                class_weight,
+                cv,
+                cv_metric,
+                allow_partial,
+            }
+            .check()?;
             let report = classify::fit(&opts, &mut note)?;
             for w in report.warnings() {
                 eprintln!("{PROG}: warning: {w}");
@@ -162,7 +191,8 @@ fn run(command: Command) -> classify::Result<()> {
                 atomic::check_destination(out, &[features_in(&file), classifier_in(&classifier)])?;
             }
             let c = Classifier::load(&classifier)?;
-            let scored = classify::score(&c, &file, Allow { mismatch: allow_mismatch, partial: allow_partial }, &mut note)?;
+            let scored =
+                classify::score(&c, &file, Allow { mismatch: allow_mismatch, partial: allow_partial }, &mut note)?;
             for w in &scored.warnings {
                 eprintln!("{PROG}: warning: {w}");
             }
@@ -180,13 +210,22 @@ fn run(command: Command) -> classify::Result<()> {
         Command::Predict { file, out, classifier, allow_mismatch, allow_partial } => {
             atomic::check_destination(&out, &[features_in(&file), classifier_in(&classifier)])?;
             let c = Classifier::load(&classifier)?;
-            let n = classify::predict::predict(&c, &file, &out, Allow { mismatch: allow_mismatch, partial: allow_partial }, &mut note)?;
+            let n = classify::predict::predict(
+                &c,
+                &file,
+                &out,
+                Allow { mismatch: allow_mismatch, partial: allow_partial },
+                &mut note,
+            )?;
             eprintln!("wrote {n} predictions to {}", out.display());
         }
         Command::Inspect { train, val, layer, threshold, k, json, report } => {
             if let Some(out) = &report {
                 let val_in = val.as_deref().map(features_in);
-                atomic::check_destination(out, &[Some(features_in(&train)), val_in].into_iter().flatten().collect::<Vec<_>>())?;
+                atomic::check_destination(
+                    out,
+                    &[Some(features_in(&train)), val_in].into_iter().flatten().collect::<Vec<_>>(),
+                )?;
             }
             let opts = classify::inspect::InspectOptions { train, val, layer, threshold, k };
             let found = classify::inspect::inspect(&opts, &mut note)?;
@@ -204,12 +243,7 @@ fn run(command: Command) -> classify::Result<()> {
         Command::Export { classifier, model, out } => {
             let mut report = backbone::weights::stderr_reporter(PROG);
             let e = classify::export::export(&classify::export::ExportOptions { classifier, model, out }, &mut report)?;
-            eprintln!(
-                "wrote {} ({:.1} MB): outputs {}",
-                e.out.display(),
-                e.bytes as f64 / 1e6,
-                e.outputs.join(", ")
-            );
+            eprintln!("wrote {} ({:.1} MB): outputs {}", e.out.display(), e.bytes as f64 / 1e6, e.outputs.join(", "));
         }
     }
     Ok(())

@@ -70,12 +70,8 @@ impl Report {
             .collect();
         // Macro F1 over the classes present in the truth or the predictions,
         // as scikit-learn averages over the labels it sees.
-        let seen: Vec<&ClassStats> = per_class
-            .iter()
-            .enumerate()
-            .filter(|(i, s)| s.support > 0 || said[*i] > 0)
-            .map(|(_, s)| s)
-            .collect();
+        let seen: Vec<&ClassStats> =
+            per_class.iter().enumerate().filter(|(i, s)| s.support > 0 || said[*i] > 0).map(|(_, s)| s).collect();
         let macro_f1 = seen.iter().map(|s| s.f1).sum::<f64>() / seen.len().max(1) as f64;
         let true_classes: Vec<&ClassStats> = per_class.iter().filter(|s| s.support > 0).collect();
         let balanced_accuracy = true_classes.iter().map(|s| s.recall).sum::<f64>() / true_classes.len().max(1) as f64;
@@ -153,19 +149,32 @@ impl Report {
     pub fn to_table(&self) -> String {
         let mut s = String::new();
         let w = self.classes.iter().map(|c| c.len()).max().unwrap_or(0).max(9);
-        writeln!(s, "accuracy  {:.4}  ({} rows{})", self.accuracy, self.rows,
-            if self.unlabeled > 0 { format!(", {} unlabeled not scored", self.unlabeled) } else { String::new() }).unwrap();
+        writeln!(
+            s,
+            "accuracy  {:.4}  ({} rows{})",
+            self.accuracy,
+            self.rows,
+            if self.unlabeled > 0 { format!(", {} unlabeled not scored", self.unlabeled) } else { String::new() }
+        )
+        .unwrap();
         writeln!(s, "balanced accuracy  {:.4}", self.balanced_accuracy).unwrap();
         writeln!(s, "macro F1  {:.4}", self.macro_f1).unwrap();
         writeln!(s).unwrap();
         writeln!(s, "{:<w$}  {:>9}  {:>9}  {:>9}  {:>7}", "class", "precision", "recall", "f1", "support").unwrap();
         for (c, st) in self.classes.iter().zip(&self.per_class) {
-            writeln!(s, "{c:<w$}  {:>9.4}  {:>9.4}  {:>9.4}  {:>7}", st.precision, st.recall, st.f1, st.support).unwrap();
+            writeln!(s, "{c:<w$}  {:>9.4}  {:>9.4}  {:>9.4}  {:>7}", st.precision, st.recall, st.f1, st.support)
+                .unwrap();
         }
         writeln!(s).unwrap();
         let Some(matrix) = self.matrix() else {
             let top = self.top_confusions(TOP_CONFUSIONS);
-            writeln!(s, "top confusions ({} classes: the largest {} off-diagonal cells)", self.classes.len(), top.len()).unwrap();
+            writeln!(
+                s,
+                "top confusions ({} classes: the largest {} off-diagonal cells)",
+                self.classes.len(),
+                top.len()
+            )
+            .unwrap();
             writeln!(s, "{:<w$}  {:<w$}  {:>7}", "true", "predicted", "rows").unwrap();
             for (t, p, n) in top {
                 writeln!(s, "{:<w$}  {:<w$}  {n:>7}", self.classes[t], self.classes[p]).unwrap();

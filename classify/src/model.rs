@@ -68,9 +68,16 @@ impl ClassWeight {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Spec {
     /// `c`: inverse L2 strength, scikit-learn's C.
-    Logistic { c: f64 },
-    Svm { c: f64, kernel: SvmKernel },
-    Knn { k: usize },
+    Logistic {
+        c: f64,
+    },
+    Svm {
+        c: f64,
+        kernel: SvmKernel,
+    },
+    Knn {
+        k: usize,
+    },
 }
 
 /// An SVM's kernel with what it takes: only the RBF kernel has a width.
@@ -78,7 +85,9 @@ pub enum Spec {
 pub enum SvmKernel {
     Linear,
     /// exp(-gamma |x - x'|^2).
-    Rbf { gamma: f64 },
+    Rbf {
+        gamma: f64,
+    },
 }
 
 /// scikit-learn's `gamma="scale"` on the (scaled) training rows `x`:
@@ -87,7 +96,11 @@ pub fn scale_gamma(x: ArrayView2<f32>) -> f64 {
     let n = x.len().max(1) as f64;
     let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
     let var = x.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
-    if var > 0.0 { 1.0 / (x.ncols() as f64 * var) } else { 1.0 }
+    if var > 0.0 {
+        1.0 / (x.ncols() as f64 * var)
+    } else {
+        1.0
+    }
 }
 
 /// linfa-svm's SMO holds the dense kernel matrix of a machine's rows, n x n
@@ -179,7 +192,8 @@ impl<'de> Deserialize<'de> for Rows {
             f32le_base64: String,
         }
         let raw = Raw::deserialize(d)?;
-        let bytes = base64::engine::general_purpose::STANDARD.decode(raw.f32le_base64).map_err(serde::de::Error::custom)?;
+        let bytes =
+            base64::engine::general_purpose::STANDARD.decode(raw.f32le_base64).map_err(serde::de::Error::custom)?;
         if raw.dim == 0 || bytes.len() % (4 * raw.dim) != 0 {
             return Err(serde::de::Error::custom("knn rows: not whole rows of dim floats"));
         }
@@ -229,7 +243,11 @@ impl RbfMachine {
         let eps = v["kernel_method"]["Gaussian"].as_f64().ok_or("not an RBF machine (no Gaussian kernel_method)")?;
         let sv = &v["sep_hyperplane"]["WeightedCombination"];
         let numbers = |v: &serde_json::Value, what: &str| -> Result<Vec<f64>, String> {
-            v.as_array().ok_or(format!("no {what}"))?.iter().map(|x| x.as_f64().ok_or(format!("{what} holds a non-number"))).collect()
+            v.as_array()
+                .ok_or(format!("no {what}"))?
+                .iter()
+                .map(|x| x.as_f64().ok_or(format!("{what} holds a non-number")))
+                .collect()
         };
         let shape = numbers(&sv["dim"], "support vector shape")?;
         let data = numbers(&sv["data"], "support vectors")?;
@@ -240,11 +258,11 @@ impl RbfMachine {
         }
         let mut support: Vec<Vec<f64>> = data.chunks(dim).map(<[f64]>::to_vec).collect();
         // weighted_sum zips the support vectors with the weights above 100 epsilons.
-        let alpha: Vec<f64> = m.alpha.iter().copied().filter(|a| a.abs() > 100.0 * f64::EPSILON).take(support.len()).collect();
+        let alpha: Vec<f64> =
+            m.alpha.iter().copied().filter(|a| a.abs() > 100.0 * f64::EPSILON).take(support.len()).collect();
         support.truncate(alpha.len());
         Ok(RbfMachine { support, alpha, rho: m.rho, eps, dim })
     }
-
 }
 
 /// A fitted model, and whether its solver met its stopping rule: one that
@@ -263,7 +281,14 @@ const SMO_TOLERANCE: f64 = 1e-3;
 /// One RBF machine per pair of classes by linfa-svm's SMO, stopped at
 /// `tolerance`; also says whether every machine met it before linfa's
 /// iteration limit.
-fn fit_rbf(x: ArrayView2<f32>, y: &[usize], weights: &[f64], c: f64, gamma: f64, tolerance: f64) -> Result<(Vec<Svm<f64, bool>>, bool), String> {
+fn fit_rbf(
+    x: ArrayView2<f32>,
+    y: &[usize],
+    weights: &[f64],
+    c: f64,
+    gamma: f64,
+    tolerance: f64,
+) -> Result<(Vec<Svm<f64, bool>>, bool), String> {
     let machines = pairs(weights.len())
         .into_iter()
         .map(|(i, j)| {
@@ -286,14 +311,27 @@ fn fit_rbf(x: ArrayView2<f32>, y: &[usize], weights: &[f64], c: f64, gamma: f64,
 
 impl Model {
     /// `y` holds class indices below `n_classes`; every class has examples.
-    pub fn fit(spec: Spec, x: ArrayView2<f32>, y: &[usize], n_classes: usize, weight: ClassWeight) -> Result<Fitted, Error> {
+    pub fn fit(
+        spec: Spec,
+        x: ArrayView2<f32>,
+        y: &[usize],
+        n_classes: usize,
+        weight: ClassWeight,
+    ) -> Result<Fitted, Error> {
         Model::fit_from(spec, x, y, n_classes, weight, None)
     }
 
     /// As [`Model::fit`]; a logistic regression starts from `warm`'s
     /// weights where that is one of the same shape (the other solvers
     /// start from zero either way).
-    pub fn fit_from(spec: Spec, x: ArrayView2<f32>, y: &[usize], n_classes: usize, weight: ClassWeight, warm: Option<&Model>) -> Result<Fitted, Error> {
+    pub fn fit_from(
+        spec: Spec,
+        x: ArrayView2<f32>,
+        y: &[usize],
+        n_classes: usize,
+        weight: ClassWeight,
+        warm: Option<&Model>,
+    ) -> Result<Fitted, Error> {
         let fit_err = |reason: String| Error::Fit { spec, reason };
         let weights = weight.of(y, n_classes);
         match spec {
@@ -314,7 +352,10 @@ impl Model {
                 };
                 let f = logistic::fit_from(x, y, n_classes, c, &weights, start.as_deref());
                 let weights = f.weights.rows().into_iter().map(|r| r.to_vec()).collect();
-                Ok(Fitted { model: Model::Logistic { c, weights, intercepts: f.intercepts.to_vec() }, converged: f.converged })
+                Ok(Fitted {
+                    model: Model::Logistic { c, weights, intercepts: f.intercepts.to_vec() },
+                    converged: f.converged,
+                })
             }
             Spec::Svm { kernel: SvmKernel::Linear, c } => {
                 let x = x.as_standard_layout();
@@ -334,7 +375,12 @@ impl Model {
             Spec::Svm { kernel: SvmKernel::Rbf { gamma }, c } => {
                 let (machines, converged) = fit_rbf(x, y, &weights, c, gamma, SMO_TOLERANCE).map_err(fit_err)?;
                 Ok(Fitted {
-                    model: Model::Svm { kernel: Kernel::Rbf, c, gamma: Some(gamma), machines: Machines::Kernel(machines) },
+                    model: Model::Svm {
+                        kernel: Kernel::Rbf,
+                        c,
+                        gamma: Some(gamma),
+                        machines: Machines::Kernel(machines),
+                    },
                     converged,
                 })
             }

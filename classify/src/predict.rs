@@ -13,7 +13,13 @@ use crate::{Allow, Classifier, Error, Result};
 /// Writes predictions for every image of `file` to `out` (by its extension:
 /// .csv or .parquet), whole or not at all: one row each (a file of views:
 /// the mean of each image's views' scores). Returns the number of images.
-pub fn predict(classifier: &Classifier, file: &Path, out: &Path, allow: Allow, notes: &mut dyn FnMut(&str)) -> Result<usize> {
+pub fn predict(
+    classifier: &Classifier,
+    file: &Path,
+    out: &Path,
+    allow: Allow,
+    notes: &mut dyn FnMut(&str),
+) -> Result<usize> {
     let ext = out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     let parquet = match ext.as_deref() {
         Some("csv") => false,

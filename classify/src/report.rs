@@ -171,7 +171,13 @@ pub fn write(scored: &Scored, classifier: &Classifier, source: &Path, out: &Path
             )
             .unwrap();
             for (t, p, n) in top {
-                writeln!(h, "<tr><td class=\"name\">{}</td><td class=\"name\">{}</td><td>{n}</td></tr>", esc(&r.classes[t]), esc(&r.classes[p])).unwrap();
+                writeln!(
+                    h,
+                    "<tr><td class=\"name\">{}</td><td class=\"name\">{}</td><td>{n}</td></tr>",
+                    esc(&r.classes[t]),
+                    esc(&r.classes[p])
+                )
+                .unwrap();
             }
             writeln!(h, "</table>").unwrap();
         }
@@ -186,14 +192,17 @@ pub fn write(scored: &Scored, classifier: &Classifier, source: &Path, out: &Path
     )
     .unwrap();
 
-    atomic::write_atomically(out, |f| std::io::Write::write_all(f, h.as_bytes()))
-        .map_err(|e| Error::io(out, e))?;
+    atomic::write_atomically(out, |f| std::io::Write::write_all(f, h.as_bytes())).map_err(|e| Error::io(out, e))?;
     Ok(Written { path: out.to_owned(), cards: shown, missing })
 }
 
 /// The confusion matrix as a colour-scaled grid.
 fn confusion_grid(h: &mut String, classes: &[String], matrix: &[Vec<usize>]) {
-    writeln!(h, "<h2>Confusion matrix</h2>\n<table class=\"confusion\">\n<tr><th class=\"axis name\">true \\ predicted</th>").unwrap();
+    writeln!(
+        h,
+        "<h2>Confusion matrix</h2>\n<table class=\"confusion\">\n<tr><th class=\"axis name\">true \\ predicted</th>"
+    )
+    .unwrap();
     for c in classes {
         write!(h, "<th>{}</th>", esc(c)).unwrap();
     }
@@ -219,5 +228,4 @@ fn confusion_grid(h: &mut String, classes: &[String], matrix: &[Vec<usize>]) {
         writeln!(h, "</tr>").unwrap();
     }
     writeln!(h, "</table>").unwrap();
-
 }

@@ -7,9 +7,9 @@ use featurefile::{LayerInfo, Preprocess};
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
+use crate::data::Allow;
 use crate::model::{ClassWeight, Fitted, Kernel, Machines, Model, RbfMachine, Spec, SvmKernel};
 use crate::scale::Scaler;
-use crate::data::Allow;
 use crate::{Data, Error, Result};
 
 const FORMAT: u32 = 1;
@@ -103,7 +103,9 @@ impl Classifier {
         match &self.model {
             Model::Logistic { c, .. } => Spec::Logistic { c: *c },
             Model::Svm { kernel: Kernel::Linear, c, .. } => Spec::Svm { kernel: SvmKernel::Linear, c: *c },
-            Model::Svm { kernel: Kernel::Rbf, c, gamma, .. } => Spec::Svm { kernel: SvmKernel::Rbf { gamma: gamma.unwrap_or(0.0) }, c: *c },
+            Model::Svm { kernel: Kernel::Rbf, c, gamma, .. } => {
+                Spec::Svm { kernel: SvmKernel::Rbf { gamma: gamma.unwrap_or(0.0) }, c: *c }
+            }
             Model::Knn { k, .. } => Spec::Knn { k: *k },
         }
     }
@@ -165,7 +167,13 @@ impl Classifier {
                 return Err(format!("scaler.std[{i}] is {}; a standard deviation is positive", std[i]));
             }
         }
-        let positive = |field: &str, v: f64| if v > 0.0 && v.is_finite() { Ok(()) } else { Err(format!("{field} is {v}, not a positive number")) };
+        let positive = |field: &str, v: f64| {
+            if v > 0.0 && v.is_finite() {
+                Ok(())
+            } else {
+                Err(format!("{field} is {v}, not a positive number"))
+            }
+        };
         match &self.model {
             Model::Logistic { c, weights, intercepts } => {
                 positive("model.c", *c)?;
@@ -183,7 +191,10 @@ impl Classifier {
                 positive("model.c", *c)?;
                 let want = if k == 2 { 1 } else { k * (k - 1) / 2 };
                 if machines.len() != want {
-                    return Err(format!("model.machines has {} machines for {k} classes (one per pair: {want})", machines.len()));
+                    return Err(format!(
+                        "model.machines has {} machines for {k} classes (one per pair: {want})",
+                        machines.len()
+                    ));
                 }
                 match (kernel, machines) {
                     (Kernel::Linear, Machines::Linear(planes)) => {
@@ -197,12 +208,17 @@ impl Classifier {
                         for (i, m) in svms.iter().enumerate() {
                             let r = RbfMachine::of(m).map_err(|e| format!("model.machines[{i}]: {e}"))?;
                             if r.dim != dim {
-                                return Err(format!("model.machines[{i}]: support vectors of {} values for {dim} features", r.dim));
+                                return Err(format!(
+                                    "model.machines[{i}]: support vectors of {} values for {dim} features",
+                                    r.dim
+                                ));
                             }
                             positive(&format!("model.machines[{i}]'s kernel width"), r.eps)?;
                             finite(&format!("model.machines[{i}].rho"), &[r.rho])?;
                             finite(&format!("model.machines[{i}].alpha"), &r.alpha)?;
-                            r.support.iter().try_for_each(|s| finite(&format!("model.machines[{i}]'s support vectors"), s))?;
+                            r.support
+                                .iter()
+                                .try_for_each(|s| finite(&format!("model.machines[{i}]'s support vectors"), s))?;
                         }
                     }
                     _ => return Err(format!("model.machines are not {kernel} machines")),

@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 pub enum Scaler {
     /// (x - mean) / std per feature, as scikit-learn's StandardScaler
     /// (population std; a constant feature is only centred).
-    Standard { mean: Vec<f64>, std: Vec<f64> },
+    Standard {
+        mean: Vec<f64>,
+        std: Vec<f64>,
+    },
     /// Each row to unit Euclidean length.
     L2,
     None,

@@ -86,9 +86,18 @@ fn compare_with_scikit_learn(train: &Path, val: &Path, layers: &[&str], dir: &Pa
             // is a near tie (scores within `score_tol`, checked below) on
             // either side (on the 40 photos, one row is 0.025).
             let one_row = 1.0 / r["val_rows"].as_f64().unwrap();
-            assert!(ours >= theirs - one_row.max(0.01), "{layer} {case:?}: classify {ours:.4} vs scikit-learn {theirs:.4}");
-            assert!(agreement >= 0.95, "{layer} {case:?}: only {agreement:.4} of the rows predicted as scikit-learn does");
-            assert!(within >= 0.95, "{layer} {case:?}: only {within:.4} of the rows score within {score_tol} of scikit-learn");
+            assert!(
+                ours >= theirs - one_row.max(0.01),
+                "{layer} {case:?}: classify {ours:.4} vs scikit-learn {theirs:.4}"
+            );
+            assert!(
+                agreement >= 0.95,
+                "{layer} {case:?}: only {agreement:.4} of the rows predicted as scikit-learn does"
+            );
+            assert!(
+                within >= 0.95,
+                "{layer} {case:?}: only {within:.4} of the rows score within {score_tol} of scikit-learn"
+            );
         }
     }
 }
@@ -119,18 +128,39 @@ fn balanced_class_weights_are_scikit_learns() {
             assert_eq!(said.contains("with balanced class weights"), weight == "balanced", "{said}");
             ok(&["predict", s(&val), "--classifier", s(&clf), "--out", s(&pred)]);
             let tol = score_tol.to_string();
-            let mut ref_args = vec![s(&train), s(&val), "--layer", "avgpool", "--predictions", s(&pred), "--score-tol", &tol, "--class-weight", weight];
+            let mut ref_args = vec![
+                s(&train),
+                s(&val),
+                "--layer",
+                "avgpool",
+                "--predictions",
+                s(&pred),
+                "--score-tol",
+                &tol,
+                "--class-weight",
+                weight,
+            ];
             ref_args.extend(case);
             let r = py_json("classify/tests/py/sklearn_reference.py", &ref_args);
             // Against the model of the same objective (for the linear SVM,
             // LIBLINEAR's weighted pairs; SVC's bias is not regularized).
-            let (ours, theirs) = (r["ours_balanced_accuracy"].as_f64().unwrap(), r["same_balanced_accuracy"].as_f64().unwrap());
+            let (ours, theirs) =
+                (r["ours_balanced_accuracy"].as_f64().unwrap(), r["same_balanced_accuracy"].as_f64().unwrap());
             let agreement = r["agreement"].as_f64().unwrap();
             eprintln!("{case:?} {weight}: balanced accuracy classify {ours:.4}, scikit-learn {theirs:.4}, agreement {agreement:.4}");
-            assert!(agreement >= 0.95, "{case:?} {weight}: only {agreement:.4} of the rows predicted as scikit-learn does");
-            assert!((ours - theirs).abs() <= 0.01, "{case:?} {weight}: balanced accuracy {ours:.4}, scikit-learn's {theirs:.4}");
+            assert!(
+                agreement >= 0.95,
+                "{case:?} {weight}: only {agreement:.4} of the rows predicted as scikit-learn does"
+            );
+            assert!(
+                (ours - theirs).abs() <= 0.01,
+                "{case:?} {weight}: balanced accuracy {ours:.4}, scikit-learn's {theirs:.4}"
+            );
             let reported = score_json(&val, &clf)["balanced_accuracy"].as_f64().unwrap();
-            assert!((reported - ours).abs() < 1e-12, "score says {reported}, scikit-learn's metric of its predictions {ours}");
+            assert!(
+                (reported - ours).abs() < 1e-12,
+                "score says {reported}, scikit-learn's metric of its predictions {ours}"
+            );
             let saved: Value = serde_json::from_str(&std::fs::read_to_string(&clf).unwrap()).unwrap();
             assert_eq!(saved["class_weight"], weight);
             by_weight.push(ours);
@@ -233,10 +263,17 @@ fn the_pipeline_learns_a_learnable_task() {
     let pq = dir.path().join("p.parquet");
     ok(&["predict", s(&val), "--classifier", s(&clf), "--out", s(&pq)]);
     let o = Command::new(python())
-        .args(["-c", "import sys, pyarrow.parquet as pq; t = pq.read_table(sys.argv[1]); print(t.num_rows, t.column_names)", s(&pq)])
+        .args([
+            "-c",
+            "import sys, pyarrow.parquet as pq; t = pq.read_table(sys.argv[1]); print(t.num_rows, t.column_names)",
+            s(&pq),
+        ])
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "60 ['path', 'predicted', 'score_azure', 'score_crimson', 'score_lime']");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "60 ['path', 'predicted', 'score_azure', 'score_crimson', 'score_lime']"
+    );
 }
 
 #[test]
@@ -279,12 +316,22 @@ fn bad_input_is_one_clear_line() {
     let c = s(&clf);
 
     // Files that are not feature files.
-    assert_fails(&["fit", "--train", s(&d.join("missing.parquet")), "--out", c, "--layer", "avgpool"], "missing.parquet: No such file");
+    assert_fails(
+        &["fit", "--train", s(&d.join("missing.parquet")), "--out", c, "--layer", "avgpool"],
+        "missing.parquet: No such file",
+    );
     let text = d.join("notes.parquet");
     std::fs::write(&text, "hello").unwrap();
     assert_fails(&["fit", "--train", s(&text), "--out", c], "not a Parquet file");
     let plain = d.join("plain.parquet");
-    let o = Command::new(python()).args(["-c", "import sys, pyarrow as pa, pyarrow.parquet as pq; pq.write_table(pa.table({'x': [1, 2]}), sys.argv[1])", s(&plain)]).output().unwrap();
+    let o = Command::new(python())
+        .args([
+            "-c",
+            "import sys, pyarrow as pa, pyarrow.parquet as pq; pq.write_table(pa.table({'x': [1, 2]}), sys.argv[1])",
+            s(&plain),
+        ])
+        .output()
+        .unwrap();
     assert!(o.status.success());
     assert_fails(&["fit", "--train", s(&plain), "--out", c], "not a feature file");
     let v2 = d.join("v2.parquet");
@@ -292,29 +339,59 @@ fn bad_input_is_one_clear_line() {
     assert_fails(&["fit", "--train", s(&v2), "--out", c], "format \"2\" is not supported");
 
     // Columns.
-    assert_fails(&["fit", "--train", t, "--out", c], "several feature columns (layer2, avgpool); choose one with --layer");
+    assert_fails(
+        &["fit", "--train", t, "--out", c],
+        "several feature columns (layer2, avgpool); choose one with --layer",
+    );
     assert_fails(&["fit", "--train", t, "--out", c, "--layer", "layer4"], "no feature column \"layer4\"");
 
     // Values and classes.
     let nan = d.join("nan.parquet");
     py("classify/tests/py/tweak.py", &[t, s(&nan), "--nan-row", "3"]);
     let rows = featurefile::FeatureFile::open(&train).unwrap().paths;
-    assert_fails(&["fit", "--train", s(&nan), "--out", c, "--layer", "avgpool"], &format!("avgpool of {} is not finite", rows[3]));
+    assert_fails(
+        &["fit", "--train", s(&nan), "--out", c, "--layer", "avgpool"],
+        &format!("avgpool of {} is not finite", rows[3]),
+    );
     let one = d.join("one");
     std::fs::create_dir_all(one.join("only")).unwrap();
     std::fs::copy(d.join("images/train/lime/000.png"), one.join("only/a.png")).unwrap();
     let one_file = d.join("one.parquet");
     extract(&one, &one_file, "resnet50-narrow.onnx", &[]);
-    assert_fails(&["fit", "--train", s(&one_file), "--out", c], "1 labeled class in the file; fitting needs at least two");
-    assert_fails(&["fit", "--train", t, "--out", c, "--layer", "avgpool", "--cv", "13", "--C", "1,2"], "has 12 examples, fewer than the 13 folds");
+    assert_fails(
+        &["fit", "--train", s(&one_file), "--out", c],
+        "1 labeled class in the file; fitting needs at least two",
+    );
+    assert_fails(
+        &["fit", "--train", t, "--out", c, "--layer", "avgpool", "--cv", "13", "--C", "1,2"],
+        "has 12 examples, fewer than the 13 folds",
+    );
     assert_fails(&["fit", "--train", t, "--out", c, "--layer", "avgpool", "--C", "1,2"], "need --cv K");
     assert_fails(&["fit", "--train", t, "--out", c, "--layer", "avgpool", "--C", "0"], "--C values must be positive");
-    assert_fails(&["fit", "--train", t, "--out", c, "--layer", "avgpool", "--C", "often"], "\"often\" is neither auto nor a comma list of numbers");
-    assert_fails(&["fit", "--train", t, "--out", c, "--layer", "avgpool", "--model", "knn", "--k", "0"], "--k must be at least 1");
-    assert_fails(&["fit", "--train", t, "--out", c, "--layer", "avgpool", "--model", "knn", "--k", "1000"], "--k 1000 is larger than the");
-    assert_fails(&["fit", "--train", t, "--out", c, "--layer", "avgpool", "--model", "knn", "--C", "1"], "--model knn has no C");
-    assert_fails(&["fit", "--train", t, "--out", c, "--layer", "avgpool", "--model", "knn", "--class-weight", "balanced"], "knn's neighbours vote alike");
-    assert_fails(&["fit", "--train", t, "--out", c, "--layer", "avgpool", "--class-weight", "some"], "invalid value 'some'");
+    assert_fails(
+        &["fit", "--train", t, "--out", c, "--layer", "avgpool", "--C", "often"],
+        "\"often\" is neither auto nor a comma list of numbers",
+    );
+    assert_fails(
+        &["fit", "--train", t, "--out", c, "--layer", "avgpool", "--model", "knn", "--k", "0"],
+        "--k must be at least 1",
+    );
+    assert_fails(
+        &["fit", "--train", t, "--out", c, "--layer", "avgpool", "--model", "knn", "--k", "1000"],
+        "--k 1000 is larger than the",
+    );
+    assert_fails(
+        &["fit", "--train", t, "--out", c, "--layer", "avgpool", "--model", "knn", "--C", "1"],
+        "--model knn has no C",
+    );
+    assert_fails(
+        &["fit", "--train", t, "--out", c, "--layer", "avgpool", "--model", "knn", "--class-weight", "balanced"],
+        "knn's neighbours vote alike",
+    );
+    assert_fails(
+        &["fit", "--train", t, "--out", c, "--layer", "avgpool", "--class-weight", "some"],
+        "invalid value 'some'",
+    );
     // A kNN classifier whose rows and labels no longer agree (edited, cut).
     let knn = d.join("knn.json");
     ok(&["fit", "--train", t, "--out", s(&knn), "--layer", "avgpool", "--model", "knn"]);
@@ -358,7 +435,10 @@ fn bad_input_is_one_clear_line() {
 fn unlabeled_rows_are_ignored_in_fit_and_counted_in_score() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    py("classify/tests/py/make_dataset.py", &[s(&d.join("images")), "--classes", "2", "--train", "10", "--val", "6", "--easy"]);
+    py(
+        "classify/tests/py/make_dataset.py",
+        &[s(&d.join("images")), "--classes", "2", "--train", "10", "--val", "6", "--easy"],
+    );
     for split in ["train", "val"] {
         let base = d.join("images").join(split);
         std::fs::copy(base.join("crimson/000.png"), base.join("loose-1.png")).unwrap();
@@ -390,8 +470,23 @@ fn cross_validation_prints_its_table_and_keeps_the_best() {
     let (train, _) = dataset(dir.path(), 3, 15, 2, true);
     let clf = dir.path().join("c.json");
     let out = ok(&[
-        "fit", "--train", s(&train), "--out", s(&clf), "--layer", "avgpool",
-        "--model", "svm", "--kernel", "rbf", "--C", "0.001,10", "--gamma", "0.001,0.01", "--cv", "3",
+        "fit",
+        "--train",
+        s(&train),
+        "--out",
+        s(&clf),
+        "--layer",
+        "avgpool",
+        "--model",
+        "svm",
+        "--kernel",
+        "rbf",
+        "--C",
+        "0.001,10",
+        "--gamma",
+        "0.001,0.01",
+        "--cv",
+        "3",
     ]);
     let rows: Vec<&str> = out.lines().filter(|l| l.trim_start().starts_with("svm rbf")).collect();
     assert_eq!(rows.len(), 4, "{out}");
@@ -426,15 +521,33 @@ fn cross_validation_scores_as_a_scikit_learn_pipeline_does() {
     let clf = dir.path().join("c.json");
     for scale in ["standard", "none"] {
         let out = ok(&[
-            "fit", "--train", s(&train), "--out", s(&clf), "--layer", "avgpool", "--model", "svm", "--kernel", "rbf",
-            "--C", "0.1,1,10", "--cv", "3", "--scale", scale,
+            "fit",
+            "--train",
+            s(&train),
+            "--out",
+            s(&clf),
+            "--layer",
+            "avgpool",
+            "--model",
+            "svm",
+            "--kernel",
+            "rbf",
+            "--C",
+            "0.1,1,10",
+            "--cv",
+            "3",
+            "--scale",
+            scale,
         ]);
         let ours: Vec<f64> = out
             .lines()
             .filter(|l| l.trim_start().starts_with("svm rbf"))
             .map(|l| l.split_whitespace().nth(4).unwrap().parse().unwrap())
             .collect();
-        let r = py_json("classify/tests/py/cv_reference.py", &["table", s(&train), "--layer", "avgpool", "--C", "0.1,1,10", "--cv", "3", "--scale", scale]);
+        let r = py_json(
+            "classify/tests/py/cv_reference.py",
+            &["table", s(&train), "--layer", "avgpool", "--C", "0.1,1,10", "--cv", "3", "--scale", scale],
+        );
         let column = |k: &str| -> Vec<f64> { r[k].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect() };
         let (pipeline, leaky) = (column("pipeline"), column("leaky"));
         assert!(pipeline.iter().zip(&leaky).any(|(p, l)| (p - l).abs() > 0.03), "the data must tell a leak: {r}");
@@ -468,8 +581,12 @@ fn inspect_finds_planted_duplicates_and_wrong_labels() {
         v
     };
     for (key, across) in [("inside", false), ("across", true)] {
-        let mut want: Vec<(String, String)> =
-            planted[key].as_array().unwrap().iter().map(|p| (p[0].as_str().unwrap().into(), p[1].as_str().unwrap().into())).collect();
+        let mut want: Vec<(String, String)> = planted[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p[0].as_str().unwrap().into(), p[1].as_str().unwrap().into()))
+            .collect();
         want.sort();
         assert_eq!(pairs(across), want, "{key} duplicates: {r}");
     }
@@ -478,7 +595,11 @@ fn inspect_finds_planted_duplicates_and_wrong_labels() {
     assert!(suspects.len() >= wrong.len(), "{r}");
     for s in &suspects[..wrong.len()] {
         let path = s["path"].as_str().unwrap();
-        assert_eq!(wrong.get(path), Some(&s["suggested"]), "{path} is not a planted wrong label or its suggestion is off: {r}");
+        assert_eq!(
+            wrong.get(path),
+            Some(&s["suggested"]),
+            "{path} is not a planted wrong label or its suggestion is off: {r}"
+        );
     }
     // The human text says the same.
     let text = ok(&["inspect", s(&train), s(&val)]);
@@ -507,7 +628,8 @@ fn the_inspect_report_shows_a_leaked_image_and_other_backbones_are_refused() {
     let report = dir.path().join("inspect.html");
     ok(&["inspect", s(&tr), s(&va), "--report", s(&report)]);
     let html = std::fs::read_to_string(&report).unwrap();
-    let a = format!("{}/{}", class.file_name().unwrap().to_string_lossy(), first.file_name().unwrap().to_string_lossy());
+    let a =
+        format!("{}/{}", class.file_name().unwrap().to_string_lossy(), first.file_name().unwrap().to_string_lossy());
     let b = format!("{}/leaked.png", class.file_name().unwrap().to_string_lossy());
     assert!(html.contains(&format!("data-a=\"{a}\" data-b=\"{b}\"")), "no pair {a} {b} in the report");
     assert!(html.contains("<img src=\"data:image/jpeg;base64,") && !html.contains("image not found"), "thumbnails");
@@ -542,21 +664,38 @@ fn c_auto_is_as_good_as_logistic_regression_cv() {
         assert_eq!(table.len(), 17, "{out}");
         let best = table.iter().find(|l| l.ends_with("<- best")).expect("a best row");
         let saved: Value = serde_json::from_str(&std::fs::read_to_string(&clf).unwrap()).unwrap();
-        assert!(best.contains(&format!("C={} ", saved["model"]["c"])), "{best} is not the saved {}", saved["model"]["c"]);
+        assert!(
+            best.contains(&format!("C={} ", saved["model"]["c"])),
+            "{best} is not the saved {}",
+            saved["model"]["c"]
+        );
         assert_eq!(saved["selection"]["validation"], "5-fold");
         assert_eq!(saved["selection"]["candidates"], 17);
         let ours = score_json(&val, &clf)["accuracy"].as_f64().unwrap();
-        let r = py_json("classify/tests/py/logistic_cv_reference.py", &[s(&train), s(&val), "--cv", "5", "--Cs", &grid.join(",")]);
+        let r = py_json(
+            "classify/tests/py/logistic_cv_reference.py",
+            &[s(&train), s(&val), "--cv", "5", "--Cs", &grid.join(",")],
+        );
         let theirs = r["val_accuracy"].as_f64().unwrap();
         let one_row = 1.0 / r["val_rows"].as_f64().unwrap();
-        eprintln!("seed {seed}: classify C={} val {ours:.4}, LogisticRegressionCV C={} val {theirs:.4}", saved["model"]["c"], r["C"]);
-        assert!(ours >= theirs - one_row.max(0.01), "seed {seed}: --C auto {ours:.4}, LogisticRegressionCV {theirs:.4}");
+        eprintln!(
+            "seed {seed}: classify C={} val {ours:.4}, LogisticRegressionCV C={} val {theirs:.4}",
+            saved["model"]["c"], r["C"]
+        );
+        assert!(
+            ours >= theirs - one_row.max(0.01),
+            "seed {seed}: --C auto {ours:.4}, LogisticRegressionCV {theirs:.4}"
+        );
     }
     // Above 20,000 rows, one holdout instead of five folds; an explicit --cv keeps its folds.
     let (train, val) = (dir.path().join("big.parquet"), dir.path().join("big-val.parquet"));
     py("classify/tests/py/make_imbalanced.py", &[s(&train), s(&val), "--counts", "16800,3360,840"]);
     let out = ok(&["fit", "--train", s(&train), "--out", s(&clf)]);
-    assert!(out.contains("cross-validation (mean accuracy over a holdout of a fifth of the rows)") && out.contains("on 21000 rows"), "{out}");
+    assert!(
+        out.contains("cross-validation (mean accuracy over a holdout of a fifth of the rows)")
+            && out.contains("on 21000 rows"),
+        "{out}"
+    );
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&clf).unwrap()).unwrap();
     assert_eq!(saved["selection"]["validation"], "holdout");
     ok(&["fit", "--train", s(&train), "--out", s(&clf), "--cv", "3"]);
@@ -567,7 +706,11 @@ fn c_auto_is_as_good_as_logistic_regression_cv() {
     py("classify/tests/py/make_imbalanced.py", &[s(&tiny), s(&tiny_val), "--counts", "20,8,1"]);
     let o = classify(&["fit", "--train", s(&tiny), "--out", s(&clf)]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("--C auto: a class has 1 row, too few to cross-validate; fitting C=1"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--C auto: a class has 1 row, too few to cross-validate; fitting C=1"),
+        "{}",
+        stderr(&o)
+    );
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&clf).unwrap()).unwrap();
     assert_eq!(saved["model"]["c"], 1.0);
     assert!(saved["selection"].is_null());
@@ -591,8 +734,23 @@ fn cross_validation_metrics_are_scikit_learns_scorings() {
     ] {
         for weight in ["none", "balanced"] {
             let out = ok(&[
-                "fit", "--train", s(&train), "--out", s(&clf), "--model", "svm", "--kernel", "rbf", "--C", "0.3,3",
-                "--cv", "4", "--cv-metric", metric, "--class-weight", weight,
+                "fit",
+                "--train",
+                s(&train),
+                "--out",
+                s(&clf),
+                "--model",
+                "svm",
+                "--kernel",
+                "rbf",
+                "--C",
+                "0.3,3",
+                "--cv",
+                "4",
+                "--cv-metric",
+                metric,
+                "--class-weight",
+                weight,
             ]);
             assert!(out.contains(&format!("cross-validation ({heading} over folds)")), "{out}");
             let ours: Vec<f64> = out
@@ -602,12 +760,28 @@ fn cross_validation_metrics_are_scikit_learns_scorings() {
                 .collect();
             let r = py_json(
                 "classify/tests/py/cv_reference.py",
-                &["table", s(&train), "--layer", "avgpool", "--C", "0.3,3", "--cv", "4", "--scoring", scoring, "--class-weight", weight],
+                &[
+                    "table",
+                    s(&train),
+                    "--layer",
+                    "avgpool",
+                    "--C",
+                    "0.3,3",
+                    "--cv",
+                    "4",
+                    "--scoring",
+                    scoring,
+                    "--class-weight",
+                    weight,
+                ],
             );
             let theirs: Vec<f64> = r["pipeline"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
             assert_eq!(ours.len(), 2, "{out}");
             for (a, b) in ours.iter().zip(&theirs) {
-                assert!((a - b).abs() < 1e-3, "--cv-metric {metric} --class-weight {weight}: {a} vs scikit-learn's {b}\n{out}");
+                assert!(
+                    (a - b).abs() < 1e-3,
+                    "--cv-metric {metric} --class-weight {weight}: {a} vs scikit-learn's {b}\n{out}"
+                );
             }
             tables.push(ours);
         }

@@ -20,7 +20,15 @@ fn check(dir: &Path, classifier: &Path, features: &Path, images: &Path, what: &s
 }
 
 /// `tol`: the largest score difference allowed, relative to the row's largest.
-fn check_with(dir: &Path, backbone: &Path, classifier: &Path, features: &Path, images: &Path, what: &str, tol: f64) -> Value {
+fn check_with(
+    dir: &Path,
+    backbone: &Path,
+    classifier: &Path,
+    features: &Path,
+    images: &Path,
+    what: &str,
+    tol: f64,
+) -> Value {
     // Never the backbone's own name: export refuses to write over its input.
     let exported = dir.join(format!("{what}-exported.onnx"));
     // A cache of export's own: a checkpoint is converted afresh here.
@@ -43,11 +51,18 @@ fn check_with(dir: &Path, backbone: &Path, classifier: &Path, features: &Path, i
     assert_eq!(r["domains"], serde_json::json!(["ai.onnx"]), "{what}: standard operators only");
     assert!(r["inputs"][0][1][0].is_string(), "{what}: dynamic batch, {}", r["inputs"]);
     for (level, l) in r["levels"].as_object().unwrap() {
-        assert_eq!(l["labels_differ"], serde_json::json!([]), "{what} at {level}: labels differ from classify predict's");
+        assert_eq!(
+            l["labels_differ"],
+            serde_json::json!([]),
+            "{what} at {level}: labels differ from classify predict's"
+        );
         assert_eq!(l["label_dtype"], "int64");
         let diff = l["max_rel_score_diff"].as_f64().unwrap();
         eprintln!("{what} at {level}: max relative score difference {diff:.2e}");
-        assert!(diff <= tol, "{what} at {level}: scores differ by {diff} (relative to the row's largest; the bar is {tol})");
+        assert!(
+            diff <= tol,
+            "{what} at {level}: scores differ by {diff} (relative to the row's largest; the bar is {tol})"
+        );
     }
     r
 }
@@ -107,8 +122,17 @@ fn fit_all(dir: &Path, images: &Path, tag: &str) {
 /// A generated task of `classes` x `per_class` training images in `d`,
 /// extracted with the narrow model (`extract_args`) and fitted
 /// (`fit_args`): (images, features, classifier).
-fn fitted(d: &Path, classes: &str, per_class: &str, extract_args: &[&str], fit_args: &[&str]) -> (PathBuf, PathBuf, PathBuf) {
-    py_ok("classify/tests/py/make_dataset.py", &[s(&d.join("images")), "--classes", classes, "--train", per_class, "--val", "1"]);
+fn fitted(
+    d: &Path,
+    classes: &str,
+    per_class: &str,
+    extract_args: &[&str],
+    fit_args: &[&str],
+) -> (PathBuf, PathBuf, PathBuf) {
+    py_ok(
+        "classify/tests/py/make_dataset.py",
+        &[s(&d.join("images")), "--classes", classes, "--train", per_class, "--val", "1"],
+    );
     let images = d.join("images/train");
     let f = d.join("f.parquet");
     extract(&images, &f, MODEL, extract_args);
@@ -122,7 +146,10 @@ fn fitted(d: &Path, classes: &str, per_class: &str, extract_args: &[&str], fit_a
 fn exported_models_answer_as_classify_predict_on_generated_images() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    py_ok("classify/tests/py/make_dataset.py", &[s(&d.join("images")), "--classes", "3", "--train", "12", "--val", "1"]);
+    py_ok(
+        "classify/tests/py/make_dataset.py",
+        &[s(&d.join("images")), "--classes", "3", "--train", "12", "--val", "1"],
+    );
     let images = d.join("images/train");
     fit_all(d, &images, "generated");
 
@@ -131,7 +158,11 @@ fn exported_models_answer_as_classify_predict_on_generated_images() {
     let two = d.join("two/train");
     let f = d.join("two.parquet");
     extract(&two, &f, MODEL, &[]);
-    for (what, args) in [("logistic", &["--model", "logistic"][..]), ("svm", &["--model", "svm"]), ("rbf", &["--model", "svm", "--kernel", "rbf"])] {
+    for (what, args) in [
+        ("logistic", &["--model", "logistic"][..]),
+        ("svm", &["--model", "svm"]),
+        ("rbf", &["--model", "svm", "--kernel", "rbf"]),
+    ] {
         let c = d.join(format!("two-{what}.json"));
         ok(&[&["fit", "--train", s(&f), "--out", s(&c), "--C", "1"][..], args].concat());
         check(d, &c, &f, &two, &format!("two-{what}"));

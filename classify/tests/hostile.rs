@@ -73,14 +73,30 @@ fn an_output_is_never_an_input_or_a_device_node() {
         ("a report over the classifier", vec!["score", v, "--classifier", c, "--report", c], "is the classifier"),
         ("an inspect report over its input", vec!["inspect", v, "--report", v], "is the feature file"),
         ("export over the model", vec!["export", "--classifier", c, "--model", m, "--out", m], "is the model"),
-        ("export over the classifier", vec!["export", "--classifier", c, "--model", m, "--out", c], "is the classifier"),
+        (
+            "export over the classifier",
+            vec!["export", "--classifier", c, "--model", m, "--out", c],
+            "is the classifier",
+        ),
         ("fit into a device node", vec!["fit", "--train", v, "--out", n, "--C", "1"], "not a regular file"),
         ("predict into a device node", vec!["predict", v, "--classifier", c, "--out", n], "not a regular file"),
         ("a report into a device node", vec!["score", v, "--classifier", c, "--report", n], "not a regular file"),
         ("an inspect report into a device node", vec!["inspect", v, "--report", n], "not a regular file"),
-        ("export into a device node", vec!["export", "--classifier", c, "--model", m, "--out", n], "not a regular file"),
-        ("predict into a hard link to its input", vec!["predict", v, "--classifier", c, "--out", &hard], "is the feature file"),
-        ("a report into a link to the classifier", vec!["score", v, "--classifier", c, "--report", &soft], "is the classifier"),
+        (
+            "export into a device node",
+            vec!["export", "--classifier", c, "--model", m, "--out", n],
+            "not a regular file",
+        ),
+        (
+            "predict into a hard link to its input",
+            vec!["predict", v, "--classifier", c, "--out", &hard],
+            "is the feature file",
+        ),
+        (
+            "a report into a link to the classifier",
+            vec!["score", v, "--classifier", c, "--report", &soft],
+            "is the classifier",
+        ),
     ];
     for (case, args, expect) in &cases {
         assert_refused("classify", case, &classify(args), expect);
@@ -118,23 +134,83 @@ fn a_classifier_file_is_checked_once_on_load_naming_the_field() {
     let before = snapshot(&[&f]);
     type Edit = Box<dyn Fn(&mut Value)>;
     let cases: Vec<(&str, &PathBuf, Edit, &str)> = vec![
-        ("5 class names for 10 classes", &logistic, Box::new(|j| j["classes"] = json!(TEN[..5])), "model.weights has 10 rows for 5 classes"),
-        ("short intercepts", &logistic, Box::new(|j| _ = j["model"]["intercepts"].as_array_mut().unwrap().pop()), "model.intercepts has 9 values for 10 rows of weights"),
-        ("fewer weight rows", &logistic, Box::new(|j| _ = j["model"]["weights"].as_array_mut().unwrap().pop()), "model.weights has 9 rows for 10 classes"),
-        ("a short weight row", &logistic, Box::new(|j| _ = j["model"]["weights"][3].as_array_mut().unwrap().pop()), "model.weights[3] has 15 values for 16 features"),
-        ("a scaler of 10 values for 16", &logistic, Box::new(|j| j["scaler"]["std"].as_array_mut().unwrap().truncate(10)), "scaler.std has 10 values for 16 features"),
+        (
+            "5 class names for 10 classes",
+            &logistic,
+            Box::new(|j| j["classes"] = json!(TEN[..5])),
+            "model.weights has 10 rows for 5 classes",
+        ),
+        (
+            "short intercepts",
+            &logistic,
+            Box::new(|j| _ = j["model"]["intercepts"].as_array_mut().unwrap().pop()),
+            "model.intercepts has 9 values for 10 rows of weights",
+        ),
+        (
+            "fewer weight rows",
+            &logistic,
+            Box::new(|j| _ = j["model"]["weights"].as_array_mut().unwrap().pop()),
+            "model.weights has 9 rows for 10 classes",
+        ),
+        (
+            "a short weight row",
+            &logistic,
+            Box::new(|j| _ = j["model"]["weights"][3].as_array_mut().unwrap().pop()),
+            "model.weights[3] has 15 values for 16 features",
+        ),
+        (
+            "a scaler of 10 values for 16",
+            &logistic,
+            Box::new(|j| j["scaler"]["std"].as_array_mut().unwrap().truncate(10)),
+            "scaler.std has 10 values for 16 features",
+        ),
         ("std 0", &logistic, Box::new(|j| j["scaler"]["std"][4] = json!(0.0)), "scaler.std[4] is 0"),
-        ("ten classes named a", &logistic, Box::new(|j| j["classes"] = json!(vec!["a"; 10])), "classes: \"a\" appears twice"),
+        (
+            "ten classes named a",
+            &logistic,
+            Box::new(|j| j["classes"] = json!(vec!["a"; 10])),
+            "classes: \"a\" appears twice",
+        ),
         ("C = 0", &logistic, Box::new(|j| j["model"]["c"] = json!(0.0)), "model.c is 0, not a positive number"),
-        ("an SVM's gamma of 0", &rbf, Box::new(|j| j["model"]["gamma"] = json!(0.0)), "model.gamma is 0, not a positive number"),
-        ("3 of 45 machines", &svm, Box::new(|j| j["model"]["machines"].as_array_mut().unwrap().truncate(3)), "model.machines has 3 machines for 10 classes (one per pair: 45)"),
-        ("a short hyperplane", &svm, Box::new(|j| _ = j["model"]["machines"][7]["w"].as_array_mut().unwrap().pop()), "model.machines[7].w has 15 values for 16 features"),
-        ("cut support vectors", &rbf, Box::new(|j| _ = j["model"]["machines"][2]["sep_hyperplane"]["WeightedCombination"]["data"].as_array_mut().unwrap().pop()), "data did not match any variant of untagged enum Machines"),
-        ("support vectors of another dim", &rbf, Box::new(|j| {
-            let sv = &mut j["model"]["machines"][0]["sep_hyperplane"]["WeightedCombination"];
-            let n = sv["dim"][0].as_u64().unwrap();
-            sv["dim"] = json!([n * 2, 8]);
-        }), "model.machines[0]: support vectors of 8 values for 16 features"),
+        (
+            "an SVM's gamma of 0",
+            &rbf,
+            Box::new(|j| j["model"]["gamma"] = json!(0.0)),
+            "model.gamma is 0, not a positive number",
+        ),
+        (
+            "3 of 45 machines",
+            &svm,
+            Box::new(|j| j["model"]["machines"].as_array_mut().unwrap().truncate(3)),
+            "model.machines has 3 machines for 10 classes (one per pair: 45)",
+        ),
+        (
+            "a short hyperplane",
+            &svm,
+            Box::new(|j| _ = j["model"]["machines"][7]["w"].as_array_mut().unwrap().pop()),
+            "model.machines[7].w has 15 values for 16 features",
+        ),
+        (
+            "cut support vectors",
+            &rbf,
+            Box::new(|j| {
+                _ = j["model"]["machines"][2]["sep_hyperplane"]["WeightedCombination"]["data"]
+                    .as_array_mut()
+                    .unwrap()
+                    .pop()
+            }),
+            "data did not match any variant of untagged enum Machines",
+        ),
+        (
+            "support vectors of another dim",
+            &rbf,
+            Box::new(|j| {
+                let sv = &mut j["model"]["machines"][0]["sep_hyperplane"]["WeightedCombination"];
+                let n = sv["dim"][0].as_u64().unwrap();
+                sv["dim"] = json!([n * 2, 8]);
+            }),
+            "model.machines[0]: support vectors of 8 values for 16 features",
+        ),
     ];
     let m = testkit::model("resnet50-narrow.onnx");
     for (case, from, edit, expect) in &cases {
@@ -148,7 +224,12 @@ fn a_classifier_file_is_checked_once_on_load_naming_the_field() {
             ("predict", vec!["predict", s(&f), "--classifier", b, "--out", s(&out)]),
             ("export", vec!["export", "--classifier", b, "--model", s(&m), "--out", s(&onnx)]),
         ] {
-            assert_refused("classify", &format!("{case} ({what})"), &classify(&args), &format!("{b}: not a classifier file ({expect}"));
+            assert_refused(
+                "classify",
+                &format!("{case} ({what})"),
+                &classify(&args),
+                &format!("{b}: not a classifier file ({expect}"),
+            );
             assert!(!out.exists() && !onnx.exists(), "{case} ({what}) wrote its output");
         }
     }
@@ -193,7 +274,8 @@ fn ten_thousand_classes_score_in_bounded_memory_with_a_summarised_confusion() {
     let big = dir.path().join("big.json");
     edited(&c, &big, |j| {
         j["classes"] = json!(names);
-        let w: Vec<Vec<f64>> = (0..k).map(|i| (0..8).map(|d| if d == i % 8 { 1.0 + i as f64 * 1e-4 } else { 0.0 }).collect()).collect();
+        let w: Vec<Vec<f64>> =
+            (0..k).map(|i| (0..8).map(|d| if d == i % 8 { 1.0 + i as f64 * 1e-4 } else { 0.0 }).collect()).collect();
         j["model"]["weights"] = json!(w);
         j["model"]["intercepts"] = json!(vec![0.0; k]);
     });
@@ -206,7 +288,11 @@ fn ten_thousand_classes_score_in_bounded_memory_with_a_summarised_confusion() {
     let r = classify(&["score", s(&f), "--classifier", s(&big), "--json", "--report", s(&report)]);
     ok("10,000 classes", &r);
     let j: Value = serde_json::from_str(&r.stdout).unwrap();
-    assert!(j["confusion"].get("matrix").is_none() && j["confusion"]["top"].as_array().unwrap().len() == 100, "{}", j["confusion"]);
+    assert!(
+        j["confusion"].get("matrix").is_none() && j["confusion"]["top"].as_array().unwrap().len() == 100,
+        "{}",
+        j["confusion"]
+    );
     assert!(r.stdout.len() < 8 << 20, "--json is {} bytes", r.stdout.len());
     let html = std::fs::read_to_string(&report).unwrap();
     assert!(html.contains("<h2>Top confusions</h2>") && !html.contains("class=\"confusion\""), "no grid of 10^8 cells");
@@ -225,9 +311,17 @@ fn what_does_not_apply_is_refused_and_what_looks_wrong_is_said() {
     let fv = s(&f);
     for (case, extra, expect) in [
         ("--kernel with logistic", vec!["--kernel", "rbf"], "--kernel applies to --model svm, not to --model logistic"),
-        ("--gamma with a linear svm", vec!["--model", "svm", "--gamma", "0.1"], "--gamma applies to --model svm --kernel rbf, not to --model svm"),
+        (
+            "--gamma with a linear svm",
+            vec!["--model", "svm", "--gamma", "0.1"],
+            "--gamma applies to --model svm --kernel rbf, not to --model svm",
+        ),
         ("--k with svm", vec!["--model", "svm", "--k", "3"], "--k applies to --model knn, not to --model svm"),
-        ("--kernel with knn", vec!["--model", "knn", "--kernel", "linear"], "--kernel applies to --model svm, not to --model knn"),
+        (
+            "--kernel with knn",
+            vec!["--model", "knn", "--kernel", "linear"],
+            "--kernel applies to --model svm, not to --model knn",
+        ),
     ] {
         let mut a = vec!["fit", "--train", fv, "--out", s(&c)];
         a.extend_from_slice(&extra);
@@ -241,7 +335,10 @@ fn what_does_not_apply_is_refused_and_what_looks_wrong_is_said() {
     let r = classify(&["score", s(&other), "--classifier", s(&c)]);
     ok("no class in common", &r);
     assert!(
-        r.stderr.contains(&format!("classify: warning: none of {}'s classes (fox, wolf) is one the classifier tells apart (c0, c1, c2)", s(&other))),
+        r.stderr.contains(&format!(
+            "classify: warning: none of {}'s classes (fox, wolf) is one the classifier tells apart (c0, c1, c2)",
+            s(&other)
+        )),
         "{}",
         r.stderr
     );
@@ -259,7 +356,11 @@ fn a_command_line_that_does_not_parse_gets_clap_whole_message() {
     }
     assert_calm("classify alone", &alone);
     for (case, args, expect) in [
-        ("a missing argument", vec!["predict", "f.parquet"], "classify: the following required arguments were not provided:\n  --out <OUT>\n"),
+        (
+            "a missing argument",
+            vec!["predict", "f.parquet"],
+            "classify: the following required arguments were not provided:\n  --out <OUT>\n",
+        ),
         ("an unknown model", vec!["fit", "--model", "foo"], "[possible values: logistic, svm, knn]"),
         ("a misspelt command", vec!["fitt"], "a similar subcommand exists: 'fit'"),
         ("a misspelt flag", vec!["fit", "--layr", "x"], "a similar argument exists: '--layer'"),
@@ -281,7 +382,11 @@ fn a_long_c_auto_grid_reports_as_it_goes() {
     let r = classify(&["fit", "--train", s(&f), "--out", s(&c)]);
     ok("--C auto", &r);
     let lines: Vec<&str> = r.stderr.lines().filter(|l| l.starts_with("cross-validation ")).collect();
-    assert!(lines.last().is_some_and(|l| l.starts_with("cross-validation 17/17: logistic C=10000 accuracy ")), "{}", r.stderr);
+    assert!(
+        lines.last().is_some_and(|l| l.starts_with("cross-validation 17/17: logistic C=10000 accuracy ")),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

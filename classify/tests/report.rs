@@ -50,7 +50,10 @@ fn digits_are_written_as_a_stratified_deterministic_split() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
     for (out, seed) in [(&a, "0"), (&b, "0"), (&c, "1")] {
-        py("scripts/make-digits.py", &["--out", s(out), "--train-per-class", "6", "--val-per-class", "3", "--seed", seed]);
+        py(
+            "scripts/make-digits.py",
+            &["--out", s(out), "--train-per-class", "6", "--val-per-class", "3", "--seed", seed],
+        );
     }
     let fa = files(&a);
     assert_eq!(fa, files(&b), "the same seed gives the same split");
@@ -85,15 +88,26 @@ fn the_report_shows_every_scored_image_as_scored() {
     py("classify/tests/py/make_dataset.py", &[s(&d.join("images")), "--classes", "3", "--train", "12", "--val", "8"]);
     for split in ["train", "val"] {
         run(Command::new(extract_bin()).args([
-            "--model", s(&root().join("models/resnet50-narrow.onnx")),
-            "--images", s(&d.join("images").join(split)),
-            "--out", s(&d.join(format!("{split}.parquet"))),
+            "--model",
+            s(&root().join("models/resnet50-narrow.onnx")),
+            "--images",
+            s(&d.join("images").join(split)),
+            "--out",
+            s(&d.join(format!("{split}.parquet"))),
         ]));
     }
     let clf = d.join("c.json");
     run(classify().args(["fit", "--train", s(&d.join("train.parquet")), "--out", s(&clf), "--model", "svm"]));
     let html = d.join("out/report.html");
-    let out = run(classify().args(["score", s(&d.join("val.parquet")), "--classifier", s(&clf), "--json", "--report", s(&html)]));
+    let out = run(classify().args([
+        "score",
+        s(&d.join("val.parquet")),
+        "--classifier",
+        s(&clf),
+        "--json",
+        "--report",
+        s(&html),
+    ]));
     let score: Value = serde_json::from_str(&out).unwrap();
     let csv = d.join("p.csv");
     run(classify().args(["predict", s(&d.join("val.parquet")), "--classifier", s(&clf), "--out", s(&csv)]));
@@ -125,7 +139,8 @@ fn the_report_shows_every_scored_image_as_scored() {
         assert_eq!(c["image"], true, "{c}");
     }
     // The grid's counts are score --json's confusion matrix.
-    let classes: Vec<&str> = score["confusion"]["classes"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let classes: Vec<&str> =
+        score["confusion"]["classes"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     let cells = r["cells"].as_array().unwrap();
     assert_eq!(cells.len(), classes.len() * classes.len());
     for cell in cells {
@@ -136,7 +151,10 @@ fn the_report_shows_every_scored_image_as_scored() {
 
     // Images gone since extraction: the report says so and keeps the numbers.
     std::fs::rename(d.join("images"), d.join("moved")).unwrap();
-    let o = classify().args(["score", s(&d.join("val.parquet")), "--classifier", s(&clf), "--report", s(&html)]).output().unwrap();
+    let o = classify()
+        .args(["score", s(&d.join("val.parquet")), "--classifier", s(&clf), "--report", s(&html)])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("24 images not found"), "{}", stderr(&o));
     let r: Value = serde_json::from_str(&py("classify/tests/py/check_report.py", &[s(&html)])).unwrap();
@@ -170,17 +188,25 @@ fn quickstart_falls_back_to_offline_and_reuses_its_work() {
     let offline: Vec<&str> = err.lines().filter(|l| l.starts_with("quickstart: offline: ")).collect();
     assert!(offline.first().is_some_and(|l| l.contains("fetching the pretrained ResNet50 failed")), "{err}");
     assert!(out.contains("ResNet50 transfer learning on digits (offline)"), "{out}");
-    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("fixed feature extractor") || l.starts_with("small, different dataset")).collect();
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("fixed feature extractor") || l.starts_with("small, different dataset"))
+        .collect();
     assert_eq!(rows.len(), 2, "{out}");
     // Each row's validation accuracy is scikit-learn's on the same features
     // with the same classifier (the quickstart's fits: logistic C=1 on
     // avgpool, linear SVM C=1 on layer3, standard scaling).
     let features = |split: &str| work.join(format!("features/digits-{split}.parquet"));
-    for (row, (layer, sklearn)) in rows.iter().zip([("avgpool", ["--model", "logistic"]), ("layer3", ["--model", "svm"])]) {
+    for (row, (layer, sklearn)) in
+        rows.iter().zip([("avgpool", ["--model", "logistic"]), ("layer3", ["--model", "svm"])])
+    {
         let cols: Vec<&str> = row.split_whitespace().collect();
         let val: f64 = cols[cols.len() - 2].parse().unwrap();
         let (train, valf) = (features("train"), features("val"));
-        let r = testkit::py_json("classify/tests/py/sklearn_reference.py", &[&[s(&train), s(&valf), "--layer", layer][..], &sklearn].concat());
+        let r = testkit::py_json(
+            "classify/tests/py/sklearn_reference.py",
+            &[&[s(&train), s(&valf), "--layer", layer][..], &sklearn].concat(),
+        );
         let theirs = r["val_accuracy"].as_f64().unwrap();
         // One row of the 40 validation images either way (the table rounds to 3 digits).
         assert!((val - theirs).abs() <= 0.026, "{row}: scikit-learn gets {theirs}");

@@ -58,7 +58,12 @@ fn saved_classifiers_predict_as_fitted() {
     write_features(&train, 1, 90);
     write_features(&val, 2, 60);
     let cases = [
-        (ModelKind::Logistic, Kernel::Linear, scale::Kind::Standard, ["--model", "logistic", "--kernel", "linear", "--scale", "standard"]),
+        (
+            ModelKind::Logistic,
+            Kernel::Linear,
+            scale::Kind::Standard,
+            ["--model", "logistic", "--kernel", "linear", "--scale", "standard"],
+        ),
         (ModelKind::Svm, Kernel::Linear, scale::Kind::L2, ["--model", "svm", "--kernel", "linear", "--scale", "l2"]),
         (ModelKind::Svm, Kernel::Rbf, scale::Kind::None, ["--model", "svm", "--kernel", "rbf", "--scale", "none"]),
     ];
@@ -71,9 +76,16 @@ fn saved_classifiers_predict_as_fitted() {
         assert_eq!(loaded.scores(data.x.view()), fitted.scores(data.x.view()), "{model:?} {kernel:?}");
         let scored = classify::score(&loaded, &val, classify::Allow::default(), &mut |_| {}).unwrap();
         // The loaded classifier scores as scikit-learn's of the same objective does.
-        let r = testkit::py_json("classify/tests/py/sklearn_reference.py", &[&[testkit::s(&train), testkit::s(&val), "--layer", "avgpool"][..], &sklearn].concat());
+        let r = testkit::py_json(
+            "classify/tests/py/sklearn_reference.py",
+            &[&[testkit::s(&train), testkit::s(&val), "--layer", "avgpool"][..], &sklearn].concat(),
+        );
         let theirs = r["val_accuracy"].as_f64().unwrap();
-        assert!((scored.report.accuracy - theirs).abs() <= 0.02, "{model:?} {kernel:?}: {} vs scikit-learn {theirs}", scored.report.accuracy);
+        assert!(
+            (scored.report.accuracy - theirs).abs() <= 0.02,
+            "{model:?} {kernel:?}: {} vs scikit-learn {theirs}",
+            scored.report.accuracy
+        );
     }
 }
 
@@ -135,7 +147,10 @@ fn the_logistic_regression_reaches_scikit_learns_optimum() {
         fit(&train, &out, ModelKind::Logistic, Kernel::Linear, scale::Kind::Standard, 1.0);
         let r = py_json("classify/tests/py/logistic_loss.py", &[s(&train), s(&out)]);
         let (ours, theirs) = (r["classify"].as_f64().unwrap(), r["sklearn"].as_f64().unwrap());
-        assert!(ours <= theirs * (1.0 + 1e-4), "{classes} classes, separable {separable}: loss {ours} vs scikit-learn's {theirs}");
+        assert!(
+            ours <= theirs * (1.0 + 1e-4),
+            "{classes} classes, separable {separable}: loss {ours} vs scikit-learn's {theirs}"
+        );
         assert_eq!(r["converged"], true);
     }
 }

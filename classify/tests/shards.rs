@@ -36,7 +36,10 @@ fn parts(images: &Path, dir: &Path, n: usize, extra: &[&str]) {
 fn a_folder_of_parts_fits_and_scores_as_the_single_file() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    py_ok("classify/tests/py/make_dataset.py", &[s(&d.join("images")), "--classes", "3", "--train", "12", "--val", "6"]);
+    py_ok(
+        "classify/tests/py/make_dataset.py",
+        &[s(&d.join("images")), "--classes", "3", "--train", "12", "--val", "6"],
+    );
     let (train, val) = (d.join("images/train"), d.join("images/val"));
     let single = d.join("train.parquet");
     extract(&train, &single, MODEL, &[]);
@@ -51,7 +54,13 @@ fn a_folder_of_parts_fits_and_scores_as_the_single_file() {
         let o = classify(&[&["fit", "--train", s(&folder), "--out", s(&b)][..], &model[..]].concat());
         assert!(o.status.success(), "{}", stderr(&o));
         let err = stderr(&o);
-        assert!(err.starts_with(&format!("reading 36 rows x 256 of avgpool from {} (4 parts): 36.0 KiB as f32", folder.display())), "{err}");
+        assert!(
+            err.starts_with(&format!(
+                "reading 36 rows x 256 of avgpool from {} (4 parts): 36.0 KiB as f32",
+                folder.display()
+            )),
+            "{err}"
+        );
         assert_eq!(classifier_json(&a), classifier_json(&b), "{model:?}: the same classifier from the folder");
     }
     // Scoring and predicting a folder: the single file's answers.
@@ -70,10 +79,17 @@ fn a_folder_of_parts_fits_and_scores_as_the_single_file() {
     // A missing part: refused by name, unless --allow-partial, which says how much it read.
     std::fs::remove_file(folder.join(part_name(2, 4))).unwrap();
     let out = d.join("c.json");
-    assert_fails(&["fit", "--train", s(&folder), "--out", s(&out)], "1 of 4 parts missing, first part-00002-of-00004.parquet (--allow-partial reads the others)");
+    assert_fails(
+        &["fit", "--train", s(&folder), "--out", s(&out)],
+        "1 of 4 parts missing, first part-00002-of-00004.parquet (--allow-partial reads the others)",
+    );
     let o = classify(&["fit", "--train", s(&folder), "--out", s(&out), "--allow-partial"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("(--allow-partial: 3 of 4 parts, 27 of 36 images; missing part-00002-of-00004.parquet)"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("(--allow-partial: 3 of 4 parts, 27 of 36 images; missing part-00002-of-00004.parquet)"),
+        "{}",
+        stderr(&o)
+    );
     let fitted: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(fitted["train_rows"], 27);
 
@@ -81,14 +97,23 @@ fn a_folder_of_parts_fits_and_scores_as_the_single_file() {
     let other = d.join("other");
     parts(&train, &other, 4, &["--resize", "240"]);
     std::fs::copy(other.join(part_name(2, 4)), folder.join(part_name(2, 4))).unwrap();
-    assert_fails(&["fit", "--train", s(&folder), "--out", s(&out)], "part-00002-of-00004.parquet: other preprocessing than part-00000-of-00004.parquet");
+    assert_fails(
+        &["fit", "--train", s(&folder), "--out", s(&out)],
+        "part-00002-of-00004.parquet: other preprocessing than part-00000-of-00004.parquet",
+    );
     // A part of a run of another N.
     std::fs::copy(other.join(part_name(1, 4)), folder.join(part_name(2, 4))).unwrap();
     std::fs::rename(folder.join(part_name(2, 4)), folder.join(part_name(1, 3))).unwrap();
-    assert_fails(&["fit", "--train", s(&folder), "--out", s(&out)], "a part of 3, beside part-00000-of-00004.parquet of 4");
+    assert_fails(
+        &["fit", "--train", s(&folder), "--out", s(&out)],
+        "a part of 3, beside part-00000-of-00004.parquet of 4",
+    );
     let empty = d.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    assert_fails(&["fit", "--train", s(&empty), "--out", s(&out)], "no part-KKKKK-of-NNNNN.parquet files in this folder");
+    assert_fails(
+        &["fit", "--train", s(&empty), "--out", s(&out)],
+        "no part-KKKKK-of-NNNNN.parquet files in this folder",
+    );
 }
 
 /// 2 classes x `n` rows of 2 features.

@@ -35,10 +35,25 @@ fn cross_validation_never_splits_an_images_views() {
     let train = make(dir.path(), "train.parquet", &["--images", "60", "--views", "4"]);
     let clf = dir.path().join("c.json");
     let out = ok(&[
-        "fit", "--train", s(&train), "--out", s(&clf), "--model", "svm", "--kernel", "rbf", "--C", "0.1,1,10", "--cv", "3",
+        "fit",
+        "--train",
+        s(&train),
+        "--out",
+        s(&clf),
+        "--model",
+        "svm",
+        "--kernel",
+        "rbf",
+        "--C",
+        "0.1,1,10",
+        "--cv",
+        "3",
     ]);
     let ours = table(&out, "svm");
-    let r = py_json("classify/tests/py/views_reference.py", &["cv", s(&train), "--layer", "avgpool", "--C", "0.1,1,10", "--cv", "3"]);
+    let r = py_json(
+        "classify/tests/py/views_reference.py",
+        &["cv", s(&train), "--layer", "avgpool", "--C", "0.1,1,10", "--cv", "3"],
+    );
     let column = |k: &str| -> Vec<f64> { r[k].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect() };
     let (grouped, leaky) = (column("grouped"), column("leaky"));
     assert!(leaky.iter().zip(&grouped).all(|(l, g)| l - g > 0.15), "the data must tell a leak: {r}");
@@ -47,7 +62,10 @@ fn cross_validation_never_splits_an_images_views() {
         assert!((a - b).abs() < 1e-3, "C #{i}: {a} vs scikit-learn's {b} on folds of whole images\n{out}");
     }
     // Folds are counted in images: 20 a class, so 21 folds are too many.
-    assert_fails(&["fit", "--train", s(&train), "--out", s(&clf), "--C", "1", "--cv", "21"], "has 20 images, fewer than the 21 folds");
+    assert_fails(
+        &["fit", "--train", s(&train), "--out", s(&clf), "--C", "1", "--cv", "21"],
+        "has 20 images, fewer than the 21 folds",
+    );
     // kNN: an image's own views are never its neighbours in a fold.
     let out = ok(&["fit", "--train", s(&train), "--out", s(&clf), "--model", "knn", "--k", "1,3", "--cv", "3"]);
     let knn = table(&out, "knn");
@@ -84,8 +102,12 @@ fn score_and_predict_give_one_verdict_per_image_as_the_mean_of_its_views() {
         let diff = r["score_max_diff"].as_f64().unwrap();
         assert!(diff <= tol, "{model:?}: scores are the mean of the views' scores: {r}");
         assert!(r["view0_score_diff"].as_f64().unwrap() > 3.0 * tol.max(0.01), "the views must move the mean: {r}");
-        let scored: serde_json::Value = serde_json::from_str(&ok(&["score", s(&val), "--classifier", s(&clf), "--json"])).unwrap();
-        assert!((scored["accuracy"].as_f64().unwrap() - r["accuracy"].as_f64().unwrap()).abs() < 1e-9, "{scored} vs {r}");
+        let scored: serde_json::Value =
+            serde_json::from_str(&ok(&["score", s(&val), "--classifier", s(&clf), "--json"])).unwrap();
+        assert!(
+            (scored["accuracy"].as_f64().unwrap() - r["accuracy"].as_f64().unwrap()).abs() < 1e-9,
+            "{scored} vs {r}"
+        );
         assert_eq!(scored["rows"], 24, "one scored row per image: {scored}");
     }
 }
@@ -97,7 +119,10 @@ fn a_view_column_with_a_gap_is_one_line() {
     let whole = make(dir.path(), "whole.parquet", &["--images", "9", "--views", "3"]);
     let gap = make(dir.path(), "gap.parquet", &["--images", "9", "--views", "3", "--drop-row", "7"]);
     let clf = dir.path().join("c.json");
-    assert_fails(&["fit", "--train", s(&gap), "--out", s(&clf), "--C", "1"], "image c2/0002.jpg has view 2 where view 1 of its 3 was due");
+    assert_fails(
+        &["fit", "--train", s(&gap), "--out", s(&clf), "--C", "1"],
+        "image c2/0002.jpg has view 2 where view 1 of its 3 was due",
+    );
     assert!(!clf.exists());
     ok(&["fit", "--train", s(&whole), "--out", s(&clf), "--C", "1"]);
     assert_fails(&["score", s(&gap), "--classifier", s(&clf)], "image c2/0002.jpg has view 2");

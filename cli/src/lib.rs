@@ -86,7 +86,10 @@ mod tests {
     #[test]
     fn clap_whole_message_reaches_the_user_after_one_prefixed_line() {
         let missing = message(&["classify", "predict", "f.parquet"]);
-        assert!(missing.starts_with("classify: the following required arguments were not provided:\n  --out <OUT>\n"), "{missing}");
+        assert!(
+            missing.starts_with("classify: the following required arguments were not provided:\n  --out <OUT>\n"),
+            "{missing}"
+        );
         assert!(missing.contains("Usage: classify predict --out <OUT> <FILE>"), "{missing}");
         let values = message(&["classify", "predict", "f", "--out", "o", "--model", "foo"]);
         assert!(values.contains("[possible values: logistic, svm, knn]"), "{values}");

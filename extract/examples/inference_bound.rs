@@ -23,7 +23,10 @@ fn main() {
     let mut args: Vec<String> = std::env::args().collect();
     let mut bind = Binding::Input;
     if let Some(i) = args.iter().position(|a| a == "--bind") {
-        bind = args.get(i + 1).map(|b| b.parse().unwrap_or_else(|e| fail(e))).unwrap_or_else(|| fail("--bind needs a value"));
+        bind = args
+            .get(i + 1)
+            .map(|b| b.parse().unwrap_or_else(|e| fail(e)))
+            .unwrap_or_else(|| fail("--bind needs a value"));
         args.drain(i..i + 2);
     }
     let (model, images, batch, threads, device) = match args.as_slice() {

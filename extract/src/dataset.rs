@@ -117,7 +117,10 @@ pub fn scan(root: &Path) -> Result<Dataset, Error> {
     let mut once = |path: &Path, id: FolderId, notes: &mut Vec<String>| {
         let first = seen.insert(id);
         if !first {
-            notes.push(format!("{} is a folder already walked (a link loop, or a second link to it): walked once", spell(path)));
+            notes.push(format!(
+                "{} is a folder already walked (a link loop, or a second link to it): walked once",
+                spell(path)
+            ));
         }
         first
     };
@@ -180,20 +183,32 @@ mod tests {
     fn classes_labels_and_order() {
         let dir = tempfile::tempdir().unwrap();
         let r = dir.path();
-        for f in ["wolves/b.jpg", "wolves/a.JPG", "dogs/x/deep.png", "dogs/1.jpeg", "loose.jpg",
-                  "dogs/notes.txt", ".hidden/h.jpg", "dogs/.h.jpg", "empty/readme.md"] {
+        for f in [
+            "wolves/b.jpg",
+            "wolves/a.JPG",
+            "dogs/x/deep.png",
+            "dogs/1.jpeg",
+            "loose.jpg",
+            "dogs/notes.txt",
+            ".hidden/h.jpg",
+            "dogs/.h.jpg",
+            "empty/readme.md",
+        ] {
             touch(r, f);
         }
         let d = scan(r).unwrap();
         assert_eq!(d.classes, vec!["dogs", "empty", "wolves"]);
         let got: Vec<(&str, Option<i32>)> = d.entries.iter().map(|e| (e.rel.as_str(), e.label)).collect();
-        assert_eq!(got, vec![
-            ("dogs/1.jpeg", Some(0)),
-            ("dogs/x/deep.png", Some(0)),
-            ("loose.jpg", None),
-            ("wolves/a.JPG", Some(2)),
-            ("wolves/b.jpg", Some(2)),
-        ]);
+        assert_eq!(
+            got,
+            vec![
+                ("dogs/1.jpeg", Some(0)),
+                ("dogs/x/deep.png", Some(0)),
+                ("loose.jpg", None),
+                ("wolves/a.JPG", Some(2)),
+                ("wolves/b.jpg", Some(2)),
+            ]
+        );
         assert!(d.root.is_absolute());
     }
 

@@ -64,7 +64,13 @@ pub const DEFAULT_CALIBRATE: usize = 64;
 /// `tree`: the images to calibrate on (the whole tree, not a shard's share);
 /// `images`: `--calibrate` as given (`None`: the default, or the whole tree
 /// where it has fewer).
-pub(crate) fn prepare(opened: &backbone::Opened, tensors: &[String], tree: &Dataset, images: Option<usize>, bits: WeightBits) -> Result<Prepared> {
+pub(crate) fn prepare(
+    opened: &backbone::Opened,
+    tensors: &[String],
+    tree: &Dataset,
+    images: Option<usize>,
+    bits: WeightBits,
+) -> Result<Prepared> {
     let tensors: Vec<&str> = tensors.iter().map(String::as_str).collect();
     let proto = opened.folded(&tensors)?;
     let plan = quantize::plan(&proto, &opened.model.input)?;
@@ -73,13 +79,30 @@ pub(crate) fn prepare(opened: &backbone::Opened, tensors: &[String], tree: &Data
         None => (false, DEFAULT_CALIBRATE.min(tree.entries.len())),
     };
     if tree.entries.len() < images || images == 0 {
-        return Err(Error::TooFewCalibrationImages { want: images.max(1), readable: tree.entries.len(), root: tree.root.clone() });
+        return Err(Error::TooFewCalibrationImages {
+            want: images.max(1),
+            readable: tree.entries.len(),
+            root: tree.root.clone(),
+        });
     }
-    Ok(Prepared { proto, plan, images, given, bits, candidates: candidates(&tree.entries, images), root: tree.root.clone() })
+    Ok(Prepared {
+        proto,
+        plan,
+        images,
+        given,
+        bits,
+        candidates: candidates(&tree.entries, images),
+        root: tree.root.clone(),
+    })
 }
 
 /// The quantized model's bytes and what its calibration was.
-pub(crate) fn quantized(plan: &Plan, prepared: &Prepared, threads: usize, report: &mut dyn FnMut(Event)) -> Result<(Vec<u8>, Calibration)> {
+pub(crate) fn quantized(
+    plan: &Plan,
+    prepared: &Prepared,
+    threads: usize,
+    report: &mut dyn FnMut(Event),
+) -> Result<(Vec<u8>, Calibration)> {
     let opened = &plan.model;
     let input = opened.model.input.clone();
     let tensors: Vec<&str> = plan.tensors.iter().map(String::as_str).collect();
@@ -111,7 +134,13 @@ pub(crate) fn quantized(plan: &Plan, prepared: &Prepared, threads: usize, report
         let root = prepared.root.display();
         report(Event::Note(&format!("int8: calibrating on the {want} readable images of {root}, fewer than --calibrate's default {DEFAULT_CALIBRATE}")));
     }
-    let calibration = Calibration { images: want, sha256: hex::encode(h.finalize()), method: "minmax".into(), quantizer: quantize::VERSION, weight_bits: prepared.bits.bits() };
+    let calibration = Calibration {
+        images: want,
+        sha256: hex::encode(h.finalize()),
+        method: "minmax".into(),
+        quantizer: quantize::VERSION,
+        weight_bits: prepared.bits.bits(),
+    };
 
     let key = {
         let mut h = Sha256::new();
@@ -149,7 +178,8 @@ pub(crate) fn quantized(plan: &Plan, prepared: &Prepared, threads: usize, report
         let data = &mut batch[..group.len() * per_image];
         for (e, slot) in group.iter().zip(data.chunks_mut(per_image)) {
             // Read once already: a file that fails now changed under the run.
-            preprocess::preprocess_file(&e.abs, &cfg, slot).map_err(|why| Error::CalibrationImageChanged { path: e.abs.clone(), why })?;
+            preprocess::preprocess_file(&e.abs, &cfg, slot)
+                .map_err(|why| Error::CalibrationImageChanged { path: e.abs.clone(), why })?;
         }
         widen(ranges.entry(input.clone()).or_insert((f32::INFINITY, f32::NEG_INFINITY)), data);
         engine.run(data, group.len(), size, |i, _, values| {
@@ -163,7 +193,11 @@ pub(crate) fn quantized(plan: &Plan, prepared: &Prepared, threads: usize, report
         // A cache that cannot be written costs the next run a calibration, nothing more.
         let _ = path.parent().map(std::fs::create_dir_all);
         if backbone::weights::write_whole(path, &bytes).is_ok() {
-            report(Event::Note(&format!("int8: calibrated on {want} images, {}-bit weights; quantized model cached ({})", prepared.bits.bits(), path.display())));
+            report(Event::Note(&format!(
+                "int8: calibrated on {want} images, {}-bit weights; quantized model cached ({})",
+                prepared.bits.bits(),
+                path.display()
+            )));
         }
     }
     Ok((bytes, calibration))

@@ -263,4 +263,3 @@ pub fn run(opts: &ValidOptions, report: &mut dyn FnMut(Event)) -> Result<Summary
         already_done: false,
     })
 }
-

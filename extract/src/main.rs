@@ -1,14 +1,14 @@
-use std::path::PathBuf;
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use extract::{Device, Event, Options};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use featurefile::{Pool, Precision};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 const PROG: &str = "extract";
 
@@ -94,7 +94,11 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code,
     };
-    let every = Duration::from_secs_f64(if args.progress_every.is_finite() { args.progress_every.clamp(0.0, 1e6) } else { 10.0 });
+    let every = Duration::from_secs_f64(if args.progress_every.is_finite() {
+        args.progress_every.clamp(0.0, 1e6)
+    } else {
+        10.0
+    });
     if args.list_layers {
         let mut term = Terminal::new(every);
         return match extract::list_layers(&args.model, &mut |e| term.report(e)) {
@@ -209,7 +213,8 @@ impl Terminal {
             Event::Started { images } => {
                 let bar = ProgressBar::with_draw_target(Some(images), ProgressDrawTarget::stderr());
                 bar.set_style(
-                    ProgressStyle::with_template("{bar:40} {pos}/{len} images  {per_sec}  eta {eta}").expect("valid template"),
+                    ProgressStyle::with_template("{bar:40} {pos}/{len} images  {per_sec}  eta {eta}")
+                        .expect("valid template"),
                 );
                 self.bar = Some(bar);
             }

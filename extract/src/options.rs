@@ -104,7 +104,10 @@ impl Options {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let most = cores * THREADS_PER_CORE;
         if self.threads > most {
-            notes.push(format!("--threads {}: capped at {most} ({THREADS_PER_CORE} per core, {cores} cores)", self.threads));
+            notes.push(format!(
+                "--threads {}: capped at {most} ({THREADS_PER_CORE} per core, {cores} cores)",
+                self.threads
+            ));
             self.threads = most;
         }
         if self.precision == Precision::Int8 && self.calibrate == Some(0) {

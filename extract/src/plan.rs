@@ -4,8 +4,8 @@
 
 use std::borrow::Cow;
 
-use featurefile::shards::{self, Shard};
 use backbone::Opened;
+use featurefile::shards::{self, Shard};
 
 use crate::options::{Options, ValidOptions};
 use crate::resume::{self, Resume};
@@ -65,8 +65,12 @@ impl Plan {
         // int8 calibrates on the whole tree (or --calibrate-on's), before a shard takes its share.
         let bits = opts.weight_bits.unwrap_or_else(backbone::quantize::WeightBits::for_this_cpu);
         let numbers = match (opts.precision, &opts.calibrate_on) {
-            (Precision::Int8, Some(dir)) => Numbers::Int8(Box::new(int8::prepare(&opened, &tensors, &dataset::scan(dir)?, opts.calibrate, bits)?)),
-            (Precision::Int8, None) => Numbers::Int8(Box::new(int8::prepare(&opened, &tensors, &data, opts.calibrate, bits)?)),
+            (Precision::Int8, Some(dir)) => {
+                Numbers::Int8(Box::new(int8::prepare(&opened, &tensors, &dataset::scan(dir)?, opts.calibrate, bits)?))
+            }
+            (Precision::Int8, None) => {
+                Numbers::Int8(Box::new(int8::prepare(&opened, &tensors, &data, opts.calibrate, bits)?))
+            }
             (Precision::Fp16, _) => Numbers::Fp16(half(&opened, &tensors, report)?),
             (Precision::Fp32, _) => Numbers::Fp32,
         };
@@ -94,17 +98,7 @@ impl Plan {
             }
         }
         check_batch_memory(batch, &preprocess, images::memory_available())?;
-        Ok(Plan {
-            model: opened,
-            layers,
-            tensors,
-            data,
-            shard,
-            batch,
-            preprocess,
-            sizes_from,
-            numbers,
-        })
+        Ok(Plan { model: opened, layers, tensors, data, shard, batch, preprocess, sizes_from, numbers })
     }
 
     /// Images decoded per batch: `batch` rows hold `batch / views` images
@@ -172,21 +166,25 @@ impl Plan {
             None => String::new(),
         };
         let views = match self.preprocess.views {
-            Some(v) => format!("; {} views per image (seed {}): the eval crop, then random resized crops and flips", v.count, v.seed),
+            Some(v) => format!(
+                "; {} views per image (seed {}): the eval crop, then random resized crops and flips",
+                v.count, v.seed
+            ),
             None => String::new(),
         };
         format!(
             "model: {}{weights}; resize {}, crop {} ({}){views}{share}",
-            opts.model,
-            self.preprocess.resize,
-            self.preprocess.crop,
-            self.sizes_from
+            opts.model, self.preprocess.resize, self.preprocess.crop, self.sizes_from
         )
     }
 
     /// A session on the model cut down to the requested tensors; says on
     /// stderr which device runs it.
-    pub(crate) fn start_engine(&self, opts: &Options, report: &mut dyn FnMut(Event)) -> Result<(runtime::Engine, Option<Calibration>)> {
+    pub(crate) fn start_engine(
+        &self,
+        opts: &Options,
+        report: &mut dyn FnMut(Event),
+    ) -> Result<(runtime::Engine, Option<Calibration>)> {
         let model = &self.model.model;
         // int8's and fp16's models are whole (their weights inline); fp32
         // reads its external data beside it.
@@ -201,15 +199,21 @@ impl Plan {
                 (Cow::Owned(cut), self.model.weights_dir.as_deref(), None)
             }
         };
-        let mut engine = runtime::Engine::new(&graph, weights_dir, &model.input, self.tensors.clone(), opts.device, opts.threads)?;
+        let mut engine =
+            runtime::Engine::new(&graph, weights_dir, &model.input, self.tensors.clone(), opts.device, opts.threads)?;
         if model.fixed_batch().is_some() {
             engine.set_fixed_batch();
         }
         let note = match (opts.device, engine.device) {
             (Device::Auto, runtime::Placement::Cpu) => {
-                format!(" (auto: no usable CUDA provider or GPU, {})", engine.auto_cpu_because.as_deref().unwrap_or("no OpenVINO plugin"))
+                format!(
+                    " (auto: no usable CUDA provider or GPU, {})",
+                    engine.auto_cpu_because.as_deref().unwrap_or("no OpenVINO plugin")
+                )
             }
-            (Device::Auto, runtime::Placement::OpenVino) => " (auto: no usable CUDA provider or GPU; OpenVINO's plugin is installed)".to_string(),
+            (Device::Auto, runtime::Placement::OpenVino) => {
+                " (auto: no usable CUDA provider or GPU; OpenVINO's plugin is installed)".to_string()
+            }
             _ => String::new(),
         };
         report(Event::Note(&format!("device: {}{note}", engine.device)));
@@ -292,7 +296,6 @@ fn unique(items: impl Iterator<Item = String>) -> Vec<String> {
     out
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,7 +312,10 @@ mod tests {
         // One image's views are one batch at least, whatever --batch says.
         let views = preprocess::Config { views: Some(Views::tutorial(100_000, 0)), ..one };
         let e = check_batch_memory(32, &views, Some(16 * gib)).unwrap_err();
-        assert!(e.to_string().starts_with("--views: batches of 100000 rows of 224x224 images take about 1121.5 GiB"), "{e}");
+        assert!(
+            e.to_string().starts_with("--views: batches of 100000 rows of 224x224 images take about 1121.5 GiB"),
+            "{e}"
+        );
         assert!(e.to_string().ends_with("more than the 16.0 GiB of memory available; give a smaller --views"), "{e}");
     }
 }

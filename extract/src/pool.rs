@@ -12,7 +12,11 @@ fn layout(shape: &[i64]) -> (usize, usize) {
 /// The pooling actually applied to a tensor of this shape when `requested`
 /// is asked for: a tensor that already is one vector per image is kept as is.
 pub fn effective(requested: Pool, shape: &[i64]) -> Pool {
-    if layout(shape).1 == 1 { Pool::None } else { requested }
+    if layout(shape).1 == 1 {
+        Pool::None
+    } else {
+        requested
+    }
 }
 
 /// Values per image after pooling.

@@ -208,7 +208,11 @@ impl Taps {
         // scale when downsampling: that widening is the antialiasing.
         let filter = |x: f64| {
             let x = x.abs();
-            if x < 1.0 { 1.0 - x } else { 0.0 }
+            if x < 1.0 {
+                1.0 - x
+            } else {
+                0.0
+            }
         };
         let scale = in_size as f64 / out_size as f64;
         let filterscale = scale.max(1.0);
@@ -320,7 +324,16 @@ fn convolve(src: &[u8], first: usize, step: usize, k: &[i32], px: &mut [u8]) {
 /// Horizontal pass over rows `y0..y1` of `src` (row width `w`, whose column 0
 /// is input column `x_off`), producing output columns `left..left+cw`.
 #[allow(clippy::too_many_arguments)]
-fn horizontal(src: &[u8], w: usize, x_off: usize, taps: &Taps, left: usize, cw: usize, y0: usize, y1: usize) -> Vec<u8> {
+fn horizontal(
+    src: &[u8],
+    w: usize,
+    x_off: usize,
+    taps: &Taps,
+    left: usize,
+    cw: usize,
+    y0: usize,
+    y1: usize,
+) -> Vec<u8> {
     let mut out = vec![0u8; (y1 - y0) * cw * 3];
     for (row_out, y) in out.chunks_exact_mut(cw * 3).zip(y0..y1) {
         for (xo, px) in row_out.chunks_exact_mut(3).enumerate() {
@@ -334,7 +347,16 @@ fn horizontal(src: &[u8], w: usize, x_off: usize, taps: &Taps, left: usize, cw: 
 /// Vertical pass over columns `x0..x0+width` of `src` (row width `w`, whose
 /// row 0 is input row `y_off`), producing output rows `top..top+ch`.
 #[allow(clippy::too_many_arguments)]
-fn vertical(src: &[u8], w: usize, x0: usize, width: usize, y_off: usize, taps: &Taps, top: usize, ch: usize) -> Vec<u8> {
+fn vertical(
+    src: &[u8],
+    w: usize,
+    x0: usize,
+    width: usize,
+    y_off: usize,
+    taps: &Taps,
+    top: usize,
+    ch: usize,
+) -> Vec<u8> {
     let mut out = vec![0u8; ch * width * 3];
     for (yo, row_out) in out.chunks_exact_mut(width * 3).enumerate() {
         let (start, k) = taps.taps(top + yo);
@@ -386,7 +408,12 @@ mod tests {
         let want = [-1.946_656_5_f32, 0.205_182_2, 2.552_854_3];
         let plane = 224 * 224;
         for c in 0..3 {
-            assert!(out[c * plane..(c + 1) * plane].iter().all(|&x| x == want[c]), "channel {c}: {} vs {}", out[c * plane], want[c]);
+            assert!(
+                out[c * plane..(c + 1) * plane].iter().all(|&x| x == want[c]),
+                "channel {c}: {} vs {}",
+                out[c * plane],
+                want[c]
+            );
         }
     }
 
@@ -396,7 +423,17 @@ mod tests {
         for (w, h) in [(97, 61), (40, 150), (64, 64)] {
             let img = RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7 + y * 3) as u8, (x * y) as u8, (x ^ y) as u8]));
             let (nw, nh) = resized_size(w, h, 48);
-            let full = resize_window(img.as_raw(), w as usize, h as usize, nw as usize, nh as usize, 0, 0, nw as usize, nh as usize);
+            let full = resize_window(
+                img.as_raw(),
+                w as usize,
+                h as usize,
+                nw as usize,
+                nh as usize,
+                0,
+                0,
+                nw as usize,
+                nh as usize,
+            );
             let (l, t) = (crop_offset(nw, 40), crop_offset(nh, 40));
             let win = resize_window(img.as_raw(), w as usize, h as usize, nw as usize, nh as usize, l, t, 40, 40);
             for y in 0..40 {

@@ -16,7 +16,9 @@ pub enum Error {
     Cuda(String, String),
     #[error("this build has no CUDA support; rebuild extract with --features cuda")]
     NoCudaBuild,
-    #[error("--device openvino: OpenVINO's plugin for ONNX Runtime is not installed ({0}); run scripts/setup.sh --openvino")]
+    #[error(
+        "--device openvino: OpenVINO's plugin for ONNX Runtime is not installed ({0}); run scripts/setup.sh --openvino"
+    )]
     NoOpenVino(String),
     #[error("--device openvino: the OpenVINO execution provider could not start ({0})")]
     OpenVino(String),
@@ -97,7 +99,8 @@ pub fn locate_openvino() -> Result<PathBuf, Error> {
             return Err(Error::NoOpenVino(format!("ORT_OPENVINO_PLUGIN={} is not a file", p.display())));
         }
         // ONNX Runtime would look for a relative path beside itself.
-        return std::path::absolute(&p).map_err(|e| Error::NoOpenVino(format!("ORT_OPENVINO_PLUGIN={}: {e}", p.display())));
+        return std::path::absolute(&p)
+            .map_err(|e| Error::NoOpenVino(format!("ORT_OPENVINO_PLUGIN={}: {e}", p.display())));
     }
     let ort = locate()?;
     // site-packages/onnxruntime/capi/libonnxruntime.so.X
@@ -135,7 +138,11 @@ fn register_openvino(env: &ort::environment::Environment) -> Result<(), Error> {
 pub fn locate() -> Result<PathBuf, Error> {
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
         let p = PathBuf::from(p);
-        return if p.is_file() { Ok(p) } else { Err(Error::NotFound(format!("ORT_DYLIB_PATH={} is not a file", p.display()))) };
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(Error::NotFound(format!("ORT_DYLIB_PATH={} is not a file", p.display())))
+        };
     }
     let mut roots: Vec<PathBuf> = Vec::new();
     if let Ok(exe) = std::env::current_exe() {
@@ -329,7 +336,9 @@ impl Engine {
             Device::Auto => on(Placement::Cuda(0)).or_else(|_| openvino()).or_else(|e| {
                 let because = match e {
                     Error::NoOpenVino(_) => "no OpenVINO plugin".to_string(),
-                    Error::OpenVinoNotIntel(vendor) => format!("OpenVINO's plugin offers only Intel devices, this CPU is {vendor}'s"),
+                    Error::OpenVinoNotIntel(vendor) => {
+                        format!("OpenVINO's plugin offers only Intel devices, this CPU is {vendor}'s")
+                    }
                     other => format!("OpenVINO's plugin did not start: {other}"),
                 };
                 let mut engine = on(Placement::Cpu)?;
@@ -375,7 +384,8 @@ impl Engine {
             return Ok(());
         }
         let mut binding = self.session.create_binding().map_err(ort_err)?;
-        let output = MemoryInfo::new(AllocationDevice::CPU, 0, AllocatorType::Device, MemoryType::Default).map_err(ort_err)?;
+        let output =
+            MemoryInfo::new(AllocationDevice::CPU, 0, AllocatorType::Device, MemoryType::Default).map_err(ort_err)?;
         for name in &self.outputs {
             binding.bind_output_to_device(name.as_str(), &output).map_err(ort_err)?;
         }
@@ -415,13 +425,20 @@ impl Engine {
                 })
                 .collect();
         }
-        Ok((0..count).map(|_| HostBuffer { memory: Memory::Heap(vec![0.0; rows * 3 * size * size]), rows, size }).collect())
+        Ok((0..count)
+            .map(|_| HostBuffer { memory: Memory::Heap(vec![0.0; rows * 3 * size * size]), rows, size })
+            .collect())
     }
 
     /// Runs the first `n` images of `buf` (all of it where the engine pads)
     /// and hands each output, in the order given at creation, to `f` with
     /// its shape, `n` rows of it.
-    pub fn run_buffer(&mut self, buf: &HostBuffer, n: usize, f: impl FnMut(usize, &[i64], &[f32])) -> Result<(), Error> {
+    pub fn run_buffer(
+        &mut self,
+        buf: &HostBuffer,
+        n: usize,
+        f: impl FnMut(usize, &[i64], &[f32]),
+    ) -> Result<(), Error> {
         #[cfg(feature = "cuda")]
         if let (Some(binding), Memory::Pinned(tensor)) = (&mut self.binding, &buf.memory) {
             // An owned tensor is bound as it is (ort would copy a borrowed
@@ -429,9 +446,11 @@ impl Engine {
             // the GPU, and the run is synchronous, so the caller may refill
             // the buffer once this returns.
             binding.bind_input(self.input.as_str(), &tensor.0).map_err(ort_err)?;
-            let result = self.session.run_binding(binding).map_err(ort_err).and_then(|outputs| {
-                hand_over(&self.outputs, &outputs, buf.rows, n, f)
-            });
+            let result = self
+                .session
+                .run_binding(binding)
+                .map_err(ort_err)
+                .and_then(|outputs| hand_over(&self.outputs, &outputs, buf.rows, n, f));
             binding.clear_inputs();
             return result;
         }
@@ -441,7 +460,13 @@ impl Engine {
 
     /// Runs the images in `data` (each 3 x size x size) with `Session::run`,
     /// keeping the first `n` rows of each output.
-    pub fn run(&mut self, data: &[f32], n: usize, size: usize, f: impl FnMut(usize, &[i64], &[f32])) -> Result<(), Error> {
+    pub fn run(
+        &mut self,
+        data: &[f32],
+        n: usize,
+        size: usize,
+        f: impl FnMut(usize, &[i64], &[f32]),
+    ) -> Result<(), Error> {
         let rows = data.len() / (3 * size * size);
         assert!(n <= rows && rows * 3 * size * size == data.len(), "run: {n} images in a buffer of {rows}");
         let shape = vec![rows as i64, 3, size as i64, size as i64];
@@ -488,9 +513,8 @@ fn session(
         // External data is looked up beside the model file, whatever the
         // working directory (ONNX Runtime's default for a model in memory).
         let dir = dir.to_str().ok_or_else(|| Error::NotUtf8(dir.to_owned()))?;
-        builder = builder
-            .with_config_entry("session.model_external_initializers_file_folder_path", dir)
-            .map_err(ort_err)?;
+        builder =
+            builder.with_config_entry("session.model_external_initializers_file_folder_path", dir).map_err(ort_err)?;
     }
     match placement {
         Placement::Cpu => {}
@@ -512,11 +536,18 @@ fn openvino_cpus(env: &ort::environment::Environment) -> Result<Vec<ort::device:
     register_openvino(env)?;
     let cpus: Vec<_> = env
         .devices()
-        .filter(|d| d.ep().is_ok_and(|ep| ep == "OpenVINOExecutionProvider") && d.hardware_device().ty() == ort::memory::DeviceType::CPU)
+        .filter(|d| {
+            d.ep().is_ok_and(|ep| ep == "OpenVINOExecutionProvider")
+                && d.hardware_device().ty() == ort::memory::DeviceType::CPU
+        })
         .collect();
     if cpus.is_empty() {
         // ONNX Runtime's own CPU provider lists the CPU with its vendor.
-        let vendor = env.devices().map(|d| d.hardware_device()).find(|h| h.ty() == ort::memory::DeviceType::CPU).and_then(|h| h.vendor().ok().map(str::to_string));
+        let vendor = env
+            .devices()
+            .map(|d| d.hardware_device())
+            .find(|h| h.ty() == ort::memory::DeviceType::CPU)
+            .and_then(|h| h.vendor().ok().map(str::to_string));
         return Err(match vendor {
             Some(v) if !v.eq_ignore_ascii_case("intel") => Error::OpenVinoNotIntel(v),
             _ => Error::OpenVino("the plugin offers no CPU device".into()),
@@ -539,7 +570,8 @@ fn with_openvino(
     // here (49 to 74 images/s end to end against 105 to 148 with them off)
     // and some of its int8 rate, at the same features (cosine >= 0.99993 to
     // the CPU provider).
-    let builder = builder.with_optimization_level(ort::session::builder::GraphOptimizationLevel::Disable).map_err(ort_err)?;
+    let builder =
+        builder.with_optimization_level(ort::session::builder::GraphOptimizationLevel::Disable).map_err(ort_err)?;
     // The plugin's own thread pool, sized as ONNX Runtime's would be (it
     // takes the count through OpenVINO's own configuration, not an option).
     let config = format!(r#"{{"CPU":{{"INFERENCE_NUM_THREADS":"{threads}"}}}}"#);
@@ -548,7 +580,10 @@ fn with_openvino(
 }
 
 #[cfg(feature = "cuda")]
-fn with_cuda(builder: ort::session::builder::SessionBuilder, device: i32) -> Result<ort::session::builder::SessionBuilder, Error> {
+fn with_cuda(
+    builder: ort::session::builder::SessionBuilder,
+    device: i32,
+) -> Result<ort::session::builder::SessionBuilder, Error> {
     use ort::ep::cuda::ConvAlgorithmSearch;
     preload_cuda_libraries();
     // ort skips a provider that fails to register and runs on the CPU without
@@ -590,14 +625,26 @@ fn preload_cuda_libraries() {
         dirs.sort();
         // Dependencies first: the runtime and cuBLAS before cuDNN. A second
         // round picks up any library whose dependencies were not loaded yet.
-        let order = ["libcudart.so", "libcublasLt.so", "libcublas.so", "libnvrtc.so", "libcurand.so", "libcufft.so", "libcudnn"];
+        let order = [
+            "libcudart.so",
+            "libcublasLt.so",
+            "libcublas.so",
+            "libnvrtc.so",
+            "libcurand.so",
+            "libcufft.so",
+            "libcudnn",
+        ];
         for prefix in order.iter().chain(order.iter()) {
             for dir in &dirs {
                 let Ok(files) = std::fs::read_dir(dir) else { continue };
                 let mut libs: Vec<PathBuf> = files
                     .flatten()
                     .map(|f| f.path())
-                    .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix) && n.contains(".so.")))
+                    .filter(|p| {
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with(prefix) && n.contains(".so."))
+                    })
                     .collect();
                 libs.sort();
                 for lib in libs {

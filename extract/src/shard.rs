@@ -96,12 +96,17 @@ impl Spec {
             (true, false) => {
                 let id = number("SLURM_ARRAY_TASK_ID")?;
                 if let Some(count) = given {
-                    return if id < count { Ok(Task { index: id, count }) } else { Err(Error::IdNotAShard { id, count }) };
+                    return if id < count {
+                        Ok(Task { index: id, count })
+                    } else {
+                        Err(Error::IdNotAShard { id, count })
+                    };
                 }
                 let min = number("SLURM_ARRAY_TASK_MIN")?;
                 let count = number("SLURM_ARRAY_TASK_COUNT")?;
                 // Set for every array; absent only from hand-made environments.
-                let step = if var("SLURM_ARRAY_TASK_STEP").is_some() { number("SLURM_ARRAY_TASK_STEP")?.max(1) } else { 1 };
+                let step =
+                    if var("SLURM_ARRAY_TASK_STEP").is_some() { number("SLURM_ARRAY_TASK_STEP")?.max(1) } else { 1 };
                 if count == 0 {
                     return Err(Error::ZeroCount);
                 }
@@ -156,10 +161,12 @@ mod tests {
     #[test]
     fn slurm_arrays_give_index_and_count() {
         let auto = Spec::Auto { count: None };
-        let slurm = env(&[("SLURM_ARRAY_TASK_ID", "7"), ("SLURM_ARRAY_TASK_MIN", "4"), ("SLURM_ARRAY_TASK_COUNT", "8")]);
+        let slurm =
+            env(&[("SLURM_ARRAY_TASK_ID", "7"), ("SLURM_ARRAY_TASK_MIN", "4"), ("SLURM_ARRAY_TASK_COUNT", "8")]);
         assert_eq!(auto.resolve(&slurm), Ok(Task { index: 3, count: 8 }));
         // A rerun of chosen shards (--array=7 with auto/16): the task id is the shard.
-        let rerun = env(&[("SLURM_ARRAY_TASK_ID", "7"), ("SLURM_ARRAY_TASK_MIN", "7"), ("SLURM_ARRAY_TASK_COUNT", "1")]);
+        let rerun =
+            env(&[("SLURM_ARRAY_TASK_ID", "7"), ("SLURM_ARRAY_TASK_MIN", "7"), ("SLURM_ARRAY_TASK_COUNT", "1")]);
         assert_eq!(auto.resolve(&rerun), Ok(Task { index: 0, count: 1 }));
         assert_eq!(Spec::Auto { count: Some(16) }.resolve(&rerun), Ok(Task { index: 7, count: 16 }));
         assert_eq!(Spec::Auto { count: Some(7) }.resolve(&rerun), Err(Error::IdNotAShard { id: 7, count: 7 }));
@@ -173,7 +180,8 @@ mod tests {
         let missing = env(&[("SLURM_ARRAY_TASK_ID", "1"), ("SLURM_ARRAY_TASK_MIN", "0")]);
         let e = auto.resolve(&missing).unwrap_err();
         assert!(e.to_string().contains("SLURM_ARRAY_TASK_COUNT is not set"), "{e}");
-        let sparse = env(&[("SLURM_ARRAY_TASK_ID", "9"), ("SLURM_ARRAY_TASK_MIN", "1"), ("SLURM_ARRAY_TASK_COUNT", "3")]);
+        let sparse =
+            env(&[("SLURM_ARRAY_TASK_ID", "9"), ("SLURM_ARRAY_TASK_MIN", "1"), ("SLURM_ARRAY_TASK_COUNT", "3")]);
         assert!(matches!(auto.resolve(&sparse), Err(Error::OutsideArray { index: 8, count: 3, .. })));
         let junk = env(&[("SLURM_ARRAY_TASK_ID", "x"), ("SLURM_ARRAY_TASK_MIN", "0"), ("SLURM_ARRAY_TASK_COUNT", "3")]);
         assert!(auto.resolve(&junk).unwrap_err().to_string().contains("SLURM_ARRAY_TASK_ID is \"x\""));

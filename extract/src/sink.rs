@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 use std::sync::mpsc;
 
-use featurefile::{Calibration, FeatureWriter, Header, Inference, LayerInfo, ModelInfo, Pool, Rows, Skipped, WeightsInfo};
+use featurefile::{
+    Calibration, FeatureWriter, Header, Inference, LayerInfo, ModelInfo, Pool, Rows, Skipped, WeightsInfo,
+};
 
 use crate::options::Options;
 use crate::pipeline::Prepared;
@@ -30,7 +32,12 @@ pub(crate) struct Sink<'p> {
 }
 
 impl<'p> Sink<'p> {
-    pub(crate) fn new(opts: &Options, plan: &'p Plan, device: runtime::Placement, calibration: Option<Calibration>) -> Self {
+    pub(crate) fn new(
+        opts: &Options,
+        plan: &'p Plan,
+        device: runtime::Placement,
+        calibration: Option<Calibration>,
+    ) -> Self {
         Sink {
             plan,
             pool: opts.pool,
@@ -88,9 +95,11 @@ impl<'p> Sink<'p> {
         // one is: a NaN row would poison every classifier fitted on the file.
         let mut ok = Vec::with_capacity(p.ok.len());
         for (j, &i) in p.ok.iter().enumerate() {
-            let bad = self.features.iter().zip(infos.iter()).find(|(f, (_, info))| {
-                f[j * k * info.dim..(j + 1) * k * info.dim].iter().any(|v| !v.is_finite())
-            });
+            let bad = self
+                .features
+                .iter()
+                .zip(infos.iter())
+                .find(|(f, (_, info))| f[j * k * info.dim..(j + 1) * k * info.dim].iter().any(|v| !v.is_finite()));
             match bad {
                 None => ok.push(j),
                 Some((_, (layer, _))) => {
@@ -133,7 +142,8 @@ impl<'p> Sink<'p> {
             .collect();
         let cols: Vec<(String, usize)> = infos.iter().map(|(n, l)| (n.clone(), l.dim)).collect();
         let views = self.plan.preprocess.views.is_some();
-        self.writer = Some((FeatureWriter::create_with_views(&self.out, &self.plan.data.classes, &cols, views)?, infos));
+        self.writer =
+            Some((FeatureWriter::create_with_views(&self.out, &self.plan.data.classes, &cols, views)?, infos));
         Ok(())
     }
 
@@ -161,18 +171,29 @@ impl<'p> Sink<'p> {
         skipped.sort_by(|a, b| a.path.cmp(&b.path));
         let header = Header {
             version: env!("CARGO_PKG_VERSION").to_string(),
-            model: ModelInfo { file: plan.model.file_name.clone(), sha256: plan.model.sha256.clone(), input: plan.model.model.input.clone() },
-            weights: plan.model.weights.as_ref().map(|w| WeightsInfo { name: w.name.clone(), url: w.url.clone(), sha256: w.sha256.clone() }),
+            model: ModelInfo {
+                file: plan.model.file_name.clone(),
+                sha256: plan.model.sha256.clone(),
+                input: plan.model.model.input.clone(),
+            },
+            weights: plan.model.weights.as_ref().map(|w| WeightsInfo {
+                name: w.name.clone(),
+                url: w.url.clone(),
+                sha256: w.sha256.clone(),
+            }),
             classes: plan.data.classes.clone(),
             layers: infos,
             preprocess: plan.preprocess.record(),
             root: plan.data.root.to_string_lossy().into_owned(),
             skipped,
             shard: plan.shard.clone(),
-            inference: Some(Inference { device: self.device.to_string(), precision: plan.precision(), calibration: self.calibration.clone() }),
+            inference: Some(Inference {
+                device: self.device.to_string(),
+                precision: plan.precision(),
+                calibration: self.calibration.clone(),
+            }),
         };
         let n_skipped = header.skipped.len();
         Ok((w.finish(&header)?, self.written, n_skipped))
     }
 }
-

@@ -112,7 +112,8 @@ pub fn scale_for(boxes: &[ViewBox], crop: u32) -> u32 {
 /// `width` x `height`: each edge mapped and rounded to the nearest pixel
 /// (halves up), at least one pixel wide and high. At full size it is the box.
 pub fn on_decoded(b: &ViewBox, width: u32, height: u32, img_w: u32, img_h: u32) -> (u32, u32, u32, u32) {
-    let map = |v: u32, full: u32, dec: u32| ((u64::from(v) * u64::from(dec) + u64::from(full) / 2) / u64::from(full)) as u32;
+    let map =
+        |v: u32, full: u32, dec: u32| ((u64::from(v) * u64::from(dec) + u64::from(full) / 2) / u64::from(full)) as u32;
     let (x0, y0) = (map(b.left, width, img_w).min(img_w - 1), map(b.top, height, img_h).min(img_h - 1));
     let x1 = map(b.left + b.width, width, img_w).clamp(x0 + 1, img_w);
     let y1 = map(b.top + b.height, height, img_h).clamp(y0 + 1, img_h);
@@ -157,7 +158,10 @@ mod tests {
             let flips = boxes.iter().filter(|b| b.flip).count();
             assert!((60..140).contains(&flips), "{w}x{h}: {flips} of 199 flipped");
             for b in &boxes {
-                assert!(b.width >= 1 && b.height >= 1 && b.left + b.width <= w && b.top + b.height <= h, "{b:?} in {w}x{h}");
+                assert!(
+                    b.width >= 1 && b.height >= 1 && b.left + b.width <= w && b.top + b.height <= h,
+                    "{b:?} in {w}x{h}"
+                );
                 if (w, h) != (3, 1000) {
                     let share = f64::from(b.width * b.height) / f64::from(w * h);
                     assert!((0.07..=1.0).contains(&share), "{b:?}: {share} of {w}x{h}");

@@ -8,11 +8,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use testkit::{
-    assert_no_partial_files, assert_one_line_failure, cosine, model, py, py_json, python, root, s, shared_data,
-    stderr,
-};
 use serde_json::Value;
+use testkit::{
+    assert_no_partial_files, assert_one_line_failure, cosine, model, py, py_json, python, root, s, shared_data, stderr,
+};
 
 fn extract(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_extract")).args(args).output().expect("extract runs")
@@ -42,7 +41,12 @@ fn finds_the_layers_of_a_torchvision_export() {
     let o = extract(&["--model", s(&model("resnet50.onnx")), "--list-layers"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let table = String::from_utf8_lossy(&o.stdout);
-    let rows: Vec<Vec<&str>> = table.lines().skip(3).take_while(|l| !l.starts_with("avgpool:")).map(|l| l.split_whitespace().collect()).collect();
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .skip(3)
+        .take_while(|l| !l.starts_with("avgpool:"))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     let got: Vec<(&str, &str, &str, &str)> = rows.iter().map(|r| (r[0], r[1], r[2], r[4])).collect();
     // Shapes alone would pass with a stage's first block in place of its
     // last; the torchvision names say which block each layer is.
@@ -67,10 +71,7 @@ fn any_resnet50_export_gives_the_same_features() {
     // batch norm folded into the convolutions and a Reshape for Flatten.
     let dir = tempfile::tempdir().unwrap();
     let foreign = dir.path().join("foreign.onnx");
-    let o = py(
-        "scripts/make-test-model.py",
-        &["--variant", "foreign", "--width", "8", "--out", s(&foreign)],
-    );
+    let o = py("scripts/make-test-model.py", &["--variant", "foreign", "--width", "8", "--out", s(&foreign)]);
     assert!(o.status.success(), "{}", stderr(&o));
     let listed = extract(&["--model", s(&foreign), "--list-layers"]);
     let table = String::from_utf8_lossy(&listed.stdout);
@@ -84,7 +85,18 @@ fn any_resnet50_export_gives_the_same_features() {
     let b = dir.path().join("b.parquet");
     let narrow = model("resnet50-narrow.onnx");
     run_ok(&["--model", s(&narrow), "--images", s(&images), "--layer", "layer2,avgpool", "--out", s(&a)]);
-    run_ok(&["--model", s(&foreign), "--images", s(&images), "--layer", "layer2,avgpool", "--out", s(&b), "--batch", "8"]);
+    run_ok(&[
+        "--model",
+        s(&foreign),
+        "--images",
+        s(&images),
+        "--layer",
+        "layer2,avgpool",
+        "--out",
+        s(&b),
+        "--batch",
+        "8",
+    ]);
     let fa = featurefile::FeatureFile::open(&a).unwrap();
     let fb = featurefile::FeatureFile::open(&b).unwrap();
     assert_eq!(fa.paths, fb.paths);
@@ -101,7 +113,10 @@ fn any_resnet50_export_gives_the_same_features() {
 /// itself (not read from the file) and pooled as `pool` says: every row at
 /// cosine >= 0.999.
 fn assert_parity(features: &Path, model: &Path, layer: &str, pool: &str) -> Value {
-    let o = py("scripts/oracles/reference-features.py", &[s(features), "--model", s(model), "--layer", layer, "--pool", pool]);
+    let o = py(
+        "scripts/oracles/reference-features.py",
+        &[s(features), "--model", s(model), "--layer", layer, "--pool", pool],
+    );
     let report: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", stderr(&o)));
     assert!(o.status.success(), "parity below 0.999 on {layer}: {report}");
     assert!(report["min_cosine"].as_f64().unwrap() >= 0.999, "{report}");
@@ -116,7 +131,17 @@ fn matches_pil_and_onnxruntime_on_generated_images() {
     let images = generated(dir.path());
     let out = dir.path().join("gen.parquet");
     for m in ["resnet50-narrow.onnx", "resnet50.onnx"] {
-        run_ok(&["--model", s(&model(m)), "--images", s(&images), "--layer", "stem,layer2,avgpool", "--out", s(&out), "--overwrite"]);
+        run_ok(&[
+            "--model",
+            s(&model(m)),
+            "--images",
+            s(&images),
+            "--layer",
+            "stem,layer2,avgpool",
+            "--out",
+            s(&out),
+            "--overwrite",
+        ]);
         for (layer, pool) in [("stem", "avg"), ("layer2", "avg"), ("avgpool", "none")] {
             let report = assert_parity(&out, &model(m), layer, pool);
             // Lossless files decode to the same pixels in PIL and here, and
@@ -155,8 +180,18 @@ fn every_pooling_and_the_v2_resize_match_the_reference() {
     for (pool, resize) in [("max", "256"), ("avgmax", "256"), ("avg", "232")] {
         let out = dir.path().join(format!("{pool}-{resize}.parquet"));
         run_ok(&[
-            "--model", s(&narrow), "--images", s(&images), "--layer", "layer1,layer3", "--pool", pool,
-            "--resize", resize, "--out", s(&out),
+            "--model",
+            s(&narrow),
+            "--images",
+            s(&images),
+            "--layer",
+            "layer1,layer3",
+            "--pool",
+            pool,
+            "--resize",
+            resize,
+            "--out",
+            s(&out),
         ]);
         for layer in ["layer1", "layer3"] {
             let report = assert_parity(&out, &narrow, layer, pool);
@@ -203,7 +238,8 @@ fn the_model_input_is_pils_for_every_kind_of_image() {
         let read = |p: PathBuf| -> Vec<f32> {
             std::fs::read(p).unwrap().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
         };
-        let mean_abs = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs() as f64).sum::<f64>() / a.len() as f64;
+        let mean_abs =
+            |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs() as f64).sum::<f64>() / a.len() as f64;
         let mut turned = 0;
         for (i, f) in files.iter().enumerate() {
             let mut ours = vec![0f32; cfg.values_per_image()];
@@ -218,7 +254,10 @@ fn the_model_input_is_pils_for_every_kind_of_image() {
                 // decoders differ by about a level on some pixels: on
                 // average under 0.01, and nowhere by more than JPEG_LEVELS.
                 assert!(diff < 0.01, "{name} at resize {resize}: mean difference {diff} from PIL's input");
-                assert!(worst <= JPEG_LEVELS * 0.0175, "{name} at resize {resize}: a value differs by {worst} from PIL's input");
+                assert!(
+                    worst <= JPEG_LEVELS * 0.0175,
+                    "{name} at resize {resize}: a value differs by {worst} from PIL's input"
+                );
             } else {
                 assert_eq!(diff, 0.0, "{name} at resize {resize}: not PIL's input");
             }
@@ -266,13 +305,26 @@ fn writes_the_contract_as_pyarrow_reads_it() {
     let images = generated(dir.path());
     let out = dir.path().join("f.parquet");
     let err = run_ok(&[
-        "--model", s(&model("resnet50-narrow.onnx")), "--images", s(&images),
-        "--layer", "layer3,avgpool", "--pool", "avgmax", "--batch", "4", "--out", s(&out),
+        "--model",
+        s(&model("resnet50-narrow.onnx")),
+        "--images",
+        s(&images),
+        "--layer",
+        "layer3,avgpool",
+        "--pool",
+        "avgmax",
+        "--batch",
+        "4",
+        "--out",
+        s(&out),
     ]);
     // One summary line at the end; the corrupt file named on the way.
     assert!(err.contains("skipped alpha/broken.jpg: "), "{err}");
     let last = err.lines().last().unwrap();
-    assert!(last.starts_with("wrote 15 images to ") && last.contains("(1 skipped)") && last.contains("images/s on cpu"), "{last}");
+    assert!(
+        last.starts_with("wrote 15 images to ") && last.contains("(1 skipped)") && last.contains("images/s on cpu"),
+        "{last}"
+    );
 
     let c = py_json("extract/tests/py/check_contract.py", &[s(&out), s(&model("resnet50-narrow.onnx"))]);
     assert_eq!(
@@ -289,10 +341,13 @@ fn writes_the_contract_as_pyarrow_reads_it() {
     assert_eq!(c["classes"], serde_json::json!(["alpha", "beta"]));
     assert_eq!(c["layers"]["layer3"]["pool"], "avgmax");
     assert_eq!(c["layers"]["avgpool"]["pool"], "none");
-    assert_eq!(c["preprocess"], serde_json::json!({
-        "resize": 256, "crop": 224, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
-        "filter": "pil-bilinear-antialias", "decode": "scaled"
-    }));
+    assert_eq!(
+        c["preprocess"],
+        serde_json::json!({
+            "resize": 256, "crop": 224, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+            "filter": "pil-bilinear-antialias", "decode": "scaled"
+        })
+    );
     assert_eq!(c["model"]["file"], "resnet50-narrow.onnx");
     assert_eq!(c["model"]["sha256"], c["model_file_sha256"], "the recorded hash is the model file's");
     assert_eq!(c["root"], s(&images.canonicalize().unwrap()));
@@ -321,7 +376,16 @@ fn streams_many_rows_in_row_groups() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let out = dir.path().join("many.parquet");
-    run_ok(&["--model", s(&model("resnet50-narrow.onnx")), "--images", s(&images), "--layer", "stem", "--out", s(&out)]);
+    run_ok(&[
+        "--model",
+        s(&model("resnet50-narrow.onnx")),
+        "--images",
+        s(&images),
+        "--layer",
+        "stem",
+        "--out",
+        s(&out),
+    ]);
     let c = py_json("extract/tests/py/check_contract.py", &[s(&out)]);
     assert_eq!(c["rows"], 1100);
     assert_eq!(c["row_groups"], 2);
@@ -365,7 +429,11 @@ fn bad_input_is_one_clear_line_and_no_file() {
     std::fs::write(&not_onnx, "this is not a protobuf").unwrap();
     assert_fails(&["--model", s(&not_onnx), "--images", i, "--out", o], &out, "not an ONNX model");
     assert_fails(&["--model", m, "--images", i, "--layer", "layer9", "--out", o], &out, "unknown layer \"layer9\"");
-    assert_fails(&["--model", m, "--images", i, "--crop", "300", "--out", o], &out, "--crop 300 is larger than --resize 256");
+    assert_fails(
+        &["--model", m, "--images", i, "--crop", "300", "--out", o],
+        &out,
+        "--crop 300 is larger than --resize 256",
+    );
     assert_fails(&["--model", m, "--images", i, "--device", "tpu", "--out", o], &out, "is not a device");
 
     // Every image unreadable: nothing to write.
@@ -422,7 +490,9 @@ fn a_long_run(dir: &Path) -> (PathBuf, PathBuf) {
     let images = dir.join("imgs/x");
     std::fs::create_dir_all(&images).unwrap();
     for i in 0..400 {
-        image::RgbImage::from_pixel(300, 200, image::Rgb([i as u8, 2, 3])).save(images.join(format!("{i:03}.png"))).unwrap();
+        image::RgbImage::from_pixel(300, 200, image::Rgb([i as u8, 2, 3]))
+            .save(images.join(format!("{i:03}.png")))
+            .unwrap();
     }
     (dir.join("imgs"), dir.join("out/f.parquet"))
 }
@@ -469,8 +539,11 @@ fn a_second_ctrl_c_ends_the_run_at_once_and_the_next_run_cleans_up() {
     // batch (just after the first was written), which then takes seconds to
     // finish, far longer than the test takes to answer the run's line.
     let long = ["--model", s(&full), "--images", s(&imgs), "--batch", "100", "--out", s(&out)];
-    let mut child = Command::new(env!("CARGO_BIN_EXE_extract")).args(long).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    testkit::stop_when(&mut child, || out.parent().unwrap().read_dir().map(|mut d| d.next().is_some()).unwrap_or(false));
+    let mut child =
+        Command::new(env!("CARGO_BIN_EXE_extract")).args(long).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    testkit::stop_when(&mut child, || {
+        out.parent().unwrap().read_dir().map(|mut d| d.next().is_some()).unwrap_or(false)
+    });
     testkit::signal(&child, "CONT");
     testkit::signal(&child, "INT");
     // The second Ctrl-C only once the run has taken the first (two sent
@@ -492,7 +565,13 @@ fn a_second_ctrl_c_ends_the_run_at_once_and_the_next_run_cleans_up() {
     let args = ["--model", s(&full), "--images", s(&imgs), "--batch", "4", "--out", s(&out)];
     let o = Command::new(env!("CARGO_BIN_EXE_extract")).args(args).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    let left: Vec<String> = out.parent().unwrap().read_dir().unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let left: Vec<String> = out
+        .parent()
+        .unwrap()
+        .read_dir()
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(left, ["f.parquet"], "{}", stderr(&o));
 }
 
@@ -543,24 +622,44 @@ fn the_gpu_check_runs_its_steps_and_catches_what_it_guards() {
     let o = gpu_check(dir.path(), exe, &[&["--device", "cpu"], &common[..]].concat());
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{out}\n{}", stderr(&o));
-    assert!(out.contains("fp32: device asked cpu, extract ran on cpu") && out.contains("fp16: device asked cpu, extract ran on cpu"), "{out}");
+    assert!(
+        out.contains("fp32: device asked cpu, extract ran on cpu")
+            && out.contains("fp16: device asked cpu, extract ran on cpu"),
+        "{out}"
+    );
     for precision in ["fp32", "fp16"] {
-        assert!(out.contains(&format!("parity {precision} avgpool")) && out.contains(&format!("parity {precision} layer2")), "{out}");
+        assert!(
+            out.contains(&format!("parity {precision} avgpool")) && out.contains(&format!("parity {precision} layer2")),
+            "{out}"
+        );
     }
-    let rows: Vec<&str> = out.lines().filter(|l| l.trim_start().starts_with('4') || l.trim_start().starts_with('8')).collect();
+    let rows: Vec<&str> =
+        out.lines().filter(|l| l.trim_start().starts_with('4') || l.trim_start().starts_with('8')).collect();
     assert_eq!(rows.len(), 2, "one speed row per batch size:\n{out}");
     assert!(out.trim_end().ends_with("parity: ok"), "{out}");
 
     // On the CPU the parity step compares two CPU runs; that it compares at
     // all shows when the second run's features differ (another resize).
     let drifting = wrapped_extract(dir.path(), "drifting", r#"    */dev.parquet) args+=("$a" --resize 232) ;;"#);
-    let o = gpu_check(dir.path(), &drifting, &[&["--device", "cpu", "--copies", "2", "--batches", "4"], &common[..4]].concat());
+    let o = gpu_check(
+        dir.path(),
+        &drifting,
+        &[&["--device", "cpu", "--copies", "2", "--batches", "4"], &common[..4]].concat(),
+    );
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(!o.status.success() && out.contains("parity: FAILED"), "features that differ passed:\n{out}\n{}", stderr(&o));
+    assert!(
+        !o.status.success() && out.contains("parity: FAILED"),
+        "features that differ passed:\n{out}\n{}",
+        stderr(&o)
+    );
 
     // A device run that silently falls back to the CPU fails the check.
     let falling_back = wrapped_extract(dir.path(), "falling-back", r#"    cuda*) args+=(cpu) ;;"#);
-    let o = gpu_check(dir.path(), &falling_back, &[&["--device", "cuda", "--copies", "2", "--batches", "4"], &common[..4]].concat());
+    let o = gpu_check(
+        dir.path(),
+        &falling_back,
+        &[&["--device", "cuda", "--copies", "2", "--batches", "4"], &common[..4]].concat(),
+    );
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(!o.status.success() && out.contains("<- WRONG DEVICE"), "a fall-back to the CPU passed:\n{out}");
 

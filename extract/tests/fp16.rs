@@ -11,7 +11,11 @@ use serde_json::Value;
 use testkit::{assert_no_partial_files, assert_one_line_failure, model, py, s, stderr, Lcg};
 
 fn extract(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_extract")).env_remove("ORT_OPENVINO_PLUGIN").args(args).output().expect("extract runs")
+    Command::new(env!("CARGO_BIN_EXE_extract"))
+        .env_remove("ORT_OPENVINO_PLUGIN")
+        .args(args)
+        .output()
+        .expect("extract runs")
 }
 
 fn run_ok(args: &[&str]) -> String {
@@ -67,9 +71,24 @@ fn fp16_features_are_onnx_runtimes_own_conversion_and_in_half() {
     let (fp16, fp32) = (dir.path().join("fp16.parquet"), dir.path().join("fp32.parquet"));
     let m = model("resnet50.onnx");
     let args = |out: &Path, precision: &'static str| -> Vec<String> {
-        ["--model", s(&m), "--images", s(&imgs), "--layer", "layer3,avgpool", "--batch", "4", "--device", "cpu", "--precision", precision, "--out", s(out)]
-            .map(String::from)
-            .to_vec()
+        [
+            "--model",
+            s(&m),
+            "--images",
+            s(&imgs),
+            "--layer",
+            "layer3,avgpool",
+            "--batch",
+            "4",
+            "--device",
+            "cpu",
+            "--precision",
+            precision,
+            "--out",
+            s(out),
+        ]
+        .map(String::from)
+        .to_vec()
     };
     let (a16, a32) = (args(&fp16, "fp16"), args(&fp32, "fp32"));
     let err = run_ok(&a16.iter().map(String::as_str).collect::<Vec<_>>());
@@ -111,7 +130,12 @@ fn a_model_with_nothing_to_compute_in_half_is_one_line_and_no_file() {
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
     let args = ["--model", s(&m), "--images", s(&imgs), "--layer", "y", "--precision", "fp16", "--out", s(&out)];
     let o = extract(&args);
-    assert_one_line_failure("extract", &args, &o, "--precision fp16: the model has no operator that computes on the image in float16");
+    assert_one_line_failure(
+        "extract",
+        &args,
+        &o,
+        "--precision fp16: the model has no operator that computes on the image in float16",
+    );
     assert!(!out.exists());
     assert_no_partial_files(out.parent().unwrap());
     // The same model at fp32 runs: only the conversion is refused.

@@ -60,7 +60,11 @@ fn an_output_never_destroys_a_device_node_an_input_or_another_runs_file() {
         ("the model", vec![m.into()], "is the model"),
         ("an image", vec![s(&inp.images.join("dark/0.png")).into()], "inside the image folder"),
         ("a new file in the image tree", vec![s(&inp.images.join("f.parquet")).into()], "inside the image folder"),
-        ("a folder of parts in the image tree", vec![format!("{}/", s(&inp.images.join("parts")))], "inside the image folder"),
+        (
+            "a folder of parts in the image tree",
+            vec![format!("{}/", s(&inp.images.join("parts")))],
+            "inside the image folder",
+        ),
     ];
     for (case, out, expect) in &cases {
         let r = extract(&["--model", m, "--images", s(&inp.images), "--out", &out[0]]);
@@ -85,7 +89,12 @@ fn an_output_never_destroys_a_device_node_an_input_or_another_runs_file() {
     let again = run(&[]);
     ok("the same run again", &again);
     assert!(again.stderr.contains("nothing to do"), "{}", again.stderr);
-    assert_refused("extract", "another run's file", &run(&["--layer", "stem"]), "exists from another run (layers avgpool (none), this run's stem");
+    assert_refused(
+        "extract",
+        "another run's file",
+        &run(&["--layer", "stem"]),
+        "exists from another run (layers avgpool (none), this run's stem",
+    );
     assert_eq!(snapshot(&[&out]), written, "the file was touched");
     let notes = inp.path("notes.txt");
     std::fs::write(&notes, "not features").unwrap();
@@ -110,9 +119,17 @@ fn sizes_an_input_controls_are_bounded_before_anything_is_allocated() {
     let refusals: Vec<(&str, Vec<&str>, &str)> = vec![
         ("--views 100000 on 4 images", vec!["--views", "100000"], "--views: batches of 100000 rows"),
         ("--shard with 10^11 tasks", vec!["--shard", "0/100000000000"], "100000000000 tasks is more than the 100000"),
-        ("--layer label", vec!["--layer", "label"], "--layer label: a feature column cannot take the name of the fixed column"),
+        (
+            "--layer label",
+            vec!["--layer", "label"],
+            "--layer label: a feature column cannot take the name of the fixed column",
+        ),
         ("--layer view", vec!["--layer", "avgpool,view"], "--layer view"),
-        ("--calibrate above the folder", vec!["--precision", "int8", "--calibrate", "10"], "--calibrate 10 needs 10 readable images"),
+        (
+            "--calibrate above the folder",
+            vec!["--precision", "int8", "--calibrate", "10"],
+            "--calibrate 10 needs 10 readable images",
+        ),
         ("a usage error", vec!["--batch", "lots"], "invalid value 'lots' for '--batch <BATCH>'"),
     ];
     for (case, extra, expect) in &refusals {
@@ -145,7 +162,11 @@ fn sizes_an_input_controls_are_bounded_before_anything_is_allocated() {
         let bombs = inp.path("bombs");
         let r = extract(&["--model", m, "--images", s(&bombs), "--out", o, "--overwrite", "--threads", threads]);
         ok("the ICC bomb", &r);
-        assert!(r.stderr.contains("skipped icc/bomb.png: PNG iCCP chunk decompresses to more than 1048576 bytes"), "{}", r.stderr);
+        assert!(
+            r.stderr.contains("skipped icc/bomb.png: PNG iCCP chunk decompresses to more than 1048576 bytes"),
+            "{}",
+            r.stderr
+        );
         let f = featurefile::FeatureFile::open(&out).unwrap();
         assert_eq!((f.paths.as_slice(), f.header.skipped.len()), (&["icc/fine.png".to_string()][..], 1));
     }
@@ -171,7 +192,16 @@ fn rows_whose_features_are_not_finite_are_skipped_and_named() {
     assert!(r.stderr.contains(&format!("skipped dark/0.png: {why}")), "{}", r.stderr);
     // Nothing finite at all: no file.
     let none = inp.path("none.parquet");
-    let r = extract(&["--model", s(&nan), "--layer", "logmean", "--images", s(&inp.images.join("dark")), "--out", s(&none)]);
+    let r = extract(&[
+        "--model",
+        s(&nan),
+        "--layer",
+        "logmean",
+        "--images",
+        s(&inp.images.join("dark")),
+        "--out",
+        s(&none),
+    ]);
     assert!(r.stderr.contains("none of the 2 images could be read; nothing written"), "{}", r.stderr);
     assert!(!r.status.success() && !none.exists());
     assert_calm("all NaN", &r);
@@ -184,12 +214,31 @@ fn a_log_gets_progress_lines_where_a_terminal_gets_a_bar() {
     let (inp, _) = Inputs::new();
     let out = inp.path("f.parquet");
     // stderr is a pipe here, as in a Slurm log.
-    let r = extract(&["--model", s(&inp.model), "--images", s(&inp.images), "--out", s(&out), "--batch", "1", "--progress-every", "0"]);
+    let r = extract(&[
+        "--model",
+        s(&inp.model),
+        "--images",
+        s(&inp.images),
+        "--out",
+        s(&out),
+        "--batch",
+        "1",
+        "--progress-every",
+        "0",
+    ]);
     ok("progress in a log", &r);
     for done in 1..4 {
         let line = format!("extract: {done}/4 images ({:.1}%), ", done as f64 * 25.0);
-        assert!(r.stderr.lines().any(|l| l.starts_with(&line) && l.contains(" images/s, eta ")), "{line:?} not in {}", r.stderr);
+        assert!(
+            r.stderr.lines().any(|l| l.starts_with(&line) && l.contains(" images/s, eta ")),
+            "{line:?} not in {}",
+            r.stderr
+        );
     }
     let quiet = extract(&["--model", s(&inp.model), "--images", s(&inp.images), "--out", s(&out), "--overwrite"]);
-    assert!(!quiet.stderr.contains("images ("), "a short run prints no progress lines at the default 10 s: {}", quiet.stderr);
+    assert!(
+        !quiet.stderr.contains("images ("),
+        "a short run prints no progress lines at the default 10 s: {}",
+        quiet.stderr
+    );
 }

@@ -12,7 +12,11 @@ use testkit::{assert_one_line_failure, model, openvino_plugin, py, s, stderr};
 
 /// extract with the tests' OpenVINO plugin installed (or `plugin` instead).
 fn extract(args: &[&str], plugin: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_extract")).env("ORT_OPENVINO_PLUGIN", plugin).args(args).output().expect("extract runs")
+    Command::new(env!("CARGO_BIN_EXE_extract"))
+        .env("ORT_OPENVINO_PLUGIN", plugin)
+        .args(args)
+        .output()
+        .expect("extract runs")
 }
 
 fn images(dir: &Path) -> std::path::PathBuf {
@@ -24,7 +28,8 @@ fn images(dir: &Path) -> std::path::PathBuf {
 
 /// Whether this machine's CPU is Intel's, as the kernel reports it.
 fn intel_cpu() -> bool {
-    std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|c| c.lines().any(|l| l.starts_with("vendor_id") && l.ends_with("GenuineIntel")))
+    std::fs::read_to_string("/proc/cpuinfo")
+        .is_ok_and(|c| c.lines().any(|l| l.starts_with("vendor_id") && l.ends_with("GenuineIntel")))
 }
 
 #[test]
@@ -40,16 +45,44 @@ fn openvino_gives_onnx_runtimes_features_and_says_it_ran() {
         // explicit openvino is one line, and auto takes the CPU provider.
         let args = ["--model", s(&m), "--images", s(&imgs), "--device", "openvino", "--out", s(&out)];
         let o = extract(&args, &openvino_plugin());
-        assert_one_line_failure("extract", &args, &o, "OpenVINO's plugin for ONNX Runtime offers only Intel devices, and this CPU is");
+        assert_one_line_failure(
+            "extract",
+            &args,
+            &o,
+            "OpenVINO's plugin for ONNX Runtime offers only Intel devices, and this CPU is",
+        );
         assert!(!out.exists());
         let o = extract(&["--model", s(&m), "--images", s(&imgs), "--out", s(&out)], &openvino_plugin());
         assert!(o.status.success(), "{}", stderr(&o));
-        assert!(stderr(&o).contains("device: cpu (auto: no usable CUDA provider or GPU, OpenVINO's plugin offers only Intel devices"), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains(
+                "device: cpu (auto: no usable CUDA provider or GPU, OpenVINO's plugin offers only Intel devices"
+            ),
+            "{}",
+            stderr(&o)
+        );
         eprintln!("not an Intel CPU: OpenVINO's features were not compared here");
         return;
     }
     for device in ["openvino", "auto"] {
-        let o = extract(&["--model", s(&m), "--images", s(&imgs), "--layer", "layer3,avgpool", "--batch", "4", "--device", device, "--out", s(&out), "--overwrite"], &openvino_plugin());
+        let o = extract(
+            &[
+                "--model",
+                s(&m),
+                "--images",
+                s(&imgs),
+                "--layer",
+                "layer3,avgpool",
+                "--batch",
+                "4",
+                "--device",
+                device,
+                "--out",
+                s(&out),
+                "--overwrite",
+            ],
+            &openvino_plugin(),
+        );
         assert!(o.status.success(), "{}", stderr(&o));
         let err = stderr(&o);
         assert!(err.contains("device: openvino"), "{device}: {err}");
@@ -62,7 +95,10 @@ fn openvino_gives_onnx_runtimes_features_and_says_it_ran() {
         // PIL + ONNX Runtime's CPU provider on the same model: OpenVINO may
         // compute in bf16 on an AMX CPU, which keeps cosine well above 0.999.
         for (layer, pool) in [("layer3", "avg"), ("avgpool", "none")] {
-            let o = py("scripts/oracles/reference-features.py", &[s(&out), "--model", s(&m), "--layer", layer, "--pool", pool, "--min-cosine", "0.999"]);
+            let o = py(
+                "scripts/oracles/reference-features.py",
+                &[s(&out), "--model", s(&m), "--layer", layer, "--pool", pool, "--min-cosine", "0.999"],
+            );
             let report: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", stderr(&o)));
             assert!(o.status.success(), "{device} {layer}: {report}");
         }
@@ -89,12 +125,26 @@ fn openvino_without_its_plugin_is_one_line_naming_the_setup_step() {
     let lib = dir.path().join("site/onnxruntime/capi/libonnxruntime.so");
     std::fs::create_dir_all(lib.parent().unwrap()).unwrap();
     std::fs::copy(extract::runtime::locate().unwrap(), &lib).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_extract")).env_remove("ORT_OPENVINO_PLUGIN").env("ORT_DYLIB_PATH", &lib).args(args).output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_extract"))
+        .env_remove("ORT_OPENVINO_PLUGIN")
+        .env("ORT_DYLIB_PATH", &lib)
+        .args(args)
+        .output()
+        .unwrap();
     assert_one_line_failure("extract", &args, &o, "OpenVINO's plugin for ONNX Runtime is not installed");
     assert!(!out.exists());
     // auto without the plugin: the CPU provider, and it says why.
     let auto = ["--model", s(&m), "--images", s(&root), "--out", s(&out)];
-    let o = Command::new(env!("CARGO_BIN_EXE_extract")).env_remove("ORT_OPENVINO_PLUGIN").env("ORT_DYLIB_PATH", &lib).args(auto).output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_extract"))
+        .env_remove("ORT_OPENVINO_PLUGIN")
+        .env("ORT_DYLIB_PATH", &lib)
+        .args(auto)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("device: cpu (auto: no usable CUDA provider or GPU, no OpenVINO plugin)"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("device: cpu (auto: no usable CUDA provider or GPU, no OpenVINO plugin)"),
+        "{}",
+        stderr(&o)
+    );
 }

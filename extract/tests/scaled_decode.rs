@@ -66,8 +66,14 @@ fn large_jpegs_decode_at_pils_draft_scale_bit_for_bit() {
         }
         let exact = Config { decode: Decode::Exact, ..Default::default() };
         preprocess_file(file, &exact, &mut input).unwrap();
-        let (worst, mean) = (largest(&input, full), input.iter().zip(full).map(|(x, y)| (x - y).abs()).sum::<f32>() / input.len() as f32);
-        assert!(worst <= 5.0 * level && mean < 0.01, "{name}: --exact-decode differs from PIL's full decode by {worst} (mean {mean})");
+        let (worst, mean) = (
+            largest(&input, full),
+            input.iter().zip(full).map(|(x, y)| (x - y).abs()).sum::<f32>() / input.len() as f32,
+        );
+        assert!(
+            worst <= 5.0 * level && mean < 0.01,
+            "{name}: --exact-decode differs from PIL's full decode by {worst} (mean {mean})"
+        );
     }
     assert!(scales.iter().any(|(n, d)| n.contains("turned") && *d > 1), "an EXIF-turned file is decoded scaled");
 }
@@ -88,7 +94,8 @@ fn the_file_records_the_decode_and_matches_the_reference_either_way() {
         let f = featurefile::FeatureFile::open(&out).unwrap();
         assert_eq!(f.header.preprocess.decode.to_string(), decode);
         // The reference decodes as the file's record says.
-        let o = py("scripts/oracles/reference-features.py", &[s(&out), "--model", s(&narrow), "--min-cosine", "0.9999"]);
+        let o =
+            py("scripts/oracles/reference-features.py", &[s(&out), "--model", s(&narrow), "--min-cosine", "0.9999"]);
         let report: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", stderr(&o)));
         assert!(o.status.success(), "{decode}: {report}");
         features.push(f);
@@ -105,7 +112,11 @@ fn the_file_records_the_decode_and_matches_the_reference_either_way() {
     let o = part(None);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = part(Some("--exact-decode"));
-    assert!(!o.status.success() && stderr(&o).contains("scaled decode, this run's 256 224 exact decode"), "{}", stderr(&o));
+    assert!(
+        !o.status.success() && stderr(&o).contains("scaled decode, this run's 256 224 exact decode"),
+        "{}",
+        stderr(&o)
+    );
     // Scaled and full decodes of the same photos give nearly the same features.
     let (a, b) = (&features[0], &features[1]);
     let dim = a.columns[0].dim;

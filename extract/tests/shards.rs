@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use featurefile::shards::part_name;
-use testkit::{assert_no_partial_files, assert_one_line_failure, model, py_json, s, stderr};
 use featurefile::FeatureFile;
+use testkit::{assert_no_partial_files, assert_one_line_failure, model, py_json, s, stderr};
 
 const MODEL: &str = "resnet50-narrow.onnx";
 const SCHEDULER_VARS: [&str; 5] = [
@@ -48,9 +48,11 @@ fn images_of_width(dir: &Path, n: usize, width: u32) -> PathBuf {
     for i in 0..n {
         let class = root.join(["cats", "dogs", "wolves"][i % 3]);
         std::fs::create_dir_all(&class).unwrap();
-        image::RgbImage::from_fn(width + i as u32, width * 4 / 5, |x, y| image::Rgb([(x * 5 + i as u32) as u8, (y * 3) as u8, (x ^ y) as u8]))
-            .save(class.join(format!("{i:03}.png")))
-            .unwrap();
+        image::RgbImage::from_fn(width + i as u32, width * 4 / 5, |x, y| {
+            image::Rgb([(x * 5 + i as u32) as u8, (y * 3) as u8, (x ^ y) as u8])
+        })
+        .save(class.join(format!("{i:03}.png")))
+        .unwrap();
     }
     std::fs::write(root.join("dogs/004b-broken.jpg"), b"not a jpeg").unwrap();
     root
@@ -97,7 +99,11 @@ fn parts_in_order_are_the_single_run_bit_for_bit() {
             let err = run_ok(&imgs, &["--shard", &format!("{k}/{n}"), "--out", &format!("{}/", out.display())]);
             assert!(err.contains(&format!("shard {k}/{n}: ")), "{err}");
         }
-        assert_eq!(files_in(&out), (0..n).map(|k| part_name(k, n)).collect::<Vec<_>>(), "one file per task, nothing else");
+        assert_eq!(
+            files_in(&out),
+            (0..n).map(|k| part_name(k, n)).collect::<Vec<_>>(),
+            "one file per task, nothing else"
+        );
         let ps = parts(&out, n);
         let union: Rows = ps.iter().flat_map(rows).collect();
         assert_eq!(union, rows(&whole), "N={n}: the parts in order are the single run");
@@ -107,12 +113,25 @@ fn parts_in_order_are_the_single_run_bit_for_bit() {
             let shard = p.header.shard.as_ref().expect("a part has a shard record");
             assert_eq!((shard.index, shard.count, shard.total_images), (k, n, 14), "N={n} part {k}");
             assert_eq!(
-                (p.header.model.clone(), p.header.classes.clone(), p.header.layers.clone(), p.header.preprocess.clone()),
-                (whole.header.model.clone(), whole.header.classes.clone(), whole.header.layers.clone(), whole.header.preprocess.clone())
+                (
+                    p.header.model.clone(),
+                    p.header.classes.clone(),
+                    p.header.layers.clone(),
+                    p.header.preprocess.clone()
+                ),
+                (
+                    whole.header.model.clone(),
+                    whole.header.classes.clone(),
+                    whole.header.layers.clone(),
+                    whole.header.preprocess.clone()
+                )
             );
             assert_eq!(shard.images, p.len() + p.header.skipped.len(), "images in the range, read or skipped");
             if let Some(first) = &shard.first {
-                assert!(p.paths.first().is_none_or(|f| f >= first) && p.paths.last().is_none_or(|l| Some(l) <= shard.last.as_ref()));
+                assert!(
+                    p.paths.first().is_none_or(|f| f >= first)
+                        && p.paths.last().is_none_or(|l| Some(l) <= shard.last.as_ref())
+                );
             }
             skipped.extend(p.header.skipped.clone());
         }
@@ -154,7 +173,12 @@ fn shard_auto_reads_slurm_and_kubernetes_variables() {
 
     // A Slurm array --array=4-6: task id 5 is the second of three.
     let slurm = dir.path().join("slurm");
-    let vars = [("SLURM_ARRAY_TASK_ID", "5"), ("SLURM_ARRAY_TASK_MIN", "4"), ("SLURM_ARRAY_TASK_COUNT", "3"), ("SLURM_ARRAY_TASK_STEP", "1")];
+    let vars = [
+        ("SLURM_ARRAY_TASK_ID", "5"),
+        ("SLURM_ARRAY_TASK_MIN", "4"),
+        ("SLURM_ARRAY_TASK_COUNT", "3"),
+        ("SLURM_ARRAY_TASK_STEP", "1"),
+    ];
     let o = extract(&imgs, &["--shard", "auto", "--out", &format!("{}/", slurm.display())], &vars);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(files_in(&slurm), [part_name(1, 3)]);
@@ -169,7 +193,11 @@ fn shard_auto_reads_slurm_and_kubernetes_variables() {
 
     // A Kubernetes Indexed Job of 3 completions, index 1.
     let k8s = dir.path().join("k8s");
-    let o = extract(&imgs, &["--shard", "auto/3", "--out", &format!("{}/", k8s.display())], &[("JOB_COMPLETION_INDEX", "1")]);
+    let o = extract(
+        &imgs,
+        &["--shard", "auto/3", "--out", &format!("{}/", k8s.display())],
+        &[("JOB_COMPLETION_INDEX", "1")],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(rows(&FeatureFile::open(&k8s.join(part_name(1, 3))).unwrap()), expect);
 
@@ -185,7 +213,11 @@ fn shard_auto_reads_slurm_and_kubernetes_variables() {
         (vec!["--shard", "auto"], vec![], "neither SLURM_ARRAY_TASK_ID"),
         (vec!["--shard", "auto"], vec![("JOB_COMPLETION_INDEX", "1")], "write --shard auto/N"),
         (vec!["--shard", "auto/3"], vec![("JOB_COMPLETION_INDEX", "3")], "--shard 3/3: the task index must be below"),
-        (vec!["--shard", "auto"], vec![("SLURM_ARRAY_TASK_ID", "1"), ("SLURM_ARRAY_TASK_MIN", "0")], "SLURM_ARRAY_TASK_COUNT is not set"),
+        (
+            vec!["--shard", "auto"],
+            vec![("SLURM_ARRAY_TASK_ID", "1"), ("SLURM_ARRAY_TASK_MIN", "0")],
+            "SLURM_ARRAY_TASK_COUNT is not set",
+        ),
         (vec!["--shard", "auto/4"], vars.to_vec(), "--shard auto/4: SLURM_ARRAY_TASK_ID is 5, not below 4"),
         (vec!["--shard", "auto"], vec![("SLURM_ARRAY_TASK_ID", "1"), ("JOB_COMPLETION_INDEX", "1")], "both"),
     ];
@@ -220,10 +252,20 @@ fn a_done_part_is_skipped_another_runs_refused_a_killed_one_redone() {
 
     let args = ["--shard", "1/2", "--out", &out, "--resize", "240"];
     let o = extract(&imgs, &args, &[]);
-    assert_one_line_failure("extract", &args, &o, "exists from another run (resize 256 crop 224 scaled decode, this run's 240 224 scaled decode)");
+    assert_one_line_failure(
+        "extract",
+        &args,
+        &o,
+        "exists from another run (resize 256 crop 224 scaled decode, this run's 240 224 scaled decode)",
+    );
     let args = ["--shard", "1/2", "--out", &out, "--pool", "max"];
     let o = extract(&imgs, &args, &[]);
-    assert_one_line_failure("extract", &args, &o, "(layers layer2 (avg),avgpool (none), this run's layer2,avgpool with --pool max)");
+    assert_one_line_failure(
+        "extract",
+        &args,
+        &o,
+        "(layers layer2 (avg),avgpool (none), this run's layer2,avgpool with --pool max)",
+    );
     std::fs::create_dir_all(imgs.join("cats/more")).unwrap();
     std::fs::copy(imgs.join("cats/000.png"), imgs.join("cats/more/x.png")).unwrap();
     let o = extract(&imgs, &["--shard", "1/2", "--out", &out], &[]);
@@ -265,7 +307,10 @@ fn a_part_killed_mid_run_is_redone_and_its_partial_file_removed() {
     assert!(err.contains("removed 1 partial file"), "{err}");
     assert_eq!(files_in(&out_dir), [part_name(0, 1)]);
     run_ok(&imgs, &["--out", s(&single)]);
-    assert_eq!(rows(&FeatureFile::open(&out_dir.join(part_name(0, 1))).unwrap()), rows(&FeatureFile::open(&single).unwrap()));
+    assert_eq!(
+        rows(&FeatureFile::open(&out_dir.join(part_name(0, 1))).unwrap()),
+        rows(&FeatureFile::open(&single).unwrap())
+    );
 }
 
 #[test]
@@ -283,7 +328,10 @@ fn duckdb_polars_and_pyarrow_read_the_folder_as_one_table() {
     let got = py_json("extract/tests/py/read_parts.py", &[s(&out)]);
     let paths: Vec<&str> = whole.paths.iter().map(String::as_str).collect();
     let values: Vec<u8> = whole.column("avgpool").unwrap().values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let want = { use sha2::Digest; hex::encode(sha2::Sha256::digest(&values)) };
+    let want = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&values))
+    };
     for reader in ["pyarrow", "polars", "duckdb"] {
         let r = &got[reader];
         assert_eq!(r["rows"], paths.len(), "{reader}: {r}");
@@ -318,10 +366,18 @@ fn the_sbatch_script_runs_as_an_array_task_would() {
         }
         c.envs(vars.iter().copied()).output().unwrap()
     };
-    let o = run(&[("SLURM_ARRAY_TASK_ID", "4"), ("SLURM_ARRAY_TASK_MIN", "3"), ("SLURM_ARRAY_TASK_COUNT", "3"), ("SLURM_ARRAY_TASK_STEP", "1")]);
+    let o = run(&[
+        ("SLURM_ARRAY_TASK_ID", "4"),
+        ("SLURM_ARRAY_TASK_MIN", "3"),
+        ("SLURM_ARRAY_TASK_COUNT", "3"),
+        ("SLURM_ARRAY_TASK_STEP", "1"),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let part = out.join(part_name(1, 3));
-    assert_eq!(rows(&FeatureFile::open(&part).unwrap()), rows(&FeatureFile::open(&fixed.join(part_name(1, 3))).unwrap()));
+    assert_eq!(
+        rows(&FeatureFile::open(&part).unwrap()),
+        rows(&FeatureFile::open(&fixed.join(part_name(1, 3))).unwrap())
+    );
     // Resubmitted: nothing to do.
     let o = run(&[("SLURM_ARRAY_TASK_ID", "4"), ("SLURM_ARRAY_TASK_MIN", "3"), ("SLURM_ARRAY_TASK_COUNT", "3")]);
     assert!(o.status.success() && stderr(&o).contains("nothing to do"), "{}", stderr(&o));
@@ -333,7 +389,8 @@ fn the_sbatch_script_runs_as_an_array_task_would() {
 fn the_kubernetes_manifest_is_an_indexed_job_whose_command_runs() {
     let text = std::fs::read_to_string(testkit::root().join("deploy/kubernetes/extract-job.yaml")).unwrap();
     let value = |key: &str| -> String {
-        let line = text.lines().find(|l| l.trim_start().starts_with(&format!("{key}:"))).unwrap_or_else(|| panic!("no {key}"));
+        let line =
+            text.lines().find(|l| l.trim_start().starts_with(&format!("{key}:"))).unwrap_or_else(|| panic!("no {key}"));
         line.split_once(':').unwrap().1.trim().to_string()
     };
     assert_eq!(value("kind"), "Job");

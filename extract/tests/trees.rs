@@ -36,7 +36,9 @@ fn extract(images: &Path, out: &Path, extra: &[&str]) -> Output {
 
 fn png(path: &Path, shade: u8) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    image::RgbImage::from_fn(280, 250, |x, y| image::Rgb([shade, (x % 251) as u8, (y % 241) as u8])).save_with_format(path, image::ImageFormat::Png).unwrap();
+    image::RgbImage::from_fn(280, 250, |x, y| image::Rgb([shade, (x % 251) as u8, (y % 241) as u8]))
+        .save_with_format(path, image::ImageFormat::Png)
+        .unwrap();
 }
 
 /// A class folder `a` with three images and one more thing `odd` makes.
@@ -99,7 +101,10 @@ fn a_link_loop_is_walked_once_and_said() {
     assert!(o.status.success(), "{err}");
     let f = FeatureFile::open(&out).unwrap();
     assert_eq!(f.paths, ["a/0.png", "a/1.png", "a/2.png", "b/x.png"], "each image once");
-    assert!(err.contains("a/loop is a folder already walked (a link loop, or a second link to it): walked once"), "{err}");
+    assert!(
+        err.contains("a/loop is a folder already walked (a link loop, or a second link to it): walked once"),
+        "{err}"
+    );
     assert!(err.contains("b/again is a folder already walked"), "{err}");
 }
 
@@ -125,7 +130,10 @@ fn a_file_above_the_byte_limit_is_skipped_before_it_is_read() {
     let limit = (size - 1).to_string();
     let o = extract(&root, &out, &["--max-bytes", &limit]);
     let err = stderr(&o);
-    assert!(err.contains(&format!("skipped a/0.png: file is {size} bytes, above the limit of {limit} (--max-bytes)")), "{err}");
+    assert!(
+        err.contains(&format!("skipped a/0.png: file is {size} bytes, above the limit of {limit} (--max-bytes)")),
+        "{err}"
+    );
 }
 
 #[test]

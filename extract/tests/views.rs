@@ -31,9 +31,11 @@ fn images(dir: &Path) -> Vec<(PathBuf, String)> {
     std::fs::create_dir_all(root.join("png")).unwrap();
     for (i, (w, h)) in [(500, 375), (240, 320), (97, 61), (40, 400)].into_iter().enumerate() {
         let rel = format!("png/{i}.png");
-        image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 5 + y) as u8, (y * 3) as u8, (x ^ y) as u8 ^ (i as u8 * 40)]))
-            .save(root.join(&rel))
-            .unwrap();
+        image::RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([(x * 5 + y) as u8, (y * 3) as u8, (x ^ y) as u8 ^ (i as u8 * 40)])
+        })
+        .save(root.join(&rel))
+        .unwrap();
         out.push((root.join(&rel), rel));
     }
     let large = root.join("large");
@@ -113,9 +115,11 @@ fn folder(dir: &Path, n: usize) -> PathBuf {
     for i in 0..n {
         let class = root.join(["cats", "dogs"][i % 2]);
         std::fs::create_dir_all(&class).unwrap();
-        image::RgbImage::from_fn(150 + i as u32 * 7, 120, |x, y| image::Rgb([(x * 3 + i as u32 * 9) as u8, (y * 2) as u8, (x * y) as u8]))
-            .save(class.join(format!("{i:02}.png")))
-            .unwrap();
+        image::RgbImage::from_fn(150 + i as u32 * 7, 120, |x, y| {
+            image::Rgb([(x * 3 + i as u32 * 9) as u8, (y * 2) as u8, (x * y) as u8])
+        })
+        .save(class.join(format!("{i:02}.png")))
+        .unwrap();
     }
     std::fs::write(root.join("cats/zz-broken.jpg"), b"not a jpeg").unwrap();
     root
@@ -181,7 +185,11 @@ fn view_zero_is_todays_row_and_a_seed_gives_the_same_file_sharded_or_not() {
     for k in 0..3 {
         run_ok(&imgs, &["--views", "4", "--seed", "5", "--shard", &format!("{k}/3"), "--out", &parts, "--batch", "16"]);
     }
-    assert_eq!(rows(&FeatureFile::open(Path::new(&parts)).unwrap()), view_rows, "the parts hold the single run's views");
+    assert_eq!(
+        rows(&FeatureFile::open(Path::new(&parts)).unwrap()),
+        view_rows,
+        "the parts hold the single run's views"
+    );
     // Resubmitted with another seed: another run's part, said by name.
     let o = extract(&imgs, &["--views", "4", "--seed", "6", "--shard", "0/3", "--out", &parts]);
     assert_one_line_failure("extract", &[], &o, "4 views seed 5, this run's 4 views seed 6");
@@ -195,7 +203,10 @@ fn view_zero_is_todays_row_and_a_seed_gives_the_same_file_sharded_or_not() {
     }
 
     // Every row's features are ONNX Runtime's own for the view the contract draws.
-    let r = py_json("scripts/oracles/reference-features.py", &[s(&a), "--model", s(&model(MODEL)), "--layer", "avgpool", "--min-cosine", "0.99999"]);
+    let r = py_json(
+        "scripts/oracles/reference-features.py",
+        &[s(&a), "--model", s(&model(MODEL)), "--layer", "avgpool", "--min-cosine", "0.99999"],
+    );
     assert_eq!(r["rows"], 36, "{r}");
     assert!(r["below"].as_array().unwrap().is_empty(), "rows off ONNX Runtime's features: {r}");
 

@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use testkit::{assert_one_line_failure, model, py, py_json, python, root, s, shared_fixtures as fixtures, stderr};
 use featurefile::FeatureFile;
+use testkit::{assert_one_line_failure, model, py, py_json, python, root, s, shared_fixtures as fixtures, stderr};
 
 /// extract with its cache in `cache` and downloads pointed at `base`.
 fn extract_in(args: &[&str], cwd: &Path, cache: &Path, base: &str) -> Output {
@@ -53,9 +53,11 @@ fn images(dir: &Path) -> PathBuf {
     let root = dir.join("images");
     for (i, class) in ["a", "b", "a"].iter().enumerate() {
         std::fs::create_dir_all(root.join(class)).unwrap();
-        image::RgbImage::from_fn(260 + 10 * i as u32, 240, |x, y| image::Rgb([(x * 3) as u8, (y + i as u32 * 40) as u8, (x ^ y) as u8]))
-            .save(root.join(class).join(format!("{i}.png")))
-            .unwrap();
+        image::RgbImage::from_fn(260 + 10 * i as u32, 240, |x, y| {
+            image::Rgb([(x * 3) as u8, (y + i as u32 * 40) as u8, (x ^ y) as u8])
+        })
+        .save(root.join(class).join(format!("{i}.png")))
+        .unwrap();
     }
     root
 }
@@ -73,12 +75,22 @@ fn assert_checkpoint_gives_the_frameworks_outputs(checkpoint: &Path, fixture: &P
     let o = extract_in(&["--model", s(checkpoint), "--list-layers"], &root(), &cache, DEAD);
     assert!(o.status.success(), "{}", stderr(&o));
     let table = String::from_utf8_lossy(&o.stdout);
-    let found: Vec<&str> = table.lines().skip(3).take_while(|l| !l.starts_with("avgpool:")).filter_map(|l| l.split_whitespace().next()).collect();
+    let found: Vec<&str> = table
+        .lines()
+        .skip(3)
+        .take_while(|l| !l.starts_with("avgpool:"))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
     assert_eq!(found, ["stem", "layer1", "layer2", "layer3", "layer4", "avgpool"], "{table}");
     assert!(table.contains("16 residual blocks"), "{table}");
 
     let layers = "layer1,layer4,avgpool";
-    let o = extract_in(&["--model", s(checkpoint), "--images", s(&imgs), "--layer", layers, "--out", s(&out)], &root(), &cache, DEAD);
+    let o = extract_in(
+        &["--model", s(checkpoint), "--images", s(&imgs), "--layer", layers, "--out", s(&out)],
+        &root(),
+        &cache,
+        DEAD,
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let converted = files(&cache);
     assert_eq!(converted.len(), 1, "one conversion cached: {converted:?}");
@@ -93,7 +105,10 @@ fn assert_checkpoint_gives_the_frameworks_outputs(checkpoint: &Path, fixture: &P
         assert!(d <= 1e-5, "{name}: differs from the framework's by {d:e} of its largest value: {r}");
     }
     for (layer, info) in &f.header.layers {
-        let r = py_json("scripts/oracles/reference-features.py", &[s(&out), "--model", s(&onnx), "--layer", layer, "--tensor", &info.tensor, "--min-cosine", "0.99999"]);
+        let r = py_json(
+            "scripts/oracles/reference-features.py",
+            &[s(&out), "--model", s(&onnx), "--layer", layer, "--tensor", &info.tensor, "--min-cosine", "0.99999"],
+        );
         assert!(r["below"].as_array().unwrap().is_empty(), "{layer}: {r}");
     }
     f
@@ -114,7 +129,11 @@ fn pytorch_checkpoints_of_both_formats_are_read_in_rust() {
         // The weights record: named by content (not a known release), the source's full sha256.
         let w = f.header.weights.clone().expect("a weights record");
         assert_eq!(w.sha256, fixture_sha256(&fx, file), "{file}");
-        assert!(w.name.starts_with(&format!("checkpoint sha256 {}", &w.sha256[..12])) && w.name.ends_with("(not a known release)"), "{w:?}");
+        assert!(
+            w.name.starts_with(&format!("checkpoint sha256 {}", &w.sha256[..12]))
+                && w.name.ends_with("(not a known release)"),
+            "{w:?}"
+        );
         assert_eq!(w.url, "");
         assert_eq!((f.header.preprocess.resize, f.header.preprocess.crop), (256, 224));
         models.push(f.header.model.sha256);
@@ -167,18 +186,17 @@ fn checkpoints_that_would_run_code_or_explode_are_refused_and_nothing_runs() {
     assert!(o.status.success(), "{}", stderr(&o));
     let imgs = images(dir.path());
     let out = dir.path().join("f.parquet");
-    for (file, expect) in [
-        ("evil-zip.pth", "refused"),
-        ("evil-legacy.pth", "refused"),
-        ("bomb.pth", "zip bomb"),
-    ] {
+    for (file, expect) in [("evil-zip.pth", "refused"), ("evil-legacy.pth", "refused"), ("bomb.pth", "zip bomb")] {
         let checkpoint = dir.path().join(file);
         let args = ["--model", s(&checkpoint), "--images", s(&imgs), "--out", s(&out)];
         let o = extract_in(&args, &root(), &cache, DEAD);
         assert_one_line_failure("extract", &args, &o, expect);
         if file.starts_with("evil") {
             let err = stderr(&o);
-            assert!(err.contains("posix.system") || err.contains("os.system"), "the refusal names what it asked for: {err}");
+            assert!(
+                err.contains("posix.system") || err.contains("os.system"),
+                "the refusal names what it asked for: {err}"
+            );
         }
         assert!(!marker.exists(), "{file}: the payload ran");
         assert!(!out.exists(), "{file}");
@@ -277,25 +295,52 @@ fn named_weights_download_once_verified_and_are_used_offline_after() {
     // Bytes that are not the release: torchvision's published size, then its hash prefix
     // (a file of the release's size whose sha256 is another).
     let v1 = ["--model", "torchvision:IMAGENET1K_V1", "--list-layers"];
-    assert_one_line_failure("extract", &v1, &extract_in(&v1, &root(), &cache, &server.url("")), "not the published 97.781 MiB");
+    assert_one_line_failure(
+        "extract",
+        &v1,
+        &extract_in(&v1, &root(), &cache, &server.url("")),
+        "not the published 97.781 MiB",
+    );
     assert!(files(&cache).is_empty(), "left {:?}", files(&cache));
     let v2 = ["--model", "torchvision:IMAGENET1K_V2", "--list-layers"];
-    std::fs::File::create(served.path().join("resnet50-11ad3fa6.pth")).unwrap().set_len((97.79 * 1048576.0) as u64).unwrap();
-    assert_one_line_failure("extract", &v2, &extract_in(&v2, &root(), &cache, &server.url("")), "does not start with 11ad3fa6, as the file name says");
+    std::fs::File::create(served.path().join("resnet50-11ad3fa6.pth"))
+        .unwrap()
+        .set_len((97.79 * 1048576.0) as u64)
+        .unwrap();
+    assert_one_line_failure(
+        "extract",
+        &v2,
+        &extract_in(&v2, &root(), &cache, &server.url("")),
+        "does not start with 11ad3fa6, as the file name says",
+    );
     assert!(files(&cache).is_empty(), "left {:?}", files(&cache));
 
     // Through a redirect, the right bytes land, are verified, cached and converted.
     let o = extract_in(&args, &root(), &cache, &server.url("/redirect"));
     assert!(o.status.success(), "{}", stderr(&o));
     let sha = fixture_sha256(&ms, "resnet50-w8.ckpt");
-    assert!(stderr(&o).contains(&format!("mindspore:resnet50_224_new: {} verified, sha256 {sha}", server.url("/redirect/resnet50_224_new.ckpt"))), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "mindspore:resnet50_224_new: {} verified, sha256 {sha}",
+            server.url("/redirect/resnet50_224_new.ckpt")
+        )),
+        "{}",
+        stderr(&o)
+    );
     let cached = files(&cache);
     assert_eq!(cached.len(), 3, "{cached:?}");
-    assert_eq!(std::fs::read(cache.join("resnet-features/checkpoints/resnet50_224_new.ckpt")).unwrap(), std::fs::read(ms.join("resnet50-w8.ckpt")).unwrap());
+    assert_eq!(
+        std::fs::read(cache.join("resnet-features/checkpoints/resnet50_224_new.ckpt")).unwrap(),
+        std::fs::read(ms.join("resnet50-w8.ckpt")).unwrap()
+    );
     let f = FeatureFile::open(&out).unwrap();
     let w = f.header.weights.clone().unwrap();
     assert_eq!(w.name, "MindSpore ResNet50 transfer learning tutorial, resnet50_224_new.ckpt");
-    assert_eq!(w.url, "https://mindspore-website.obs.cn-north-4.myhuaweicloud.com/notebook/models/application/resnet50_224_new.ckpt", "the release's address, not the mirror's");
+    assert_eq!(
+        w.url,
+        "https://mindspore-website.obs.cn-north-4.myhuaweicloud.com/notebook/models/application/resnet50_224_new.ckpt",
+        "the release's address, not the mirror's"
+    );
     assert_eq!(w.sha256, sha);
     assert_eq!(f.header.model.file, "mindspore:resnet50_224_new");
     let first = f.header.model.sha256.clone();
@@ -325,7 +370,10 @@ fn without_model_the_imagenet_weights_are_taken_and_offline_the_way_out_is_named
     let o = extract_in(&args, w, &cache, DEAD);
     assert_one_line_failure("extract", &args, &o, "torchvision:IMAGENET1K_V1: cannot reach");
     let err = stderr(&o);
-    assert!(err.contains("give --model FILE") && err.contains("--model models/resnet50.onnx (the untrained test model)"), "{err}");
+    assert!(
+        err.contains("give --model FILE") && err.contains("--model models/resnet50.onnx (the untrained test model)"),
+        "{err}"
+    );
     assert!(!w.join("features/train.parquet").exists() && files(&cache).is_empty());
 
     // A V1 file placed in the cache by hand is checked like a download: this one is not V1.
@@ -368,12 +416,23 @@ onnx.save(m, sys.argv[2])
     let o = extract_in(&["--model", s(&v2), "--images", s(&imgs), "--out", s(&out)], &root(), &cache, DEAD);
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
-    assert!(err.starts_with(&format!("model: {} (torchvision ResNet50_Weights.IMAGENET1K_V2); resize 232, crop 224 (the model's)\n", v2.display())), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "model: {} (torchvision ResNet50_Weights.IMAGENET1K_V2); resize 232, crop 224 (the model's)\n",
+            v2.display()
+        )),
+        "{err}"
+    );
     let f = FeatureFile::open(&out).unwrap();
     assert_eq!((f.header.preprocess.resize, f.header.preprocess.crop), (232, 224));
     assert_eq!(f.header.weights.unwrap().name, "torchvision ResNet50_Weights.IMAGENET1K_V2");
     // An explicit size wins over the model's.
-    let o = extract_in(&["--model", s(&v2), "--images", s(&imgs), "--out", s(&out), "--resize", "256", "--overwrite"], &root(), &cache, DEAD);
+    let o = extract_in(
+        &["--model", s(&v2), "--images", s(&imgs), "--out", s(&out), "--resize", "256", "--overwrite"],
+        &root(),
+        &cache,
+        DEAD,
+    );
     let err = stderr(&o);
     assert!(err.lines().next().unwrap().ends_with("resize 256, crop 224 (resize as given, crop the model's)"), "{err}");
     assert_eq!(FeatureFile::open(&out).unwrap().header.preprocess.resize, 256);

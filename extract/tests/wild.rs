@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use testkit::{assert_one_line_failure, model, py, s, stderr};
 use featurefile::FeatureFile;
+use testkit::{assert_one_line_failure, model, py, s, stderr};
 
 fn extract(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_extract")).args(args).output().expect("extract runs")
@@ -32,9 +32,11 @@ fn images(dir: &Path, n: usize) -> PathBuf {
     for i in 0..n {
         let class = root.join(if i % 2 == 0 { "a" } else { "b" });
         std::fs::create_dir_all(&class).unwrap();
-        image::RgbImage::from_fn(300 + i as u32, 240, |x, y| image::Rgb([(x * 3 + i as u32) as u8, (y * 2) as u8, (x ^ y) as u8]))
-            .save(class.join(format!("{i:02}.png")))
-            .unwrap();
+        image::RgbImage::from_fn(300 + i as u32, 240, |x, y| {
+            image::Rgb([(x * 3 + i as u32) as u8, (y * 2) as u8, (x ^ y) as u8])
+        })
+        .save(class.join(format!("{i:02}.png")))
+        .unwrap();
     }
     root
 }
@@ -97,15 +99,31 @@ fn model_zoo_caffe2_files_weights_from_constant_of_shape_and_inputs_with_initial
     let o = extract(&["--model", s(&zoo), "--list-layers"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let table = String::from_utf8_lossy(&o.stdout);
-    let found: Vec<&str> = table.lines().skip(3).take_while(|l| !l.starts_with("avgpool:")).filter_map(|l| l.split_whitespace().next()).collect();
+    let found: Vec<&str> = table
+        .lines()
+        .skip(3)
+        .take_while(|l| !l.starts_with("avgpool:"))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
     assert_eq!(found, ["stem", "layer1", "layer2", "layer3", "layer4", "avgpool"], "{table}");
     let out = dir.path().join("zoo.parquet");
     run_ok(&["--model", s(&zoo), "--images", s(&imgs), "--layer", "stem,layer1,layer3,avgpool", "--out", s(&out)]);
     assert_matches_onnx_runtime(&zoo, &out);
     // The stages are the narrow model's own tensors (the file only renames operators).
     let narrow = dir.path().join("narrow.parquet");
-    run_ok(&["--model", s(&model("resnet50-narrow.onnx")), "--images", s(&imgs), "--layer", "stem,layer1,layer3,avgpool", "--out", s(&narrow)]);
-    let tensors = |f: &Path| FeatureFile::open(f).unwrap().header.layers.iter().map(|(_, l)| l.tensor.clone()).collect::<Vec<_>>();
+    run_ok(&[
+        "--model",
+        s(&model("resnet50-narrow.onnx")),
+        "--images",
+        s(&imgs),
+        "--layer",
+        "stem,layer1,layer3,avgpool",
+        "--out",
+        s(&narrow),
+    ]);
+    let tensors = |f: &Path| {
+        FeatureFile::open(f).unwrap().header.layers.iter().map(|(_, l)| l.tensor.clone()).collect::<Vec<_>>()
+    };
     assert_eq!(tensors(&out), tensors(&narrow));
 }
 
@@ -166,16 +184,34 @@ fn pre_activation_resnets_end_their_blocks_at_the_join() {
     let o = extract(&["--model", s(&models.join("preact.onnx")), "--list-layers"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let table = String::from_utf8_lossy(&o.stdout);
-    let rows: Vec<Vec<&str>> = table.lines().skip(3).take_while(|l| !l.starts_with("avgpool:")).map(|l| l.split_whitespace().collect()).collect();
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .skip(3)
+        .take_while(|l| !l.starts_with("avgpool:"))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     let got: Vec<(&str, &str)> = rows.iter().map(|r| (r[0], r[1])).collect();
-    assert_eq!(got, [("stem", "Nx8x56x56"), ("layer1", "Nx8x56x56"), ("layer2", "Nx16x28x28"), ("avgpool", "Nx16")], "{table}");
+    assert_eq!(
+        got,
+        [("stem", "Nx8x56x56"), ("layer1", "Nx8x56x56"), ("layer2", "Nx16x28x28"), ("avgpool", "Nx16")],
+        "{table}"
+    );
     assert!(table.contains("4 residual blocks"), "{table}");
     for r in &rows[1..3] {
         assert!(r[4].ends_with("/Add_output_0"), "a v2 block ends at its join, not a ReLU: {table}");
     }
     let imgs = images(dir.path(), 3);
     let out = dir.path().join("f.parquet");
-    run_ok(&["--model", s(&models.join("preact.onnx")), "--images", s(&imgs), "--layer", "layer1,layer2,avgpool", "--out", s(&out)]);
+    run_ok(&[
+        "--model",
+        s(&models.join("preact.onnx")),
+        "--images",
+        s(&imgs),
+        "--layer",
+        "layer1,layer2,avgpool",
+        "--out",
+        s(&out),
+    ]);
     assert_eq!(column(&out, "layer2").1[0].len(), 16);
 }
 
@@ -188,7 +224,10 @@ fn any_model_takes_raw_tensor_names_and_its_head_gives_avgpool() {
     let o = extract(&["--model", s(&plain), "--list-layers"]);
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(table.contains("no residual blocks") && table.lines().any(|l| l.starts_with("avgpool ") && l.contains("Nx16")), "{table}");
+    assert!(
+        table.contains("no residual blocks") && table.lines().any(|l| l.starts_with("avgpool ") && l.contains("Nx16")),
+        "{table}"
+    );
     assert!(table.contains("avgpool: the GlobalAveragePool the Gemm head takes"), "{table}");
 
     let imgs = images(dir.path(), 3);
@@ -201,7 +240,12 @@ fn any_model_takes_raw_tensor_names_and_its_head_gives_avgpool() {
     let bad = dir.path().join("bad.parquet");
     let args = ["--model", s(&plain), "--images", s(&imgs), "--layer", "layer2", "--out", s(&bad)];
     let o = extract(&args);
-    assert_one_line_failure("extract", &args, &o, "\"layer2\" needs a ResNet-style model; raw tensor names work on any model");
+    assert_one_line_failure(
+        "extract",
+        &args,
+        &o,
+        "\"layer2\" needs a ResNet-style model; raw tensor names work on any model",
+    );
     assert!(!bad.exists());
 }
 
@@ -213,7 +257,16 @@ fn external_weights_are_found_beside_the_model_from_any_directory() {
     let imgs = images(dir.path(), 3);
     let elsewhere = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a.parquet"), dir.path().join("b.parquet"));
-    run_ok(&["--model", s(&model("resnet50-narrow.onnx")), "--images", s(&imgs), "--layer", "layer3,avgpool", "--out", s(&a)]);
+    run_ok(&[
+        "--model",
+        s(&model("resnet50-narrow.onnx")),
+        "--images",
+        s(&imgs),
+        "--layer",
+        "layer3,avgpool",
+        "--out",
+        s(&a),
+    ]);
     let ext = models.join("external.onnx");
     let o = Command::new(env!("CARGO_BIN_EXE_extract"))
         .args(["--model", s(&ext), "--images", s(&imgs), "--layer", "layer3,avgpool", "--out", s(&b)])
@@ -248,9 +301,29 @@ fn a_fixed_batch_of_four_pads_every_short_batch() {
     let imgs = images(dir.path(), 9);
     std::fs::write(imgs.join("a/05-broken.jpg"), b"\xff\xd8\xff not really").unwrap();
     let (a, b) = (dir.path().join("a.parquet"), dir.path().join("b.parquet"));
-    let err = run_ok(&["--model", s(&fixed), "--images", s(&imgs), "--layer", "layer2,avgpool", "--batch", "32", "--out", s(&a)]);
+    let err = run_ok(&[
+        "--model",
+        s(&fixed),
+        "--images",
+        s(&imgs),
+        "--layer",
+        "layer2,avgpool",
+        "--batch",
+        "32",
+        "--out",
+        s(&a),
+    ]);
     assert!(err.lines().last().unwrap().starts_with("wrote 9 images") && err.contains("(1 skipped)"), "{err}");
-    run_ok(&["--model", s(&model("resnet50-narrow.onnx")), "--images", s(&imgs), "--layer", "layer2,avgpool", "--out", s(&b)]);
+    run_ok(&[
+        "--model",
+        s(&model("resnet50-narrow.onnx")),
+        "--images",
+        s(&imgs),
+        "--layer",
+        "layer2,avgpool",
+        "--out",
+        s(&b),
+    ]);
     for layer in ["layer2", "avgpool"] {
         let (pa, fa) = column(&a, layer);
         let (pb, fb) = column(&b, layer);
@@ -258,7 +331,6 @@ fn a_fixed_batch_of_four_pads_every_short_batch() {
         assert!(max_diff(&fa, &fb) < 1e-5, "{layer}: {}", max_diff(&fa, &fb));
     }
 }
-
 
 #[test]
 #[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
@@ -311,7 +383,8 @@ fn truncated_jpegs_are_skipped_and_trailing_bytes_are_not_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("images/x");
     std::fs::create_dir_all(&root).unwrap();
-    let img = image::RgbImage::from_fn(320, 240, |x, y| image::Rgb([(x / 2) as u8, (y / 2) as u8, ((x + y) / 3) as u8]));
+    let img =
+        image::RgbImage::from_fn(320, 240, |x, y| image::Rgb([(x / 2) as u8, (y / 2) as u8, ((x + y) / 3) as u8]));
     img.save(root.join("whole.jpg")).unwrap();
     let bytes = std::fs::read(root.join("whole.jpg")).unwrap();
     std::fs::write(root.join("cut.jpg"), &bytes[..bytes.len() * 4 / 10]).unwrap();
@@ -319,7 +392,14 @@ fn truncated_jpegs_are_skipped_and_trailing_bytes_are_not_an_error() {
     trailing.extend_from_slice(b"some bytes a camera left after the end marker");
     std::fs::write(root.join("trailing.jpg"), &trailing).unwrap();
     let out = dir.path().join("f.parquet");
-    let err = run_ok(&["--model", s(&model("resnet50-narrow.onnx")), "--images", s(&dir.path().join("images")), "--out", s(&out)]);
+    let err = run_ok(&[
+        "--model",
+        s(&model("resnet50-narrow.onnx")),
+        "--images",
+        s(&dir.path().join("images")),
+        "--out",
+        s(&out),
+    ]);
     assert!(err.contains("skipped x/cut.jpg: image file is truncated"), "{err}");
     let f = FeatureFile::open(&out).unwrap();
     assert_eq!(f.paths, ["x/trailing.jpg", "x/whole.jpg"]);
@@ -352,7 +432,10 @@ open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(
     let m = model("resnet50-narrow.onnx");
     let imgs = dir.path().join("images");
     let err = run_ok(&["--model", s(&m), "--images", s(&imgs), "--out", s(&out)]);
-    assert!(err.contains("skipped x/bomb.png: image is 14000x14000 = 196000000 pixels, above the limit of 178956970"), "{err}");
+    assert!(
+        err.contains("skipped x/bomb.png: image is 14000x14000 = 196000000 pixels, above the limit of 178956970"),
+        "{err}"
+    );
     assert_eq!(FeatureFile::open(&out).unwrap().paths, ["x/small.png"]);
     // The limit is the user's to set.
     let o = extract(&["--model", s(&m), "--images", s(&imgs), "--out", s(&out), "--max-pixels", "3000", "--overwrite"]);
@@ -377,15 +460,33 @@ fn int8_quantizes_every_wild_model_and_keeps_its_requested_tensors() {
             Some(raw) => format!("avgpool,{raw}"),
             None => "avgpool".to_string(),
         };
-        let (fp32, int8) = (dir.path().join(format!("{name}-fp32.parquet")), dir.path().join(format!("{name}-int8.parquet")));
+        let (fp32, int8) =
+            (dir.path().join(format!("{name}-fp32.parquet")), dir.path().join(format!("{name}-int8.parquet")));
         run_ok(&["--model", s(&m), "--images", s(&imgs), "--layer", &layers, "--out", s(&fp32)]);
         let o = Command::new(env!("CARGO_BIN_EXE_extract"))
             .env("XDG_CACHE_HOME", dir.path().join("cache"))
-            .args(["--model", s(&m), "--images", s(&imgs), "--layer", &layers, "--precision", "int8", "--calibrate", "8", "--out", s(&int8)])
+            .args([
+                "--model",
+                s(&m),
+                "--images",
+                s(&imgs),
+                "--layer",
+                &layers,
+                "--precision",
+                "int8",
+                "--calibrate",
+                "8",
+                "--out",
+                s(&int8),
+            ])
             .output()
             .unwrap();
         assert!(o.status.success(), "{name}: {}", stderr(&o));
-        assert_eq!(FeatureFile::open(&int8).unwrap().header.layers, FeatureFile::open(&fp32).unwrap().header.layers, "{name}: the same tensors");
+        assert_eq!(
+            FeatureFile::open(&int8).unwrap().header.layers,
+            FeatureFile::open(&fp32).unwrap().header.layers,
+            "{name}: the same tensors"
+        );
         for layer in layers.split(',') {
             let ((pa, fa), (pb, fb)) = (column(&fp32, layer), column(&int8, layer));
             assert_eq!(pa, pb);
@@ -412,15 +513,45 @@ fn fp16_converts_every_wild_model_as_onnx_runtimes_own_converter_does() {
             Some(raw) => format!("avgpool,{raw}"),
             None => "avgpool".to_string(),
         };
-        let (fp32, fp16) = (dir.path().join(format!("{name}-fp32.parquet")), dir.path().join(format!("{name}-fp16.parquet")));
+        let (fp32, fp16) =
+            (dir.path().join(format!("{name}-fp32.parquet")), dir.path().join(format!("{name}-fp16.parquet")));
         run_ok(&["--model", s(&m), "--images", s(&imgs), "--layer", &layers, "--device", "cpu", "--out", s(&fp32)]);
-        run_ok(&["--model", s(&m), "--images", s(&imgs), "--layer", &layers, "--device", "cpu", "--precision", "fp16", "--out", s(&fp16)]);
+        run_ok(&[
+            "--model",
+            s(&m),
+            "--images",
+            s(&imgs),
+            "--layer",
+            &layers,
+            "--device",
+            "cpu",
+            "--precision",
+            "fp16",
+            "--out",
+            s(&fp16),
+        ]);
         let f = FeatureFile::open(&fp16).unwrap();
         assert_eq!(f.header.layers, FeatureFile::open(&fp32).unwrap().header.layers, "{name}: the same tensors");
         for (layer, info) in &f.header.layers {
-            let args = [s(&fp16), "--model", s(&m), "--layer", layer, "--tensor", &info.tensor, "--fp16", "--min-cosine", "0.999"];
+            let args = [
+                s(&fp16),
+                "--model",
+                s(&m),
+                "--layer",
+                layer,
+                "--tensor",
+                &info.tensor,
+                "--fp16",
+                "--min-cosine",
+                "0.999",
+            ];
             let o = py("scripts/oracles/reference-features.py", &args);
-            assert!(o.status.success(), "{name} {layer}: below 0.999 of ONNX Runtime's own float16: {}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+            assert!(
+                o.status.success(),
+                "{name} {layer}: below 0.999 of ONNX Runtime's own float16: {}{}",
+                String::from_utf8_lossy(&o.stdout),
+                stderr(&o)
+            );
         }
     }
 }

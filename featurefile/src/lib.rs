@@ -14,13 +14,11 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, FixedSizeListArray, Float32Array, Int32Array, RecordBatch, StringArray,
-};
+use arrow::array::{Array, ArrayRef, FixedSizeListArray, Float32Array, Int32Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
-use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
+use parquet::arrow::ProjectionMask;
 use parquet::arrow::{encode_arrow_schema, ArrowWriter, ARROW_SCHEMA_META_KEY};
 use parquet::basic::Compression;
 use parquet::file::metadata::KeyValue;
@@ -61,7 +59,8 @@ pub mod keys {
     /// key existed ran fp32 on an unrecorded device).
     pub const INFERENCE: &str = "extract.inference";
     /// Every key the writer puts in the footer (`WEIGHTS` and `SHARD` only where they apply).
-    pub const ALL: [&str; 11] = [FORMAT, VERSION, MODEL, CLASSES, LAYERS, PREPROCESS, ROOT, SKIPPED, WEIGHTS, SHARD, INFERENCE];
+    pub const ALL: [&str; 11] =
+        [FORMAT, VERSION, MODEL, CLASSES, LAYERS, PREPROCESS, ROOT, SKIPPED, WEIGHTS, SHARD, INFERENCE];
 }
 
 /// Rows buffered before a row group is flushed: bounds memory whatever the
@@ -333,11 +332,8 @@ impl Header {
 
     fn to_key_values(&self) -> Vec<KeyValue> {
         let json = |v: serde_json::Value| v.to_string();
-        let layers: serde_json::Map<String, serde_json::Value> = self
-            .layers
-            .iter()
-            .map(|(n, l)| (n.clone(), serde_json::to_value(l).expect("plain struct")))
-            .collect();
+        let layers: serde_json::Map<String, serde_json::Value> =
+            self.layers.iter().map(|(n, l)| (n.clone(), serde_json::to_value(l).expect("plain struct"))).collect();
         // In the order of keys::ALL.
         let mut kvs = vec![
             KeyValue::new(keys::FORMAT.into(), FORMAT.to_string()),
@@ -356,7 +352,10 @@ impl Header {
             kvs.push(KeyValue::new(keys::SHARD.into(), json(serde_json::to_value(shard).expect("plain struct"))));
         }
         if let Some(inference) = &self.inference {
-            kvs.push(KeyValue::new(keys::INFERENCE.into(), json(serde_json::to_value(inference).expect("plain struct"))));
+            kvs.push(KeyValue::new(
+                keys::INFERENCE.into(),
+                json(serde_json::to_value(inference).expect("plain struct")),
+            ));
         }
         kvs
     }
@@ -503,11 +502,8 @@ impl FeatureWriter {
         let n = rows.paths.len();
         assert_eq!(rows.labels.len(), n, "one label per row");
         assert_eq!(rows.features.len(), self.layers.len(), "one buffer per feature column");
-        let label_names: StringArray = rows
-            .labels
-            .iter()
-            .map(|l| l.map(|i| self.classes[i as usize].as_str()))
-            .collect();
+        let label_names: StringArray =
+            rows.labels.iter().map(|l| l.map(|i| self.classes[i as usize].as_str())).collect();
         let mut cols: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from_iter_values(rows.paths.iter())),
             Arc::new(Int32Array::from(rows.labels.to_vec())),
@@ -524,9 +520,7 @@ impl FeatureWriter {
             cols.push(Arc::new(FixedSizeListArray::new(field, *dim as i32, values, None)));
         }
         let batch = RecordBatch::try_new(self.schema.clone(), cols).expect("columns match the schema");
-        self.writer
-            .write(&batch)
-            .map_err(|e| Error::Write { path: self.dest.clone(), reason: e.to_string() })?;
+        self.writer.write(&batch).map_err(|e| Error::Write { path: self.dest.clone(), reason: e.to_string() })?;
         Ok(())
     }
 
@@ -540,7 +534,8 @@ impl FeatureWriter {
         let metadata: std::collections::HashMap<String, String> =
             kvs.iter().map(|kv| (kv.key.clone(), kv.value.clone().unwrap_or_default())).collect();
         let schema = self.schema.as_ref().clone().with_metadata(metadata);
-        self.writer.append_key_value_metadata(KeyValue::new(ARROW_SCHEMA_META_KEY.into(), encode_arrow_schema(&schema)));
+        self.writer
+            .append_key_value_metadata(KeyValue::new(ARROW_SCHEMA_META_KEY.into(), encode_arrow_schema(&schema)));
         for kv in kvs {
             self.writer.append_key_value_metadata(kv);
         }
@@ -664,12 +659,7 @@ impl Source {
             .map(|k| shards::part_name(k, count))
             .collect();
         if missing > 0 && !allow_partial {
-            return Err(Error::MissingParts {
-                dir: path.to_owned(),
-                missing,
-                count,
-                first: first_missing[0].clone(),
-            });
+            return Err(Error::MissingParts { dir: path.to_owned(), missing, count, first: first_missing[0].clone() });
         }
         let mut merged: Option<Header> = None;
         let (mut rows, mut images) = (0, 0);
@@ -678,7 +668,9 @@ impl Source {
             let (h, n, meta) = footer(p)?;
             files.push((p.clone(), meta));
             let disagree = |what: String| Error::DisagreeingPart { path: p.clone(), what };
-            let numbers = |h: &Header| h.inference.as_ref().map_or((Precision::Fp32, None), |i| (i.precision, i.calibration.clone()));
+            let numbers = |h: &Header| {
+                h.inference.as_ref().map_or((Precision::Fp32, None), |i| (i.precision, i.calibration.clone()))
+            };
             let Some(shard) = h.shard.clone() else {
                 return Err(disagree(format!("no {} record in its footer", keys::SHARD)));
             };
@@ -723,12 +715,7 @@ impl Source {
         let mut header = merged.expect("at least one part");
         let total_images = header.shard.take().expect("checked above").total_images;
         header.skipped.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(Source {
-            header,
-            rows,
-            parts: Some(Parts { count, missing, first_missing, images, total_images }),
-            files,
-        })
+        Ok(Source { header, rows, parts: Some(Parts { count, missing, first_missing, images, total_images }), files })
     }
 
     /// Reads the rows, with the feature columns named in `columns` only
@@ -739,7 +726,11 @@ impl Source {
         let mut out = FeatureFile {
             columns: wanted
                 .iter()
-                .map(|(n, l)| FeatureColumn { name: n.clone(), dim: l.dim, values: Vec::with_capacity(self.rows * l.dim) })
+                .map(|(n, l)| FeatureColumn {
+                    name: n.clone(),
+                    dim: l.dim,
+                    values: Vec::with_capacity(self.rows * l.dim),
+                })
                 .collect(),
             header: self.header.clone(),
             paths: Vec::with_capacity(self.rows),
@@ -1034,7 +1025,8 @@ mod tests {
         assert_eq!(classes, "extract.classes names the class \"cats\" twice");
         // A layer named like a fixed column: the writer refuses to write it.
         for fixed in columns::ALL {
-            let e = FeatureWriter::create(&dir.path().join("r.parquet"), &h.classes, &[(fixed.into(), 1)]).err().unwrap();
+            let e =
+                FeatureWriter::create(&dir.path().join("r.parquet"), &h.classes, &[(fixed.into(), 1)]).err().unwrap();
             assert!(e.to_string().contains("a fixed column's name"), "{e}");
         }
     }
@@ -1062,7 +1054,10 @@ mod tests {
         let f = FeatureFile::open(&views_file(dir.path(), &[0, 1, 2, 0, 1, 2])).unwrap();
         assert_eq!(f.views, [0, 1, 2, 0, 1, 2]);
         assert_eq!(f.header.preprocess.views_per_image(), 3);
-        for (views, due) in [(&[0, 1, 2, 0, 2, 1][..], "has view 2 where view 1 of its 3 was due"), (&[0, 1, 2, 0, 1], "has no more rows where view 2")] {
+        for (views, due) in [
+            (&[0, 1, 2, 0, 2, 1][..], "has view 2 where view 1 of its 3 was due"),
+            (&[0, 1, 2, 0, 1], "has no more rows where view 2"),
+        ] {
             let err = FeatureFile::open(&views_file(dir.path(), views)).unwrap_err().to_string();
             assert!(err.contains("dogs/2.jpg") && err.contains(due), "{views:?}: {err}");
         }
@@ -1100,7 +1095,8 @@ mod tests {
     fn the_footer_holds_exactly_the_contracts_keys() {
         let mut h = header(&[("avgpool", 1)]);
         let names = |h: &Header| h.to_key_values().into_iter().map(|kv| kv.key).collect::<Vec<_>>();
-        let without = |skip: &[&str]| keys::ALL.iter().filter(|k| !skip.contains(k)).map(|k| k.to_string()).collect::<Vec<_>>();
+        let without =
+            |skip: &[&str]| keys::ALL.iter().filter(|k| !skip.contains(k)).map(|k| k.to_string()).collect::<Vec<_>>();
         assert_eq!(names(&h), without(&[keys::SHARD, keys::INFERENCE]), "a whole file has no shard record");
         h.shard = Some(shards::Shard {
             index: 1,
@@ -1114,12 +1110,19 @@ mod tests {
         h.inference = Some(Inference {
             device: "openvino".into(),
             precision: Precision::Int8,
-            calibration: Some(Calibration { images: 8, sha256: "ab".repeat(32), method: "minmax".into(), quantizer: 1, weight_bits: 8 }),
+            calibration: Some(Calibration {
+                images: 8,
+                sha256: "ab".repeat(32),
+                method: "minmax".into(),
+                quantizer: 1,
+                weight_bits: 8,
+            }),
         });
         assert_eq!(names(&h), keys::ALL);
         let back = Header::from_key_values(Path::new("p.parquet"), &h.to_key_values()).unwrap();
         assert_eq!(back, h);
-        let fields: Vec<String> = schema(&[("avgpool".into(), 1)], true).fields().iter().map(|f| f.name().clone()).collect();
+        let fields: Vec<String> =
+            schema(&[("avgpool".into(), 1)], true).fields().iter().map(|f| f.name().clone()).collect();
         assert_eq!(fields, [&columns::ALL[..], &["avgpool"]].concat());
     }
 
@@ -1127,7 +1130,8 @@ mod tests {
     fn a_preprocess_record_without_decode_was_a_full_decode() {
         let old = r#"{"resize": 256, "crop": 224, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "filter": "pil-bilinear-antialias"}"#;
         assert_eq!(serde_json::from_str::<Preprocess>(old).unwrap().decode, Decode::Exact);
-        let new = serde_json::to_value(Preprocess { decode: Decode::Scaled, ..serde_json::from_str(old).unwrap() }).unwrap();
+        let new =
+            serde_json::to_value(Preprocess { decode: Decode::Scaled, ..serde_json::from_str(old).unwrap() }).unwrap();
         assert_eq!(new["decode"], "scaled");
         assert!(new.get("views").is_none(), "one view per image: no record, as before views existed");
     }

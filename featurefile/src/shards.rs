@@ -83,7 +83,9 @@ mod tests {
         assert_eq!(parse_part_name(&part_name(99_999, 100_000)), Some((99_999, 100_000)));
         // A count past MAX_PARTS names no part: nothing is sized by it.
         assert_eq!(parse_part_name(&part_name(0, 100_000_000_000)), None);
-        for bad in ["part-3-of-16.parquet", "part-00016-of-00016.parquet", "part-00003-of-00016.parquet.partial", "x.parquet"] {
+        for bad in
+            ["part-3-of-16.parquet", "part-00016-of-00016.parquet", "part-00003-of-00016.parquet.partial", "x.parquet"]
+        {
             assert_eq!(parse_part_name(bad), None, "{bad}");
         }
     }

@@ -4,7 +4,10 @@
 //! constants).
 
 use featurefile::shards::Shard;
-use featurefile::{Decode, FeatureWriter, Header, LayerInfo, ModelInfo, Pool, Preprocess, Rows, Views, WeightsInfo, FORMAT, ROWS_PER_GROUP};
+use featurefile::{
+    Decode, FeatureWriter, Header, LayerInfo, ModelInfo, Pool, Preprocess, Rows, Views, WeightsInfo, FORMAT,
+    ROWS_PER_GROUP,
+};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 
 /// A file with every key and column the contract lists (weights, a shard
@@ -16,18 +19,38 @@ fn written() -> (Vec<String>, Vec<String>) {
     let classes = vec!["cats".to_string(), "dogs".to_string()];
     let mut w = FeatureWriter::create_with_views(&path, &classes, &[("avgpool".into(), 2)], true).unwrap();
     let paths = ["cats/a.png".to_string(), "cats/a.png".to_string()];
-    w.write(Rows { paths: &paths, labels: &[Some(0), Some(0)], features: &[&[0.5, 1.5, 0.25, 1.0]], views: &[0, 1] }).unwrap();
+    w.write(Rows { paths: &paths, labels: &[Some(0), Some(0)], features: &[&[0.5, 1.5, 0.25, 1.0]], views: &[0, 1] })
+        .unwrap();
     w.finish(&Header {
         version: "t".into(),
         model: ModelInfo { file: "m.onnx".into(), sha256: "ab".repeat(32), input: "input".into() },
         weights: Some(WeightsInfo { name: "w".into(), url: String::new(), sha256: "cd".repeat(32) }),
         classes,
         layers: vec![("avgpool".into(), LayerInfo { tensor: "/flatten".into(), pool: Pool::None, dim: 2 })],
-        preprocess: Preprocess { resize: 256, crop: 224, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], filter: "f".into(), decode: Decode::Exact, views: Some(Views::tutorial(2, 7)) },
+        preprocess: Preprocess {
+            resize: 256,
+            crop: 224,
+            mean: [0.485, 0.456, 0.406],
+            std: [0.229, 0.224, 0.225],
+            filter: "f".into(),
+            decode: Decode::Exact,
+            views: Some(Views::tutorial(2, 7)),
+        },
         root: "/r".into(),
         skipped: vec![],
-        shard: Some(Shard { index: 0, count: 1, first: Some("cats/a.png".into()), last: Some("cats/a.png".into()), images: 1, total_images: 1 }),
-        inference: Some(featurefile::Inference { device: "cpu".into(), precision: featurefile::Precision::Fp32, calibration: None }),
+        shard: Some(Shard {
+            index: 0,
+            count: 1,
+            first: Some("cats/a.png".into()),
+            last: Some("cats/a.png".into()),
+            images: 1,
+            total_images: 1,
+        }),
+        inference: Some(featurefile::Inference {
+            device: "cpu".into(),
+            precision: featurefile::Precision::Fp32,
+            calibration: None,
+        }),
     })
     .unwrap();
     let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
@@ -39,7 +62,8 @@ fn written() -> (Vec<String>, Vec<String>) {
         .map(|kv| kv.key.clone())
         .filter(|k| k != parquet::arrow::ARROW_SCHEMA_META_KEY)
         .collect();
-    let columns: Vec<String> = meta.schema_descr().root_schema().get_fields().iter().map(|f| f.name().to_string()).collect();
+    let columns: Vec<String> =
+        meta.schema_descr().root_schema().get_fields().iter().map(|f| f.name().to_string()).collect();
     (keys, columns)
 }
 

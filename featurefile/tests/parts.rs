@@ -5,7 +5,10 @@
 use std::path::Path;
 
 use featurefile::shards::{part_name, Shard};
-use featurefile::{Calibration, Decode, FeatureWriter, Header, Inference, LayerInfo, ModelInfo, Pool, Precision, Preprocess, Rows, Source};
+use featurefile::{
+    Calibration, Decode, FeatureWriter, Header, Inference, LayerInfo, ModelInfo, Pool, Precision, Preprocess, Rows,
+    Source,
+};
 
 fn header(index: usize, count: usize) -> Header {
     Header {
@@ -14,10 +17,25 @@ fn header(index: usize, count: usize) -> Header {
         weights: None,
         classes: vec!["cats".into(), "dogs".into()],
         layers: vec![("avgpool".into(), LayerInfo { tensor: "/flatten".into(), pool: Pool::None, dim: 2 })],
-        preprocess: Preprocess { resize: 256, crop: 224, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], filter: "f".into(), decode: Decode::Exact, views: None },
+        preprocess: Preprocess {
+            resize: 256,
+            crop: 224,
+            mean: [0.485, 0.456, 0.406],
+            std: [0.229, 0.224, 0.225],
+            filter: "f".into(),
+            decode: Decode::Exact,
+            views: None,
+        },
         root: "/r".into(),
         skipped: vec![],
-        shard: Some(Shard { index, count, first: Some(format!("cats/{index}.png")), last: Some(format!("cats/{index}.png")), images: 1, total_images: count }),
+        shard: Some(Shard {
+            index,
+            count,
+            first: Some(format!("cats/{index}.png")),
+            last: Some(format!("cats/{index}.png")),
+            images: 1,
+            total_images: count,
+        }),
         inference: None,
     }
 }
@@ -59,13 +77,29 @@ fn each_disagreement_is_refused_naming_the_part_and_what_differs() {
     let cases: Vec<Case> = vec![
         (Box::new(|h| h.model.sha256 = "cd".repeat(32)), None, "another model (sha256 cdcd"),
         (Box::new(|h| h.layers[0].1.tensor = "/other".into()), None, "other layers than part-00000-of-00003.parquet"),
-        (Box::new(|h| h.classes = vec!["cats".into(), "wolves".into()]), None, "other classes than part-00000-of-00003.parquet"),
+        (
+            Box::new(|h| h.classes = vec!["cats".into(), "wolves".into()]),
+            None,
+            "other classes than part-00000-of-00003.parquet",
+        ),
         (Box::new(|h| h.preprocess.resize = 232), None, "other preprocessing than part-00000-of-00003.parquet"),
-        (Box::new(|h| h.inference = Some(int8(7))), None, "another precision or int8 calibration than part-00000-of-00003.parquet"),
-        (Box::new(|h| h.shard.as_mut().unwrap().total_images = 4), None, "a list of 4 images where part-00000-of-00003.parquet has 3: the image folder changed between tasks"),
+        (
+            Box::new(|h| h.inference = Some(int8(7))),
+            None,
+            "another precision or int8 calibration than part-00000-of-00003.parquet",
+        ),
+        (
+            Box::new(|h| h.shard.as_mut().unwrap().total_images = 4),
+            None,
+            "a list of 4 images where part-00000-of-00003.parquet has 3: the image folder changed between tasks",
+        ),
         (Box::new(|h| h.shard = None), None, "no extract.shard record in its footer"),
         (Box::new(|h| h.shard.as_mut().unwrap().index = 1), None, "its footer says part 1 of 3"),
-        (Box::new(|h| *h = header(2, 4)), Some(part_name(2, 4)), "a part of 4, beside part-00000-of-00003.parquet of 3"),
+        (
+            Box::new(|h| *h = header(2, 4)),
+            Some(part_name(2, 4)),
+            "a part of 4, beside part-00000-of-00003.parquet of 3",
+        ),
     ];
     for (edit, name, expect) in cases {
         let (_dir, err) = folder(edit, name);
@@ -78,7 +112,13 @@ fn int8(weight_bits: u8) -> Inference {
     Inference {
         device: "cpu".into(),
         precision: Precision::Int8,
-        calibration: Some(Calibration { images: 8, sha256: "ab".repeat(32), method: "minmax".into(), quantizer: 1, weight_bits }),
+        calibration: Some(Calibration {
+            images: 8,
+            sha256: "ab".repeat(32),
+            method: "minmax".into(),
+            quantizer: 1,
+            weight_bits,
+        }),
     }
 }
 

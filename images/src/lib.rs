@@ -50,7 +50,8 @@ pub fn memory_available() -> Option<usize> {
     let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
     let system = kib * 1024;
-    let read = |name: &str| std::fs::read_to_string(Path::new("/sys/fs/cgroup").join(name)).ok()?.trim().parse::<usize>().ok();
+    let read =
+        |name: &str| std::fs::read_to_string(Path::new("/sys/fs/cgroup").join(name)).ok()?.trim().parse::<usize>().ok();
     // cgroup v2 at the root of this process's namespace: "max" does not parse.
     let cgroup = read("memory.max").map(|max| max.saturating_sub(read("memory.current").unwrap_or(0)));
     Some(cgroup.map_or(system, |c| c.min(system)))
@@ -105,11 +106,19 @@ pub fn open_oriented_scaled(path: &Path, limits: Limits, min_side: u32) -> Resul
 /// by `choose` from the upright picture's full width and height, read from
 /// the header before any pixel is decoded: a caller that cuts regions out
 /// of the picture can keep each region's own resolution.
-pub fn open_oriented_at(path: &Path, limits: Limits, choose: &dyn Fn(u32, u32) -> u32) -> Result<(DynamicImage, u32), String> {
+pub fn open_oriented_at(
+    path: &Path,
+    limits: Limits,
+    choose: &dyn Fn(u32, u32) -> u32,
+) -> Result<(DynamicImage, u32), String> {
     decode_oriented(&read_file(path, limits.max_bytes)?, limits, Some(choose))
 }
 
-fn decode_oriented(bytes: &[u8], limits: Limits, choose: Option<&dyn Fn(u32, u32) -> u32>) -> Result<(DynamicImage, u32), String> {
+fn decode_oriented(
+    bytes: &[u8],
+    limits: Limits,
+    choose: Option<&dyn Fn(u32, u32) -> u32>,
+) -> Result<(DynamicImage, u32), String> {
     let max_pixels = limits.max_pixels;
     let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| e.to_string())?;
     let jpeg = reader.format() == Some(ImageFormat::Jpeg);
@@ -220,9 +229,9 @@ pub fn check_png_chunks(b: &[u8]) -> Result<(), String> {
         let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
         let kind = &head[4..8];
         let Some(data) = b.get(i + 8..(i + 8).saturating_add(len)) else { break }; // the decoder names a cut chunk
-        // Where the zlib stream starts: after the keyword's NUL and the
-        // compression method (iCCP, zTXt); iTXt has a flag, a method, then
-        // a language tag and a translated keyword, each NUL-ended.
+                                                                                   // Where the zlib stream starts: after the keyword's NUL and the
+                                                                                   // compression method (iCCP, zTXt); iTXt has a flag, a method, then
+                                                                                   // a language tag and a translated keyword, each NUL-ended.
         let nul = |from: usize| data.get(from..).and_then(|d| d.iter().position(|&c| c == 0)).map(|p| from + p + 1);
         let stream = match kind {
             b"iCCP" | b"zTXt" => nul(0).map(|k| k + 1),
@@ -388,7 +397,15 @@ mod tests {
     #[test]
     fn memory_available_is_at_most_what_the_system_says() {
         let info = std::fs::read_to_string("/proc/meminfo").unwrap();
-        let total: usize = info.lines().find(|l| l.starts_with("MemTotal:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+        let total: usize = info
+            .lines()
+            .find(|l| l.starts_with("MemTotal:"))
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
         let m = memory_available().unwrap();
         assert!(m <= total * 1024, "{m} above MemTotal {total} KiB");
         // This test's own allocations fit in what is left.
@@ -398,7 +415,9 @@ mod tests {
     #[test]
     fn a_jpeg_is_scaled_as_pils_draft_chooses() {
         // PIL: scale = min(w // R, h // R), then the first of 8, 4, 2, 1 it reaches.
-        for (w, h, scale) in [(511, 4000, 1), (512, 512, 2), (1023, 2000, 2), (1024, 1024, 4), (4032, 3024, 8), (300, 200, 1)] {
+        for (w, h, scale) in
+            [(511, 4000, 1), (512, 512, 2), (1023, 2000, 2), (1024, 1024, 4), (4032, 3024, 8), (300, 200, 1)]
+        {
             assert_eq!(jpeg_scale(w, h, 256), scale, "{w}x{h}");
         }
     }

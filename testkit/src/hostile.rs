@@ -30,7 +30,8 @@ pub struct Measured {
 /// test rather than the suite).
 pub fn run_measured(cmd: &mut Command, limit: Duration) -> Measured {
     let start = Instant::now();
-    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("the tool starts");
+    let mut child =
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("the tool starts");
     let drain = |mut r: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
             let mut v = Vec::new();
@@ -84,7 +85,8 @@ pub fn snapshot(paths: &[&Path]) -> BTreeMap<PathBuf, String> {
     fn walk(p: &Path, out: &mut BTreeMap<PathBuf, String>) {
         let Ok(meta) = std::fs::symlink_metadata(p) else { return };
         if meta.is_dir() {
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(p).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+            let mut entries: Vec<PathBuf> =
+                std::fs::read_dir(p).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
             entries.sort();
             entries.iter().for_each(|e| walk(e, out));
         } else if meta.is_file() {
@@ -131,7 +133,12 @@ pub fn assert_calm(case: &str, m: &Measured) {
 /// not a regular one.
 pub fn device_node(dir: &Path, name: &str) -> PathBuf {
     let node = dir.join(name);
-    let made = Command::new("mknod").arg(&node).args(["c", "1", "3"]).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    let made = Command::new("mknod")
+        .arg(&node)
+        .args(["c", "1", "3"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
     if !made {
         eprintln!("mknod not allowed here: a FIFO stands in for the device node");
         assert!(Command::new("mkfifo").arg(&node).status().expect("mkfifo runs").success());

@@ -9,7 +9,14 @@ use std::process::{Command, Output};
 /// Writes a feature file of generated rows, as given: `classes`, one
 /// `avgpool` column of `dim` values per row (`values`, row-major), from a
 /// made-up model and preprocessing.
-pub fn write_generated(path: &Path, classes: &[String], dim: usize, paths: &[String], labels: &[Option<i32>], values: &[f32]) {
+pub fn write_generated(
+    path: &Path,
+    classes: &[String],
+    dim: usize,
+    paths: &[String],
+    labels: &[Option<i32>],
+    values: &[f32],
+) {
     use featurefile::{Decode, FeatureWriter, Header, LayerInfo, ModelInfo, Pool, Preprocess, Rows};
     let mut w = FeatureWriter::create(path, classes, &[("avgpool".into(), dim)]).unwrap();
     w.write(Rows { paths, labels, features: &[values], views: &[] }).unwrap();
@@ -19,7 +26,15 @@ pub fn write_generated(path: &Path, classes: &[String], dim: usize, paths: &[Str
         weights: None,
         classes: classes.to_vec(),
         layers: vec![("avgpool".into(), LayerInfo { tensor: "t".into(), pool: Pool::None, dim })],
-        preprocess: Preprocess { resize: 256, crop: 224, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], filter: "f".into(), decode: Decode::Exact, views: None },
+        preprocess: Preprocess {
+            resize: 256,
+            crop: 224,
+            mean: [0.485, 0.456, 0.406],
+            std: [0.229, 0.224, 0.225],
+            filter: "f".into(),
+            decode: Decode::Exact,
+            views: None,
+        },
         root: "/nowhere".into(),
         skipped: vec![],
         shard: None,
@@ -92,7 +107,8 @@ pub fn stderr(o: &Output) -> String {
 /// module path; the caller adds the script or `-c` and the arguments.
 pub fn python_command() -> Command {
     let mut cmd = Command::new(python());
-    let path = std::env::join_paths([root().join("scripts/lib"), root().join("scripts/bench")]).expect("no separator in the paths");
+    let path = std::env::join_paths([root().join("scripts/lib"), root().join("scripts/bench")])
+        .expect("no separator in the paths");
     cmd.env("PYTHONPATH", path);
     cmd
 }
@@ -119,7 +135,10 @@ pub fn assert_one_line_failure(prog: &str, args: &[&str], o: &Output, expect: &s
     assert!(!o.status.success(), "{prog} {args:?} succeeded");
     if o.status.code() == Some(2) {
         // clap's own lines follow: the usage, or where to find it.
-        assert!(err.trim_end().ends_with("try '--help'."), "{prog} {args:?}: a usage error says where the usage is: {err}");
+        assert!(
+            err.trim_end().ends_with("try '--help'."),
+            "{prog} {args:?}: a usage error says where the usage is: {err}"
+        );
     } else {
         assert_eq!(err.trim_end().lines().count(), 1, "{prog} {args:?}: one line, got: {err}");
     }
@@ -149,7 +168,8 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
 pub fn readme_options(command: &str) -> Vec<(String, String)> {
     let marker = format!("<!-- options: {command} -->");
     let mut pages = vec![root().join("README.md")];
-    let mut docs: Vec<PathBuf> = std::fs::read_dir(root().join("docs")).expect("docs/").flatten().map(|e| e.path()).collect();
+    let mut docs: Vec<PathBuf> =
+        std::fs::read_dir(root().join("docs")).expect("docs/").flatten().map(|e| e.path()).collect();
     docs.sort();
     pages.extend(docs.into_iter().filter(|p| p.extension().is_some_and(|e| e == "md")));
     let readme = pages
@@ -210,9 +230,15 @@ pub fn assert_readme_matches_help(command: &str, help: &str) {
     for (flag, default) in &listed {
         let (_, cell) = table.iter().find(|(f, _)| f == flag).expect("same flags");
         if default.is_empty() {
-            assert!(cell.is_empty() || cell == "(required)", "{command} {flag}: README says {cell:?}, --help gives no default");
+            assert!(
+                cell.is_empty() || cell == "(required)",
+                "{command} {flag}: README says {cell:?}, --help gives no default"
+            );
         } else {
-            assert!(cell.starts_with(default.as_str()), "{command} {flag}: README says {cell:?}, --help says {default:?}");
+            assert!(
+                cell.starts_with(default.as_str()),
+                "{command} {flag}: README says {cell:?}, --help says {default:?}"
+            );
         }
     }
 }
@@ -248,7 +274,8 @@ pub fn stop_when(child: &mut std::process::Child, ready: impl Fn() -> bool) {
     signal(child, "STOP");
     // The state is the third field of /proc/PID/stat, after "(command)".
     let stat = format!("/proc/{}/stat", child.id());
-    let state = || std::fs::read_to_string(&stat).ok().and_then(|s| s.rsplit(") ").next().and_then(|r| r.chars().next()));
+    let state =
+        || std::fs::read_to_string(&stat).ok().and_then(|s| s.rsplit(") ").next().and_then(|r| r.chars().next()));
     while state() != Some('T') {
         assert!(child.try_wait().unwrap().is_none(), "the run ended before the test could stop it");
         std::thread::sleep(std::time::Duration::from_millis(1));

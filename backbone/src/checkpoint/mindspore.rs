@@ -42,7 +42,11 @@ pub fn read(path: &Path) -> Result<StateDict, Error> {
     for entry in ckpt.value {
         // Map tensors (embedding tables) and other kinds carry no tensor here.
         let Some(t) = entry.tensor else { continue };
-        let dims: Vec<usize> = t.dims.iter().map(|&d| usize::try_from(d)).collect::<Result<_, _>>()
+        let dims: Vec<usize> = t
+            .dims
+            .iter()
+            .map(|&d| usize::try_from(d))
+            .collect::<Result<_, _>>()
             .map_err(|_| fail(format!("{}: a negative dimension", entry.tag)))?;
         let (size, read): (usize, fn(&[u8]) -> f32) = match t.tensor_type.as_str() {
             "Float32" => (4, |b| f32::from_le_bytes(b.try_into().expect("4 bytes"))),
@@ -56,7 +60,12 @@ pub fn read(path: &Path) -> Result<StateDict, Error> {
         };
         let count = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
         if count.and_then(|c| c.checked_mul(size)) != Some(t.tensor_content.len()) {
-            return Err(fail(format!("{}: {} bytes for shape {dims:?} of {}", entry.tag, t.tensor_content.len(), t.tensor_type)));
+            return Err(fail(format!(
+                "{}: {} bytes for shape {dims:?} of {}",
+                entry.tag,
+                t.tensor_content.len(),
+                t.tensor_type
+            )));
         }
         let values = t.tensor_content.chunks_exact(size).map(read).collect();
         out.push((entry.tag, Tensor { dims, values }));

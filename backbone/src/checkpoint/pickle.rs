@@ -230,7 +230,8 @@ pub fn load(data: &[u8], pos: &mut usize) -> Result<Value, Error> {
                 stack.push(Item::V(Value::Str(r.string(n)?)));
             }
             0x8d => {
-                let n = usize::try_from(u64::from_le_bytes(r.array()?)).map_err(|_| damaged("a string longer than memory"))?;
+                let n = usize::try_from(u64::from_le_bytes(r.array()?))
+                    .map_err(|_| damaged("a string longer than memory"))?;
                 stack.push(Item::V(Value::Str(r.string(n)?)));
             }
             b'T' => {
@@ -366,7 +367,11 @@ impl<'a> Reader<'a> {
     }
     fn line(&mut self) -> Result<String, Error> {
         let rest = &self.data[self.pos..];
-        let n = rest.iter().take(256).position(|&b| b == b'\n').ok_or_else(|| Error::Damaged("a global's name does not end".into()))?;
+        let n = rest
+            .iter()
+            .take(256)
+            .position(|&b| b == b'\n')
+            .ok_or_else(|| Error::Damaged("a global's name does not end".into()))?;
         let s = String::from_utf8_lossy(&rest[..n]).into_owned();
         self.pos += n + 1;
         Ok(s)
@@ -405,10 +410,13 @@ fn pop_to_mark(stack: &mut Vec<Item>) -> Result<Vec<Value>, Error> {
     let mark = stack.iter().rposition(|i| matches!(i, Item::Mark)).ok_or_else(|| Error::Damaged("no mark".into()))?;
     let items = stack.split_off(mark + 1);
     stack.pop();
-    Ok(items.into_iter().map(|i| match i {
-        Item::V(v) => v,
-        Item::Mark => unreachable!("the last mark was found"),
-    }).collect())
+    Ok(items
+        .into_iter()
+        .map(|i| match i {
+            Item::V(v) => v,
+            Item::Mark => unreachable!("the last mark was found"),
+        })
+        .collect())
 }
 
 fn set_items(stack: &mut [Item], items: Vec<Value>) -> Result<(), Error> {
@@ -447,7 +455,9 @@ fn reduce(f: Value, args: Value) -> Result<Value, Error> {
             let Value::Storage(storage) = &args[0] else {
                 return Err(Error::Damaged(format!("a tensor over a {}, not a storage", args[0].kind())));
             };
-            let Value::Int(offset) = args[1] else { return Err(Error::Damaged("a tensor's offset is not an int".into())) };
+            let Value::Int(offset) = args[1] else {
+                return Err(Error::Damaged("a tensor's offset is not an int".into()));
+            };
             Ok(Value::Tensor(TensorRef {
                 storage: storage.clone(),
                 offset: u64::try_from(offset).map_err(|_| Error::Damaged("a negative tensor offset".into()))?,
@@ -465,7 +475,9 @@ fn storage(pid: Value) -> Result<StorageRef, Error> {
     let bad = || Error::Damaged("a persistent id that is not a torch storage".into());
     let Value::Tuple(p) = pid else { return Err(bad()) };
     match p.as_slice() {
-        [Value::Str(tag), Value::Global(Global::Storage(dtype)), key, _location, Value::Int(numel), ..] if tag == "storage" => {
+        [Value::Str(tag), Value::Global(Global::Storage(dtype)), key, _location, Value::Int(numel), ..]
+            if tag == "storage" =>
+        {
             let key = match key {
                 Value::Str(s) => s.clone(),
                 Value::Int(i) => i.to_string(),
@@ -483,7 +495,8 @@ mod tests {
 
     #[test]
     fn half_floats_convert_exactly() {
-        for (h, f) in [(0x3c00u16, 1.0f32), (0xc000, -2.0), (0x0001, 5.960_464_5e-8), (0x7bff, 65504.0), (0x0000, 0.0)] {
+        for (h, f) in [(0x3c00u16, 1.0f32), (0xc000, -2.0), (0x0001, 5.960_464_5e-8), (0x7bff, 65504.0), (0x0000, 0.0)]
+        {
             assert_eq!(f16_to_f32(h), f, "{h:#x}");
         }
         assert!(f16_to_f32(0x7e00).is_nan());

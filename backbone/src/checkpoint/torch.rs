@@ -56,7 +56,11 @@ fn read_zip(f: std::fs::File) -> Result<StateDict, String> {
         budget = budget.checked_sub(need).ok_or("the tensors add up to more data than any ResNet50 holds")?;
         let bytes = read_entry(&mut z, &format!("{prefix}data/{key}"), need)?;
         if (bytes.len() as u64) < need {
-            return Err(format!("storage {key} holds {} bytes, fewer than its {} values need", bytes.len(), t.storage.numel));
+            return Err(format!(
+                "storage {key} holds {} bytes, fewer than its {} values need",
+                bytes.len(),
+                t.storage.numel
+            ));
         }
         storages.insert(key.clone(), bytes);
     }
@@ -108,7 +112,8 @@ fn read_legacy(path: &Path) -> Result<StateDict, String> {
             Value::Int(i) => i.to_string(),
             other => return Err(format!("a storage key is a {}", other.kind())),
         };
-        let dtype = *dtypes.get(key.as_str()).ok_or_else(|| format!("storage {key} is listed but no tensor uses it"))?;
+        let dtype =
+            *dtypes.get(key.as_str()).ok_or_else(|| format!("storage {key} is listed but no tensor uses it"))?;
         let head: [u8; 8] = data
             .get(pos..pos + 8)
             .ok_or("the file ends before its storages do (truncated?)")?
@@ -127,7 +132,9 @@ fn read_legacy(path: &Path) -> Result<StateDict, String> {
 /// The (name, tensor) entries of a checkpoint's object: a state dict, or
 /// one under `state_dict` or `model` (as training scripts save them).
 fn state_dict(obj: Value) -> Result<Vec<(String, TensorRef)>, String> {
-    let Value::Dict(items) = obj else { return Err(format!("the checkpoint holds a {}, not a state dict", obj.kind())) };
+    let Value::Dict(items) = obj else {
+        return Err(format!("the checkpoint holds a {}, not a state dict", obj.kind()));
+    };
     for wrapper in ["state_dict", "model"] {
         if let Some((_, inner @ Value::Dict(_))) = items.iter().find(|(k, _)| *k == Value::Str(wrapper.into())) {
             return state_dict(inner.clone());
@@ -151,7 +158,8 @@ fn storage_bytes(t: &TensorRef) -> Result<u64, String> {
 fn materialize(refs: Vec<(String, TensorRef)>, storages: &HashMap<String, Vec<u8>>) -> Result<StateDict, String> {
     let mut out = Vec::with_capacity(refs.len());
     for (name, t) in refs {
-        let bytes = storages.get(&t.storage.key).ok_or_else(|| format!("{name}: its storage is missing from the file"))?;
+        let bytes =
+            storages.get(&t.storage.key).ok_or_else(|| format!("{name}: its storage is missing from the file"))?;
         out.push((name.clone(), view(&t, bytes).map_err(|e| format!("{name}: {e}"))?));
     }
     Ok(StateDict(out))
@@ -173,7 +181,11 @@ fn view(t: &TensorRef, bytes: &[u8]) -> Result<Tensor, String> {
             .try_fold(t.offset, |a, (&n, &s)| (n - 1).checked_mul(s).and_then(|x| a.checked_add(x)))
             .ok_or("a tensor larger than memory")?;
         if last >= available.min(t.storage.numel) {
-            return Err(format!("a tensor of shape {:?} reaches past its storage of {} values", t.size, available.min(t.storage.numel)));
+            return Err(format!(
+                "a tensor of shape {:?} reaches past its storage of {} values",
+                t.size,
+                available.min(t.storage.numel)
+            ));
         }
     }
     let mut values = Vec::with_capacity(count as usize);
