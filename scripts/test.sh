@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# The project's test command (README, CI): set-up, every test, then the
-# Slurm check (scripts/slurm-check.sh: a real one-node Slurm running
+# The project's test command (README, CI): the format and lint gates
+# (cargo fmt --check, cargo clippy -D warnings), set-up, every test, then
+# the Slurm check (scripts/slurm-check.sh: a real one-node Slurm running
 # scripts/slurm/extract.sbatch; it installs Slurm where it can and says
 # when and why it skipped). Arguments go to cargo test; with any, the Slurm
 # check is left out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The code as the Rust ecosystem keeps it: formatted (rustfmt.toml) and
+# clippy-clean, or nothing is tested.
+cargo fmt --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
 scripts/setup.sh
 # The integration tests are #[ignore]d for a plain `cargo test` (they need
 # this set-up); here every one of them runs.
