@@ -39,30 +39,36 @@ fn score_json(file: &Path, classifier: &Path) -> Value {
 /// `SVC`). Row by row they must agree with scikit-learn's model of the same
 /// objective (for the linear SVM, whose bias is regularized, LIBLINEAR's
 /// pairs rather than SVC) and carry its per-class scores (probabilities,
-/// `decision_function`) on 95% of the rows: for one-vs-one SVMs, the same
-/// votes and confidences within `score_tol` (a vote jumps by one where a
-/// pairwise decision near zero flips between two solvers: such a row is
-/// among the other 5%, not hidden inside the tolerance).
+/// `decision_function`) on every row but one (the linear SVM: but 5%): for
+/// one-vs-one SVMs, the same votes and confidences within `score_tol` (a
+/// vote jumps by one where a pairwise decision near zero flips between two
+/// solvers: such a row is among the few allowed, not hidden inside the
+/// tolerance).
 fn compare_with_scikit_learn(train: &Path, val: &Path, layers: &[&str], dir: &Path) {
     let clf = dir.join("c.json");
     let pred = dir.join("p.csv");
-    // (arguments, tolerance on the per-class scores)
-    let cases: [(&[&str], f64); 9] = [
-        (&["--model", "logistic"], 0.02),
+    // (arguments, tolerance on the per-class scores, share of the rows that
+    // may differ beyond one row). Measured on both tasks: logistic, knn and
+    // RBF agree on every row but one (one of the 40 photos: 0.975) and
+    // every row's scores are within the tolerance (logistic's largest
+    // difference 0.0176); the linear SVM against LIBLINEAR's pairs, which
+    // stop at their own tolerance and shuffle their rows with an unseeded
+    // generator, from 0.9625 to 1.0 of the rows, run to run: 5% allowed.
+    let cases: [(&[&str], f64, f64); 9] = [
+        (&["--model", "logistic"], 0.02, 0.0),
         // Votes are shares of k: they differ only where two neighbours tie.
-        (&["--model", "knn", "--k", "5"], 1e-9),
-        (&["--model", "logistic", "--C", "0.1"], 0.02),
-        (&["--model", "logistic", "--scale", "l2"], 0.02),
-        // LIBLINEAR's pairs stop at their own tolerance (and shuffle their
-        // rows): their confidences differ from ours by up to 0.045 measured.
-        (&["--model", "svm", "--kernel", "linear"], 0.1),
-        (&["--model", "svm", "--kernel", "linear", "--scale", "none"], 0.1),
-        (&["--model", "svm", "--kernel", "rbf"], 0.01),
-        (&["--model", "svm", "--kernel", "rbf", "--scale", "l2"], 0.01),
-        (&["--model", "svm", "--kernel", "rbf", "--C", "3", "--gamma", "0.002"], 0.01),
+        (&["--model", "knn", "--k", "5"], 1e-9, 0.0),
+        (&["--model", "logistic", "--C", "0.1"], 0.02, 0.0),
+        (&["--model", "logistic", "--scale", "l2"], 0.02, 0.0),
+        // LIBLINEAR's confidences differ from ours by up to 0.045 measured.
+        (&["--model", "svm", "--kernel", "linear"], 0.1, 0.05),
+        (&["--model", "svm", "--kernel", "linear", "--scale", "none"], 0.1, 0.05),
+        (&["--model", "svm", "--kernel", "rbf"], 0.01, 0.0),
+        (&["--model", "svm", "--kernel", "rbf", "--scale", "l2"], 0.01, 0.0),
+        (&["--model", "svm", "--kernel", "rbf", "--C", "3", "--gamma", "0.002"], 0.01, 0.0),
     ];
     for layer in layers {
-        for (case, score_tol) in cases {
+        for (case, score_tol, off) in cases {
             let mut args = vec!["fit", "--train", s(train), "--out", s(&clf), "--layer", layer];
             args.extend(case);
             if !case.contains(&"--C") && !case.contains(&"knn") {
@@ -90,12 +96,13 @@ fn compare_with_scikit_learn(train: &Path, val: &Path, layers: &[&str], dir: &Pa
                 ours >= theirs - one_row.max(0.01),
                 "{layer} {case:?}: classify {ours:.4} vs scikit-learn {theirs:.4}"
             );
+            let least = 1.0 - off.max(one_row) - 1e-9;
             assert!(
-                agreement >= 0.95,
+                agreement >= least,
                 "{layer} {case:?}: only {agreement:.4} of the rows predicted as scikit-learn does"
             );
             assert!(
-                within >= 0.95,
+                within >= least,
                 "{layer} {case:?}: only {within:.4} of the rows score within {score_tol} of scikit-learn"
             );
         }
@@ -114,12 +121,15 @@ fn balanced_class_weights_are_scikit_learns() {
     let (train, val) = (dir.path().join("train.parquet"), dir.path().join("val.parquet"));
     py("classify/tests/py/make_imbalanced.py", &[s(&train), s(&val)]);
     let (clf, pred) = (dir.path().join("c.json"), dir.path().join("p.csv"));
-    let cases: [(&[&str], f64); 3] = [
-        (&["--model", "logistic"], 0.02),
-        (&["--model", "svm", "--kernel", "linear"], 0.1),
-        (&["--model", "svm", "--kernel", "rbf"], 0.01),
+    // As above: (arguments, score tolerance, share of rows that may differ
+    // beyond one). Measured: logistic and RBF agree on every row, the linear
+    // SVM (LIBLINEAR's shuffled pairs, as above) on all but one of 120.
+    let cases: [(&[&str], f64, f64); 3] = [
+        (&["--model", "logistic"], 0.02, 0.0),
+        (&["--model", "svm", "--kernel", "linear"], 0.1, 0.05),
+        (&["--model", "svm", "--kernel", "rbf"], 0.01, 0.0),
     ];
-    for (case, score_tol) in cases {
+    for (case, score_tol, off) in cases {
         let mut by_weight = Vec::new();
         for weight in ["none", "balanced"] {
             let mut args = vec!["fit", "--train", s(&train), "--out", s(&clf), "--class-weight", weight, "--C", "1"];
@@ -148,8 +158,9 @@ fn balanced_class_weights_are_scikit_learns() {
                 (r["ours_balanced_accuracy"].as_f64().unwrap(), r["same_balanced_accuracy"].as_f64().unwrap());
             let agreement = r["agreement"].as_f64().unwrap();
             eprintln!("{case:?} {weight}: balanced accuracy classify {ours:.4}, scikit-learn {theirs:.4}, agreement {agreement:.4}");
+            let one_row = 1.0 / r["val_rows"].as_f64().unwrap();
             assert!(
-                agreement >= 0.95,
+                agreement >= 1.0 - off.max(one_row) - 1e-9,
                 "{case:?} {weight}: only {agreement:.4} of the rows predicted as scikit-learn does"
             );
             assert!(
