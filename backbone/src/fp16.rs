@@ -389,33 +389,7 @@ fn outer_names(g: &GraphProto, names: &mut HashSet<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::builder::Graph;
-    use crate::onnx::{OperatorSetIdProto, ValueInfoProto};
-
-    fn value(name: &str, elem: i32) -> ValueInfoProto {
-        ValueInfoProto {
-            name: Some(name.into()),
-            r#type: Some(crate::onnx::TypeProto {
-                value: Some(type_proto::Value::TensorType(type_proto::Tensor { elem_type: Some(elem), shape: None })),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
-    }
-
-    fn model(g: Graph, outputs: &[&str]) -> ModelProto {
-        ModelProto {
-            opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(17) }],
-            graph: Some(GraphProto {
-                node: g.nodes,
-                initializer: g.inits,
-                input: vec![value("x", FLOAT)],
-                output: outputs.iter().map(|o| value(o, FLOAT)).collect(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
-    }
+    use crate::builder::{test_model as model, Graph};
 
     fn op<'a>(g: &'a GraphProto, output: &str) -> &'a NodeProto {
         g.node

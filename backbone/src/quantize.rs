@@ -481,34 +481,7 @@ pub fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::builder::Graph;
-    use crate::onnx::{type_proto, GraphProto, OperatorSetIdProto, TypeProto, ValueInfoProto};
-
-    fn value(name: &str) -> ValueInfoProto {
-        let elem = tensor_proto::DataType::Float as i32;
-        ValueInfoProto {
-            name: Some(name.into()),
-            r#type: Some(TypeProto {
-                value: Some(type_proto::Value::TensorType(type_proto::Tensor { elem_type: Some(elem), shape: None })),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
-    }
-
-    fn model(g: Graph, outputs: &[&str]) -> ModelProto {
-        ModelProto {
-            opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(17) }],
-            graph: Some(GraphProto {
-                node: g.nodes,
-                initializer: g.inits,
-                input: vec![value("x")],
-                output: outputs.iter().map(|o| value(o)).collect(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
-    }
+    use crate::builder::{test_model as model, Graph};
 
     /// x -> [Pad] -> Conv(w, b) -> y -> `activation` -> z (the output).
     fn one_conv(activation: Option<&str>, pad: bool) -> ModelProto {
