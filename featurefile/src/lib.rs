@@ -740,23 +740,18 @@ impl Source {
         for (path, meta) in &self.files {
             read_rows(path, meta, &mut out)?;
         }
-        let whole = || {
+        // What the whole read names: the file, or the folder of parts.
+        let contradiction = |reason: String| {
             let first = &self.files[0].0;
-            match self.parts {
-                Some(_) => first.parent().unwrap_or(first).to_owned(),
-                None => first.clone(),
-            }
+            let path = match self.parts {
+                Some(_) => first.parent().unwrap_or(first),
+                None => first,
+            };
+            Error::NotFeatureFile { path: path.to_owned(), reason }
         };
-        check_unique_paths(&out).map_err(|reason| Error::NotFeatureFile { path: whole(), reason })?;
+        check_unique_paths(&out).map_err(contradiction)?;
         if let Some(v) = self.header.preprocess.views {
-            check_views(&out, v.count).map_err(|reason| {
-                let first = &self.files[0].0;
-                let path = match self.parts {
-                    Some(_) => first.parent().unwrap_or(first),
-                    None => first,
-                };
-                Error::NotFeatureFile { path: path.to_owned(), reason }
-            })?;
+            check_views(&out, v.count).map_err(contradiction)?;
         }
         Ok(out)
     }
