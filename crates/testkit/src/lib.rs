@@ -43,9 +43,9 @@ pub fn write_generated(
     .unwrap();
 }
 
-/// The workspace root (this crate sits directly below it).
+/// The workspace root (this crate sits in `crates/`, directly below it).
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("featurefile/ has a parent").to_path_buf()
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).canonicalize().expect("the workspace root exists")
 }
 
 /// The project's `.venv` Python, with the oracles `scripts/setup.sh` installs.
