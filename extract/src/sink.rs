@@ -5,9 +5,7 @@
 use std::path::PathBuf;
 use std::sync::mpsc;
 
-use featurefile::{
-    Calibration, FeatureWriter, Header, Inference, LayerInfo, ModelInfo, Pool, Rows, Skipped, WeightsInfo,
-};
+use featurefile::{Calibration, FeatureWriter, Header, Inference, LayerInfo, ModelInfo, Pool, Rows, Skipped};
 
 use crate::options::Options;
 use crate::pipeline::Prepared;
@@ -176,11 +174,7 @@ impl<'p> Sink<'p> {
                 sha256: plan.model.sha256.clone(),
                 input: plan.model.model.input.clone(),
             },
-            weights: plan.model.weights.as_ref().map(|w| WeightsInfo {
-                name: w.name.clone(),
-                url: w.url.clone(),
-                sha256: w.sha256.clone(),
-            }),
+            weights: plan.model.weights.clone(),
             classes: plan.data.classes.clone(),
             layers: infos,
             preprocess: plan.preprocess.record(),

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use prost::Message;
-use serde::{Deserialize, Serialize};
+
+use featurefile::WeightsInfo;
 
 use crate::checkpoint::{self, Kind};
 use crate::model::{self, identity, sha256_file, IdentityError, Model};
@@ -58,14 +59,6 @@ impl Default for Spec {
     }
 }
 
-/// The weights a model carries: what the feature file records.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Weights {
-    pub name: String,
-    pub url: String,
-    pub sha256: String,
-}
-
 /// A model ready to run.
 pub struct Opened {
     pub spec: Spec,
@@ -74,7 +67,8 @@ pub struct Opened {
     pub sha256: String,
     /// Where its external data files are, if it has any.
     pub weights_dir: Option<PathBuf>,
-    pub weights: Option<Weights>,
+    /// The weights it carries, as the feature file records them.
+    pub weights: Option<WeightsInfo>,
     /// What the feature file's `extract.model.file` records: the name the
     /// user gave (the file's name, or the weights' name).
     pub file_name: String,
@@ -115,7 +109,7 @@ pub enum Error {
     #[error(transparent)]
     Checkpoint(#[from] checkpoint::Error),
     #[error("{}: {source}", .path.display())]
-    Weights { path: PathBuf, source: resnet::WeightsError },
+    WeightsInfo { path: PathBuf, source: resnet::WeightsError },
     #[error("{name}: {source}; download {url} elsewhere and give --model FILE, or use --model {TEST_MODEL} (the untrained test model)")]
     Fetch { name: &'static str, url: &'static str, source: FetchError },
     #[error("{name}: no cache folder (neither XDG_CACHE_HOME nor HOME is set); download {url} elsewhere and give --model FILE")]
@@ -164,7 +158,7 @@ fn open_file(spec: &Spec, path: &Path, cache: Option<&Cache>, report: &mut dyn F
                     license: None,
                     // Named by content, not by file name: the conversion (and
                     // so the model's identity) depends on the weights alone.
-                    record: Weights {
+                    record: WeightsInfo {
                         name: format!("checkpoint sha256 {} (not a known release)", &sha256[..12]),
                         url: String::new(),
                         sha256,
@@ -176,7 +170,7 @@ fn open_file(spec: &Spec, path: &Path, cache: Option<&Cache>, report: &mut dyn F
     }
 }
 
-fn open_onnx(spec: &Spec, path: &Path, file_name: String, weights: Option<Weights>) -> Result<Opened, Error> {
+fn open_onnx(spec: &Spec, path: &Path, file_name: String, weights: Option<WeightsInfo>) -> Result<Opened, Error> {
     let bytes = std::fs::read(path).map_err(io(path))?;
     let model = Model::parse(&bytes).map_err(|e| Error::Model { what: path.display().to_string(), source: e })?;
     let (sha256, weights_dir) = identity(path, &bytes, &model).map_err(|e| match e {
@@ -184,7 +178,7 @@ fn open_onnx(spec: &Spec, path: &Path, file_name: String, weights: Option<Weight
         IdentityError::Io { path, source } => Error::Io { path, source },
     })?;
     let weights = weights.or_else(|| {
-        Some(Weights {
+        Some(WeightsInfo {
             name: model.metadata("weights")?.to_string(),
             url: model.metadata("source_url").unwrap_or_default().to_string(),
             sha256: model.metadata("source_sha256").unwrap_or_default().to_string(),
@@ -200,7 +194,7 @@ struct Recipe {
     resize: u32,
     crop: u32,
     license: Option<&'static str>,
-    record: Weights,
+    record: WeightsInfo,
 }
 
 impl Recipe {
@@ -219,8 +213,8 @@ impl Recipe {
 
 /// A release's weights record: the release's own address, not a mirror's,
 /// so the model's identity depends on the weights alone.
-fn release_record(n: &Named, sha256: String) -> Weights {
-    Weights { name: n.weights.to_string(), url: n.url.to_string(), sha256 }
+fn release_record(n: &Named, sha256: String) -> WeightsInfo {
+    WeightsInfo { name: n.weights.to_string(), url: n.url.to_string(), sha256 }
 }
 
 /// A checkpoint's model: its cached conversion, else converted now (and
@@ -256,7 +250,7 @@ fn converted(
         }
         params = renamed;
     }
-    resnet::check(&params).map_err(|e| Error::Weights { path: path.to_owned(), source: e })?;
+    resnet::check(&params).map_err(|e| Error::WeightsInfo { path: path.to_owned(), source: e })?;
     let mut meta = vec![
         ("weights".to_string(), record.name.clone()),
         ("source_url".to_string(), record.url.clone()),
