@@ -18,11 +18,12 @@
 use std::path::PathBuf;
 
 use backbone::builder::{attr_int, tensor_info, Dim, Graph};
+use backbone::cache::Cache;
+use backbone::download::Event;
 use backbone::onnx::{
     tensor_proto, tensor_shape_proto, type_proto, AttributeProto, ModelProto, OperatorSetIdProto,
     StringStringEntryProto,
 };
-use backbone::weights::{Cache, Event};
 use featurefile::Pool;
 use prost::Message;
 use serde_json::json;
@@ -148,8 +149,7 @@ pub fn export(opts: &ExportOptions, report: &mut dyn FnMut(Event)) -> Result<Exp
     proto.producer_version = Some(env!("CARGO_PKG_VERSION").into());
 
     let bytes = proto.encode_to_vec();
-    atomic::write_atomically(&opts.out, |f| std::io::Write::write_all(f, &bytes))
-        .map_err(|e| Error::io(&opts.out, e))?;
+    atomic::write_bytes(&opts.out, &bytes).map_err(|e| Error::io(&opts.out, e))?;
     Ok(Exported { out: opts.out.clone(), outputs: outputs.into_iter().map(|o| o.name).collect(), bytes: bytes.len() })
 }
 

@@ -308,8 +308,7 @@ pub fn write_report(f: &Findings, out: &Path) -> Result<crate::report::Written> 
         .unwrap();
     }
     writeln!(h, "</table>\n</body>\n</html>").unwrap();
-    atomic::write_atomically(out, |file| std::io::Write::write_all(file, h.as_bytes()))
-        .map_err(|e| Error::io(out, e))?;
+    atomic::write_bytes(out, h.as_bytes()).map_err(|e| Error::io(out, e))?;
     Ok(crate::report::Written { path: out.to_owned(), cards, missing })
 }
 

@@ -241,7 +241,7 @@ fn run(command: Command) -> classify::Result<()> {
             }
         }
         Command::Export { classifier, model, out } => {
-            let mut report = backbone::weights::stderr_reporter(PROG);
+            let mut report = cli::download::reporter(PROG);
             let e = classify::export::export(&classify::export::ExportOptions { classifier, model, out }, &mut report)?;
             eprintln!("wrote {} ({:.1} MB): outputs {}", e.out.display(), e.bytes as f64 / 1e6, e.outputs.join(", "));
         }

@@ -192,7 +192,7 @@ pub fn write(scored: &Scored, classifier: &Classifier, source: &Path, out: &Path
     )
     .unwrap();
 
-    atomic::write_atomically(out, |f| std::io::Write::write_all(f, h.as_bytes())).map_err(|e| Error::io(out, e))?;
+    atomic::write_bytes(out, h.as_bytes()).map_err(|e| Error::io(out, e))?;
     Ok(Written { path: out.to_owned(), cards: shown, missing })
 }
 

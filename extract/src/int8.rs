@@ -192,7 +192,7 @@ pub(crate) fn quantized(
     if let Some(path) = &cached {
         // A cache that cannot be written costs the next run a calibration, nothing more.
         let _ = path.parent().map(std::fs::create_dir_all);
-        if backbone::weights::write_whole(path, &bytes).is_ok() {
+        if atomic::write_bytes(path, &bytes).is_ok() {
             report(Event::Note(&format!(
                 "int8: calibrated on {want} images, {}-bit weights; quantized model cached ({})",
                 prepared.bits.bits(),
@@ -204,5 +204,5 @@ pub(crate) fn quantized(
 }
 
 fn cache_path(key: &str) -> Option<PathBuf> {
-    backbone::weights::Cache::default_location().map(|c| c.quantized(key))
+    backbone::cache::Cache::default_location().map(|c| c.quantized(key))
 }

@@ -54,7 +54,7 @@ pub enum Event<'a> {
     /// The last image was handled.
     Finished,
     /// The named weights' download.
-    Download(backbone::weights::Event<'a>),
+    Download(backbone::download::Event<'a>),
 }
 
 #[derive(Debug, thiserror::Error)]

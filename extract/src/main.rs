@@ -175,7 +175,7 @@ struct Terminal {
     bar: Option<ProgressBar>,
     log: Option<LogLines>,
     every: Duration,
-    download: Box<dyn FnMut(backbone::weights::Event)>,
+    download: Box<dyn FnMut(backbone::download::Event)>,
 }
 
 /// Progress as lines in a log: images done of the total, rate, time left.
@@ -199,7 +199,7 @@ impl LogLines {
 
 impl Terminal {
     fn new(every: Duration) -> Self {
-        Terminal { bar: None, log: None, every, download: Box::new(backbone::weights::stderr_reporter(PROG)) }
+        Terminal { bar: None, log: None, every, download: Box::new(cli::download::reporter(PROG)) }
     }
 
     fn report(&mut self, e: Event) {

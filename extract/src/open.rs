@@ -3,7 +3,8 @@
 //! run on a zero batch, so no model is refused because an operator is
 //! missing from a table.
 
-use backbone::weights::{Cache, Event};
+use backbone::cache::Cache;
+use backbone::download::Event;
 use backbone::{Opened, Spec};
 
 use crate::runtime::{Device, Engine};

@@ -232,6 +232,13 @@ pub fn write_atomically<E>(
     Ok(pending.commit(file)?)
 }
 
+/// Writes `bytes` to `dest` whole or not at all.
+pub fn write_bytes(dest: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
+    let (mut file, pending) = Pending::create(dest)?;
+    std::io::Write::write_all(&mut file, bytes)?;
+    pending.commit(file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

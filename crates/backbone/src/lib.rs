@@ -9,7 +9,10 @@
 //! - [`builder`]: the one ONNX graph builder (checkpoint conversion in
 //!   [`resnet`], the classifier head in `classify export`);
 //! - [`checkpoint`]: PyTorch and MindSpore checkpoints read in Rust;
-//! - [`weights`]: named pretrained weights, downloaded once into a cache;
+//! - [`releases`]: the named pretrained weights `--model` takes, and how a
+//!   download is known to be the release;
+//! - [`download`]: a download that appears whole and verified, or not at all;
+//! - [`cache`]: where downloads, conversions and int8 models are kept;
 //! - [`source`]: what `--model` names, turned into a model;
 //! - [`fold`], [`quantize`], [`fp16`]: the model in other numbers (int8
 //!   QDQ, float16), for `extract --precision`.
@@ -18,16 +21,18 @@
 //! in a value or an error, never a panic.
 
 pub mod builder;
+pub mod cache;
 pub mod checkpoint;
+pub mod download;
 pub mod fold;
 pub mod fp16;
 pub mod layers;
 pub mod model;
 pub mod quantize;
+pub mod releases;
 pub mod resnet;
 pub mod shapes;
 pub mod source;
-pub mod weights;
 
 /// The ONNX protobuf types (generated from the vendored onnx.proto).
 pub mod onnx {

@@ -12,10 +12,12 @@ use prost::Message;
 
 use featurefile::WeightsInfo;
 
+use crate::cache::Cache;
 use crate::checkpoint::{self, Kind};
+use crate::download::{self, Event, FetchError};
 use crate::model::{self, identity, sha256_file, IdentityError, Model};
+use crate::releases::{self, Format, Named};
 use crate::resnet::{self, Padding};
-use crate::weights::{self, Cache, Event, FetchError, Format, Named};
 
 /// The model used when none is given.
 pub const DEFAULT: &str = "torchvision:IMAGENET1K_V1";
@@ -36,8 +38,8 @@ impl FromStr for Spec {
             return Ok(Spec::Named(n));
         }
         let prefix = s.split_once(':').map(|(p, _)| p);
-        if weights::NAMED.iter().any(|n| n.name.split_once(':').map(|(p, _)| p) == prefix) {
-            let names: Vec<&str> = weights::NAMED.iter().map(|n| n.name).collect();
+        if releases::NAMED.iter().any(|n| n.name.split_once(':').map(|(p, _)| p) == prefix) {
+            let names: Vec<&str> = releases::NAMED.iter().map(|n| n.name).collect();
             return Err(format!("unknown weights {s:?}: named weights are {}", names.join(", ")));
         }
         Ok(Spec::File(PathBuf::from(s)))
@@ -119,7 +121,7 @@ pub enum Error {
 }
 
 fn named_list() -> String {
-    weights::NAMED.iter().map(|n| n.name).collect::<Vec<_>>().join(", ")
+    releases::NAMED.iter().map(|n| n.name).collect::<Vec<_>>().join(", ")
 }
 
 /// Opens what `spec` names. `cache` keeps downloads and conversions;
@@ -265,7 +267,7 @@ fn converted(
     drop(params);
     let bytes = proto.encode_to_vec();
     if let Some(c) = &cached {
-        if let Err(e) = weights::write_whole(c, &bytes) {
+        if let Err(e) = atomic::write_bytes(c, &bytes) {
             report(Event::Note(format!(
                 "cannot cache the conversion at {}: {e}; converting again next time",
                 c.display()
@@ -294,13 +296,13 @@ fn open_named(
             let sha = sha256_file(&file).map_err(io(&file))?;
             let size = std::fs::metadata(&file).map_err(io(&file))?.len();
             n.verify(&sha, size).map_err(|why| Error::CachedWrong { name: n.name, path: file.clone(), why })?;
-            let _ = weights::write_whole(&sidecar, format!("{sha}\n").as_bytes());
+            let _ = atomic::write_bytes(&sidecar, format!("{sha}\n").as_bytes());
             sha
         }
         None => {
             let fetch = |source| Error::Fetch { name: n.name, url: n.url, source };
-            let sha = weights::download(&url, &file, |sha, size| n.verify(sha, size), report).map_err(fetch)?;
-            weights::write_whole(&sidecar, format!("{sha}\n").as_bytes()).map_err(io(&sidecar))?;
+            let sha = download::download(&url, &file, |sha, size| n.verify(sha, size), report).map_err(fetch)?;
+            atomic::write_bytes(&sidecar, format!("{sha}\n").as_bytes()).map_err(io(&sidecar))?;
             report(Event::Note(format!("{}: {} verified, sha256 {sha}, cached at {}", n.name, url, file.display())));
             sha
         }

@@ -4,6 +4,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+pub mod download;
+
 /// The parser of a library type's named choice (`--pool avg`): `--help`
 /// lists `names`, and the type's own `FromStr` turns a name into a value, so
 /// the library needs no command-line derive.
