@@ -20,10 +20,7 @@ use std::path::PathBuf;
 use backbone::builder::{attr_int, tensor_info, Dim, Graph};
 use backbone::cache::Cache;
 use backbone::download::Event;
-use backbone::onnx::{
-    tensor_proto, tensor_shape_proto, type_proto, AttributeProto, ModelProto, OperatorSetIdProto,
-    StringStringEntryProto,
-};
+use backbone::onnx::{tensor_proto, tensor_shape_proto, type_proto, AttributeProto, StringStringEntryProto};
 use featurefile::Pool;
 use prost::Message;
 use serde_json::json;
@@ -35,35 +32,6 @@ use crate::{Classifier, Error, Result};
 /// The opset the head needs (ReduceSum's axes as an input, Softmax over
 /// one axis); a backbone at an older one is raised to it.
 pub const MIN_OPSET: i64 = 13;
-
-/// Operators whose meaning is the same from opset 7 to 13: a backbone
-/// made of these alone may be raised to opset 13 as it is.
-const SAME_UP_TO_13: [&str; 24] = [
-    "Conv",
-    "Relu",
-    "MaxPool",
-    "AveragePool",
-    "GlobalAveragePool",
-    "GlobalMaxPool",
-    "Add",
-    "Sum",
-    "Sub",
-    "Mul",
-    "Div",
-    "BatchNormalization",
-    "Flatten",
-    "Gemm",
-    "MatMul",
-    "Concat",
-    "Identity",
-    "Reshape",
-    "Shape",
-    "Gather",
-    "Constant",
-    "ConstantOfShape",
-    "Transpose",
-    "Softmax",
-];
 
 #[derive(Debug, Clone)]
 pub struct ExportOptions {
@@ -97,7 +65,8 @@ pub fn export(opts: &ExportOptions, report: &mut dyn FnMut(Event)) -> Result<Exp
         });
     }
     let mut proto = opened.proto(&[c.layer.tensor.as_str()])?;
-    raise_opset(&mut proto, &opts.model)?;
+    backbone::builder::raise_opset(&mut proto, MIN_OPSET)
+        .map_err(|e| Error::BackboneOpset { model: opts.model.to_string(), source: e })?;
     let backbone = &opened.model;
 
     let mut g = Head::default();
@@ -161,26 +130,6 @@ fn describe_output(name: &str) -> &'static str {
         "votes" => "float [N, classes]: the share of each class among the k most cosine-similar training rows, as classify predict's scores",
         _ => "float [N, machines]: each one-vs-one machine's decision value, pairs (i, j) i < j in order, class i positive",
     }
-}
-
-/// Raises the default domain's opset to [`MIN_OPSET`] when it is below,
-/// if every operator of the backbone means the same there.
-fn raise_opset(proto: &mut ModelProto, model: &backbone::Spec) -> Result<()> {
-    let default = |o: &OperatorSetIdProto| o.domain.as_deref().unwrap_or("").is_empty() || o.domain() == "ai.onnx";
-    let version = proto.opset_import.iter().find(|o| default(o)).map(|o| o.version()).unwrap_or(1);
-    if version >= MIN_OPSET {
-        return Ok(());
-    }
-    let graph = proto.graph.as_ref().expect("a parsed model has a graph");
-    if let Some(n) = graph.node.iter().find(|n| !SAME_UP_TO_13.contains(&n.op_type())) {
-        return Err(Error::BackboneOpset(format!(
-            "{model} is opset {version} and uses {}, which changed by opset {MIN_OPSET}; export it again at opset {MIN_OPSET} or later",
-            n.op_type()
-        )));
-    }
-    proto.opset_import.retain(|o| !default(o));
-    proto.opset_import.push(OperatorSetIdProto { domain: Some(String::new()), version: Some(MIN_OPSET) });
-    Ok(())
 }
 
 #[derive(Clone, Copy)]

@@ -138,8 +138,8 @@ pub enum Error {
     NoPreprocess(PathBuf),
     #[error("backbone: {0}")]
     Backbone(#[from] backbone::source::Error),
-    #[error("backbone: {0}")]
-    BackboneOpset(String),
+    #[error("backbone: {model} is {source}; export it again at opset {} or later", .source.to)]
+    BackboneOpset { model: String, source: backbone::builder::OpsetChanged },
     #[error("{model} (sha256 {}..) is not the backbone the classifier was fitted with ({fitted_file} sha256 {}..)", short_hash(.sha256), short_hash(.fitted_sha256))]
     ExportOtherBackbone { model: String, sha256: String, fitted_file: String, fitted_sha256: String },
     #[error("the RBF SVM's kernel matrix for its largest pair of classes ({rows} rows) is {rows} x {rows} doubles, {}, over half the {} of memory available; --kernel linear or --model logistic grow with the rows, not their square", data::human_bytes(*.bytes), data::human_bytes(*.available))]

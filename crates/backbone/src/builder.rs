@@ -1,10 +1,11 @@
 //! The one ONNX graph builder: nodes, constants and attributes, written
 //! the same way for a converted checkpoint (`resnet`) and for the head
-//! `classify export` appends to a backbone.
+//! `classify export` appends to a backbone, and the opset a model imports
+//! (raised where no operator it uses changed meaning).
 
 use crate::onnx::{
-    attribute_proto, tensor_proto, tensor_shape_proto, type_proto, AttributeProto, NodeProto, TensorProto,
-    TensorShapeProto, TypeProto, ValueInfoProto,
+    attribute_proto, tensor_proto, tensor_shape_proto, type_proto, AttributeProto, ModelProto, NodeProto,
+    OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
 };
 
 /// Nodes and constants, in the order they were added.
@@ -134,6 +135,73 @@ pub fn tensor_info(name: &str, elem: tensor_proto::DataType, dims: Vec<Dim>) -> 
     }
 }
 
+/// The version of the default (`ai.onnx`) domain a model imports; 1 when
+/// it names none, as ONNX reads it.
+pub fn opset(proto: &ModelProto) -> i64 {
+    proto.opset_import.iter().find(|o| is_default_domain(o)).map_or(1, |o| o.version())
+}
+
+fn is_default_domain(o: &OperatorSetIdProto) -> bool {
+    o.domain().is_empty() || o.domain() == "ai.onnx"
+}
+
+/// Operators whose meaning is the same from opset 7 to 13: a model made
+/// of these alone may be raised to any opset up to 13 as it is.
+const SAME_UP_TO_13: [&str; 24] = [
+    "Conv",
+    "Relu",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "Add",
+    "Sum",
+    "Sub",
+    "Mul",
+    "Div",
+    "BatchNormalization",
+    "Flatten",
+    "Gemm",
+    "MatMul",
+    "Concat",
+    "Identity",
+    "Reshape",
+    "Shape",
+    "Gather",
+    "Constant",
+    "ConstantOfShape",
+    "Transpose",
+    "Softmax",
+];
+
+/// A model that cannot be raised: an operator it uses means something
+/// else at the opset asked for.
+#[derive(Debug, thiserror::Error)]
+#[error("opset {from} and uses {op}, which changed by opset {to}")]
+pub struct OpsetChanged {
+    pub from: i64,
+    pub to: i64,
+    pub op: String,
+}
+
+/// Raises the default domain's opset to `to` (at most 13) when it is
+/// below, if every operator of the graph means the same there; a model
+/// already at `to` or later is left as it is.
+pub fn raise_opset(proto: &mut ModelProto, to: i64) -> Result<(), OpsetChanged> {
+    assert!(to <= 13, "SAME_UP_TO_13 vouches for opsets up to 13 only");
+    let from = opset(proto);
+    if from >= to {
+        return Ok(());
+    }
+    let graph = proto.graph.as_ref().expect("a parsed model has a graph");
+    if let Some(n) = graph.node.iter().find(|n| !SAME_UP_TO_13.contains(&n.op_type())) {
+        return Err(OpsetChanged { from, to, op: n.op_type().to_string() });
+    }
+    proto.opset_import.retain(|o| !is_default_domain(o));
+    proto.opset_import.push(OperatorSetIdProto { domain: Some(String::new()), version: Some(to) });
+    Ok(())
+}
+
 /// The graph as a model for unit tests: float32 input `x`, float32
 /// `outputs`, shapes left to the reader, opset 17.
 #[cfg(test)]
@@ -160,5 +228,46 @@ pub(crate) fn test_model(g: Graph, outputs: &[&str]) -> crate::onnx::ModelProto 
             ..Default::default()
         }),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at_opset(op: &str, version: i64) -> ModelProto {
+        let mut g = Graph::default();
+        g.node(op, &["x"], "y".into(), "n".into(), vec![]);
+        let mut m = test_model(g, &["y"]);
+        m.opset_import = vec![
+            OperatorSetIdProto { domain: Some("ai.onnx".into()), version: Some(version) },
+            OperatorSetIdProto { domain: Some("com.microsoft".into()), version: Some(1) },
+        ];
+        m
+    }
+
+    #[test]
+    fn a_model_of_unchanged_operators_is_raised_and_its_other_domains_kept() {
+        let mut m = at_opset("Relu", 11);
+        raise_opset(&mut m, 13).unwrap();
+        assert_eq!(opset(&m), 13);
+        let domains: Vec<(&str, i64)> = m.opset_import.iter().map(|o| (o.domain(), o.version())).collect();
+        assert_eq!(domains, [("com.microsoft", 1), ("", 13)], "one default-domain import, the other kept");
+    }
+
+    #[test]
+    fn an_operator_that_changed_is_named_and_the_model_left_as_it_was() {
+        let mut m = at_opset("Dropout", 11);
+        let e = raise_opset(&mut m, 13).unwrap_err();
+        assert_eq!(e.to_string(), "opset 11 and uses Dropout, which changed by opset 13");
+        assert_eq!(opset(&m), 11);
+    }
+
+    #[test]
+    fn a_model_at_the_opset_or_later_is_left_alone() {
+        let mut m = at_opset("Dropout", 17);
+        raise_opset(&mut m, 13).unwrap();
+        assert_eq!(opset(&m), 17);
+        assert_eq!(opset(&ModelProto::default()), 1, "no import reads as opset 1");
     }
 }

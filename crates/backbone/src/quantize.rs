@@ -147,14 +147,10 @@ pub fn calibration_model(proto: &ModelProto, tensors: &[&str]) -> ModelProto {
     m
 }
 
-fn opset(proto: &ModelProto) -> i64 {
-    proto.opset_import.iter().find(|o| o.domain().is_empty() || o.domain() == "ai.onnx").map_or(1, |o| o.version())
-}
-
 /// Decides what to quantize in `proto` (a model cut to the outputs it will
 /// give, its weights inline). `input` is the image input.
 pub fn plan(proto: &ModelProto, input: &str) -> Result<Plan, Error> {
-    let v = opset(proto);
+    let v = crate::builder::opset(proto);
     if v < 13 {
         return Err(Error::Opset(v));
     }
