@@ -3,14 +3,14 @@
 //! center crop, scale to [0, 1], normalize with the ImageNet mean and std,
 //! lay out as CHW float32.
 //!
-//! The resize is a port of Pillow's two-pass fixed-point resampler
-//! (`libImaging/Resample.c`), so on the same decoded pixels the result is
-//! bit-exact with PIL rather than merely close.
+//! The resize is `images::resize`, Pillow's own resampler ported, so on the
+//! same decoded pixels the result is bit-exact with PIL.
 
 use std::path::Path;
 
 use featurefile::{Decode, Views};
 use image::{DynamicImage, RgbImage};
+use images::resize::{resize_window, resized_size, Window};
 
 use crate::views;
 
@@ -142,24 +142,13 @@ pub fn preprocess_views(path: &Path, rel: &str, cfg: &Config, out: &mut [f32]) -
     for (b, slot) in boxes.iter().zip(rest.chunks_exact_mut(per)) {
         let region = views::cut(&img, views::on_decoded(b, w, h, img.width(), img.height()));
         let (rw, rh) = (region.width() as usize, region.height() as usize);
-        let mut pixels = resize_window(region.as_raw(), rw, rh, crop, crop, 0, 0, crop, crop);
+        let mut pixels = resize_window(region.as_raw(), (rw, rh), (crop, crop), Window::whole(crop, crop));
         if b.flip {
             views::flip_rows(&mut pixels, crop);
         }
         normalize(&pixels, cfg, slot);
     }
     Ok(())
-}
-
-/// Output size of torchvision's `Resize(size)` for a `w` x `h` image: the
-/// shorter side becomes `size`, the longer keeps the aspect ratio, truncated.
-pub fn resized_size(w: u32, h: u32, size: u32) -> (u32, u32) {
-    let scaled = |long: u32, short: u32| (size as f64 * long as f64 / short as f64) as u32;
-    if w <= h {
-        (size, scaled(h, w))
-    } else {
-        (scaled(w, h), size)
-    }
 }
 
 /// torchvision's `CenterCrop` offset, rounded half to even as Python does.
@@ -174,7 +163,8 @@ pub fn transform(img: &RgbImage, cfg: &Config, out: &mut [f32]) {
     let (nw, nh) = resized_size(w, h, cfg.resize);
     let crop = cfg.crop as usize;
     let (left, top) = (crop_offset(nw, cfg.crop), crop_offset(nh, cfg.crop));
-    let pixels = resize_window(img.as_raw(), w as usize, h as usize, nw as usize, nh as usize, left, top, crop, crop);
+    let window = Window { left, top, width: crop, height: crop };
+    let pixels = resize_window(img.as_raw(), (w as usize, h as usize), (nw as usize, nh as usize), window);
     normalize(&pixels, cfg, out);
 }
 
@@ -192,209 +182,15 @@ fn normalize(pixels: &[u8], cfg: &Config, out: &mut [f32]) {
     }
 }
 
-const PRECISION_BITS: u32 = 32 - 8 - 2;
-
-/// Pillow's per-output-pixel filter taps for one axis, in fixed point.
-struct Taps {
-    /// (first input index, number of taps) per output index.
-    bounds: Vec<(usize, usize)>,
-    ksize: usize,
-    weights: Vec<i32>,
-}
-
-impl Taps {
-    fn new(in_size: usize, out_size: usize) -> Self {
-        // Pillow's bilinear ("triangle") filter, support 1, widened by the
-        // scale when downsampling: that widening is the antialiasing.
-        let filter = |x: f64| {
-            let x = x.abs();
-            if x < 1.0 {
-                1.0 - x
-            } else {
-                0.0
-            }
-        };
-        let scale = in_size as f64 / out_size as f64;
-        let filterscale = scale.max(1.0);
-        let support = filterscale;
-        let ksize = support.ceil() as usize * 2 + 1;
-        let mut bounds = Vec::with_capacity(out_size);
-        let mut weights = vec![0i32; out_size * ksize];
-        let mut k = vec![0f64; ksize];
-        for xx in 0..out_size {
-            let center = (xx as f64 + 0.5) * scale;
-            let ss = 1.0 / filterscale;
-            // C's (int) cast truncates toward zero; negatives clamp to 0 either way.
-            let xmin = ((center - support + 0.5) as i64).max(0) as usize;
-            let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize - xmin;
-            let mut ww = 0.0;
-            for (x, kx) in k.iter_mut().enumerate().take(xmax) {
-                *kx = filter((x as f64 + xmin as f64 - center + 0.5) * ss);
-                ww += *kx;
-            }
-            for (x, kx) in k.iter().enumerate().take(xmax) {
-                let v = if ww != 0.0 { kx / ww } else { *kx };
-                let fixed = v * (1u32 << PRECISION_BITS) as f64;
-                weights[xx * ksize + x] = if v < 0.0 { (fixed - 0.5) as i32 } else { (fixed + 0.5) as i32 };
-            }
-            bounds.push((xmin, xmax));
-        }
-        Taps { bounds, ksize, weights }
-    }
-
-    fn taps(&self, out: usize) -> (usize, &[i32]) {
-        let (start, n) = self.bounds[out];
-        (start, &self.weights[out * self.ksize..out * self.ksize + n])
-    }
-}
-
-#[inline]
-fn clip8(v: i32) -> u8 {
-    (v >> PRECISION_BITS).clamp(0, 255) as u8
-}
-
-/// Resizes an interleaved RGB image from `w` x `h` to `nw` x `nh` as Pillow
-/// does, computing only the `cw` x `ch` window at (`left`, `top`) of the
-/// result: every output pixel depends on its own taps alone, so the window
-/// is bit-identical to cropping the full resize.
-#[allow(clippy::too_many_arguments)]
-fn resize_window(
-    src: &[u8],
-    w: usize,
-    h: usize,
-    nw: usize,
-    nh: usize,
-    left: usize,
-    top: usize,
-    cw: usize,
-    ch: usize,
-) -> Vec<u8> {
-    let need_h = nw != w;
-    let need_v = nh != h;
-    let hx = need_h.then(|| Taps::new(w, nw));
-    let vy = need_v.then(|| Taps::new(h, nh));
-    // Input rows (columns) the window's output rows (columns) reach.
-    let span = |t: &Option<Taps>, first: usize, n: usize| match t {
-        Some(t) => {
-            let a = t.bounds[first].0;
-            let (s, c) = t.bounds[first + n - 1];
-            (a, s + c)
-        }
-        None => (first, first + n),
-    };
-    // Pillow 13 runs the vertical pass first when it shrinks much more than
-    // the horizontal one (growth counts as no shrinking); the intermediate
-    // image is rounded to 8 bits, so the order shows in the result. The rule
-    // was pinned down against PIL itself, enlargements and mixed cases included.
-    let vertical_first = need_h && need_v && h.saturating_sub(nh) > 2 * w.saturating_sub(nw);
-    if vertical_first {
-        let (x0, x1) = span(&hx, left, cw);
-        let tmp = vertical(src, w, x0, x1 - x0, 0, vy.as_ref().unwrap(), top, ch);
-        horizontal(&tmp, x1 - x0, x0, hx.as_ref().unwrap(), left, cw, 0, ch)
-    } else {
-        let (y0, y1) = span(&vy, top, ch);
-        let rows = match &hx {
-            Some(hx) => horizontal(src, w, 0, hx, left, cw, y0, y1),
-            // No horizontal resize: take the window's columns as they are.
-            None => (y0..y1).flat_map(|y| &src[(y * w + left) * 3..(y * w + left + cw) * 3]).copied().collect(),
-        };
-        match &vy {
-            Some(vy) => vertical(&rows, cw, 0, cw, y0, vy, top, ch),
-            None => rows,
-        }
-    }
-}
-
-/// One output pixel: the taps `k` over the input pixels at byte offsets
-/// `first`, `first + step`, ... of `src`.
-#[inline]
-fn convolve(src: &[u8], first: usize, step: usize, k: &[i32], px: &mut [u8]) {
-    let mut acc = [1i32 << (PRECISION_BITS - 1); 3];
-    for (i, &kv) in k.iter().enumerate() {
-        let p = &src[first + i * step..first + i * step + 3];
-        acc[0] += p[0] as i32 * kv;
-        acc[1] += p[1] as i32 * kv;
-        acc[2] += p[2] as i32 * kv;
-    }
-    px[0] = clip8(acc[0]);
-    px[1] = clip8(acc[1]);
-    px[2] = clip8(acc[2]);
-}
-
-/// Horizontal pass over rows `y0..y1` of `src` (row width `w`, whose column 0
-/// is input column `x_off`), producing output columns `left..left+cw`.
-#[allow(clippy::too_many_arguments)]
-fn horizontal(
-    src: &[u8],
-    w: usize,
-    x_off: usize,
-    taps: &Taps,
-    left: usize,
-    cw: usize,
-    y0: usize,
-    y1: usize,
-) -> Vec<u8> {
-    let mut out = vec![0u8; (y1 - y0) * cw * 3];
-    for (row_out, y) in out.chunks_exact_mut(cw * 3).zip(y0..y1) {
-        for (xo, px) in row_out.chunks_exact_mut(3).enumerate() {
-            let (start, k) = taps.taps(left + xo);
-            convolve(src, (y * w + start - x_off) * 3, 3, k, px);
-        }
-    }
-    out
-}
-
-/// Vertical pass over columns `x0..x0+width` of `src` (row width `w`, whose
-/// row 0 is input row `y_off`), producing output rows `top..top+ch`.
-#[allow(clippy::too_many_arguments)]
-fn vertical(
-    src: &[u8],
-    w: usize,
-    x0: usize,
-    width: usize,
-    y_off: usize,
-    taps: &Taps,
-    top: usize,
-    ch: usize,
-) -> Vec<u8> {
-    let mut out = vec![0u8; ch * width * 3];
-    for (yo, row_out) in out.chunks_exact_mut(width * 3).enumerate() {
-        let (start, k) = taps.taps(top + yo);
-        for (xi, px) in row_out.chunks_exact_mut(3).enumerate() {
-            convolve(src, ((start - y_off) * w + x0 + xi) * 3, w * 3, k, px);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn resized_size_matches_torchvision() {
-        assert_eq!(resized_size(500, 375, 256), (341, 256));
-        assert_eq!(resized_size(375, 500, 256), (256, 341));
-        assert_eq!(resized_size(256, 256, 256), (256, 256));
-        assert_eq!(resized_size(100, 50, 232), (464, 232));
-    }
 
     #[test]
     fn crop_offset_rounds_half_to_even() {
         assert_eq!(crop_offset(341, 224), 58); // 58.5 -> 58
         assert_eq!(crop_offset(343, 224), 60); // 59.5 -> 60
         assert_eq!(crop_offset(256, 224), 16);
-    }
-
-    #[test]
-    fn taps_sum_to_one_in_fixed_point() {
-        for (a, b) in [(500, 341), (375, 256), (100, 256), (7, 3)] {
-            let t = Taps::new(a, b);
-            for o in 0..b {
-                let s: i64 = t.taps(o).1.iter().map(|&v| v as i64).sum();
-                assert!((s - (1 << PRECISION_BITS)).abs() <= t.ksize as i64, "{a}->{b} at {o}: {s}");
-            }
-        }
     }
 
     #[test]
@@ -414,32 +210,6 @@ mod tests {
                 out[c * plane],
                 want[c]
             );
-        }
-    }
-
-    #[test]
-    fn window_equals_cropping_the_full_resize() {
-        // A textured image, in both pass orders (wide and very tall).
-        for (w, h) in [(97, 61), (40, 150), (64, 64)] {
-            let img = RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7 + y * 3) as u8, (x * y) as u8, (x ^ y) as u8]));
-            let (nw, nh) = resized_size(w, h, 48);
-            let full = resize_window(
-                img.as_raw(),
-                w as usize,
-                h as usize,
-                nw as usize,
-                nh as usize,
-                0,
-                0,
-                nw as usize,
-                nh as usize,
-            );
-            let (l, t) = (crop_offset(nw, 40), crop_offset(nh, 40));
-            let win = resize_window(img.as_raw(), w as usize, h as usize, nw as usize, nh as usize, l, t, 40, 40);
-            for y in 0..40 {
-                let a = &full[((t + y) * nw as usize + l) * 3..((t + y) * nw as usize + l + 40) * 3];
-                assert_eq!(a, &win[y * 120..(y + 1) * 120], "{w}x{h} row {y}");
-            }
         }
     }
 }

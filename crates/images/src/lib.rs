@@ -14,6 +14,9 @@
 //! A JPEG far larger than the picture needs can be decoded at its own
 //! reduced scale ([`open_oriented_scaled`]): PIL's `draft`, by the decoder
 //! PIL uses, so that a 12-megapixel photo costs what its thumbnail does.
+//! [`resize`] is PIL's antialiased bilinear resize, bit for bit.
+
+pub mod resize;
 
 use std::cell::Cell;
 use std::io::Cursor;
