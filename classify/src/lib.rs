@@ -1,30 +1,6 @@
 //! `classify`: fits a logistic regression or an SVM on a feature file written
 //! by `extract`, saves it, and scores or predicts other feature files.
 
-/// A unit-only enum a user names: its names (`NAMES`, `Display`, `FromStr`)
-/// come from one table.
-macro_rules! named_choice {
-    ($t:ty { $($variant:ident => $name:literal),+ $(,)? }) => {
-        impl $t {
-            pub const NAMES: &'static [&'static str] = &[$($name),+];
-        }
-        impl std::fmt::Display for $t {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(match self { $(Self::$variant => $name),+ })
-            }
-        }
-        impl std::str::FromStr for $t {
-            type Err = String;
-            fn from_str(s: &str) -> std::result::Result<Self, String> {
-                match s {
-                    $($name => Ok(Self::$variant),)+
-                    _ => Err(format!("{s:?} is not one of {}", Self::NAMES.join(", "))),
-                }
-            }
-        }
-    };
-}
-
 pub(crate) mod cv;
 pub mod data;
 pub mod export;
@@ -162,7 +138,7 @@ pub enum ModelKind {
     Knn,
 }
 
-named_choice!(ModelKind { Logistic => "logistic", Svm => "svm", Knn => "knn" });
+featurefile::named_choice!(ModelKind { Logistic => "logistic", Svm => "svm", Knn => "knn" });
 
 /// `--C`: the values to fit (several need `--cv`), or `auto`: the
 /// [`auto_grid`], chosen by cross-validation.

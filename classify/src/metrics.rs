@@ -214,7 +214,7 @@ pub enum Metric {
     MacroF1,
 }
 
-named_choice!(Metric { Accuracy => "accuracy", BalancedAccuracy => "balanced-accuracy", MacroF1 => "macro-f1" });
+featurefile::named_choice!(Metric { Accuracy => "accuracy", BalancedAccuracy => "balanced-accuracy", MacroF1 => "macro-f1" });
 
 impl Metric {
     /// The metric of predictions `predicted` against `truth` (class indices

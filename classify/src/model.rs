@@ -31,7 +31,7 @@ pub enum Kernel {
     Rbf,
 }
 
-named_choice!(Kernel { Linear => "linear", Rbf => "rbf" });
+featurefile::named_choice!(Kernel { Linear => "linear", Rbf => "rbf" });
 
 /// How much each class's rows count in the fit: all alike, or scikit-learn's
 /// `class_weight="balanced"`, n / (k n_c) for class c of n_c rows (k
@@ -46,7 +46,7 @@ pub enum ClassWeight {
     Balanced,
 }
 
-named_choice!(ClassWeight { None => "none", Balanced => "balanced" });
+featurefile::named_choice!(ClassWeight { None => "none", Balanced => "balanced" });
 
 impl ClassWeight {
     /// One weight per class for the rows of classes `y` (each of the

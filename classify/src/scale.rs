@@ -27,7 +27,7 @@ pub enum Kind {
     None,
 }
 
-named_choice!(Kind { Standard => "standard", L2 => "l2", None => "none" });
+featurefile::named_choice!(Kind { Standard => "standard", L2 => "l2", None => "none" });
 
 impl Scaler {
     /// What was asked for.

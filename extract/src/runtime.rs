@@ -262,16 +262,7 @@ pub enum Binding {
     Input,
 }
 
-impl std::str::FromStr for Binding {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "off" => Ok(Binding::Off),
-            "input" => Ok(Binding::Input),
-            _ => Err(format!("{s:?}: use off or input")),
-        }
-    }
-}
+featurefile::named_choice!(Binding { Off => "off", Input => "input" });
 
 /// ONNX Runtime's own log, one line per message on stderr. Every failure
 /// also comes back to us as an error, so this is for warnings (a node the

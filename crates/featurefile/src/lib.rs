@@ -7,6 +7,33 @@
 //! neither spells a key or a column name itself.
 //! The file is written whole or not at all (the `atomic` crate).
 
+/// A unit-only enum a user names (a flag's value, as the files record it):
+/// its names (`NAMES`), `Display` and `FromStr` come from one table, the
+/// one way every crate of the workspace spells a named choice. Variants
+/// after `unlisted` print but are never a choice (`Pool::None`).
+#[macro_export]
+macro_rules! named_choice {
+    ($t:ty { $($variant:ident => $name:literal),+ $(,)? } $(unlisted { $($uvariant:ident => $uname:literal),+ $(,)? })?) => {
+        impl $t {
+            pub const NAMES: &'static [&'static str] = &[$($name),+];
+        }
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(match self { $(Self::$variant => $name,)+ $($(Self::$uvariant => $uname,)+)? })
+            }
+        }
+        impl std::str::FromStr for $t {
+            type Err = String;
+            fn from_str(s: &str) -> std::result::Result<Self, String> {
+                match s {
+                    $($name => Ok(Self::$variant),)+
+                    _ => Err(format!("{s:?} is not one of {}", Self::NAMES.join(", "))),
+                }
+            }
+        }
+    };
+}
+
 pub mod paths;
 pub mod shards;
 
@@ -116,31 +143,7 @@ pub enum Precision {
     Int8,
 }
 
-impl Precision {
-    pub const NAMES: &'static [&'static str] = &["fp32", "fp16", "int8"];
-}
-
-impl std::fmt::Display for Precision {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Precision::Fp32 => "fp32",
-            Precision::Fp16 => "fp16",
-            Precision::Int8 => "int8",
-        })
-    }
-}
-
-impl std::str::FromStr for Precision {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "fp32" => Ok(Precision::Fp32),
-            "fp16" => Ok(Precision::Fp16),
-            "int8" => Ok(Precision::Int8),
-            _ => Err(format!("{s:?} is not one of {}", Precision::NAMES.join(", "))),
-        }
-    }
-}
+named_choice!(Precision { Fp32 => "fp32", Fp16 => "fp16", Int8 => "int8" });
 
 /// How the network ran: the device that ran it (`cpu`, `cuda:N`,
 /// `openvino`) and the precision it computed in; for int8, its calibration.
@@ -192,28 +195,8 @@ pub enum Pool {
     None,
 }
 
-impl Pool {
-    /// The poolings a user may ask for (`None` is never asked for).
-    pub const NAMES: &'static [&'static str] = &["avg", "max", "avgmax"];
-}
-
-impl std::str::FromStr for Pool {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match serde_json::from_value(serde_json::Value::String(s.to_owned())) {
-            Ok(p) if p != Pool::None => Ok(p),
-            _ => Err(format!("{s:?} is not one of {}", Pool::NAMES.join(", "))),
-        }
-    }
-}
-
-/// As the footer and `--pool` spell it.
-impl std::fmt::Display for Pool {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let v = serde_json::to_value(self).expect("a unit variant");
-        f.write_str(v.as_str().expect("serialized as a string"))
-    }
-}
+// `None` is never asked for.
+named_choice!(Pool { Avg => "avg", Max => "max", AvgMax => "avgmax" } unlisted { None => "none" });
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerInfo {
@@ -293,14 +276,7 @@ pub enum Decode {
     Scaled,
 }
 
-impl std::fmt::Display for Decode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Decode::Exact => "exact",
-            Decode::Scaled => "scaled",
-        })
-    }
-}
+named_choice!(Decode { Exact => "exact", Scaled => "scaled" });
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Skipped {
@@ -935,6 +911,29 @@ fn read_rows(path: &Path, meta: &ArrowReaderMetadata, out: &mut FeatureFile) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A flag's value and the footer's spelling of it are one spelling.
+    #[test]
+    fn named_choices_are_spelled_as_the_footer_records_them_and_parse_back() {
+        fn check<T>(all: &[T], unlisted: &[T])
+        where
+            T: Serialize + std::fmt::Display + std::str::FromStr + PartialEq + std::fmt::Debug,
+        {
+            for v in all.iter().chain(unlisted) {
+                assert_eq!(serde_json::to_value(v).unwrap(), v.to_string().as_str(), "{v:?}");
+            }
+            for v in all {
+                assert_eq!(v.to_string().parse::<T>().ok().as_ref(), Some(v), "{v} parses back");
+            }
+            for v in unlisted {
+                assert!(v.to_string().parse::<T>().is_err(), "{v} is never a choice");
+            }
+        }
+        check(&[Precision::Fp32, Precision::Fp16, Precision::Int8], &[]);
+        check(&[Pool::Avg, Pool::Max, Pool::AvgMax], &[Pool::None]);
+        check(&[Decode::Exact, Decode::Scaled], &[]);
+        assert_eq!("mean".parse::<Pool>().unwrap_err(), "\"mean\" is not one of avg, max, avgmax");
+    }
 
     fn header(layers: &[(&str, usize)]) -> Header {
         Header {
