@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's test command (README, CI): the format and lint gates
-# (cargo fmt --check, cargo clippy -D warnings), set-up, every test, then
+# (cargo fmt --check, cargo clippy -D warnings, no import cycle), set-up, every test, then
 # the Slurm check (scripts/slurm-check.sh: a real one-node Slurm running
 # scripts/slurm/extract.sbatch; it installs Slurm where it can and says
 # when and why it skipped). Arguments go to cargo test; with any, the Slurm
@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 # clippy-clean, or nothing is tested.
 cargo fmt --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# No module imports one that imports it back (cargo tree checks the crates).
+scripts/check-modules.py
 scripts/setup.sh
 # The integration tests are #[ignore]d for a plain `cargo test` (they need
 # this set-up); here every one of them runs.

@@ -7,12 +7,12 @@
 //! and writing ([`sink`]).
 
 pub mod dataset;
-mod int8;
 pub mod open;
 mod options;
 mod pipeline;
 mod plan;
 pub(crate) mod pool;
+mod precision;
 pub mod preprocess;
 pub mod resume;
 pub mod runtime;

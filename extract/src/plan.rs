@@ -2,15 +2,14 @@
 //! its tensors, the images (this task's share of them), the batch and the
 //! eval transform's sizes.
 
-use std::borrow::Cow;
-
 use backbone::Opened;
 use featurefile::shards::{self, Shard};
 
 use crate::options::{Options, ValidOptions};
+use crate::precision::{Calibrate, Numbers};
 use crate::resume::{self, Resume};
 use crate::runtime::{self, Device};
-use crate::{dataset, int8, open, preprocess, Error, Event, Result, Summary};
+use crate::{dataset, open, preprocess, Error, Event, Result, Summary};
 use featurefile::{Calibration, Decode, Precision, Views};
 
 /// What a run will do, decided before any image is decoded: the model and
@@ -34,18 +33,6 @@ pub(crate) struct Plan {
     pub(crate) numbers: Numbers,
 }
 
-/// The numbers the network computes in, and what that takes.
-pub(crate) enum Numbers {
-    /// The model as it is.
-    Fp32,
-    /// The model converted to float16 (its bytes): converted up front,
-    /// in well under a second, so a model that cannot be is refused before
-    /// any image is read.
-    Fp16(Vec<u8>),
-    /// The model to quantize, once the calibration images are read.
-    Int8(Box<int8::Prepared>),
-}
-
 impl Plan {
     pub(crate) fn new(opts: &ValidOptions, report: &mut dyn FnMut(Event)) -> Result<Self> {
         let crop_hint = opts.crop.unwrap_or(preprocess::Config::default().crop);
@@ -62,17 +49,16 @@ impl Plan {
         let layers = model.resolve(&names).map_err(|e| Error::Layers { what: opts.model.to_string(), source: e })?;
         let mut data = dataset::scan(&opts.images)?;
         let tensors = unique(layers.iter().map(|l| l.tensor.clone()));
-        // int8 calibrates on the whole tree (or --calibrate-on's), before a shard takes its share.
-        let bits = opts.weight_bits.unwrap_or_else(backbone::quantize::WeightBits::for_this_cpu);
-        let numbers = match (opts.precision, &opts.calibrate_on) {
-            (Precision::Int8, Some(dir)) => {
-                Numbers::Int8(Box::new(int8::prepare(&opened, &tensors, &dataset::scan(dir)?, opts.calibrate, bits)?))
+        let numbers = match opts.precision {
+            Precision::Fp32 => Numbers::Fp32,
+            Precision::Fp16 => Numbers::fp16(&opened, &tensors, report)?,
+            Precision::Int8 => {
+                // Calibrated on the whole tree (or --calibrate-on's), before a shard takes its share.
+                let other = opts.calibrate_on.as_deref().map(dataset::scan).transpose()?;
+                let bits = opts.weight_bits.unwrap_or_else(backbone::quantize::WeightBits::for_this_cpu);
+                let tree = other.as_ref().unwrap_or(&data);
+                Numbers::int8(&opened, &tensors, Calibrate { tree, images: opts.calibrate, bits })?
             }
-            (Precision::Int8, None) => {
-                Numbers::Int8(Box::new(int8::prepare(&opened, &tensors, &data, opts.calibrate, bits)?))
-            }
-            (Precision::Fp16, _) => Numbers::Fp16(half(&opened, &tensors, report)?),
-            (Precision::Fp32, _) => Numbers::Fp32,
         };
         // Every task lists the whole tree (cheap), so all agree on the
         // classes and on the list they split.
@@ -113,11 +99,7 @@ impl Plan {
     }
 
     pub(crate) fn precision(&self) -> Precision {
-        match self.numbers {
-            Numbers::Fp32 => Precision::Fp32,
-            Numbers::Fp16(_) => Precision::Fp16,
-            Numbers::Int8(_) => Precision::Int8,
-        }
+        self.numbers.precision()
     }
 
     /// For an output that exists (a part, or the single file): the summary
@@ -139,10 +121,7 @@ impl Plan {
             shard: self.shard.as_ref(),
             images: self.data.entries.len(),
             precision: self.precision(),
-            calibrate: match &self.numbers {
-                Numbers::Int8(p) => Some((p.images, p.bits.bits())),
-                _ => None,
-            },
+            calibrate: self.numbers.calibrate(),
         };
         match resume::judge(Some((&found.header, found.rows)), &want) {
             Resume::Fresh => Ok(None),
@@ -186,21 +165,15 @@ impl Plan {
         report: &mut dyn FnMut(Event),
     ) -> Result<(runtime::Engine, Option<Calibration>)> {
         let model = &self.model.model;
-        // int8's and fp16's models are whole (their weights inline); fp32
-        // reads its external data beside it.
-        let (graph, weights_dir, calibration) = match &self.numbers {
-            Numbers::Int8(prepared) => {
-                let (bytes, calibration) = int8::quantized(self, prepared, opts.threads, report)?;
-                (Cow::Owned(bytes), None, Some(calibration))
-            }
-            Numbers::Fp16(bytes) => (Cow::Borrowed(bytes.as_slice()), None, None),
-            Numbers::Fp32 => {
-                let cut = model.with_outputs(&self.tensors.iter().map(String::as_str).collect::<Vec<_>>());
-                (Cow::Owned(cut), self.model.weights_dir.as_deref(), None)
-            }
-        };
-        let mut engine =
-            runtime::Engine::new(&graph, weights_dir, &model.input, self.tensors.clone(), opts.device, opts.threads)?;
+        let m = self.numbers.model(&self.model, &self.tensors, &self.preprocess, opts.threads, report)?;
+        let mut engine = runtime::Engine::new(
+            &m.bytes,
+            m.weights_dir,
+            &model.input,
+            self.tensors.clone(),
+            opts.device,
+            opts.threads,
+        )?;
         if model.fixed_batch().is_some() {
             engine.set_fixed_batch();
         }
@@ -217,7 +190,7 @@ impl Plan {
             _ => String::new(),
         };
         report(Event::Note(&format!("device: {}{note}", engine.device)));
-        Ok((engine, calibration))
+        Ok((engine, m.calibration))
     }
 }
 
@@ -269,20 +242,6 @@ fn eval_sizes(opts: &Options, model: &backbone::Model) -> Result<(preprocess::Co
     let decode = if opts.exact_decode { Decode::Exact } else { Decode::Scaled };
     let views = (opts.views > 1).then(|| Views::tutorial(opts.views, opts.seed));
     Ok((preprocess::Config { resize, crop, limits, decode, views, ..defaults }, from))
-}
-
-/// The model cut to `tensors`, its batch normalizations folded, in
-/// float16; says how much of it is.
-fn half(opened: &Opened, tensors: &[String], report: &mut dyn FnMut(Event)) -> Result<Vec<u8>> {
-    let proto = opened.folded(&tensors.iter().map(String::as_str).collect::<Vec<_>>())?;
-    let operators = proto.graph.as_ref().map_or(0, |g| g.node.len());
-    let (half, in_half) = backbone::fp16::convert(&proto)?;
-    let rest = match operators.saturating_sub(in_half) {
-        0 => String::new(),
-        n => format!("; {n} keep float32 (operators without a float16 form, arithmetic on shapes and constants)"),
-    };
-    report(Event::Note(&format!("fp16: {in_half} of the model's {operators} operators compute in float16{rest}")));
-    Ok(backbone::model::encode(&half))
 }
 
 /// The items in first-seen order, each once.

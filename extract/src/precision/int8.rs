@@ -12,7 +12,6 @@ use featurefile::Calibration;
 use sha2::{Digest, Sha256};
 
 use crate::dataset::{Dataset, Entry};
-use crate::plan::Plan;
 use crate::{preprocess, runtime, Error, Event, Result};
 
 /// Calibration batches: every activation of the network is an output of
@@ -98,20 +97,20 @@ pub(crate) fn prepare(
 
 /// The quantized model's bytes and what its calibration was.
 pub(crate) fn quantized(
-    plan: &Plan,
+    opened: &backbone::Opened,
+    run_tensors: &[String],
+    cfg: &preprocess::Config,
     prepared: &Prepared,
     threads: usize,
     report: &mut dyn FnMut(Event),
 ) -> Result<(Vec<u8>, Calibration)> {
-    let opened = &plan.model;
     let input = opened.model.input.clone();
-    let tensors: Vec<&str> = plan.tensors.iter().map(String::as_str).collect();
+    let tensors: Vec<&str> = run_tensors.iter().map(String::as_str).collect();
     let (proto, qplan) = (&prepared.proto, &prepared.plan);
 
     // The calibration images, as the run will see them: the first `want`
     // of the candidates that read. Hashed as they come, one at a time, so a
     // large --calibrate is never held in memory.
-    let cfg = plan.preprocess;
     let per_image = cfg.values_per_image();
     let want = prepared.images;
     let mut slot = vec![0f32; per_image];
@@ -121,7 +120,7 @@ pub(crate) fn quantized(
         if chosen.len() == want {
             break;
         }
-        if preprocess::preprocess_file(&e.abs, &cfg, &mut slot).is_ok() {
+        if preprocess::preprocess_file(&e.abs, cfg, &mut slot).is_ok() {
             slot.iter().for_each(|v| h.update(v.to_le_bytes()));
             chosen.push(e);
         }
@@ -161,7 +160,7 @@ pub(crate) fn quantized(
 
     // Ranges: one CPU run over the images with every activation an output.
     let mut outputs = tensors.iter().map(|t| t.to_string()).collect::<Vec<_>>();
-    outputs.extend(qplan.calibrate.iter().filter(|t| !plan.tensors.contains(t)).cloned());
+    outputs.extend(qplan.calibrate.iter().filter(|t| !run_tensors.contains(t)).cloned());
     let cal = quantize::calibration_model(proto, &outputs.iter().map(String::as_str).collect::<Vec<_>>());
     let bytes = backbone::model::encode(&cal);
     let mut engine = runtime::Engine::new(&bytes, None, &input, outputs.clone(), runtime::Device::Cpu, threads)?;
@@ -178,7 +177,7 @@ pub(crate) fn quantized(
         let data = &mut batch[..group.len() * per_image];
         for (e, slot) in group.iter().zip(data.chunks_mut(per_image)) {
             // Read once already: a file that fails now changed under the run.
-            preprocess::preprocess_file(&e.abs, &cfg, slot)
+            preprocess::preprocess_file(&e.abs, cfg, slot)
                 .map_err(|why| Error::CalibrationImageChanged { path: e.abs.clone(), why })?;
         }
         widen(ranges.entry(input.clone()).or_insert((f32::INFINITY, f32::NEG_INFINITY)), data);
