@@ -3,7 +3,7 @@
 use ndarray::{Array2, ArrayView2, Axis};
 
 use crate::metrics::Metric;
-use crate::model::{ClassWeight, Model, Spec};
+use crate::model::{ClassWeight, Params, Trained};
 use crate::{scale, Result};
 
 /// Fold of each row: within each class, rows are dealt to the folds in turn,
@@ -34,9 +34,9 @@ pub fn grouped_folds(y: &[usize], n_classes: usize, k: usize, views: usize) -> V
 #[derive(Debug, Clone)]
 pub struct Table {
     /// (candidate, mean of the metric over the folds), in the candidates' order.
-    pub rows: Vec<(Spec, f64)>,
+    pub rows: Vec<(Params, f64)>,
     /// The best mean; ties go to the first (smallest C) candidate.
-    pub best: Spec,
+    pub best: Params,
 }
 
 /// How the candidates are scored: over all folds, or on one holdout.
@@ -80,11 +80,11 @@ struct Split {
 
 /// The candidate as fitted on one fold's (scaled) training rows: with
 /// `gamma_scale`, its RBF gamma is scikit-learn's `scale` of those rows.
-fn fold_spec(spec: Spec, x_train: ArrayView2<f32>, gamma_scale: bool) -> Spec {
+fn fold_params(params: Params, x_train: ArrayView2<f32>, gamma_scale: bool) -> Params {
     if gamma_scale {
-        spec.with_gamma(crate::model::scale_gamma(x_train))
+        params.with_gamma(crate::model::scale_gamma(x_train))
     } else {
-        spec
+        params
     }
 }
 
@@ -98,10 +98,10 @@ const QUIET_FOR: std::time::Duration = std::time::Duration::from_secs(2);
 /// shapes its own model; so are balanced class weights. Along the list of
 /// candidates, a logistic regression on a fold starts from the previous
 /// candidate's solution there (a warm start: the grid ascends in C, and
-/// each optimum is near the last). `specs` is not empty. `progress` hears
+/// each optimum is near the last). `candidates` is not empty. `progress` hears
 /// a line as each candidate is scored: a grid on many rows takes minutes.
 pub fn cross_validate(
-    specs: &[Spec],
+    candidates: &[Params],
     x_raw: ArrayView2<f32>,
     y: &[usize],
     n_classes: usize,
@@ -132,25 +132,25 @@ pub fn cross_validate(
             }
         })
         .collect();
-    let mut rows = Vec::with_capacity(specs.len());
-    let mut last: Vec<Option<Model>> = vec![None; splits.len()];
-    for &spec in specs {
+    let mut rows = Vec::with_capacity(candidates.len());
+    let mut last: Vec<Option<Trained>> = vec![None; splits.len()];
+    for &params in candidates {
         let mut sum = 0.0;
         for (s, last) in splits.iter().zip(&mut last) {
-            let fold = fold_spec(spec, s.x_train.view(), how.gamma_scale);
-            let m = Model::fit_from(fold, s.x_train.view(), &s.y_train, n_classes, how.weight, last.as_ref())?.model;
+            let fold = fold_params(params, s.x_train.view(), how.gamma_scale);
+            let m = Trained::fit_from(fold, s.x_train.view(), &s.y_train, n_classes, how.weight, last.as_ref())?.model;
             sum += how.metric.of(&s.y_test, &m.predict(s.x_test.view(), n_classes), n_classes);
             *last = Some(m);
         }
-        rows.push((spec, sum / splits.len() as f64));
+        rows.push((params, sum / splits.len() as f64));
         // A quick grid stays quiet; a slow one says where it is.
         if start.elapsed() < QUIET_FOR {
             continue;
         }
         progress(&format!(
-            "cross-validation {}/{}: {spec} {} {:.4} ({:.1} s)",
+            "cross-validation {}/{}: {params} {} {:.4} ({:.1} s)",
             rows.len(),
-            specs.len(),
+            candidates.len(),
             how.metric,
             sum / splits.len() as f64,
             start.elapsed().as_secs_f64()

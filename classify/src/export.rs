@@ -19,13 +19,13 @@ use std::path::PathBuf;
 
 use backbone::builder::{attr_int, tensor_info, Dim, Graph};
 use backbone::cache::Cache;
-use backbone::download::Event;
+use backbone::download::DownloadEvent;
 use backbone::onnx::{tensor_proto, tensor_shape_proto, type_proto, AttributeProto, StringStringEntryProto};
 use featurefile::Pool;
 use prost::Message;
 use serde_json::json;
 
-use crate::model::{pairs, Machines, Model, RbfMachine};
+use crate::model::{pairs, Machines, RbfMachine, Trained};
 use crate::scale::Scaler;
 use crate::{Classifier, Error, Result};
 
@@ -36,7 +36,7 @@ pub const MIN_OPSET: i64 = 13;
 #[derive(Debug, Clone)]
 pub struct ExportOptions {
     pub classifier: PathBuf,
-    pub model: backbone::Spec,
+    pub model: backbone::ModelSpec,
     pub out: PathBuf,
 }
 
@@ -47,9 +47,9 @@ pub struct Exported {
     pub bytes: usize,
 }
 
-pub fn export(opts: &ExportOptions, report: &mut dyn FnMut(Event)) -> Result<Exported> {
+pub fn export(opts: &ExportOptions, report: &mut dyn FnMut(DownloadEvent)) -> Result<Exported> {
     let mut inputs = vec![atomic::Input::Path { what: "classifier", path: &opts.classifier }];
-    if let backbone::Spec::File(model) = &opts.model {
+    if let backbone::ModelSpec::File(model) = &opts.model {
         inputs.push(atomic::Input::Path { what: "model", path: model });
     }
     atomic::check_destination(&opts.out, &inputs)?;
@@ -91,7 +91,7 @@ pub fn export(opts: &ExportOptions, report: &mut dyn FnMut(Event)) -> Result<Exp
 
     let layer = json!({"column": c.feature_column, "tensor": c.layer.tensor, "pool": c.layer.pool, "dim": c.layer.dim});
     let provenance = json!({
-        "model": c.spec().to_string(),
+        "model": c.params().to_string(),
         "scaler": c.scaler,
         "train_file": c.train_file,
         "train_rows": c.train_rows,
@@ -252,17 +252,17 @@ impl Head {
         }
     }
 
-    fn model(&mut self, x: &str, model: &Model, n_classes: usize) -> Vec<Output> {
+    fn model(&mut self, x: &str, model: &Trained, n_classes: usize) -> Vec<Output> {
         let k = n_classes;
         let argmax =
             |h: &mut Self, s: &str| h.op("ArgMax", &[s], "label", vec![attr_int("axis", 1), attr_int("keepdims", 0)]);
         match model {
-            Model::Knn { k: neighbours, rows, labels } => {
+            Trained::Knn { k: neighbours, rows, labels } => {
                 let s = self.knn(x, *neighbours, rows, labels, k);
                 argmax(self, &s);
                 vec![Output::new("label", Elem::Int64, None), Output::new(&s, Elem::Float, Some(k))]
             }
-            Model::Logistic { weights, intercepts, .. } => {
+            Trained::Logistic { weights, intercepts, .. } => {
                 let (rows, d) = (weights.len(), weights[0].len());
                 let w = self.floats("weights", &[rows, d], weights.iter().flatten().map(|&v| v as f32).collect());
                 let b = self.floats("intercepts", &[rows], intercepts.iter().map(|&v| v as f32).collect());
@@ -278,7 +278,7 @@ impl Head {
                 argmax(self, &p);
                 vec![Output::new("label", Elem::Int64, None), Output::new(&p, Elem::Float, Some(k))]
             }
-            Model::Svm { machines, .. } => {
+            Trained::Svm { machines, .. } => {
                 let d = match machines {
                     Machines::Linear(hs) => {
                         let dim = hs[0].w.len();

@@ -26,7 +26,7 @@ pub use data::{Allow, Data};
 /// for comparison with LIBLINEAR's.
 pub use linear_svm::{EPS as LINEAR_SVM_TOLERANCE, MAX_PASSES as LINEAR_SVM_MAX_PASSES};
 pub use metrics::{Metric, Report};
-pub use model::{ClassWeight, Kernel, Model, Spec, SvmKernel};
+pub use model::{ClassWeight, Kernel, Params, SvmKernel, Trained};
 pub use saved::Classifier;
 
 /// Everything `classify` can refuse; each message is the one line a user sees.
@@ -106,8 +106,8 @@ pub enum Error {
         fitted: Box<featurefile::LayerInfo>,
     },
 
-    #[error("fitting {spec}: {reason}")]
-    Fit { spec: Spec, reason: String },
+    #[error("fitting {params}: {reason}")]
+    Fit { params: Params, reason: String },
 
     // Export.
     #[error("{}: the classifier does not record its images' preprocessing (fitted before classify recorded it); fit it again to export it", .0.display())]
@@ -293,8 +293,8 @@ impl FitOptions {
 pub struct FitReport {
     pub classifier: Classifier,
     pub out: PathBuf,
-    /// (spec, mean of the metric over the folds) per candidate, when cross-validating.
-    pub cv: Vec<(Spec, f64)>,
+    /// (params, mean of the metric over the folds) per candidate, when cross-validating.
+    pub cv: Vec<(Params, f64)>,
     pub cv_metric: Metric,
     pub ignored_unlabeled: usize,
 }
@@ -309,7 +309,7 @@ impl FitReport {
         if !self.classifier.converged {
             w.push(format!(
                 "{} stopped at its iteration limit before converging; the saved classifier is an approximation (\"converged\": false)",
-                self.classifier.spec()
+                self.classifier.params()
             ));
         }
         w
@@ -327,10 +327,10 @@ impl FitReport {
             });
             writeln!(s, "cross-validation (mean {} over {how})", self.cv_metric.words()).unwrap();
             // The candidate that was fitted: ties go to the first, and only it is marked.
-            let used = self.cv.iter().position(|(spec, _)| *spec == self.classifier.spec());
-            for (i, (spec, acc)) in self.cv.iter().enumerate() {
+            let used = self.cv.iter().position(|(params, _)| *params == self.classifier.params());
+            for (i, (params, acc)) in self.cv.iter().enumerate() {
                 let mark = if Some(i) == used { "  <- best" } else { "" };
-                writeln!(s, "  {:<40} {acc:.4}{mark}", spec.to_string()).unwrap();
+                writeln!(s, "  {:<40} {acc:.4}{mark}", params.to_string()).unwrap();
             }
         }
         let c = &self.classifier;
@@ -338,7 +338,7 @@ impl FitReport {
         writeln!(
             s,
             "fitted {}{weighted} on {} rows x {} ({}), {} classes: train accuracy {:.4} in {:.2} s -> {}",
-            c.spec(),
+            c.params(),
             c.train_rows,
             c.dim,
             c.feature_column,
@@ -355,23 +355,23 @@ impl FitReport {
 /// The models to fit: one, or the grid `--cv` chooses from, for each of the
 /// `c_values`. `x` is the scaled training matrix (scikit-learn's
 /// `gamma="scale"` is computed on it).
-fn candidates(opts: &FitOptions, c_values: &[f64], x: ArrayView2<f32>) -> Vec<Spec> {
+fn candidates(opts: &FitOptions, c_values: &[f64], x: ArrayView2<f32>) -> Vec<Params> {
     let gammas = if opts.gamma.is_empty() { vec![model::scale_gamma(x)] } else { opts.gamma.clone() };
     if opts.model == ModelKind::Knn {
-        return opts.ks().into_iter().map(|k| Spec::Knn { k }).collect();
+        return opts.ks().into_iter().map(|k| Params::Knn { k }).collect();
     }
-    let mut specs = Vec::new();
+    let mut candidates = Vec::new();
     for &c in c_values {
         match (opts.model, opts.kernel()) {
-            (ModelKind::Logistic, _) => specs.push(Spec::Logistic { c }),
+            (ModelKind::Logistic, _) => candidates.push(Params::Logistic { c }),
             (ModelKind::Knn, _) => unreachable!("knn's candidates are its k values, returned above"),
-            (ModelKind::Svm, Kernel::Linear) => specs.push(Spec::Svm { kernel: SvmKernel::Linear, c }),
+            (ModelKind::Svm, Kernel::Linear) => candidates.push(Params::Svm { kernel: SvmKernel::Linear, c }),
             (ModelKind::Svm, Kernel::Rbf) => {
-                specs.extend(gammas.iter().map(|&gamma| Spec::Svm { kernel: SvmKernel::Rbf { gamma }, c }))
+                candidates.extend(gammas.iter().map(|&gamma| Params::Svm { kernel: SvmKernel::Rbf { gamma }, c }))
             }
         }
     }
-    specs
+    candidates
 }
 
 /// `notes` hears what is worth a line before a long read (see [`Data::load`]).
@@ -441,10 +441,10 @@ pub fn fit(opts: &ValidFitOptions, notes: &mut dyn FnMut(&str)) -> Result<FitRep
     // Cross-validation scales each fold by its own statistics, from raw rows.
     let x_raw = validation.map(|_| x.clone());
     scaler.transform_in_place(x.view_mut());
-    let specs = candidates(opts, &c_values, x.view());
+    let candidates = candidates(opts, &c_values, x.view());
     let n_classes = classes.len();
 
-    let (spec, cv, selection) = match (validation, x_raw) {
+    let (params, cv, selection) = match (validation, x_raw) {
         (Some(validation), Some(x_raw)) => {
             let how = cv::How {
                 validation,
@@ -454,21 +454,21 @@ pub fn fit(opts: &ValidFitOptions, notes: &mut dyn FnMut(&str)) -> Result<FitRep
                 metric: opts.cv_metric,
                 views,
             };
-            let table = cv::cross_validate(&specs, x_raw.view(), &y, n_classes, &how, notes)?;
+            let table = cv::cross_validate(&candidates, x_raw.view(), &y, n_classes, &how, notes)?;
             let best = table.rows.iter().find(|(s, _)| *s == table.best).expect("the best is a row").1;
             let selection = saved::Selection {
                 validation: validation.to_string(),
                 metric: opts.cv_metric.to_string(),
-                candidates: specs.len(),
+                candidates: candidates.len(),
                 score: best,
             };
             (table.best, table.rows, Some(selection))
         }
-        _ => (specs[0], Vec::new(), None),
+        _ => (candidates[0], Vec::new(), None),
     };
 
     let start = Instant::now();
-    let fitted = Model::fit(spec, x.view(), &y, n_classes, opts.class_weight)?;
+    let fitted = Trained::fit(params, x.view(), &y, n_classes, opts.class_weight)?;
     let fit_seconds = start.elapsed().as_secs_f64();
     let pred = fitted.model.predict(x.view(), n_classes);
     let train_accuracy = pred.iter().zip(&y).filter(|(p, t)| p == t).count() as f64 / y.len() as f64;

@@ -124,7 +124,7 @@ enum Command {
         classifier: PathBuf,
         /// The backbone the classifier's features came from, as extract --model took it (checked by sha256)
         #[arg(long)]
-        model: backbone::Spec,
+        model: backbone::ModelSpec,
         /// The ONNX file to write
         #[arg(long)]
         out: PathBuf,

@@ -66,7 +66,7 @@ impl ClassWeight {
 
 /// What to fit.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Spec {
+pub enum Params {
     /// `c`: inverse L2 strength, scikit-learn's C.
     Logistic {
         c: f64,
@@ -114,23 +114,23 @@ pub fn check_kernel_fits(rows: usize, available: Option<usize>) -> Result<(), Er
     }
 }
 
-impl Spec {
-    /// The same spec with another RBF gamma (others are unchanged).
-    pub fn with_gamma(self, g: f64) -> Spec {
+impl Params {
+    /// The same params with another RBF gamma (others are unchanged).
+    pub fn with_gamma(self, g: f64) -> Params {
         match self {
-            Spec::Svm { kernel: SvmKernel::Rbf { .. }, c } => Spec::Svm { kernel: SvmKernel::Rbf { gamma: g }, c },
+            Params::Svm { kernel: SvmKernel::Rbf { .. }, c } => Params::Svm { kernel: SvmKernel::Rbf { gamma: g }, c },
             other => other,
         }
     }
 }
 
-impl std::fmt::Display for Spec {
+impl std::fmt::Display for Params {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Spec::Logistic { c } => write!(f, "logistic C={c}"),
-            Spec::Svm { kernel: SvmKernel::Linear, c } => write!(f, "svm linear C={c}"),
-            Spec::Svm { kernel: SvmKernel::Rbf { gamma }, c } => write!(f, "svm rbf C={c} gamma={gamma:.6}"),
-            Spec::Knn { k } => write!(f, "knn k={k}"),
+            Params::Logistic { c } => write!(f, "logistic C={c}"),
+            Params::Svm { kernel: SvmKernel::Linear, c } => write!(f, "svm linear C={c}"),
+            Params::Svm { kernel: SvmKernel::Rbf { gamma }, c } => write!(f, "svm rbf C={c} gamma={gamma:.6}"),
+            Params::Knn { k } => write!(f, "knn k={k}"),
         }
     }
 }
@@ -139,7 +139,7 @@ impl std::fmt::Display for Spec {
 /// regression, decision values for the SVM.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
-pub enum Model {
+pub enum Trained {
     Logistic {
         c: f64,
         /// Binary: one row (the weights of class 1); multinomial: one row per class.
@@ -270,7 +270,7 @@ impl RbfMachine {
 /// must say.
 #[derive(Debug, Clone)]
 pub struct Fitted {
-    pub model: Model,
+    pub model: Trained,
     pub converged: bool,
 }
 
@@ -309,43 +309,43 @@ fn fit_rbf(
     Ok((machines, converged))
 }
 
-impl Model {
+impl Trained {
     /// `y` holds class indices below `n_classes`; every class has examples.
     pub fn fit(
-        spec: Spec,
+        params: Params,
         x: ArrayView2<f32>,
         y: &[usize],
         n_classes: usize,
         weight: ClassWeight,
     ) -> Result<Fitted, Error> {
-        Model::fit_from(spec, x, y, n_classes, weight, None)
+        Trained::fit_from(params, x, y, n_classes, weight, None)
     }
 
-    /// As [`Model::fit`]; a logistic regression starts from `warm`'s
+    /// As [`Trained::fit`]; a logistic regression starts from `warm`'s
     /// weights where that is one of the same shape (the other solvers
     /// start from zero either way).
     pub fn fit_from(
-        spec: Spec,
+        params: Params,
         x: ArrayView2<f32>,
         y: &[usize],
         n_classes: usize,
         weight: ClassWeight,
-        warm: Option<&Model>,
+        warm: Option<&Trained>,
     ) -> Result<Fitted, Error> {
-        let fit_err = |reason: String| Error::Fit { spec, reason };
+        let fit_err = |reason: String| Error::Fit { params, reason };
         let weights = weight.of(y, n_classes);
-        match spec {
-            Spec::Knn { k } => {
+        match params {
+            Params::Knn { k } => {
                 if k > y.len() {
                     return Err(Error::KLargerThanRows { k, rows: y.len() });
                 }
                 let u = crate::scale::Scaler::L2.transform(x);
                 let rows = Rows { dim: x.ncols(), values: u.into_raw_vec_and_offset().0 };
-                Ok(Fitted { model: Model::Knn { k, rows, labels: y.to_vec() }, converged: true })
+                Ok(Fitted { model: Trained::Knn { k, rows, labels: y.to_vec() }, converged: true })
             }
-            Spec::Logistic { c } => {
+            Params::Logistic { c } => {
                 let start: Option<Vec<f64>> = match warm {
-                    Some(Model::Logistic { weights, intercepts, .. }) => {
+                    Some(Trained::Logistic { weights, intercepts, .. }) => {
                         Some(weights.iter().flatten().chain(intercepts).copied().collect())
                     }
                     _ => None,
@@ -353,11 +353,11 @@ impl Model {
                 let f = logistic::fit_from(x, y, n_classes, c, &weights, start.as_deref());
                 let weights = f.weights.rows().into_iter().map(|r| r.to_vec()).collect();
                 Ok(Fitted {
-                    model: Model::Logistic { c, weights, intercepts: f.intercepts.to_vec() },
+                    model: Trained::Logistic { c, weights, intercepts: f.intercepts.to_vec() },
                     converged: f.converged,
                 })
             }
-            Spec::Svm { kernel: SvmKernel::Linear, c } => {
+            Params::Svm { kernel: SvmKernel::Linear, c } => {
                 let x = x.as_standard_layout();
                 let (machines, converged): (Vec<Hyperplane>, Vec<bool>) = pairs(n_classes)
                     .into_iter()
@@ -368,14 +368,19 @@ impl Model {
                     })
                     .unzip();
                 Ok(Fitted {
-                    model: Model::Svm { kernel: Kernel::Linear, c, gamma: None, machines: Machines::Linear(machines) },
+                    model: Trained::Svm {
+                        kernel: Kernel::Linear,
+                        c,
+                        gamma: None,
+                        machines: Machines::Linear(machines),
+                    },
                     converged: converged.iter().all(|&c| c),
                 })
             }
-            Spec::Svm { kernel: SvmKernel::Rbf { gamma }, c } => {
+            Params::Svm { kernel: SvmKernel::Rbf { gamma }, c } => {
                 let (machines, converged) = fit_rbf(x, y, &weights, c, gamma, SMO_TOLERANCE).map_err(fit_err)?;
                 Ok(Fitted {
-                    model: Model::Svm {
+                    model: Trained::Svm {
                         kernel: Kernel::Rbf,
                         c,
                         gamma: Some(gamma),
@@ -396,7 +401,7 @@ impl Model {
 
     fn block_scores(&self, x: ArrayView2<f64>, n_classes: usize) -> Array2<f64> {
         match self {
-            Model::Knn { k, rows, labels } => {
+            Trained::Knn { k, rows, labels } => {
                 let train = ArrayView2::from_shape((labels.len(), rows.dim), &rows.values).expect("whole rows");
                 let sims = unit_rows(x).dot(&train.mapv(f64::from).t());
                 let mut scores = Array2::<f64>::zeros((x.nrows(), n_classes));
@@ -410,7 +415,7 @@ impl Model {
                 }
                 scores
             }
-            Model::Logistic { weights, intercepts, .. } => {
+            Trained::Logistic { weights, intercepts, .. } => {
                 let w = Array2::from_shape_fn((weights.len(), weights[0].len()), |(k, d)| weights[k][d]);
                 let z = x.dot(&w.t()) + Array1::from(intercepts.clone());
                 if n_classes == 2 {
@@ -427,12 +432,12 @@ impl Model {
                     z
                 }
             }
-            Model::Svm { machines: Machines::Kernel(machines), .. } => one_vs_one(
+            Trained::Svm { machines: Machines::Kernel(machines), .. } => one_vs_one(
                 machines.iter().map(|m| x.rows().into_iter().map(|r| m.weighted_sum(&r) - m.rho).collect()),
                 x.nrows(),
                 n_classes,
             ),
-            Model::Svm { machines: Machines::Linear(machines), .. } => {
+            Trained::Svm { machines: Machines::Linear(machines), .. } => {
                 let x = x.as_standard_layout();
                 let decision = |h: &Hyperplane| -> Array1<f64> {
                     x.rows().into_iter().map(|r| h.decision(r.as_slice().expect("standard layout"))).collect()
@@ -451,7 +456,7 @@ impl Model {
         match self {
             // libsvm's rule, and so SVC's predict: most votes, ties to the
             // lower class index (the confidences in the scores would break them otherwise).
-            Model::Svm { machines, .. } if machines.len() > 1 => argmax_rows(&scores.mapv(f64::round)),
+            Trained::Svm { machines, .. } if machines.len() > 1 => argmax_rows(&scores.mapv(f64::round)),
             _ => argmax_rows(scores),
         }
     }
@@ -540,13 +545,13 @@ mod tests {
     fn every_model_separates_separable_classes() {
         for n in [2, 3] {
             let (x, y) = blobs(n);
-            for spec in [
-                Spec::Logistic { c: 1.0 },
-                Spec::Svm { kernel: SvmKernel::Linear, c: 1.0 },
-                Spec::Svm { kernel: SvmKernel::Rbf { gamma: 0.3 }, c: 1.0 },
+            for params in [
+                Params::Logistic { c: 1.0 },
+                Params::Svm { kernel: SvmKernel::Linear, c: 1.0 },
+                Params::Svm { kernel: SvmKernel::Rbf { gamma: 0.3 }, c: 1.0 },
             ] {
-                let m = Model::fit(spec, x.view(), &y, n, ClassWeight::None).unwrap().model;
-                assert_eq!(m.predict(x.view(), n), y, "{spec} on {n} classes");
+                let m = Trained::fit(params, x.view(), &y, n, ClassWeight::None).unwrap().model;
+                assert_eq!(m.predict(x.view(), n), y, "{params} on {n} classes");
             }
         }
     }
@@ -575,13 +580,14 @@ mod tests {
     #[test]
     fn logistic_probabilities_sum_to_one() {
         let (x, y) = blobs(3);
-        let m = Model::fit(Spec::Logistic { c: 1.0 }, x.view(), &y, 3, ClassWeight::None).unwrap().model;
+        let m = Trained::fit(Params::Logistic { c: 1.0 }, x.view(), &y, 3, ClassWeight::None).unwrap().model;
         for row in m.scores(x.view(), 3).rows() {
             assert!((row.sum() - 1.0).abs() < 1e-9);
         }
-        let b = Model::fit(Spec::Logistic { c: 1.0 }, x.slice(ndarray::s![..40, ..]), &y[..40], 2, ClassWeight::None)
-            .unwrap()
-            .model;
+        let b =
+            Trained::fit(Params::Logistic { c: 1.0 }, x.slice(ndarray::s![..40, ..]), &y[..40], 2, ClassWeight::None)
+                .unwrap()
+                .model;
         let s = b.scores(array![[0.0f32, 0.0, 0.5]].view(), 2);
         assert!((s.row(0).sum() - 1.0).abs() < 1e-12 && s[[0, 0]] > 0.5, "{s}");
     }

@@ -92,7 +92,7 @@ pub fn write(scored: &Scored, classifier: &Classifier, source: &Path, out: &Path
         esc(&title),
         esc(&title),
         esc(&source.display().to_string()),
-        esc(&classifier.spec().to_string()),
+        esc(&classifier.params().to_string()),
         esc(&classifier.feature_column),
         esc(&classifier.backbone.file),
         esc(&scored.data.root),

@@ -8,7 +8,7 @@ use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use crate::data::Allow;
-use crate::model::{ClassWeight, Fitted, Kernel, Machines, Model, RbfMachine, Spec, SvmKernel};
+use crate::model::{ClassWeight, Fitted, Kernel, Machines, Params, RbfMachine, SvmKernel, Trained};
 use crate::scale::Scaler;
 use crate::{Data, Error, Result};
 
@@ -24,7 +24,7 @@ pub struct Backbone {
 pub struct Classifier {
     pub format: u32,
     pub version: String,
-    pub model: Model,
+    pub model: Trained,
     /// In the order of the model's outputs.
     pub classes: Vec<String>,
     pub feature_column: String,
@@ -99,14 +99,14 @@ impl Classifier {
         }
     }
 
-    pub fn spec(&self) -> Spec {
+    pub fn params(&self) -> Params {
         match &self.model {
-            Model::Logistic { c, .. } => Spec::Logistic { c: *c },
-            Model::Svm { kernel: Kernel::Linear, c, .. } => Spec::Svm { kernel: SvmKernel::Linear, c: *c },
-            Model::Svm { kernel: Kernel::Rbf, c, gamma, .. } => {
-                Spec::Svm { kernel: SvmKernel::Rbf { gamma: gamma.unwrap_or(0.0) }, c: *c }
+            Trained::Logistic { c, .. } => Params::Logistic { c: *c },
+            Trained::Svm { kernel: Kernel::Linear, c, .. } => Params::Svm { kernel: SvmKernel::Linear, c: *c },
+            Trained::Svm { kernel: Kernel::Rbf, c, gamma, .. } => {
+                Params::Svm { kernel: SvmKernel::Rbf { gamma: gamma.unwrap_or(0.0) }, c: *c }
             }
-            Model::Knn { k, .. } => Spec::Knn { k: *k },
+            Trained::Knn { k, .. } => Params::Knn { k: *k },
         }
     }
 
@@ -175,7 +175,7 @@ impl Classifier {
             }
         };
         match &self.model {
-            Model::Logistic { c, weights, intercepts } => {
+            Trained::Logistic { c, weights, intercepts } => {
                 positive("model.c", *c)?;
                 // Binary: the weights of class 1; multinomial: one row a class.
                 let rows = if k == 2 { 1 } else { k };
@@ -187,7 +187,7 @@ impl Classifier {
                 }
                 length("model.intercepts", intercepts, rows, "rows of weights")?;
             }
-            Model::Svm { kernel, c, gamma, machines } => {
+            Trained::Svm { kernel, c, gamma, machines } => {
                 positive("model.c", *c)?;
                 let want = if k == 2 { 1 } else { k * (k - 1) / 2 };
                 if machines.len() != want {
@@ -224,7 +224,7 @@ impl Classifier {
                     _ => return Err(format!("model.machines are not {kernel} machines")),
                 }
             }
-            Model::Knn { k: neighbours, rows, labels } => {
+            Trained::Knn { k: neighbours, rows, labels } => {
                 let whole = rows.dim == dim && rows.values.len() == labels.len() * rows.dim;
                 if !whole || *neighbours == 0 || *neighbours > labels.len() || labels.iter().any(|&l| l >= k) {
                     return Err(format!(

@@ -26,13 +26,13 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::Instant;
 
-use backbone::Spec;
+use backbone::ModelSpec;
 use featurefile::Pool;
 
 pub use options::{Options, ValidOptions};
 pub use runtime::Device;
 
-use pipeline::{decode, Prepared};
+use pipeline::{decode, DecodedBatch};
 use plan::Plan;
 use sink::Sink;
 
@@ -54,7 +54,7 @@ pub enum Event<'a> {
     /// The last image was handled.
     Finished,
     /// The named weights' download.
-    Download(backbone::download::Event<'a>),
+    Download(backbone::download::DownloadEvent<'a>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -157,7 +157,7 @@ pub fn default_images(out: &Path) -> PathBuf {
 }
 
 /// The `--list-layers` table: what layer discovery found in a model.
-pub fn list_layers(spec: &Spec, report: &mut dyn FnMut(Event)) -> Result<String> {
+pub fn list_layers(spec: &ModelSpec, report: &mut dyn FnMut(Event)) -> Result<String> {
     let opened = open::open(spec, preprocess::Config::default().crop, &mut |e| report(Event::Download(e)))?;
     layer_table(&opened.model).map_err(|e| Error::Layers { what: spec.to_string(), source: e })
 }
@@ -210,7 +210,7 @@ pub fn run(opts: &ValidOptions, report: &mut dyn FnMut(Event)) -> Result<Summary
         let s = if n == 1 { "" } else { "s" };
         report(Event::Note(&format!("removed {n} partial file{s} a killed run left beside {}", opts.out.display())));
     }
-    if plan.model.model.metadata("untrained") == Some("true") {
+    if plan.backbone.model.metadata("untrained") == Some("true") {
         report(Event::Warning(&format!(
             "{} is an untrained test model (seeded weights): its features carry no ImageNet knowledge; --model {} gets real weights",
             opts.model,
@@ -223,7 +223,7 @@ pub fn run(opts: &ValidOptions, report: &mut dyn FnMut(Event)) -> Result<Summary
     std::thread::scope(|scope| -> Result<()> {
         // Three buffers go round: one being decoded, one waiting, one that
         // inference reads.
-        let (tx, rx) = mpsc::sync_channel::<Prepared>(1);
+        let (tx, rx) = mpsc::sync_channel::<DecodedBatch>(1);
         let (recycle_tx, recycle_rx) = mpsc::channel::<runtime::HostBuffer>();
         for b in engine.buffers(3, plan.rows_per_batch(), plan.preprocess.crop as usize)? {
             let _ = recycle_tx.send(b);

@@ -25,7 +25,7 @@ struct Cli {
     images: Option<PathBuf>,
     /// ONNX file, PyTorch .pth or MindSpore .ckpt checkpoint, or named weights (torchvision:IMAGENET1K_V1, torchvision:IMAGENET1K_V2, mindspore:resnet50_224_new, onnx-zoo:resnet50-v1-12)
     #[arg(long, default_value = backbone::source::DEFAULT)]
-    model: backbone::Spec,
+    model: backbone::ModelSpec,
     /// Comma list of stem, layer1..layer4, avgpool, or raw ONNX tensor names
     #[arg(long, value_delimiter = ',', default_value = "avgpool")]
     layer: Vec<String>,
@@ -76,7 +76,7 @@ struct Cli {
     seed: u64,
     /// This task's share of a cluster job: K/N (task K of N, 0-based), auto (Slurm array), auto/N (Kubernetes Indexed Job)
     #[arg(long)]
-    shard: Option<extract::shard::Spec>,
+    shard: Option<extract::shard::ShardSpec>,
     /// Redo a part that already exists complete
     #[arg(long)]
     overwrite: bool,
@@ -175,7 +175,7 @@ struct Terminal {
     bar: Option<ProgressBar>,
     log: Option<LogLines>,
     every: Duration,
-    download: Box<dyn FnMut(backbone::download::Event)>,
+    download: Box<dyn FnMut(backbone::download::DownloadEvent)>,
 }
 
 /// Progress as lines in a log: images done of the total, rate, time left.

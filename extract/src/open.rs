@@ -4,15 +4,15 @@
 //! missing from a table.
 
 use backbone::cache::Cache;
-use backbone::download::Event;
-use backbone::{Opened, Spec};
+use backbone::download::DownloadEvent;
+use backbone::{ModelSpec, Opened};
 
 use crate::runtime::{Device, Engine};
 use crate::Result;
 
 /// Opens `spec` and completes its shapes. `size` is the side of the zero
 /// images the measuring run takes when the model does not fix one.
-pub fn open(spec: &Spec, size: u32, report: &mut dyn FnMut(Event)) -> Result<Opened> {
+pub fn open(spec: &ModelSpec, size: u32, report: &mut dyn FnMut(DownloadEvent)) -> Result<Opened> {
     let mut opened = backbone::source::open(spec, Cache::default_location().as_ref(), report)?;
     // Discovery may need more shapes once it has some (a stage's grouping
     // reveals the pool): a few rounds at most.

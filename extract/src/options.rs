@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use backbone::quantize::WeightBits;
-use backbone::Spec;
+use backbone::ModelSpec;
 use featurefile::{shards, Pool, Precision};
 
 use crate::runtime::{self, Device};
@@ -16,7 +16,7 @@ use crate::{shard, Error, Result};
 pub struct Options {
     pub images: PathBuf,
     pub out: PathBuf,
-    pub model: Spec,
+    pub model: ModelSpec,
     pub layers: Vec<String>,
     pub pool: Pool,
     pub device: Device,
@@ -46,7 +46,7 @@ pub struct Options {
     /// Seeds the augmented views (with each image's path).
     pub seed: u64,
     /// This run's share of a cluster job; `--out` is then a folder.
-    pub shard: Option<shard::Spec>,
+    pub shard: Option<shard::ShardSpec>,
     /// Redo a part that exists complete (otherwise the task has nothing to do).
     pub overwrite: bool,
     /// Set from outside (Ctrl-C) to stop between batches, writing nothing.
@@ -149,7 +149,7 @@ impl Options {
         if let Some(dir) = &self.calibrate_on {
             inputs.push(Input::Tree { what: "calibration folder", path: dir });
         }
-        if let Spec::File(model) = &self.model {
+        if let ModelSpec::File(model) = &self.model {
             inputs.push(Input::Path { what: "model", path: model });
         }
         Ok(atomic::check_destination(&self.out, &inputs)?)

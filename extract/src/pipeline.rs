@@ -10,7 +10,7 @@ use crate::plan::Plan;
 use crate::{preprocess, runtime};
 
 /// One batch of preprocessed images on its way to inference.
-pub(crate) struct Prepared {
+pub(crate) struct DecodedBatch {
     /// Entry indices of the images that decoded, in order.
     pub(crate) ok: Vec<usize>,
     /// `ok.len()` images first (each its views' rows, in order), packed:
@@ -28,7 +28,7 @@ pub(crate) fn decode(
     pool: &rayon::ThreadPool,
     cancel: &AtomicBool,
     recycled: mpsc::Receiver<runtime::HostBuffer>,
-    tx: mpsc::SyncSender<Prepared>,
+    tx: mpsc::SyncSender<DecodedBatch>,
 ) {
     let per_image = cfg.values_per_image() * cfg.rows_per_image();
     let images = plan.images_per_batch();
@@ -44,7 +44,7 @@ pub(crate) fn decode(
                 .map(|(slot, e)| preprocess::preprocess_views(&e.abs, &e.rel, &cfg, slot))
                 .collect()
         });
-        let mut p = Prepared { ok: Vec::new(), data: buf, failed: Vec::new() };
+        let mut p = DecodedBatch { ok: Vec::new(), data: buf, failed: Vec::new() };
         for (i, r) in results.into_iter().enumerate() {
             let idx = ci * images + i;
             match r {

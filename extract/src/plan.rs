@@ -15,8 +15,8 @@ use featurefile::{Calibration, Decode, Precision, Views};
 /// What a run will do, decided before any image is decoded: the model and
 /// the tensors to take from it, the images, and the batch size.
 pub(crate) struct Plan {
-    /// The model, its identity and its weights.
-    pub(crate) model: Opened,
+    /// The network, its identity and its weights.
+    pub(crate) backbone: Opened,
     /// One per requested name, in the order asked.
     pub(crate) layers: Vec<backbone::Layer>,
     /// The distinct tensors behind them (two names may resolve to one).
@@ -84,7 +84,7 @@ impl Plan {
             }
         }
         check_batch_memory(batch, &preprocess, images::memory_available())?;
-        Ok(Plan { model: opened, layers, tensors, data, shard, batch, preprocess, sizes_from, numbers })
+        Ok(Plan { backbone: opened, layers, tensors, data, shard, batch, preprocess, sizes_from, numbers })
     }
 
     /// Images decoded per batch: `batch` rows hold `batch / views` images
@@ -113,7 +113,7 @@ impl Plan {
         let other = |what: String| Error::OtherRunsPart { path: opts.out.clone(), what };
         let found = featurefile::Source::open(&opts.out, false).map_err(|e| other(e.to_string()))?;
         let want = resume::Expected {
-            model_sha256: &self.model.sha256,
+            model_sha256: &self.backbone.sha256,
             layers: &self.layers,
             pool: opts.pool,
             preprocess: &self.preprocess.record(),
@@ -139,7 +139,7 @@ impl Plan {
 
     /// The run's first line: which model, which weights, which eval sizes.
     pub(crate) fn describe(&self, opts: &Options) -> String {
-        let weights = self.model.weights.as_ref().map(|w| format!(" ({})", w.name)).unwrap_or_default();
+        let weights = self.backbone.weights.as_ref().map(|w| format!(" ({})", w.name)).unwrap_or_default();
         let share = match &self.shard {
             Some(s) => format!("; shard {}/{}: {} of {} images", s.index, s.count, s.images, s.total_images),
             None => String::new(),
@@ -164,8 +164,8 @@ impl Plan {
         opts: &Options,
         report: &mut dyn FnMut(Event),
     ) -> Result<(runtime::Engine, Option<Calibration>)> {
-        let model = &self.model.model;
-        let m = self.numbers.model(&self.model, &self.tensors, &self.preprocess, opts.threads, report)?;
+        let model = &self.backbone.model;
+        let m = self.numbers.model(&self.backbone, &self.tensors, &self.preprocess, opts.threads, report)?;
         let mut engine = runtime::Engine::new(
             &m.bytes,
             m.weights_dir,

@@ -23,7 +23,7 @@ pub(crate) enum Numbers {
     /// any image is read.
     Fp16(Vec<u8>),
     /// The model to quantize, once the calibration images are read.
-    Int8(Box<int8::Prepared>),
+    Int8(Box<int8::Quantizable>),
 }
 
 /// What int8 calibrates on.

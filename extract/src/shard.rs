@@ -10,7 +10,7 @@ use std::fmt;
 /// Slurm array, the task ids are then the shard indices, so
 /// `--array=3,7` reruns shards 3 and 7 of N).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Spec {
+pub enum ShardSpec {
     Fixed { index: usize, count: usize },
     Auto { count: Option<usize> },
 }
@@ -52,7 +52,7 @@ pub enum Error {
     OutsideArray { id: usize, min: usize, step: usize, index: usize, count: usize },
 }
 
-impl std::str::FromStr for Spec {
+impl std::str::FromStr for ShardSpec {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self, Error> {
@@ -64,27 +64,27 @@ impl std::str::FromStr for Spec {
             n => Ok(n),
         };
         match s.split_once('/') {
-            None if s == "auto" => Ok(Spec::Auto { count: None }),
-            Some(("auto", n)) => Ok(Spec::Auto { count: Some(count(n)?) }),
+            None if s == "auto" => Ok(ShardSpec::Auto { count: None }),
+            Some(("auto", n)) => Ok(ShardSpec::Auto { count: Some(count(n)?) }),
             Some((k, n)) => {
                 let (index, count) = (number(k)?, count(n)?);
                 if index >= count {
                     return Err(Error::IndexTooLarge { index, count });
                 }
-                Ok(Spec::Fixed { index, count })
+                Ok(ShardSpec::Fixed { index, count })
             }
             None => Err(syntax()),
         }
     }
 }
 
-impl Spec {
+impl ShardSpec {
     /// This task, from the spec and, for `auto`, the scheduler's variables
     /// (`var` reads one: the environment, or a test's map).
     pub fn resolve(self, var: impl Fn(&str) -> Option<String>) -> Result<Task, Error> {
         let given = match self {
-            Spec::Fixed { index, count } => return Ok(Task { index, count }),
-            Spec::Auto { count } => count,
+            ShardSpec::Fixed { index, count } => return Ok(Task { index, count }),
+            ShardSpec::Auto { count } => count,
         };
         let number = |name: &'static str| -> Result<usize, Error> {
             let value = var(name);
@@ -143,24 +143,24 @@ mod tests {
 
     #[test]
     fn fixed_shards_parse_and_bad_ones_say_why() {
-        assert_eq!("3/16".parse(), Ok(Spec::Fixed { index: 3, count: 16 }));
-        assert_eq!("auto".parse(), Ok(Spec::Auto { count: None }));
-        assert_eq!("auto/8".parse(), Ok(Spec::Auto { count: Some(8) }));
-        assert_eq!("16/16".parse::<Spec>(), Err(Error::IndexTooLarge { index: 16, count: 16 }));
-        assert_eq!("0/0".parse::<Spec>(), Err(Error::ZeroCount));
-        assert_eq!("auto/0".parse::<Spec>(), Err(Error::ZeroCount));
+        assert_eq!("3/16".parse(), Ok(ShardSpec::Fixed { index: 3, count: 16 }));
+        assert_eq!("auto".parse(), Ok(ShardSpec::Auto { count: None }));
+        assert_eq!("auto/8".parse(), Ok(ShardSpec::Auto { count: Some(8) }));
+        assert_eq!("16/16".parse::<ShardSpec>(), Err(Error::IndexTooLarge { index: 16, count: 16 }));
+        assert_eq!("0/0".parse::<ShardSpec>(), Err(Error::ZeroCount));
+        assert_eq!("auto/0".parse::<ShardSpec>(), Err(Error::ZeroCount));
         // A count nothing could be sized by (it once reached classify as 10^11 part names).
-        assert_eq!("0/100000000000".parse::<Spec>(), Err(Error::TooManyTasks(100_000_000_000)));
-        assert_eq!("auto/100001".parse::<Spec>(), Err(Error::TooManyTasks(100_001)));
-        assert_eq!("99999/100000".parse(), Ok(Spec::Fixed { index: 99_999, count: 100_000 }));
+        assert_eq!("0/100000000000".parse::<ShardSpec>(), Err(Error::TooManyTasks(100_000_000_000)));
+        assert_eq!("auto/100001".parse::<ShardSpec>(), Err(Error::TooManyTasks(100_001)));
+        assert_eq!("99999/100000".parse(), Ok(ShardSpec::Fixed { index: 99_999, count: 100_000 }));
         for bad in ["", "3", "a/b", "-1/4", "3/4/5", "auto/", "slurm"] {
-            assert!(matches!(bad.parse::<Spec>(), Err(Error::Syntax(_))), "{bad}");
+            assert!(matches!(bad.parse::<ShardSpec>(), Err(Error::Syntax(_))), "{bad}");
         }
     }
 
     #[test]
     fn slurm_arrays_give_index_and_count() {
-        let auto = Spec::Auto { count: None };
+        let auto = ShardSpec::Auto { count: None };
         let slurm =
             env(&[("SLURM_ARRAY_TASK_ID", "7"), ("SLURM_ARRAY_TASK_MIN", "4"), ("SLURM_ARRAY_TASK_COUNT", "8")]);
         assert_eq!(auto.resolve(&slurm), Ok(Task { index: 3, count: 8 }));
@@ -168,8 +168,8 @@ mod tests {
         let rerun =
             env(&[("SLURM_ARRAY_TASK_ID", "7"), ("SLURM_ARRAY_TASK_MIN", "7"), ("SLURM_ARRAY_TASK_COUNT", "1")]);
         assert_eq!(auto.resolve(&rerun), Ok(Task { index: 0, count: 1 }));
-        assert_eq!(Spec::Auto { count: Some(16) }.resolve(&rerun), Ok(Task { index: 7, count: 16 }));
-        assert_eq!(Spec::Auto { count: Some(7) }.resolve(&rerun), Err(Error::IdNotAShard { id: 7, count: 7 }));
+        assert_eq!(ShardSpec::Auto { count: Some(16) }.resolve(&rerun), Ok(Task { index: 7, count: 16 }));
+        assert_eq!(ShardSpec::Auto { count: Some(7) }.resolve(&rerun), Err(Error::IdNotAShard { id: 7, count: 7 }));
         let stepped = env(&[
             ("SLURM_ARRAY_TASK_ID", "6"),
             ("SLURM_ARRAY_TASK_MIN", "0"),
@@ -190,12 +190,12 @@ mod tests {
     #[test]
     fn kubernetes_needs_the_count_on_the_command_line() {
         let k8s = env(&[("JOB_COMPLETION_INDEX", "5")]);
-        assert_eq!(Spec::Auto { count: Some(16) }.resolve(&k8s), Ok(Task { index: 5, count: 16 }));
-        assert_eq!(Spec::Auto { count: None }.resolve(&k8s), Err(Error::KubernetesNeedsCount));
-        assert_eq!(Spec::Auto { count: Some(5) }.resolve(&k8s), Err(Error::IndexTooLarge { index: 5, count: 5 }));
-        assert_eq!(Spec::Auto { count: Some(4) }.resolve(env(&[])), Err(Error::NoScheduler));
+        assert_eq!(ShardSpec::Auto { count: Some(16) }.resolve(&k8s), Ok(Task { index: 5, count: 16 }));
+        assert_eq!(ShardSpec::Auto { count: None }.resolve(&k8s), Err(Error::KubernetesNeedsCount));
+        assert_eq!(ShardSpec::Auto { count: Some(5) }.resolve(&k8s), Err(Error::IndexTooLarge { index: 5, count: 5 }));
+        assert_eq!(ShardSpec::Auto { count: Some(4) }.resolve(env(&[])), Err(Error::NoScheduler));
         let both = env(&[("JOB_COMPLETION_INDEX", "1"), ("SLURM_ARRAY_TASK_ID", "1")]);
-        assert_eq!(Spec::Auto { count: None }.resolve(both), Err(Error::TwoSchedulers));
-        assert_eq!(Spec::Fixed { index: 2, count: 3 }.resolve(env(&[])), Ok(Task { index: 2, count: 3 }));
+        assert_eq!(ShardSpec::Auto { count: None }.resolve(both), Err(Error::TwoSchedulers));
+        assert_eq!(ShardSpec::Fixed { index: 2, count: 3 }.resolve(env(&[])), Ok(Task { index: 2, count: 3 }));
     }
 }

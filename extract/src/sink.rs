@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use featurefile::{Calibration, FeatureWriter, Header, Inference, LayerInfo, ModelInfo, Pool, Rows, Skipped};
 
 use crate::options::Options;
-use crate::pipeline::Prepared;
+use crate::pipeline::DecodedBatch;
 use crate::plan::Plan;
 use crate::{pool, runtime, Error, Event, Result};
 
@@ -54,7 +54,7 @@ impl<'p> Sink<'p> {
     pub(crate) fn take(
         &mut self,
         engine: &mut runtime::Engine,
-        p: Prepared,
+        p: DecodedBatch,
         report: &mut dyn FnMut(Event),
         recycle: &mpsc::Sender<runtime::HostBuffer>,
     ) -> Result<()> {
@@ -170,11 +170,11 @@ impl<'p> Sink<'p> {
         let header = Header {
             version: env!("CARGO_PKG_VERSION").to_string(),
             model: ModelInfo {
-                file: plan.model.file_name.clone(),
-                sha256: plan.model.sha256.clone(),
-                input: plan.model.model.input.clone(),
+                file: plan.backbone.file_name.clone(),
+                sha256: plan.backbone.sha256.clone(),
+                input: plan.backbone.model.input.clone(),
             },
-            weights: plan.model.weights.clone(),
+            weights: plan.backbone.weights.clone(),
             classes: plan.data.classes.clone(),
             layers: infos,
             preprocess: plan.preprocess.record(),

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 /// What a download reports while it runs.
 #[derive(Debug)]
-pub enum Event<'a> {
+pub enum DownloadEvent<'a> {
     Started {
         url: &'a str,
         total: Option<u64>,
@@ -55,7 +55,7 @@ pub fn download(
     url: &str,
     dest: &Path,
     verify: impl Fn(&str, u64) -> Result<(), String>,
-    report: &mut dyn FnMut(Event),
+    report: &mut dyn FnMut(DownloadEvent),
 ) -> Result<String, FetchError> {
     let io = |path: &Path| {
         let path = path.to_owned();
@@ -67,7 +67,7 @@ pub fn download(
     })?;
     let total: Option<u64> =
         resp.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
-    report(Event::Started { url, total });
+    report(DownloadEvent::Started { url, total });
     let (mut tmp, pending) = atomic::Pending::create(dest).map_err(io(dest))?;
     let mut reader = resp.body_mut().as_reader();
     let mut h = Sha256::new();
@@ -79,16 +79,16 @@ pub fn download(
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                report(Event::Finished);
+                report(DownloadEvent::Finished);
                 return Err(FetchError::BrokeOff { url: url.to_string(), done, total, why: e.to_string() });
             }
         };
         tmp.write_all(&buf[..n]).map_err(io(dest))?;
         h.update(&buf[..n]);
         done += n as u64;
-        report(Event::Progress { done });
+        report(DownloadEvent::Progress { done });
     }
-    report(Event::Finished);
+    report(DownloadEvent::Finished);
     if let Some(total) = total.filter(|&t| t != done) {
         return Err(FetchError::Truncated { url: url.to_string(), done, total });
     }

@@ -43,4 +43,4 @@ pub mod onnx {
 pub use layers::{Layer, NAMED};
 pub use model::{Error, Model};
 pub use shapes::Shape;
-pub use source::{Opened, Spec};
+pub use source::{ModelSpec, Opened};

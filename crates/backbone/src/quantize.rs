@@ -113,7 +113,7 @@ impl WeightBits {
 
 /// Which tensors a model's quantization needs ranges for.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub struct Quantization {
     /// The image input; its range is measured on the calibration batches themselves.
     pub input: String,
     /// Activations whose ranges a calibration run must output (the image
@@ -149,7 +149,7 @@ pub fn calibration_model(proto: &ModelProto, tensors: &[&str]) -> ModelProto {
 
 /// Decides what to quantize in `proto` (a model cut to the outputs it will
 /// give, its weights inline). `input` is the image input.
-pub fn plan(proto: &ModelProto, input: &str) -> Result<Plan, Error> {
+pub fn plan(proto: &ModelProto, input: &str) -> Result<Quantization, Error> {
     let v = crate::builder::opset(proto);
     if v < 13 {
         return Err(Error::Opset(v));
@@ -272,7 +272,7 @@ pub fn plan(proto: &ModelProto, input: &str) -> Result<Plan, Error> {
     }
     let calibrate =
         quantized.iter().filter(|(t, p)| *p == Params::Calibrated && t != input).map(|(t, _)| t.clone()).collect();
-    Ok(Plan { input: input.to_string(), calibrate, quantized, folded, weights, biases })
+    Ok(Quantization { input: input.to_string(), calibrate, quantized, folded, weights, biases })
 }
 
 /// A ReLU, or a Clip whose bounds are constants (or absent): an activation
@@ -357,7 +357,7 @@ fn quantize_weight(w: &[f32], dims: &[i64], axis: usize, bits: WeightBits) -> (V
 /// for every tensor in `plan.calibrate` and for the input, weights in `bits`' range.
 pub fn apply(
     proto: &ModelProto,
-    plan: &Plan,
+    plan: &Quantization,
     ranges: &HashMap<String, (f32, f32)>,
     bits: WeightBits,
 ) -> Result<ModelProto, Error> {
@@ -501,7 +501,7 @@ mod tests {
         model(g, &[if activation.is_some() { "z" } else { "y" }])
     }
 
-    fn quantized_tensors(p: &Plan) -> Vec<(&str, &Params)> {
+    fn quantized_tensors(p: &Quantization) -> Vec<(&str, &Params)> {
         p.quantized.iter().map(|(t, p)| (t.as_str(), p)).collect()
     }
 

@@ -14,7 +14,7 @@ use featurefile::WeightsInfo;
 
 use crate::cache::Cache;
 use crate::checkpoint::{self, Kind};
-use crate::download::{self, Event, FetchError};
+use crate::download::{self, DownloadEvent, FetchError};
 use crate::model::{self, identity, sha256_file, IdentityError, Model};
 use crate::releases::{self, Format, Named};
 use crate::resnet::{self, Padding};
@@ -26,36 +26,36 @@ pub const TEST_MODEL: &str = "models/resnet50.onnx";
 
 /// A `--model` value.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Spec {
+pub enum ModelSpec {
     File(PathBuf),
     Named(&'static Named),
 }
 
-impl FromStr for Spec {
+impl FromStr for ModelSpec {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         if let Some(n) = Named::find(s) {
-            return Ok(Spec::Named(n));
+            return Ok(ModelSpec::Named(n));
         }
         let prefix = s.split_once(':').map(|(p, _)| p);
         if releases::NAMED.iter().any(|n| n.name.split_once(':').map(|(p, _)| p) == prefix) {
             let names: Vec<&str> = releases::NAMED.iter().map(|n| n.name).collect();
             return Err(format!("unknown weights {s:?}: named weights are {}", names.join(", ")));
         }
-        Ok(Spec::File(PathBuf::from(s)))
+        Ok(ModelSpec::File(PathBuf::from(s)))
     }
 }
 
-impl fmt::Display for Spec {
+impl fmt::Display for ModelSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Spec::File(p) => write!(f, "{}", p.display()),
-            Spec::Named(n) => f.write_str(n.name),
+            ModelSpec::File(p) => write!(f, "{}", p.display()),
+            ModelSpec::Named(n) => f.write_str(n.name),
         }
     }
 }
 
-impl Default for Spec {
+impl Default for ModelSpec {
     fn default() -> Self {
         DEFAULT.parse().expect("the default is a named model")
     }
@@ -63,7 +63,7 @@ impl Default for Spec {
 
 /// A model ready to run.
 pub struct Opened {
-    pub spec: Spec,
+    pub spec: ModelSpec,
     pub model: Model,
     /// The model's identity (FEATURE-FILE.md).
     pub sha256: String,
@@ -126,10 +126,10 @@ fn named_list() -> String {
 
 /// Opens what `spec` names. `cache` keeps downloads and conversions;
 /// `report` hears of downloads and notes.
-pub fn open(spec: &Spec, cache: Option<&Cache>, report: &mut dyn FnMut(Event)) -> Result<Opened, Error> {
+pub fn open(spec: &ModelSpec, cache: Option<&Cache>, report: &mut dyn FnMut(DownloadEvent)) -> Result<Opened, Error> {
     match spec {
-        Spec::File(path) => open_file(spec, path, cache, report),
-        Spec::Named(n) => open_named(spec, n, cache, report),
+        ModelSpec::File(path) => open_file(spec, path, cache, report),
+        ModelSpec::Named(n) => open_named(spec, n, cache, report),
     }
 }
 
@@ -140,7 +140,12 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     }
 }
 
-fn open_file(spec: &Spec, path: &Path, cache: Option<&Cache>, report: &mut dyn FnMut(Event)) -> Result<Opened, Error> {
+fn open_file(
+    spec: &ModelSpec,
+    path: &Path,
+    cache: Option<&Cache>,
+    report: &mut dyn FnMut(DownloadEvent),
+) -> Result<Opened, Error> {
     let mut head = [0u8; 8];
     let n = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)).map_err(io(path))?;
     let is_onnx = path.extension().is_some_and(|e| e == "onnx");
@@ -172,7 +177,7 @@ fn open_file(spec: &Spec, path: &Path, cache: Option<&Cache>, report: &mut dyn F
     }
 }
 
-fn open_onnx(spec: &Spec, path: &Path, file_name: String, weights: Option<WeightsInfo>) -> Result<Opened, Error> {
+fn open_onnx(spec: &ModelSpec, path: &Path, file_name: String, weights: Option<WeightsInfo>) -> Result<Opened, Error> {
     let bytes = std::fs::read(path).map_err(io(path))?;
     let model = Model::parse(&bytes).map_err(|e| Error::Model { what: path.display().to_string(), source: e })?;
     let (sha256, weights_dir) = identity(path, &bytes, &model).map_err(|e| match e {
@@ -222,12 +227,12 @@ fn release_record(n: &Named, sha256: String) -> WeightsInfo {
 /// A checkpoint's model: its cached conversion, else converted now (and
 /// cached where the cache can be written).
 fn converted(
-    spec: &Spec,
+    spec: &ModelSpec,
     path: &Path,
     recipe: Recipe,
     file_name: String,
     cache: Option<&Cache>,
-    report: &mut dyn FnMut(Event),
+    report: &mut dyn FnMut(DownloadEvent),
 ) -> Result<Opened, Error> {
     let Recipe { kind, padding, resize, crop, license, record } = recipe;
     let cached = cache.map(|c| c.converted(&record.sha256));
@@ -242,7 +247,7 @@ fn converted(
         let (renamed, ignored) = resnet::from_mindspore(params);
         if !ignored.is_empty() {
             let shown: Vec<&str> = ignored.iter().take(3).map(String::as_str).collect();
-            report(Event::Note(format!(
+            report(DownloadEvent::Note(format!(
                 "ignoring {} entries of {} that are not weights (optimizer state, counters: {}{})",
                 ignored.len(),
                 path.display(),
@@ -268,7 +273,7 @@ fn converted(
     let bytes = proto.encode_to_vec();
     if let Some(c) = &cached {
         if let Err(e) = atomic::write_bytes(c, &bytes) {
-            report(Event::Note(format!(
+            report(DownloadEvent::Note(format!(
                 "cannot cache the conversion at {}: {e}; converting again next time",
                 c.display()
             )));
@@ -280,10 +285,10 @@ fn converted(
 }
 
 fn open_named(
-    spec: &Spec,
+    spec: &ModelSpec,
     n: &'static Named,
     cache: Option<&Cache>,
-    report: &mut dyn FnMut(Event),
+    report: &mut dyn FnMut(DownloadEvent),
 ) -> Result<Opened, Error> {
     let cache = cache.ok_or(Error::NoCache { name: n.name, url: n.url })?;
     let file = cache.checkpoint(n.file_name());
@@ -303,7 +308,12 @@ fn open_named(
             let fetch = |source| Error::Fetch { name: n.name, url: n.url, source };
             let sha = download::download(&url, &file, |sha, size| n.verify(sha, size), report).map_err(fetch)?;
             atomic::write_bytes(&sidecar, format!("{sha}\n").as_bytes()).map_err(io(&sidecar))?;
-            report(Event::Note(format!("{}: {} verified, sha256 {sha}, cached at {}", n.name, url, file.display())));
+            report(DownloadEvent::Note(format!(
+                "{}: {} verified, sha256 {sha}, cached at {}",
+                n.name,
+                url,
+                file.display()
+            )));
             sha
         }
     };

@@ -39,9 +39,9 @@ pub(crate) fn candidates(entries: &[Entry], n: usize) -> Vec<Entry> {
 /// The model as it will be quantized, decided before any image is read (a
 /// model that cannot be quantized is refused up front): cut to the run's
 /// tensors, weights inline, batch normalizations folded.
-pub(crate) struct Prepared {
+pub(crate) struct Quantizable {
     proto: backbone::onnx::ModelProto,
-    plan: quantize::Plan,
+    quantization: quantize::Quantization,
     /// Images the ranges are measured on (`--calibrate`, else the default
     /// or all the tree has, when that is fewer).
     pub(crate) images: usize,
@@ -69,10 +69,10 @@ pub(crate) fn prepare(
     tree: &Dataset,
     images: Option<usize>,
     bits: WeightBits,
-) -> Result<Prepared> {
+) -> Result<Quantizable> {
     let tensors: Vec<&str> = tensors.iter().map(String::as_str).collect();
     let proto = opened.folded(&tensors)?;
-    let plan = quantize::plan(&proto, &opened.model.input)?;
+    let quantization = quantize::plan(&proto, &opened.model.input)?;
     let (given, images) = match images {
         Some(n) => (true, n),
         None => (false, DEFAULT_CALIBRATE.min(tree.entries.len())),
@@ -84,9 +84,9 @@ pub(crate) fn prepare(
             root: tree.root.clone(),
         });
     }
-    Ok(Prepared {
+    Ok(Quantizable {
         proto,
-        plan,
+        quantization,
         images,
         given,
         bits,
@@ -100,13 +100,13 @@ pub(crate) fn quantized(
     opened: &backbone::Opened,
     run_tensors: &[String],
     cfg: &preprocess::Config,
-    prepared: &Prepared,
+    prepared: &Quantizable,
     threads: usize,
     report: &mut dyn FnMut(Event),
 ) -> Result<(Vec<u8>, Calibration)> {
     let input = opened.model.input.clone();
     let tensors: Vec<&str> = run_tensors.iter().map(String::as_str).collect();
-    let (proto, qplan) = (&prepared.proto, &prepared.plan);
+    let (proto, quantization) = (&prepared.proto, &prepared.quantization);
 
     // The calibration images, as the run will see them: the first `want`
     // of the candidates that read. Hashed as they come, one at a time, so a
@@ -160,7 +160,7 @@ pub(crate) fn quantized(
 
     // Ranges: one CPU run over the images with every activation an output.
     let mut outputs = tensors.iter().map(|t| t.to_string()).collect::<Vec<_>>();
-    outputs.extend(qplan.calibrate.iter().filter(|t| !run_tensors.contains(t)).cloned());
+    outputs.extend(quantization.calibrate.iter().filter(|t| !run_tensors.contains(t)).cloned());
     let cal = quantize::calibration_model(proto, &outputs.iter().map(String::as_str).collect::<Vec<_>>());
     let bytes = backbone::model::encode(&cal);
     let mut engine = runtime::Engine::new(&bytes, None, &input, outputs.clone(), runtime::Device::Cpu, threads)?;
@@ -186,7 +186,7 @@ pub(crate) fn quantized(
         })?;
     }
     drop(engine);
-    let q = quantize::apply(proto, qplan, &ranges, prepared.bits)?;
+    let q = quantize::apply(proto, quantization, &ranges, prepared.bits)?;
     let bytes = backbone::model::encode(&q);
     if let Some(path) = &cached {
         // A cache that cannot be written costs the next run a calibration, nothing more.
