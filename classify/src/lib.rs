@@ -34,8 +34,14 @@ pub use saved::Classifier;
 pub enum Error {
     #[error(transparent)]
     FeatureFile(#[from] featurefile::Error),
-    #[error("{path}: {reason}")]
-    Io { path: PathBuf, reason: String },
+    #[error("{}: {source}", .path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    /// A write that failed: the filesystem's error, or the encoder's
+    /// (Parquet, CSV, JSON), kept as the source.
+    #[error("{}: {source}", .path.display())]
+    Write { path: PathBuf, source: Box<dyn std::error::Error + Send + Sync> },
+    #[error("{}: no such classifier file (classify fit writes one)", .0.display())]
+    NoClassifier(PathBuf),
     #[error(transparent)]
     Output(#[from] atomic::Refused),
 
@@ -123,9 +129,21 @@ pub enum Error {
 }
 
 impl Error {
-    /// A failed write or read of `path`.
-    pub(crate) fn io(path: &Path, reason: impl std::fmt::Display) -> Self {
-        Error::Io { path: path.to_owned(), reason: reason.to_string() }
+    /// A failed read or write of `path`.
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        Error::Io { path: path.to_owned(), source }
+    }
+
+    /// A whole-or-nothing write of `path` that failed.
+    pub(crate) fn write<E>(path: &Path, e: atomic::WriteError<E>) -> Self
+    where
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let source = match e {
+            atomic::WriteError::Io(e) => e.into(),
+            atomic::WriteError::Fill(e) => e.into(),
+        };
+        Error::Write { path: path.to_owned(), source }
     }
 }
 

@@ -139,8 +139,11 @@ fn main() -> ExitCode {
     match run(args.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{PROG}: {e}");
-            ExitCode::FAILURE
+            let hint = match &e {
+                classify::Error::Backbone(e) => cli::model_hint(e),
+                _ => None,
+            };
+            cli::fail(PROG, &e, hint)
         }
     }
 }

@@ -32,8 +32,7 @@ pub fn predict(
     let paths: Vec<&str> = data.first_views().into_iter().map(|i| data.paths[i].as_str()).collect();
     let score_names: Vec<String> = classifier.classes.iter().map(|c| format!("score_{c}")).collect();
 
-    atomic::write_atomically(out, |file| -> std::result::Result<(), String> {
-        let err = |e: &dyn std::fmt::Display| e.to_string();
+    atomic::write_atomically(out, |file| -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
         if parquet {
             let mut fields =
                 vec![Field::new("path", DataType::Utf8, false), Field::new("predicted", DataType::Utf8, false)];
@@ -45,23 +44,23 @@ pub fn predict(
             ];
             cols.extend(scores.columns().into_iter().map(|c| Arc::new(Float64Array::from(c.to_vec())) as ArrayRef));
             let batch = RecordBatch::try_new(schema.clone(), cols).expect("columns match the schema");
-            let mut w = ArrowWriter::try_new(file, schema, None).map_err(|e| err(&e))?;
-            w.write(&batch).map_err(|e| err(&e))?;
-            w.close().map_err(|e| err(&e))?;
+            let mut w = ArrowWriter::try_new(file, schema, None)?;
+            w.write(&batch)?;
+            w.close()?;
         } else {
             let mut w = csv::Writer::from_writer(file);
             let mut header = vec!["path".to_string(), "predicted".to_string()];
             header.extend(score_names);
-            w.write_record(&header).map_err(|e| err(&e))?;
+            w.write_record(&header)?;
             for (i, path) in paths.iter().enumerate() {
                 let mut rec = vec![path.to_string(), predicted[i].to_string()];
                 rec.extend(scores.row(i).iter().map(|v| v.to_string()));
-                w.write_record(&rec).map_err(|e| err(&e))?;
+                w.write_record(&rec)?;
             }
-            w.flush().map_err(|e| err(&e))?;
+            w.flush()?;
         }
         Ok(())
     })
-    .map_err(|e| Error::io(out, e))?;
+    .map_err(|e| Error::write(out, e))?;
     Ok(paths.len())
 }

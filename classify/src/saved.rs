@@ -113,13 +113,13 @@ impl Classifier {
     /// Writes the file whole or not at all.
     pub fn save(&self, path: &Path) -> Result<()> {
         atomic::write_atomically(path, |f| serde_json::to_writer(std::io::BufWriter::new(f), self))
-            .map_err(|e| Error::io(path, e))?;
+            .map_err(|e| Error::write(path, e))?;
         Ok(())
     }
 
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::io(path, "no such classifier file (classify fit writes one)"),
+            std::io::ErrorKind::NotFound => Error::NoClassifier(path.to_owned()),
             _ => Error::io(path, e),
         })?;
         let c: Classifier = serde_json::from_str(&text)

@@ -163,8 +163,21 @@ fn main() -> ExitCode {
 }
 
 fn fail(e: extract::Error) -> ExitCode {
-    eprintln!("{PROG}: {e}");
-    ExitCode::FAILURE
+    cli::fail(PROG, &e, hint(&e))
+}
+
+/// What in this repository mends an error (the library names no script).
+fn hint(e: &extract::Error) -> Option<&'static str> {
+    use extract::runtime::{Error as Runtime, InitError};
+    match e {
+        extract::Error::Runtime(Runtime::Init(InitError::NotFound(_))) => {
+            Some("or run scripts/setup.sh, which installs it into .venv")
+        }
+        extract::Error::Runtime(Runtime::Cuda { .. }) => Some("scripts/setup.sh --gpu installs the GPU runtime"),
+        extract::Error::Runtime(Runtime::NoOpenVino(_)) => Some("run scripts/setup.sh --openvino"),
+        extract::Error::Model(e) => cli::model_hint(e),
+        _ => None,
+    }
 }
 
 /// What reaches the terminal of a run's events: lines on stderr, and while

@@ -6,19 +6,25 @@ use std::sync::{Arc, OnceLock};
 
 use ort::session::Session;
 
+/// ONNX Runtime's library not found or not loaded: the outcome of the
+/// process's one attempt, kept and given again to every later caller.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum InitError {
+    #[error("ONNX Runtime not found ({0}); set ORT_DYLIB_PATH to libonnxruntime.so")]
+    NotFound(String),
+    #[error("ONNX Runtime at {} could not be loaded: {}", .path.display(), one_line(.source))]
+    Load { path: PathBuf, source: Arc<dyn std::error::Error + Send + Sync> },
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("ONNX Runtime not found ({0}); run scripts/setup.sh to install it into .venv, or set ORT_DYLIB_PATH to libonnxruntime.so")]
-    NotFound(String),
-    #[error("ONNX Runtime at {path} could not be loaded: {reason}")]
-    Load { path: PathBuf, reason: String },
-    #[error("--device {0}: the CUDA execution provider could not start ({1}); install the GPU runtime with scripts/setup.sh --gpu")]
-    Cuda(String, String),
+    #[error(transparent)]
+    Init(#[from] InitError),
+    #[error("--device cuda:{device}: the CUDA execution provider could not start ({source})")]
+    Cuda { device: i32, source: Box<Error> },
     #[error("this build has no CUDA support; rebuild extract with --features cuda")]
     NoCudaBuild,
-    #[error(
-        "--device openvino: OpenVINO's plugin for ONNX Runtime is not installed ({0}); run scripts/setup.sh --openvino"
-    )]
+    #[error("--device openvino: OpenVINO's plugin for ONNX Runtime is not installed ({0})")]
     NoOpenVino(String),
     #[error("--device openvino: the OpenVINO execution provider could not start ({0})")]
     OpenVino(String),
@@ -135,13 +141,13 @@ fn register_openvino(env: &ort::environment::Environment) -> Result<(), Error> {
 
 /// Where libonnxruntime.so is: `ORT_DYLIB_PATH`, else the workspace's
 /// `.venv` (as `scripts/setup.sh` makes it), else the system's library path.
-pub fn locate() -> Result<PathBuf, Error> {
+pub fn locate() -> Result<PathBuf, InitError> {
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
         let p = PathBuf::from(p);
         return if p.is_file() {
             Ok(p)
         } else {
-            Err(Error::NotFound(format!("ORT_DYLIB_PATH={} is not a file", p.display())))
+            Err(InitError::NotFound(format!("ORT_DYLIB_PATH={} is not a file", p.display())))
         };
     }
     let mut roots: Vec<PathBuf> = Vec::new();
@@ -164,7 +170,7 @@ pub fn locate() -> Result<PathBuf, Error> {
             return Ok(p);
         }
     }
-    Err(Error::NotFound("not in ORT_DYLIB_PATH, .venv or the system library path".into()))
+    Err(InitError::NotFound("not in ORT_DYLIB_PATH, .venv or the system library path".into()))
 }
 
 fn venv_library(venv: &Path) -> Option<PathBuf> {
@@ -188,25 +194,22 @@ fn venv_library(venv: &Path) -> Option<PathBuf> {
 /// Only one ONNX Runtime environment may exist per process, ever, so it is
 /// made once and kept; later calls get the same outcome.
 pub fn init() -> Result<&'static ort::environment::Environment, Error> {
-    static ENV: OnceLock<Result<(PathBuf, ort::environment::Environment), Error>> = OnceLock::new();
+    static ENV: OnceLock<Result<ort::environment::Environment, InitError>> = OnceLock::new();
     let env = ENV.get_or_init(|| {
         let path = locate()?;
-        let load = |reason: String| Error::Load { path: path.clone(), reason };
+        let load =
+            |e: Box<dyn std::error::Error + Send + Sync>| InitError::Load { path: path.clone(), source: e.into() };
         let env = ort::init_from(&path)
-            .map_err(|e| load(e.to_string()))?
+            .map_err(|e| load(e.into()))?
             .with_name("extract")
             .with_telemetry(false)
             .with_logger(Arc::new(log))
             .build()
-            .map_err(|e| load(e.to_string()))?;
-        Ok((path, env))
+            .map_err(|e| load(e.into()))?;
+        Ok(env)
     });
     // The first outcome again: init itself fails only by finding or loading the library.
-    env.as_ref().map(|(_, env)| env).map_err(|e| match e {
-        Error::NotFound(why) => Error::NotFound(why.clone()),
-        Error::Load { path, reason } => Error::Load { path: path.clone(), reason: reason.clone() },
-        other => Error::Load { path: PathBuf::new(), reason: other.to_string() },
-    })
+    env.as_ref().map_err(|e| Error::Init(e.clone()))
 }
 
 /// Host memory for a batch of preprocessed images (`rows` x 3 x size x size).
@@ -310,7 +313,7 @@ impl Engine {
         let cuda_error = |n: i32| {
             move |e: Error| match e {
                 Error::NoCudaBuild => e,
-                other => Error::Cuda(format!("cuda:{n}"), other.to_string()),
+                other => Error::Cuda { device: n, source: Box::new(other) },
             }
         };
         let on = |placement: Placement| Self::on(env, (model, weights_dir), input, outputs.clone(), threads, placement);

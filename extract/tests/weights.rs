@@ -371,7 +371,8 @@ fn without_model_the_imagenet_weights_are_taken_and_offline_the_way_out_is_named
     assert_one_line_failure("extract", &args, &o, "torchvision:IMAGENET1K_V1: cannot reach");
     let err = stderr(&o);
     assert!(
-        err.contains("give --model FILE") && err.contains("--model models/resnet50.onnx (the untrained test model)"),
+        err.contains("give --model FILE")
+            && err.contains("or use --model models/resnet50.onnx, the untrained test model"),
         "{err}"
     );
     assert!(!w.join("features/train.parquet").exists() && files(&cache).is_empty());

@@ -21,8 +21,6 @@ use crate::resnet::{self, Padding};
 
 /// The model used when none is given.
 pub const DEFAULT: &str = "torchvision:IMAGENET1K_V1";
-/// The offline, untrained test model `scripts/setup.sh` writes.
-pub const TEST_MODEL: &str = "models/resnet50.onnx";
 
 /// A `--model` value.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,7 +100,7 @@ impl Opened {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("model file {} does not exist (scripts/setup.sh writes the offline test model {TEST_MODEL}; named weights: {})", .0.display(), named_list())]
+    #[error("model file {} does not exist (named weights: {})", .0.display(), named_list())]
     Missing(PathBuf),
     #[error("{}: {source}", .path.display())]
     Io { path: PathBuf, source: std::io::Error },
@@ -111,8 +109,8 @@ pub enum Error {
     #[error(transparent)]
     Checkpoint(#[from] checkpoint::Error),
     #[error("{}: {source}", .path.display())]
-    WeightsInfo { path: PathBuf, source: resnet::WeightsError },
-    #[error("{name}: {source}; download {url} elsewhere and give --model FILE, or use --model {TEST_MODEL} (the untrained test model)")]
+    Weights { path: PathBuf, source: resnet::WeightsError },
+    #[error("{name}: {source}; download {url} elsewhere and give --model FILE")]
     Fetch { name: &'static str, url: &'static str, source: FetchError },
     #[error("{name}: no cache folder (neither XDG_CACHE_HOME nor HOME is set); download {url} elsewhere and give --model FILE")]
     NoCache { name: &'static str, url: &'static str },
@@ -257,7 +255,7 @@ fn converted(
         }
         params = renamed;
     }
-    resnet::check(&params).map_err(|e| Error::WeightsInfo { path: path.to_owned(), source: e })?;
+    resnet::check(&params).map_err(|e| Error::Weights { path: path.to_owned(), source: e })?;
     let mut meta = vec![
         ("weights".to_string(), record.name.clone()),
         ("source_url".to_string(), record.url.clone()),

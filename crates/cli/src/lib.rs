@@ -18,6 +18,29 @@ where
     clap::builder::PossibleValuesParser::new(names).try_map(|name| name.parse::<T>())
 }
 
+/// A library's error on stderr as one line, `PROG: what is wrong`, with
+/// the binary's hint after it (what in this repository mends it: library
+/// errors name no script), and exit status 1.
+pub fn fail(prog: &str, error: &dyn std::fmt::Display, hint: Option<&str>) -> ExitCode {
+    match hint {
+        Some(h) => eprintln!("{prog}: {error}; {h}"),
+        None => eprintln!("{prog}: {error}"),
+    }
+    ExitCode::FAILURE
+}
+
+/// The repository's hint for a `--model` that could not be opened.
+pub fn model_hint(e: &backbone::source::Error) -> Option<&'static str> {
+    use backbone::source::Error;
+    match e {
+        Error::Missing(_) => Some("scripts/setup.sh writes the offline test model models/resnet50.onnx"),
+        Error::Fetch { .. } => {
+            Some("or use --model models/resnet50.onnx, the untrained test model scripts/setup.sh writes")
+        }
+        _ => None,
+    }
+}
+
 /// Exit status of a command line that does not parse.
 pub const USAGE_EXIT: u8 = 2;
 
