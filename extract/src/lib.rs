@@ -55,6 +55,16 @@ pub enum Event<'a> {
     Finished,
     /// The named weights' download.
     Download(backbone::download::DownloadEvent<'a>),
+    /// A message of ONNX Runtime's own (a warning: a node the GPU cannot
+    /// run, say).
+    Runtime(&'a str),
+}
+
+/// Reports what ONNX Runtime said since the last call.
+fn report_runtime_log(report: &mut dyn FnMut(Event)) {
+    for line in runtime::take_log() {
+        report(Event::Runtime(&line));
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,8 +168,9 @@ pub fn default_images(out: &Path) -> PathBuf {
 
 /// The `--list-layers` table: what layer discovery found in a model.
 pub fn list_layers(spec: &ModelSpec, report: &mut dyn FnMut(Event)) -> Result<String> {
-    let opened = open::open(spec, preprocess::Config::default().crop, &mut |e| report(Event::Download(e)))?;
-    layer_table(&opened.model).map_err(|e| Error::Layers { what: spec.to_string(), source: e })
+    let opened = open::open(spec, preprocess::Config::default().crop, &mut |e| report(Event::Download(e)));
+    report_runtime_log(report);
+    layer_table(&opened?.model).map_err(|e| Error::Layers { what: spec.to_string(), source: e })
 }
 
 /// The table `--list-layers` prints for a parsed model, and the rule that
@@ -197,7 +208,9 @@ pub fn run(opts: &ValidOptions, report: &mut dyn FnMut(Event)) -> Result<Summary
     for note in opts.notes() {
         report(Event::Note(note));
     }
-    let plan = Plan::new(opts, report)?;
+    let plan = Plan::new(opts, report);
+    report_runtime_log(report);
+    let plan = plan?;
     if let Some(done) = plan.already_done(opts)? {
         return Ok(done);
     }
@@ -217,7 +230,9 @@ pub fn run(opts: &ValidOptions, report: &mut dyn FnMut(Event)) -> Result<Summary
             backbone::source::DEFAULT
         )));
     }
-    let (mut engine, calibration) = plan.start_engine(opts, report)?;
+    let started = plan.start_engine(opts, report);
+    report_runtime_log(report);
+    let (mut engine, calibration) = started?;
     let mut sink = Sink::new(opts, &plan, engine.device, calibration);
     report(Event::Started { images: plan.data.entries.len() as u64 });
     std::thread::scope(|scope| -> Result<()> {
@@ -234,12 +249,14 @@ pub fn run(opts: &ValidOptions, report: &mut dyn FnMut(Event)) -> Result<Summary
             .map_err(|e| Error::Threads { threads: opts.threads, reason: e.to_string() })?;
         let (plan, cancel, cfg) = (&plan, &opts.cancel, plan.preprocess);
         scope.spawn(move || decode(plan, cfg, &decoders, cancel, recycle_rx, tx));
-        for prepared in rx {
+        for batch in rx {
             if opts.cancel.load(Ordering::Relaxed) {
                 return Err(Error::Interrupted);
             }
-            let done = prepared.ok.len() + prepared.failed.len();
-            sink.take(&mut engine, prepared, report, &recycle_tx)?;
+            let done = batch.ok.len() + batch.failed.len();
+            let taken = sink.take(&mut engine, batch, report, &recycle_tx);
+            report_runtime_log(report);
+            taken?;
             report(Event::Progress { done: done as u64 });
         }
         if opts.cancel.load(Ordering::Relaxed) {

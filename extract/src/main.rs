@@ -250,6 +250,7 @@ impl Terminal {
                 self.log = None;
             }
             Event::Download(d) => (self.download)(d),
+            Event::Runtime(message) => self.line(&format!("onnxruntime: {message}")),
         }
     }
 

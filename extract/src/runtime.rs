@@ -2,7 +2,7 @@
 //! and a session on the device the user asked for.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use ort::session::Session;
 
@@ -267,17 +267,41 @@ pub enum Binding {
 
 featurefile::named_choice!(Binding { Off => "off", Input => "input" });
 
-/// ONNX Runtime's own log, one line per message on stderr. Every failure
-/// also comes back to us as an error, so this is for warnings (a node the
-/// GPU cannot run, say); cuDNN's rejected candidates during the convolution
-/// algorithm search ("No execution plans support the graph") are routine
-/// and dropped.
+/// ONNX Runtime's own messages, held until the caller takes them
+/// ([`take_log`]) and reports them as it reports everything else: its
+/// logger is the process's, called from its own threads, and the library
+/// prints nothing. At most [`LOG_LINES`] are held; the rest are counted.
+static LOG: Mutex<(Vec<String>, usize)> = Mutex::new((Vec::new(), 0));
+
+/// Messages held between two [`take_log`]s: a model that warns once per
+/// node cannot fill memory.
+pub const LOG_LINES: usize = 100;
+
+/// The logger given to ONNX Runtime. Every failure also comes back to us
+/// as an error, so this is for warnings (a node the GPU cannot run, say);
+/// cuDNN's rejected candidates during the convolution algorithm search ("No
+/// execution plans support the graph") are routine and dropped.
 fn log(level: ort::logging::LogLevel, _category: &str, _id: &str, location: &str, message: &str) {
     use ort::logging::LogLevel;
     if matches!(level, LogLevel::Verbose | LogLevel::Info) || location.contains("cudnn_fe_call") {
         return;
     }
-    eprintln!("onnxruntime: {}", message.split_whitespace().collect::<Vec<_>>().join(" "));
+    let mut held = LOG.lock().unwrap_or_else(|p| p.into_inner());
+    if held.0.len() < LOG_LINES {
+        held.0.push(message.split_whitespace().collect::<Vec<_>>().join(" "));
+    } else {
+        held.1 += 1;
+    }
+}
+
+/// ONNX Runtime's messages since the last call, one line each; a last line
+/// counts those beyond [`LOG_LINES`].
+pub fn take_log() -> Vec<String> {
+    let (mut lines, dropped) = std::mem::take(&mut *LOG.lock().unwrap_or_else(|p| p.into_inner()));
+    if dropped > 0 {
+        lines.push(format!("{dropped} more messages not shown"));
+    }
+    lines
 }
 
 /// A session that runs the model with the chosen outputs.
@@ -651,4 +675,25 @@ fn preload_cuda_libraries() {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_messages_are_held_for_the_caller_bounded_and_counted() {
+        use ort::logging::LogLevel;
+        log(LogLevel::Info, "", "", "x.cc", "routine");
+        log(LogLevel::Warning, "", "", "cudnn_fe_call.cc", "No execution plans support the graph");
+        log(LogLevel::Warning, "", "", "x.cc", "a node\n  falls back to the CPU");
+        assert_eq!(take_log(), ["a node falls back to the CPU"], "warnings alone, one line each");
+        assert!(take_log().is_empty(), "taken once");
+        for i in 0..LOG_LINES + 7 {
+            log(LogLevel::Error, "", "", "x.cc", &format!("m{i}"));
+        }
+        let lines = take_log();
+        assert_eq!(lines.len(), LOG_LINES + 1);
+        assert_eq!(lines[LOG_LINES], "7 more messages not shown");
+    }
 }
