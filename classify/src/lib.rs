@@ -24,7 +24,6 @@ use ndarray::{ArrayView2, Axis};
 pub use data::{Allow, Data};
 /// The linear SVM's stopping rule (projected-gradient spread) and pass limit,
 /// for comparison with LIBLINEAR's.
-pub use linear_svm::{EPS as LINEAR_SVM_TOLERANCE, MAX_PASSES as LINEAR_SVM_MAX_PASSES};
 pub use metrics::{Metric, Report};
 pub use model::{ClassWeight, Kernel, Params, SvmKernel, Trained};
 pub use saved::Classifier;

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Whether LIBLINEAR itself meets its stopping rule on the problem classify's
 linear SVM solves (one-vs-one, hinge loss, dual coordinate descent, the bias
-a constant feature as large as the pair's RMS row norm), at classify's
-tolerance and pass limit.
+a constant feature as large as the pair's RMS row norm), at the tolerance and
+pass limit given (the test gives LIBLINEAR's own defaults).
 
     liblinear_converges.py TRAIN --layer L --C C --tol T --max-passes N [--scale standard|none]
 
