@@ -102,7 +102,6 @@ impl<T: Element> Problem<'_, '_, T> {
 
     /// The objective at `theta`, its gradient written to `grad` (the
     /// solver gets both along its line; the tests check them here).
-    #[cfg(test)]
     fn value_grad(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
         let mut z = self.scores(theta);
         let data = self.data_loss(&mut z);
@@ -216,6 +215,26 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 
 fn max_abs(v: &[f64]) -> f64 {
     v.iter().fold(0.0, |m, g| m.max(g.abs()))
+}
+
+/// The objective the fit minimizes, and its gradient, at `theta` (the
+/// weight rows, row-major, then the intercepts; one row for two classes):
+/// the class-weighted sum of the rows' log losses plus ||W||^2 / (2 C).
+/// Public for the test that holds it to scikit-learn's own.
+#[doc(hidden)]
+pub fn objective(
+    x: ArrayView2<f64>,
+    y: &[usize],
+    n_classes: usize,
+    c: f64,
+    class_weight: &[f64],
+    theta: &[f64],
+) -> (f64, Vec<f64>) {
+    let p = Problem { x, y, class_weight, rows: if n_classes == 2 { 1 } else { n_classes }, alpha: 1.0 / c };
+    assert_eq!(theta.len(), p.dims(), "theta holds every weight and intercept");
+    let mut grad = vec![0.0; p.dims()];
+    let value = p.value_grad(theta, &mut grad);
+    (value, grad)
 }
 
 /// Fits the model; `y` holds class indices below `n_classes` (at least 2),

@@ -155,3 +155,41 @@ fn the_logistic_regression_reaches_scikit_learns_optimum() {
         assert_eq!(r["converged"], true);
     }
 }
+
+#[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
+fn the_logistic_objective_and_its_gradient_are_scikit_learns() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = 7u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % 10_000) as f64 / 5_000.0 - 1.0
+    };
+    // Binary (one weight row) and multinomial, with unequal class weights,
+    // at a point far from the optimum, where every term of the gradient counts.
+    for k in [2usize, 4] {
+        let (n, d, c) = (40, 5, 0.3);
+        let y: Vec<usize> = (0..n).map(|i| (i * 7 + i / 3) % k).collect();
+        let x = ndarray::Array2::from_shape_fn((n, d), |(i, j)| if j % k == y[i] { 1.0 } else { 0.0 } + next());
+        let class_weight: Vec<f64> = (0..k).map(|c| 0.5 + c as f64 * 0.75).collect();
+        let rows = if k == 2 { 1 } else { k };
+        let theta: Vec<f64> = (0..rows * (d + 1)).map(|_| 2.0 * next()).collect();
+        let (value, grad) = classify::logistic::objective(x.view(), &y, k, c, &class_weight, &theta);
+
+        let problem = dir.path().join(format!("p{k}.json"));
+        let rows_json: Vec<Vec<f64>> = x.rows().into_iter().map(|r| r.to_vec()).collect();
+        let json =
+            serde_json::json!({"x": rows_json, "y": y, "k": k, "c": c, "class_weight": class_weight, "theta": theta});
+        std::fs::write(&problem, json.to_string()).unwrap();
+        let r = testkit::py_json("classify/tests/py/logistic_objective.py", &[testkit::s(&problem)]);
+        let want = r["value"].as_f64().unwrap();
+        assert!((value - want).abs() <= 1e-9 * want.abs(), "k={k}: objective {value}, scikit-learn's {want}");
+        let want: Vec<f64> = r["gradient"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        assert_eq!(grad.len(), want.len());
+        for (i, (g, w)) in grad.iter().zip(&want).enumerate() {
+            assert!((g - w).abs() <= 1e-9 * (1.0 + w.abs()), "k={k} component {i}: {g}, scikit-learn's {w}");
+        }
+    }
+}
