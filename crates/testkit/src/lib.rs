@@ -92,6 +92,25 @@ fn shared(path: &str) -> Option<PathBuf> {
     None
 }
 
+/// Names of the checks that need hardware this machine lacks and may be
+/// skipped here, comma-separated (`scripts/test.sh` sets it from the CPU
+/// and says so).
+pub const SKIP: &str = "RESNET_FEATURES_SKIP";
+
+/// Whether the check `name`, which needs hardware (`why`), runs here: true
+/// where the machine has it (`present`). Where it does not, the test fails
+/// unless [`SKIP`] names the check: then it is skipped and says so, so
+/// that a pass on a machine without the hardware was asked for by name.
+pub fn hardware(name: &str, present: bool, why: &str) -> bool {
+    if present {
+        return true;
+    }
+    let allowed = std::env::var(SKIP).is_ok_and(|v| v.split(',').any(|n| n.trim() == name));
+    assert!(allowed, "{name} cannot run here ({why}); set {SKIP}={name} to skip it on this machine");
+    eprintln!("SKIPPED ({SKIP}={name}): {why}");
+    false
+}
+
 /// A binary that a workspace test run builds (`cargo test --workspace`),
 /// looked up beside the running test's own binary `sibling`.
 pub fn workspace_bin(sibling: &Path, name: &str) -> PathBuf {
