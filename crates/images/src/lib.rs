@@ -49,12 +49,16 @@ impl Default for Limits {
 /// of images, a kernel matrix) are checked against it before they are
 /// allocated. `None` where neither can be read.
 pub fn memory_available() -> Option<usize> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    memory_available_from(Path::new("/proc/meminfo"), Path::new("/sys/fs/cgroup"))
+}
+
+/// [`memory_available`] from a `meminfo` file and a cgroup v2 folder.
+fn memory_available_from(meminfo: &Path, cgroup: &Path) -> Option<usize> {
+    let info = std::fs::read_to_string(meminfo).ok()?;
     let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
     let system = kib * 1024;
-    let read =
-        |name: &str| std::fs::read_to_string(Path::new("/sys/fs/cgroup").join(name)).ok()?.trim().parse::<usize>().ok();
+    let read = |name: &str| std::fs::read_to_string(cgroup.join(name)).ok()?.trim().parse::<usize>().ok();
     // cgroup v2 at the root of this process's namespace: "max" does not parse.
     let cgroup = read("memory.max").map(|max| max.saturating_sub(read("memory.current").unwrap_or(0)));
     Some(cgroup.map_or(system, |c| c.min(system)))
@@ -398,21 +402,30 @@ mod tests {
     }
 
     #[test]
-    fn memory_available_is_at_most_what_the_system_says() {
-        let info = std::fs::read_to_string("/proc/meminfo").unwrap();
-        let total: usize = info
-            .lines()
-            .find(|l| l.starts_with("MemTotal:"))
-            .unwrap()
-            .split_whitespace()
-            .nth(1)
-            .unwrap()
-            .parse()
+    fn memory_available_is_the_systems_or_a_lower_cgroup_limit_less_its_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let (meminfo, cgroup) = (dir.path().join("meminfo"), dir.path().join("cgroup"));
+        std::fs::create_dir(&cgroup).unwrap();
+        let gib = 1usize << 30;
+        std::fs::write(&meminfo, "MemTotal:       16777216 kB\nMemFree:  100 kB\nMemAvailable:    8388608 kB\n")
             .unwrap();
-        let m = memory_available().unwrap();
-        assert!(m <= total * 1024, "{m} above MemTotal {total} KiB");
-        // This test's own allocations fit in what is left.
-        assert!(m > 64 << 20, "{m}");
+        // No cgroup files (a bare machine), or no limit ("max"): the system's MemAvailable.
+        assert_eq!(memory_available_from(&meminfo, &cgroup), Some(8 * gib));
+        std::fs::write(cgroup.join("memory.max"), "max\n").unwrap();
+        std::fs::write(cgroup.join("memory.current"), format!("{}\n", gib / 2)).unwrap();
+        assert_eq!(memory_available_from(&meminfo, &cgroup), Some(8 * gib));
+        // A Slurm job or a pod limited to 2 GiB that uses half a GiB has 1.5 left.
+        std::fs::write(cgroup.join("memory.max"), format!("{}\n", 2 * gib)).unwrap();
+        assert_eq!(memory_available_from(&meminfo, &cgroup), Some(3 * gib / 2));
+        // A limit above what the system has left: the system's.
+        std::fs::write(cgroup.join("memory.max"), format!("{}\n", 64 * gib)).unwrap();
+        assert_eq!(memory_available_from(&meminfo, &cgroup), Some(8 * gib));
+        // Over its limit (the kernel reclaiming): nothing, not a wrapped huge number.
+        std::fs::write(cgroup.join("memory.max"), format!("{}\n", gib / 4)).unwrap();
+        assert_eq!(memory_available_from(&meminfo, &cgroup), Some(0));
+        // No MemAvailable (a kernel before 3.14): not known.
+        std::fs::write(&meminfo, "MemTotal: 16777216 kB\n").unwrap();
+        assert_eq!(memory_available_from(&meminfo, &cgroup), None);
     }
 
     #[test]
