@@ -60,8 +60,13 @@ fn listed(keys: &[String]) -> String {
 /// extra, every shape consistent with the stem's width.
 pub fn check(params: &StateDict) -> Result<(), WeightsError> {
     let want = expected_keys();
-    let got: Vec<&str> =
-        params.0.iter().map(|(k, _)| k.as_str()).filter(|k| !k.ends_with(".num_batches_tracked")).collect();
+    // A BatchNorm's step counter, which the conversion does not use, is
+    // expected only beside a BatchNorm of the network (as torchvision's
+    // strict load_state_dict expects it): any other is unexpected.
+    let counter_of_a_batch_norm = |k: &str| {
+        k.strip_suffix(".num_batches_tracked").is_some_and(|bn| want.iter().any(|w| *w == format!("{bn}.running_mean")))
+    };
+    let got: Vec<&str> = params.0.iter().map(|(k, _)| k.as_str()).filter(|k| !counter_of_a_batch_norm(k)).collect();
     let missing: Vec<String> = want.iter().filter(|k| !got.contains(&k.as_str())).cloned().collect();
     let mut extra: Vec<String> = got.iter().filter(|k| !want.iter().any(|w| w == *k)).map(|k| k.to_string()).collect();
     extra.sort();
