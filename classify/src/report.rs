@@ -40,7 +40,8 @@ pub(crate) fn image_tag(root: &str, rel: &str) -> (String, bool) {
 
 fn thumbnail(path: &Path) -> Result<String, String> {
     // A phone photo needs no 12 million pixels for a thumbnail.
-    let (img, _) = images::open_oriented_scaled(path, images::Limits::default(), THUMB)?;
+    let (img, _) =
+        images::open_oriented_scaled(&images::Location::File(path.to_owned()), images::Limits::default(), THUMB)?;
     // Tiny images (8x8 digits) are enlarged with visible pixels, not blurred.
     let thumb = if img.width().max(img.height()) < THUMB / 2 {
         let k = THUMB / img.width().max(img.height()).max(1);

@@ -1,10 +1,14 @@
-//! The image folder: `<root>/<class>/<image>`, as torchvision's ImageFolder
-//! reads it, plus unlabeled images directly under the root.
+//! The images of a run: a folder, `<root>/<class>/<image>`, as
+//! torchvision's ImageFolder reads it, plus unlabeled images directly under
+//! the root; or webdataset tar shards (a `.tar`, a folder of them, a brace
+//! range `shards/{00000..00099}.tar`), labelled by `--label-from`.
 
 use std::path::{Path, PathBuf};
 
-/// File extensions read as images (compared without case).
-pub const EXTENSIONS: [&str; 9] = ["jpg", "jpeg", "png", "bmp", "gif", "tif", "tiff", "webp", "jfif"];
+use images::webdataset::{self, Sample};
+use images::Location;
+
+pub use images::EXTENSIONS;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -16,13 +20,77 @@ pub enum Error {
     Io { path: PathBuf, source: std::io::Error },
     #[error("no images found under {0} (expected <root>/<class>/<image> with extensions {exts})", exts = EXTENSIONS.join(", "))]
     Empty(PathBuf),
+    #[error("{}: {why}", .path.display())]
+    Shard { path: PathBuf, why: String },
+    #[error("{range}: shard {} does not exist", .missing.display())]
+    MissingShard { range: String, missing: PathBuf },
+    #[error("{0}: a brace range must be {{FIRST..LAST}} of numbers or {{a,b,c}}")]
+    BadRange(String),
+    #[error("no sample of {0} has an image member (extensions {exts})", exts = EXTENSIONS.join(", "))]
+    NoSamples(PathBuf),
+    #[error("--label-from json:{field}: {path} holds no readable JSON with a field {field:?}")]
+    NoJsonField { field: String, path: String },
+}
+
+/// Where a tar sample's label comes from (`--label-from`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum LabelFrom {
+    /// The `.cls` member where samples have one, else the first folder of
+    /// the member path inside the tar, else none.
+    #[default]
+    Auto,
+    /// webdataset's `.cls` member: a class index or a name.
+    Cls,
+    /// The `.txt` member.
+    Txt,
+    /// A field of the `.json` member (img2dataset's additional columns).
+    Json(String),
+    /// The first folder of the member path inside the tar (timm's ImageTar).
+    Folder,
+    None,
+}
+
+impl LabelFrom {
+    pub const NAMES: &'static [&'static str] = &["auto", "cls", "txt", "json:FIELD", "folder", "none"];
+}
+
+impl std::str::FromStr for LabelFrom {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "auto" => LabelFrom::Auto,
+            "cls" => LabelFrom::Cls,
+            "txt" => LabelFrom::Txt,
+            "folder" => LabelFrom::Folder,
+            "none" => LabelFrom::None,
+            _ => match s.strip_prefix("json:") {
+                Some(field) if !field.is_empty() => LabelFrom::Json(field.to_string()),
+                _ => return Err(format!("{s:?} is not one of {}", LabelFrom::NAMES.join(", "))),
+            },
+        })
+    }
+}
+
+impl std::fmt::Display for LabelFrom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LabelFrom::Auto => f.write_str("auto"),
+            LabelFrom::Cls => f.write_str("cls"),
+            LabelFrom::Txt => f.write_str("txt"),
+            LabelFrom::Json(field) => write!(f, "json:{field}"),
+            LabelFrom::Folder => f.write_str("folder"),
+            LabelFrom::None => f.write_str("none"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    /// Relative to the root, `/`-separated: the `path` column.
+    /// Relative to the root, `/`-separated: the `path` column. For a tar
+    /// sample, `<shard file name>/<key>.<ext>`.
     pub rel: String,
-    pub abs: PathBuf,
+    /// Where its bytes are.
+    pub at: Location,
     /// Index into the class list; `None` for an image directly under the root.
     pub label: Option<i32>,
 }
@@ -39,6 +107,9 @@ pub struct Dataset {
     /// What the walk met worth saying: a folder reached a second time (a
     /// link loop, two links to one folder), walked once.
     pub notes: Vec<String>,
+    /// What could not be listed, by the name a row would have had: a tar
+    /// shard cut short or damaged (its samples before the break are listed).
+    pub broken: Vec<(String, String)>,
 }
 
 fn hidden(name: &std::ffi::OsStr) -> bool {
@@ -138,7 +209,9 @@ pub fn scan(root: &Path) -> Result<Dataset, Error> {
                 }
                 classes.push(name);
             }
-            Item::File(path) if is_image(&path) => entries.push(Entry { rel: spell(&path), abs: path, label: None }),
+            Item::File(path) if is_image(&path) => {
+                entries.push(Entry { rel: spell(&path), at: Location::File(path), label: None })
+            }
             Item::File(_) => {}
         }
     }
@@ -155,7 +228,9 @@ pub fn scan(root: &Path) -> Result<Dataset, Error> {
                             stack.push(p);
                         }
                     }
-                    Item::File(p) if is_image(&p) => entries.push(Entry { rel: spell(&p), abs: p, label: Some(label) }),
+                    Item::File(p) if is_image(&p) => {
+                        entries.push(Entry { rel: spell(&p), at: Location::File(p), label: Some(label) })
+                    }
                     Item::File(_) => {}
                 }
             }
@@ -166,7 +241,154 @@ pub fn scan(root: &Path) -> Result<Dataset, Error> {
     }
     entries.sort_by(|a, b| a.rel.cmp(&b.rel));
     notes.sort();
-    Ok(Dataset { root, classes, entries, notes })
+    Ok(Dataset { root, classes, entries, notes, broken: Vec::new() })
+}
+
+/// The images `--images` names: tar shards where it names them (a `.tar`
+/// file, a brace range, a folder holding `.tar` files and no folder),
+/// labelled by `label_from`; else an image folder ([`scan`]).
+pub fn open(images: &Path, label_from: &LabelFrom) -> Result<Dataset, Error> {
+    let spelled = images.to_string_lossy();
+    if spelled.contains('{') {
+        return scan_shards(&expand_braces(&spelled)?, images, label_from);
+    }
+    if images.is_file() {
+        return scan_shards(&[images.to_owned()], images, label_from);
+    }
+    if let Some(shards) = shard_folder(images)? {
+        return scan_shards(&shards, images, label_from);
+    }
+    scan(images)
+}
+
+/// A folder's `.tar` files, sorted, where it holds some and no folder.
+fn shard_folder(dir: &Path) -> Result<Option<Vec<PathBuf>>, Error> {
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    let items = list(dir)?;
+    if items.iter().any(|i| matches!(i, Item::Folder(..))) {
+        return Ok(None);
+    }
+    let mut tars: Vec<PathBuf> = items
+        .into_iter()
+        .filter_map(|i| match i {
+            Item::File(p) if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("tar")) => Some(p),
+            _ => None,
+        })
+        .collect();
+    tars.sort();
+    Ok((!tars.is_empty()).then_some(tars))
+}
+
+/// The shard names a brace pattern spells (`s/{000..003}.tar`,
+/// `s/{a,b}.tar`), each of which must exist.
+fn expand_braces(pattern: &str) -> Result<Vec<PathBuf>, Error> {
+    let bad = || Error::BadRange(pattern.to_string());
+    let mut names = vec![String::new()];
+    let mut rest = pattern;
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..].find('}').ok_or_else(bad)? + open;
+        let (head, body) = (&rest[..open], &rest[open + 1..close]);
+        let choices: Vec<String> = match body.split_once("..") {
+            Some((a, b)) => {
+                let (x, y) = (a.parse::<u64>().map_err(|_| bad())?, b.parse::<u64>().map_err(|_| bad())?);
+                // A range of a million shards is a typo, not a dataset.
+                if y < x || y - x >= featurefile::shards::MAX_PARTS as u64 * 10 {
+                    return Err(bad());
+                }
+                (x..=y).map(|v| format!("{v:0width$}", width = a.len())).collect()
+            }
+            None if body.contains(',') => body.split(',').map(str::to_string).collect(),
+            None => return Err(bad()),
+        };
+        names = names.iter().flat_map(|n| choices.iter().map(move |c| format!("{n}{head}{c}"))).collect();
+        rest = &rest[close + 1..];
+    }
+    let paths: Vec<PathBuf> = names.into_iter().map(|n| PathBuf::from(n + rest)).collect();
+    if let Some(missing) = paths.iter().find(|p| !p.is_file()) {
+        return Err(Error::MissingShard { range: pattern.to_string(), missing: missing.clone() });
+    }
+    Ok(paths)
+}
+
+/// Lists each shard's samples, in shard order and in each shard's order.
+fn scan_shards(shards: &[PathBuf], spec: &Path, label_from: &LabelFrom) -> Result<Dataset, Error> {
+    let mut samples: Vec<(String, Sample)> = Vec::new();
+    let mut broken = Vec::new();
+    let mut without_image = 0;
+    for shard in shards {
+        let name = shard.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let listing = webdataset::list(shard).map_err(|why| Error::Shard { path: shard.clone(), why })?;
+        if let Some(why) = listing.cut {
+            if listing.samples.is_empty() {
+                return Err(Error::Shard { path: shard.clone(), why });
+            }
+            broken.push((name.clone(), format!("the shard breaks off after {} samples: {why}", listing.samples.len())));
+        }
+        for s in listing.samples {
+            if s.image.is_some() {
+                samples.push((name.clone(), s));
+            } else {
+                without_image += 1;
+            }
+        }
+    }
+    let root = shards[0].parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let root = root.canonicalize().map_err(|e| Error::Io { path: root.to_owned(), source: e })?;
+    if samples.is_empty() {
+        return Err(Error::NoSamples(spec.to_owned()));
+    }
+    let from = match label_from {
+        LabelFrom::Auto if samples.iter().any(|(_, s)| s.cls.is_some()) => LabelFrom::Cls,
+        LabelFrom::Auto if samples.iter().any(|(_, s)| s.folder().is_some()) => LabelFrom::Folder,
+        LabelFrom::Auto => LabelFrom::None,
+        other => other.clone(),
+    };
+    let mut names: Vec<Option<String>> = Vec::with_capacity(samples.len());
+    for (shard, s) in &samples {
+        names.push(
+            match &from {
+                LabelFrom::Cls => s.cls.clone(),
+                LabelFrom::Txt => s.txt.clone(),
+                LabelFrom::Folder => s.folder().map(str::to_string),
+                LabelFrom::Json(field) => {
+                    let value: Option<serde_json::Value> =
+                        s.json.as_deref().and_then(|j| serde_json::from_slice(j).ok());
+                    match value.as_ref().and_then(|v| v.get(field)) {
+                        Some(serde_json::Value::String(v)) => Some(v.clone()),
+                        Some(serde_json::Value::Null) | None => {
+                            return Err(Error::NoJsonField { field: field.clone(), path: format!("{shard}/{}", s.key) })
+                        }
+                        Some(v) => Some(v.to_string()),
+                    }
+                }
+                LabelFrom::None | LabelFrom::Auto => None,
+            }
+            .filter(|n| !n.is_empty()),
+        );
+    }
+    let mut classes: Vec<String> = names.iter().flatten().cloned().collect();
+    classes.sort();
+    classes.dedup();
+    // Class indices (webdataset's usual .cls) sort as numbers: class 10 after 9.
+    if classes.iter().all(|c| c.parse::<u64>().is_ok()) {
+        classes.sort_by_key(|c| c.parse::<u64>().expect("checked"));
+    }
+    let entries = samples
+        .into_iter()
+        .zip(names)
+        .map(|((shard, s), name)| {
+            let (ext, at) = s.image.expect("kept above");
+            let label = name.map(|n| classes.iter().position(|c| *c == n).expect("collected above") as i32);
+            Entry { rel: format!("{shard}/{}.{ext}", s.key), at, label }
+        })
+        .collect();
+    let mut notes = vec![format!("{} tar shard(s), labels from {from}", shards.len())];
+    if without_image > 0 {
+        notes.push(format!("{without_image} samples have no image member and are not rows"));
+    }
+    Ok(Dataset { root, classes, entries, notes, broken })
 }
 
 #[cfg(test)]

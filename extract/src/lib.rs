@@ -95,8 +95,8 @@ pub enum Error {
     Half(#[from] backbone::fp16::Error),
     #[error("--precision int8: --calibrate {want} needs {want} readable images under {root}, which has {readable}; give --calibrate {readable} or fewer", root = .root.display())]
     TooFewCalibrationImages { want: usize, readable: usize, root: std::path::PathBuf },
-    #[error("--precision int8: calibration image {} could not be read a second time: {why}", .path.display())]
-    CalibrationImageChanged { path: std::path::PathBuf, why: String },
+    #[error("--precision int8: calibration image {image} could not be read a second time: {why}")]
+    CalibrationImageChanged { image: String, why: String },
     #[error("--crop {crop} is larger than --resize {resize}")]
     CropLargerThanResize { crop: u32, resize: u32 },
     #[error(transparent)]
@@ -234,6 +234,9 @@ pub fn run(opts: &ValidOptions, report: &mut dyn FnMut(Event)) -> Result<Summary
     report_runtime_log(report);
     let (mut engine, calibration) = started?;
     let mut sink = Sink::new(opts, &plan, engine.device, calibration);
+    for (path, error) in &plan.data.broken {
+        report(Event::Skipped { path, error });
+    }
     report(Event::Started { images: plan.data.entries.len() as u64 });
     std::thread::scope(|scope| -> Result<()> {
         // Three buffers go round: one being decoded, one waiting, one that

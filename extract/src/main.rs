@@ -20,9 +20,12 @@ struct Cli {
     /// Output feature file; a folder (ending in /) for a part per --shard task
     #[arg(long, required_unless_present = "list_layers")]
     out: Option<PathBuf>,
-    /// Image folder [default: data/<stem of --out>]
+    /// Image folder, or webdataset tar shards: a .tar, a folder of them, or a brace range (shards/{00000..00099}.tar) [default: data/<stem of --out>]
     #[arg(long)]
     images: Option<PathBuf>,
+    /// Labels of tar samples: auto (the .cls member, else the first folder inside the tar, else none), cls, txt, json:FIELD, folder or none
+    #[arg(long, default_value = "auto")]
+    label_from: extract::dataset::LabelFrom,
     /// ONNX file, PyTorch .pth or MindSpore .ckpt checkpoint, or named weights (torchvision:IMAGENET1K_V1, torchvision:IMAGENET1K_V2, mindspore:resnet50_224_new, onnx-zoo:resnet50-v1-12)
     #[arg(long, default_value = backbone::source::DEFAULT)]
     model: backbone::ModelSpec,
@@ -122,6 +125,7 @@ fn main() -> ExitCode {
     });
     let opts = Options {
         images: args.images.unwrap_or_else(|| extract::default_images(&out)),
+        label_from: args.label_from,
         out,
         model: args.model,
         layers: args.layer,

@@ -1,7 +1,7 @@
 //! What a run is asked to do, checked in one step before the model or the
 //! images are read.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -14,7 +14,10 @@ use crate::{shard, Error, Result};
 
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// An image folder, or tar shards: a `.tar`, a folder of them, a brace range.
     pub images: PathBuf,
+    /// Where a tar sample's label comes from.
+    pub label_from: crate::dataset::LabelFrom,
     pub out: PathBuf,
     pub model: ModelSpec,
     pub layers: Vec<String>,
@@ -145,7 +148,13 @@ impl Options {
     /// node, not the model, and not inside the image folders the run reads.
     fn check_output(&self) -> Result<()> {
         use atomic::Input;
-        let mut inputs = vec![Input::Tree { what: "image folder", path: &self.images }];
+        // A brace range of shards: the folder they are in.
+        let spelled = self.images.to_string_lossy();
+        let images = match spelled.find('{') {
+            Some(i) => Path::new(&spelled[..i]).parent().unwrap_or(Path::new(".")).to_owned(),
+            None => self.images.clone(),
+        };
+        let mut inputs = vec![Input::Tree { what: "image folder", path: &images }];
         if let Some(dir) = &self.calibrate_on {
             inputs.push(Input::Tree { what: "calibration folder", path: dir });
         }

@@ -41,7 +41,7 @@ pub(crate) fn decode(
             buf.as_mut_slice()[..chunk.len() * per_image]
                 .par_chunks_mut(per_image)
                 .zip(chunk.par_iter())
-                .map(|(slot, e)| preprocess::preprocess_views(&e.abs, &e.rel, &cfg, slot))
+                .map(|(slot, e)| preprocess::preprocess_views(&e.at, &e.rel, &cfg, slot))
                 .collect()
         });
         let mut p = DecodedBatch { ok: Vec::new(), data: buf, failed: Vec::new() };

@@ -47,14 +47,14 @@ impl Plan {
         }
         let names = unique(opts.layers.iter().cloned());
         let layers = model.resolve(&names).map_err(|e| Error::Layers { what: opts.model.to_string(), source: e })?;
-        let mut data = dataset::scan(&opts.images)?;
+        let mut data = dataset::open(&opts.images, &opts.label_from)?;
         let tensors = unique(layers.iter().map(|l| l.tensor.clone()));
         let numbers = match opts.precision {
             Precision::Fp32 => Numbers::Fp32,
             Precision::Fp16 => Numbers::fp16(&opened, &tensors, report)?,
             Precision::Int8 => {
                 // Calibrated on the whole tree (or --calibrate-on's), before a shard takes its share.
-                let other = opts.calibrate_on.as_deref().map(dataset::scan).transpose()?;
+                let other = opts.calibrate_on.as_deref().map(|c| dataset::open(c, &opts.label_from)).transpose()?;
                 let bits = opts.weight_bits.unwrap_or_else(backbone::quantize::WeightBits::for_this_cpu);
                 let tree = other.as_ref().unwrap_or(&data);
                 Numbers::int8(&opened, &tensors, Calibrate { tree, images: opts.calibrate, bits })?

@@ -6,11 +6,10 @@
 //! The resize is `images::resize`, Pillow's own resampler ported, so on the
 //! same decoded pixels the result is bit-exact with PIL.
 
-use std::path::Path;
-
 use featurefile::{Decode, Views};
 use image::{DynamicImage, RgbImage};
 use images::resize::{resize_window, resized_size, Window};
+use images::Location;
 
 use crate::views;
 
@@ -84,10 +83,10 @@ fn shortest(v: f32) -> f64 {
 ///
 /// With [`Decode::Scaled`], a JPEG whose shorter side is at least twice
 /// `resize` comes at a reduced scale that keeps it at or above `resize`.
-pub fn load_rgb(path: &Path, cfg: &Config) -> Result<RgbImage, String> {
+pub fn load_rgb(at: &Location, cfg: &Config) -> Result<RgbImage, String> {
     let img = match cfg.decode {
-        Decode::Exact => images::open_oriented(path, cfg.limits)?,
-        Decode::Scaled => images::open_oriented_scaled(path, cfg.limits, cfg.resize)?.0,
+        Decode::Exact => images::open_oriented(at, cfg.limits)?,
+        Decode::Scaled => images::open_oriented_scaled(at, cfg.limits, cfg.resize)?.0,
     };
     Ok(rgb(img))
 }
@@ -102,8 +101,8 @@ fn rgb(img: DynamicImage) -> RgbImage {
 /// Decodes and transforms one image into `out` (3 x crop x crop, CHW). A
 /// decoder's panic costs this file only (`images`); a panic in
 /// the transform is a bug of ours and ends the run.
-pub fn preprocess_file(path: &Path, cfg: &Config, out: &mut [f32]) -> Result<(), String> {
-    let img = load_rgb(path, cfg)?;
+pub fn preprocess_file(at: &Location, cfg: &Config, out: &mut [f32]) -> Result<(), String> {
+    let img = load_rgb(at, cfg)?;
     transform(&img, cfg, out);
     Ok(())
 }
@@ -113,8 +112,8 @@ pub fn preprocess_file(path: &Path, cfg: &Config, out: &mut [f32]) -> Result<(),
 /// then the augmented views of the image whose row path is `rel`
 /// ([`views`]). A large JPEG is decoded a second time only where its views
 /// need a finer scale than view 0's.
-pub fn preprocess_views(path: &Path, rel: &str, cfg: &Config, out: &mut [f32]) -> Result<(), String> {
-    let Some(v) = cfg.views else { return preprocess_file(path, cfg, out) };
+pub fn preprocess_views(at: &Location, rel: &str, cfg: &Config, out: &mut [f32]) -> Result<(), String> {
+    let Some(v) = cfg.views else { return preprocess_file(at, cfg, out) };
     let per = cfg.values_per_image();
     let (first, rest) = out.split_at_mut(per);
     // The upright full size, read from the header (a JPEG) or the picture.
@@ -124,8 +123,8 @@ pub fn preprocess_views(path: &Path, rel: &str, cfg: &Config, out: &mut [f32]) -
         images::jpeg_scale(w, h, cfg.resize)
     };
     let (img0, d0) = match cfg.decode {
-        Decode::Exact => (images::open_oriented(path, cfg.limits)?, 1),
-        Decode::Scaled => images::open_oriented_at(path, cfg.limits, &eval_scale)?,
+        Decode::Exact => (images::open_oriented(at, cfg.limits)?, 1),
+        Decode::Scaled => images::open_oriented_at(at, cfg.limits, &eval_scale)?,
     };
     let img0 = rgb(img0);
     transform(&img0, cfg, first);
@@ -137,7 +136,7 @@ pub fn preprocess_views(path: &Path, rel: &str, cfg: &Config, out: &mut [f32]) -
     };
     // A JPEG the scaled decoder declined (CMYK) came at full size: so do its views.
     let again = want != d0 && !(d0 == 1 && images::jpeg_scale(w, h, cfg.resize) > 1);
-    let img = if again { rgb(images::open_oriented_at(path, cfg.limits, &|_, _| want)?.0) } else { img0 };
+    let img = if again { rgb(images::open_oriented_at(at, cfg.limits, &|_, _| want)?.0) } else { img0 };
     let crop = cfg.crop as usize;
     for (b, slot) in boxes.iter().zip(rest.chunks_exact_mut(per)) {
         let region = views::cut(&img, views::on_decoded(b, w, h, img.width(), img.height()));

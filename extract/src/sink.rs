@@ -36,6 +36,9 @@ impl<'p> Sink<'p> {
         device: runtime::Placement,
         calibration: Option<Calibration>,
     ) -> Self {
+        // What the listing could not reach (a shard cut short) is named
+        // with the images that fail to decode.
+        let skipped = plan.data.broken.iter().map(|(path, error)| Skipped { path: path.clone(), error: error.clone() });
         Sink {
             plan,
             pool: opts.pool,
@@ -44,7 +47,7 @@ impl<'p> Sink<'p> {
             out: opts.out.clone(),
             writer: None,
             features: vec![Vec::new(); plan.layers.len()],
-            skipped: Vec::new(),
+            skipped: skipped.collect(),
             written: 0,
         }
     }

@@ -243,7 +243,7 @@ fn the_model_input_is_pils_for_every_kind_of_image() {
         let mut turned = 0;
         for (i, f) in files.iter().enumerate() {
             let mut ours = vec![0f32; cfg.values_per_image()];
-            preprocess_file(f, &cfg, &mut ours).unwrap();
+            preprocess_file(&images::Location::File(f.to_owned()), &cfg, &mut ours).unwrap();
             let theirs = read(refs.join(format!("{i}.f32")));
             let diff = mean_abs(&ours, &theirs);
             let worst = ours.iter().zip(&theirs).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);

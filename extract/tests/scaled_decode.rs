@@ -50,11 +50,11 @@ fn large_jpegs_decode_at_pils_draft_scale_bit_for_bit() {
     let limits = images::Limits::default();
     let largest = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
     for (((name, pil_scale), file), (draft, full)) in scales.iter().zip(&files).zip(draft.iter().zip(&full)) {
-        let (_, ours) = images::open_oriented_scaled(file, limits, 256).unwrap();
+        let (_, ours) = images::open_oriented_scaled(&images::Location::File(file.to_owned()), limits, 256).unwrap();
         assert_eq!(ours, *pil_scale, "{name}: decoded at 1/{ours}, PIL's draft at 1/{pil_scale}");
         let scaled = Config { decode: Decode::Scaled, ..Default::default() };
         let mut input = vec![0f32; scaled.values_per_image()];
-        preprocess_file(file, &scaled, &mut input).unwrap();
+        preprocess_file(&images::Location::File(file.to_owned()), &scaled, &mut input).unwrap();
         // One grey level is 1 / 255 / 0.225 = 0.017 in the model input.
         let level = 0.0175;
         if ours > 1 {
@@ -65,7 +65,7 @@ fn large_jpegs_decode_at_pils_draft_scale_bit_for_bit() {
             assert!(largest(&input, full) <= 5.0 * level, "{name}: decoded in full, yet not PIL's input");
         }
         let exact = Config { decode: Decode::Exact, ..Default::default() };
-        preprocess_file(file, &exact, &mut input).unwrap();
+        preprocess_file(&images::Location::File(file.to_owned()), &exact, &mut input).unwrap();
         let (worst, mean) = (
             largest(&input, full),
             input.iter().zip(full).map(|(x, y)| (x - y).abs()).sum::<f32>() / input.len() as f32,

@@ -75,7 +75,7 @@ fn every_view_is_the_contracts_crop_of_pils_pixels() {
         let (mut exact, mut flipped_seen) = (0, false);
         for ((file, rel), pil) in files.iter().zip(&pil) {
             let mut ours = vec![0f32; per * 5];
-            if let Err(e) = preprocess_views(file, rel, &cfg, &mut ours) {
+            if let Err(e) = preprocess_views(&images::Location::File(file.to_owned()), rel, &cfg, &mut ours) {
                 panic!("{rel}: {e}");
             }
             for (v, theirs) in pil.iter().enumerate() {
@@ -105,7 +105,7 @@ fn every_view_is_the_contracts_crop_of_pils_pixels() {
     let (file, rel) = &files[0];
     let pil = pil_views(dir.path(), &files[..1], &other);
     let mut ours = vec![0f32; cfg.values_per_image() * 3];
-    preprocess_views(file, rel, &cfg, &mut ours).unwrap();
+    preprocess_views(&images::Location::File(file.to_owned()), rel, &cfg, &mut ours).unwrap();
     assert!(largest(&ours[cfg.values_per_image()..], &pil[0][1]) > level, "seed 11's view 1 is seed 12's");
 }
 

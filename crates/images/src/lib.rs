@@ -17,10 +17,12 @@
 //! [`resize`] is PIL's antialiased bilinear resize, bit for bit.
 
 pub mod resize;
+pub mod webdataset;
 
 use std::cell::Cell;
-use std::io::Cursor;
-use std::path::Path;
+use std::io::{Cursor, Read, Seek};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 
@@ -29,6 +31,53 @@ pub const DEFAULT_MAX_PIXELS: u64 = 178_956_970;
 /// 1 GiB: far above any photo (a 12-Mpx JPEG is a few MB, an uncompressed
 /// 100-Mpx TIFF 300 MB), far below what would hurt a node.
 pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
+
+/// File extensions read as images (compared without case).
+pub const EXTENSIONS: [&str; 9] = ["jpg", "jpeg", "png", "bmp", "gif", "tif", "tiff", "webp", "jfif"];
+
+/// Where an image's bytes are: a file, or a member of a tar shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    File(PathBuf),
+    /// `size` bytes at `offset` of the tar file `shard`: a member's data.
+    Member {
+        shard: Arc<PathBuf>,
+        offset: u64,
+        size: u64,
+    },
+}
+
+impl Location {
+    /// The image's bytes, refused above `max_bytes`; a file as
+    /// [`read_file`] reads it, a member in place, never more than its size.
+    pub fn read(&self, max_bytes: u64) -> Result<Vec<u8>, String> {
+        match self {
+            Location::File(path) => read_file(path, max_bytes),
+            Location::Member { shard, offset, size } => {
+                if *size > max_bytes {
+                    return Err(format!("member is {size} bytes, above the limit of {max_bytes} (--max-bytes)"));
+                }
+                let mut f = std::fs::File::open(shard.as_path()).map_err(|e| e.to_string())?;
+                f.seek(std::io::SeekFrom::Start(*offset)).map_err(|e| e.to_string())?;
+                let mut bytes = Vec::with_capacity(*size as usize);
+                f.take(*size).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+                if (bytes.len() as u64) < *size {
+                    return Err(format!("the shard ends {} bytes into this {size}-byte member", bytes.len()));
+                }
+                Ok(bytes)
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::File(p) => write!(f, "{}", p.display()),
+            Location::Member { shard, offset, .. } => write!(f, "{} (the member at byte {offset})", shard.display()),
+        }
+    }
+}
 
 /// What one image file may cost before it is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,8 +143,8 @@ pub fn read_file(path: &Path, max_bytes: u64) -> Result<Vec<u8>, String> {
 /// Decodes an image file (format guessed from its bytes) with its EXIF
 /// orientation applied, refusing what [`read_file`] refuses, truncated
 /// JPEGs and images of more than `limits.max_pixels` pixels.
-pub fn open_oriented(path: &Path, limits: Limits) -> Result<DynamicImage, String> {
-    decode_oriented(&read_file(path, limits.max_bytes)?, limits, None).map(|(img, _)| img)
+pub fn open_oriented(at: &Location, limits: Limits) -> Result<DynamicImage, String> {
+    decode_oriented(&at.read(limits.max_bytes)?, limits, None).map(|(img, _)| img)
 }
 
 /// As [`open_oriented`], but a JPEG with more pixels than a picture whose
@@ -105,8 +154,8 @@ pub fn open_oriented(path: &Path, limits: Limits) -> Result<DynamicImage, String
 /// min_side))`. Returns the image and the scale's denominator (1 where the
 /// file was decoded at full size: not a JPEG, not large enough, or a kind
 /// the scaled decoder does not take).
-pub fn open_oriented_scaled(path: &Path, limits: Limits, min_side: u32) -> Result<(DynamicImage, u32), String> {
-    open_oriented_at(path, limits, &|w, h| jpeg_scale(w, h, min_side))
+pub fn open_oriented_scaled(at: &Location, limits: Limits, min_side: u32) -> Result<(DynamicImage, u32), String> {
+    open_oriented_at(at, limits, &|w, h| jpeg_scale(w, h, min_side))
 }
 
 /// As [`open_oriented_scaled`], with the denominator (1, 2, 4 or 8) chosen
@@ -114,11 +163,11 @@ pub fn open_oriented_scaled(path: &Path, limits: Limits, min_side: u32) -> Resul
 /// the header before any pixel is decoded: a caller that cuts regions out
 /// of the picture can keep each region's own resolution.
 pub fn open_oriented_at(
-    path: &Path,
+    at: &Location,
     limits: Limits,
     choose: &dyn Fn(u32, u32) -> u32,
 ) -> Result<(DynamicImage, u32), String> {
-    decode_oriented(&read_file(path, limits.max_bytes)?, limits, Some(choose))
+    decode_oriented(&at.read(limits.max_bytes)?, limits, Some(choose))
 }
 
 fn decode_oriented(
@@ -235,10 +284,11 @@ pub fn check_png_chunks(b: &[u8]) -> Result<(), String> {
     while let Some(head) = b.get(i..i + 8) {
         let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
         let kind = &head[4..8];
-        let Some(data) = b.get(i + 8..(i + 8).saturating_add(len)) else { break }; // the decoder names a cut chunk
-                                                                                   // Where the zlib stream starts: after the keyword's NUL and the
-                                                                                   // compression method (iCCP, zTXt); iTXt has a flag, a method, then
-                                                                                   // a language tag and a translated keyword, each NUL-ended.
+        // A cut chunk: the decoder names it.
+        let Some(data) = b.get(i + 8..(i + 8).saturating_add(len)) else { break };
+        // Where the zlib stream starts: after the keyword's NUL and the
+        // compression method (iCCP, zTXt); iTXt has a flag, a method, then
+        // a language tag and a translated keyword, each NUL-ended.
         let nul = |from: usize| data.get(from..).and_then(|d| d.iter().position(|&c| c == 0)).map(|p| from + p + 1);
         let stream = match kind {
             b"iCCP" | b"zTXt" => nul(0).map(|k| k + 1),
@@ -386,7 +436,7 @@ mod tests {
         let open = |name: &str, png: &[u8]| {
             let path = dir.path().join(name);
             std::fs::write(&path, png).unwrap();
-            open_oriented(&path, Limits::default())
+            open_oriented(&Location::File(path.clone()), Limits::default())
         };
         // 64 MB of zeros in 64 KB: the decoder would hold all of it.
         let bomb = vec![0u8; 64 << 20];
@@ -457,7 +507,7 @@ mod tests {
         let path = dir.path().join("big.jpg");
         std::fs::write(&path, &j).unwrap();
         install_panic_hook();
-        let err = open_oriented_scaled(&path, Limits::default(), 256).unwrap_err();
+        let err = open_oriented_scaled(&Location::File(path.clone()), Limits::default(), 256).unwrap_err();
         // libjpeg's own error, unwound out of its C and caught: one line.
         assert!(err.contains("Quantization table 0x00 was not defined") && !err.contains('\n'), "{err}");
     }

@@ -120,7 +120,7 @@ pub(crate) fn quantized(
         if chosen.len() == want {
             break;
         }
-        if preprocess::preprocess_file(&e.abs, cfg, &mut slot).is_ok() {
+        if preprocess::preprocess_file(&e.at, cfg, &mut slot).is_ok() {
             slot.iter().for_each(|v| h.update(v.to_le_bytes()));
             chosen.push(e);
         }
@@ -177,8 +177,8 @@ pub(crate) fn quantized(
         let data = &mut batch[..group.len() * per_image];
         for (e, slot) in group.iter().zip(data.chunks_mut(per_image)) {
             // Read once already: a file that fails now changed under the run.
-            preprocess::preprocess_file(&e.abs, cfg, slot)
-                .map_err(|why| Error::CalibrationImageChanged { path: e.abs.clone(), why })?;
+            preprocess::preprocess_file(&e.at, cfg, slot)
+                .map_err(|why| Error::CalibrationImageChanged { image: e.at.to_string(), why })?;
         }
         widen(ranges.entry(input.clone()).or_insert((f32::INFINITY, f32::NEG_INFINITY)), data);
         engine.run(data, group.len(), size, |i, _, values| {

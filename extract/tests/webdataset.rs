@@ -1,0 +1,198 @@
+//! webdataset tar shards as `--images`: a `.tar`, a folder of them, a brace
+//! range. The same photos as a folder and as shards (written by
+//! webdataset's own TarWriter) give the same features, bit for bit, row for
+//! row; each row's label is what webdataset's reader finds in the sample
+//! (`.cls`, a folder inside the tar, `.json`'s field, `.txt`); a shard cut
+//! short gives the samples before the cut and names the rest; what is not
+//! a shard is one line.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use featurefile::FeatureFile;
+use serde_json::Value;
+use testkit::{assert_one_line_failure, model, py, py_json, s, shared_data, stderr};
+
+const MODEL: &str = "resnet50-narrow.onnx";
+
+fn extract(images: &str, out: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_extract"))
+        .args(["--model", s(&model(MODEL)), "--images", images, "--layer", "layer2,avgpool", "--out", s(out)])
+        .args(args)
+        .output()
+        .expect("extract runs")
+}
+
+fn extract_ok(images: &str, out: &Path, args: &[&str]) -> FeatureFile {
+    let o = extract(images, out, args);
+    assert!(o.status.success(), "extract {images} {args:?}: {}", stderr(&o));
+    FeatureFile::open(out).unwrap()
+}
+
+/// The shared photos as `n` shards labelled by `label`, in `dir`.
+fn shards(src: &Path, dir: &Path, n: usize, label: &str) -> Vec<PathBuf> {
+    let o = py("extract/tests/py/make_shards.py", &[s(src), s(dir), "--shards", &n.to_string(), "--label", label]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    (0..n).map(|k| dir.join(format!("shard-{k:05}.tar"))).collect()
+}
+
+/// What webdataset's reader finds in the shards.
+fn oracle(shards: &[PathBuf]) -> Vec<Value> {
+    let args: Vec<&str> = shards.iter().map(|p| s(p)).collect();
+    py_json("extract/tests/py/read_shards.py", &args).as_array().unwrap().clone()
+}
+
+/// Each row's class name, by row.
+fn label_names(f: &FeatureFile) -> Vec<Option<String>> {
+    f.labels.iter().map(|l| l.map(|i| f.header.classes[i as usize].clone())).collect()
+}
+
+/// The photos as a folder and as three shards: the same rows, bit for bit,
+/// in the same order; paths `<shard>/<key>.<ext>` as webdataset keys them.
+#[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/) and ../shared: scripts/test.sh runs it"]
+fn shards_give_the_folders_features_bit_for_bit_and_webdatasets_labels() {
+    let Some(photos) = shared_data("imagenet-samples") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let folder = extract_ok(s(&photos), &dir.path().join("folder.parquet"), &[]);
+    let tars = shards(&photos, &dir.path().join("cls"), 3, "cls");
+    let truth = oracle(&tars);
+    assert_eq!(truth.len(), folder.len(), "one sample per photo");
+
+    let spellings = [
+        dir.path().join("cls").to_string_lossy().into_owned(),
+        dir.path().join("cls/shard-{00000..00002}.tar").to_string_lossy().into_owned(),
+    ];
+    for spelled in &spellings {
+        let f = extract_ok(spelled, &dir.path().join("t.parquet"), &["--overwrite"]);
+        assert_eq!(f.len(), folder.len(), "{spelled}");
+        let want: Vec<String> = truth
+            .iter()
+            .map(|t| {
+                format!(
+                    "{}/{}.{}",
+                    t["shard"].as_str().unwrap(),
+                    t["key"].as_str().unwrap(),
+                    t["image"].as_str().unwrap()
+                )
+            })
+            .collect();
+        assert_eq!(f.paths, want, "{spelled}: rows in webdataset's order, named as it keys them");
+        // webdataset's .cls is the class index; the folder's classes, in order.
+        let cls: Vec<Option<String>> = truth.iter().map(|t| t["cls"].as_str().map(str::to_string)).collect();
+        assert_eq!(f.header.classes, ["0", "1", "2", "3"]);
+        assert_eq!(label_names(&f), cls, "{spelled}");
+        assert_eq!(f.columns.len(), 2);
+        for (a, b) in f.columns.iter().zip(&folder.columns) {
+            assert_eq!(a.values, b.values, "{spelled} {}: the folder's features, bit for bit", a.name);
+        }
+    }
+    // One .tar alone: its own samples.
+    let one = extract_ok(s(&tars[1]), &dir.path().join("one.parquet"), &[]);
+    assert_eq!(one.len(), truth.iter().filter(|t| t["shard"] == "shard-00001.tar").count());
+}
+
+#[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/) and ../shared: scripts/test.sh runs it"]
+fn labels_come_from_folders_inside_the_tar_json_fields_and_txt_as_asked() {
+    let Some(photos) = shared_data("imagenet-samples") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("f.parquet");
+    let classes = ["food", "mammals", "objects", "scenery"];
+    for (label, flag, pick) in
+        [("folder", "auto", "folder"), ("json", "json:label", "json"), ("txt", "txt", "txt"), ("none", "auto", "none")]
+    {
+        let tars = shards(&photos, &dir.path().join(label), 2, label);
+        let truth = oracle(&tars);
+        let f = extract_ok(s(&dir.path().join(label)), &out, &["--label-from", flag, "--overwrite"]);
+        let want: Vec<Option<String>> = truth
+            .iter()
+            .map(|t| match pick {
+                "folder" => t["key"].as_str().unwrap().split_once('/').map(|(c, _)| c.to_string()),
+                "json" => t["json"]["label"].as_str().map(str::to_string),
+                "txt" => t["txt"].as_str().map(str::to_string),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(label_names(&f), want, "{label} --label-from {flag}");
+        if pick == "none" {
+            assert!(f.header.classes.is_empty());
+        } else {
+            assert_eq!(f.header.classes, classes, "{label}");
+        }
+    }
+    // A field no sample has: one line naming it.
+    let json = dir.path().join("json");
+    let args = ["--images", s(&json), "--label-from", "json:nope"];
+    let o = extract(s(&json), &out, &["--label-from", "json:nope", "--overwrite"]);
+    assert_one_line_failure("extract", &args, &o, "--label-from json:nope:");
+}
+
+/// A shard cut short reads up to the cut and names the rest; a member named
+/// `../../x.jpg` is a sample's name, never a path; what is no shard, or a
+/// missing shard of a range, is one line and no file.
+#[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/) and ../shared: scripts/test.sh runs it"]
+fn broken_and_hostile_shards() {
+    let Some(photos) = shared_data("imagenet-samples") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let tars = shards(&photos, &dir.path().join("s"), 1, "cls");
+    let whole = std::fs::read(&tars[0]).unwrap();
+    let truth = oracle(&tars);
+    let out = dir.path().join("f.parquet");
+
+    // Cut in the middle of a member: the samples before it are rows.
+    let cut_dir = dir.path().join("cut");
+    std::fs::create_dir_all(&cut_dir).unwrap();
+    std::fs::write(cut_dir.join("a.tar"), &whole[..whole.len() / 2]).unwrap();
+    let o = extract(s(&cut_dir), &out, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let f = FeatureFile::open(&out).unwrap();
+    assert!(f.len() > 10 && f.len() < truth.len(), "{} rows of {}", f.len(), truth.len());
+    let keys: Vec<String> = truth.iter().take(f.len()).map(|t| t["key"].as_str().unwrap().to_string()).collect();
+    assert!(
+        f.paths.iter().zip(&keys).all(|(p, k)| p.starts_with(&format!("a.tar/{k}."))),
+        "the first samples, in order"
+    );
+    assert!(
+        f.header.skipped.iter().any(|sk| sk.path == "a.tar" && sk.error.contains("breaks off")),
+        "{:?}",
+        f.header.skipped
+    );
+
+    // Hostile member names are names: nothing is written outside.
+    let hostile = dir.path().join("hostile");
+    std::fs::create_dir_all(&hostile).unwrap();
+    let jpeg = std::fs::read(photos.join("food").read_dir().unwrap().next().unwrap().unwrap().path()).unwrap();
+    {
+        let mut b = tar::Builder::new(std::fs::File::create(hostile.join("h.tar")).unwrap());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(jpeg.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        // Written raw: the tar crate's own checks refuse such a name.
+        let name = b"../../x.jpg";
+        h.as_old_mut().name[..name.len()].copy_from_slice(name);
+        h.set_cksum();
+        b.append(&h, jpeg.as_slice()).unwrap();
+        b.finish().unwrap();
+    }
+    let f = extract_ok(s(&hostile), &out, &["--overwrite"]);
+    assert_eq!(f.paths, ["h.tar/../../x.jpg"]);
+    assert!(!dir.path().parent().unwrap().join("x.jpg").exists());
+
+    // Not a tar; a missing shard of a range; an empty range: one line, no file.
+    std::fs::write(dir.path().join("bad.tar"), b"this is not a tar file at all").unwrap();
+    let missing = dir.path().join("s/shard-{00000..00001}.tar");
+    for (images, expect) in [
+        (dir.path().join("bad.tar"), "bad.tar: not a tar file"),
+        (missing.clone(), "shard-00001.tar does not exist"),
+        (dir.path().join("s/shard-{00003..00001}.tar"), "a brace range must be"),
+    ] {
+        let out = dir.path().join("never.parquet");
+        let args = ["--images", s(&images)];
+        let o = extract(s(&images), &out, &[]);
+        assert_one_line_failure("extract", &args, &o, expect);
+        assert!(!out.exists());
+    }
+}
