@@ -32,16 +32,16 @@ pub(crate) fn esc(s: &str) -> String {
 /// back into the file, non-UTF-8 names included) as an inline thumbnail, or
 /// a grey box saying why not; and whether it was found.
 pub(crate) fn image_tag(root: &str, rel: &str) -> (String, bool) {
-    match thumbnail(&Path::new(root).join(featurefile::paths::unspell(rel))) {
+    let at = images::Location::of_row(Path::new(root), &featurefile::paths::unspell(rel));
+    match at.and_then(|at| thumbnail(&at)) {
         Ok(uri) => (format!("<img src=\"{uri}\" alt=\"{}\"/>", esc(rel)), true),
         Err(e) => (format!("<div class=\"missing\" title=\"{}\">image not found</div>", esc(&e)), false),
     }
 }
 
-fn thumbnail(path: &Path) -> Result<String, String> {
+fn thumbnail(at: &images::Location) -> Result<String, String> {
     // A phone photo needs no 12 million pixels for a thumbnail.
-    let (img, _) =
-        images::open_oriented_scaled(&images::Location::File(path.to_owned()), images::Limits::default(), THUMB)?;
+    let (img, _) = images::open_oriented_scaled(at, images::Limits::default(), THUMB)?;
     // Tiny images (8x8 digits) are enlarged with visible pixels, not blurred.
     let thumb = if img.width().max(img.height()) < THUMB / 2 {
         let k = THUMB / img.width().max(img.height()).max(1);

@@ -223,3 +223,36 @@ fn quickstart_falls_back_to_offline_and_reuses_its_work() {
     assert!(!err2.contains(" images to "), "extracted again: {err2}");
     assert_eq!(out2.lines().filter(|l| l.starts_with("fixed") || l.starts_with("small")).count(), 2);
 }
+
+/// Rows of webdataset tar shards: the report finds each image inside its
+/// shard, as extract read it.
+#[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
+fn the_report_shows_images_read_from_tar_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    py("classify/tests/py/make_dataset.py", &[s(&d.join("images")), "--classes", "3", "--train", "6", "--val", "4"]);
+    for split in ["train", "val"] {
+        let tars = d.join(format!("{split}-shards"));
+        py("extract/tests/py/make_shards.py", &[s(&d.join("images").join(split)), s(&tars), "--shards", "2"]);
+        run(Command::new(extract_bin()).args([
+            "--model",
+            s(&root().join("models/resnet50-narrow.onnx")),
+            "--images",
+            s(&tars),
+            "--out",
+            s(&d.join(format!("{split}.parquet"))),
+        ]));
+    }
+    let clf = d.join("c.json");
+    run(classify().args(["fit", "--train", s(&d.join("train.parquet")), "--out", s(&clf), "--C", "1"]));
+    let html = d.join("report.html");
+    run(classify().args(["score", s(&d.join("val.parquet")), "--classifier", s(&clf), "--report", s(&html)]));
+    let r: Value = serde_json::from_str(&py("classify/tests/py/check_report.py", &[s(&html)])).unwrap();
+    let cards = r["cards"].as_array().unwrap();
+    assert_eq!(cards.len(), 12, "one card per scored image");
+    for c in cards {
+        assert!(c["path"].as_str().unwrap().starts_with("shard-0000"), "{c}");
+        assert_eq!((c["image"].as_bool(), c["missing"].as_bool()), (Some(true), Some(false)), "{c}");
+    }
+}

@@ -70,6 +70,24 @@ impl Location {
     }
 }
 
+impl Location {
+    /// Where the image of a feature-file row is: `rel` (the `path` column,
+    /// unspelled) under `root`; a path whose first part is a `.tar` file in
+    /// `root` names a member of that shard.
+    pub fn of_row(root: &Path, rel: &Path) -> Result<Location, String> {
+        let mut parts = rel.components();
+        if let Some(first) = parts.next() {
+            let shard = root.join(first);
+            let is_tar = shard.extension().is_some_and(|e| e.eq_ignore_ascii_case("tar"));
+            if is_tar && shard.is_file() {
+                let name = parts.as_path().to_string_lossy();
+                return webdataset::member(&shard, &name);
+            }
+        }
+        Ok(Location::File(root.join(rel)))
+    }
+}
+
 impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -134,6 +134,38 @@ pub fn list(shard: &Path) -> Result<Listing, String> {
     Ok(Listing { samples, cut })
 }
 
+/// The image member `name` (`<key>.<ext>`) of `shard`, as a row of a tar
+/// shard names it after the shard's file name. The last few shards'
+/// listings are kept, so a report of many rows lists each shard once.
+pub fn member(shard: &Path, name: &str) -> Result<Location, String> {
+    thread_local! {
+        static LISTED: std::cell::RefCell<Vec<(PathBuf, Listing)>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    const KEPT: usize = 4;
+    let (key, ext) = key_and_extension(name).ok_or_else(|| format!("{name} names no sample of a shard"))?;
+    LISTED.with(|listed| {
+        let mut listed = listed.borrow_mut();
+        let at = match listed.iter().position(|(p, _)| p == shard) {
+            Some(i) => i,
+            None => {
+                if listed.len() == KEPT {
+                    listed.remove(0);
+                }
+                listed.push((shard.to_owned(), list(shard)?));
+                listed.len() - 1
+            }
+        };
+        listed[at]
+            .1
+            .samples
+            .iter()
+            .find(|s| s.key == key)
+            .and_then(|s| s.image.as_ref().filter(|(e, _)| e == ext))
+            .map(|(_, at)| at.clone())
+            .ok_or_else(|| format!("{} holds no image member {name}", shard.display()))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
