@@ -234,7 +234,7 @@ fn the_report_shows_images_read_from_tar_shards() {
     py("classify/tests/py/make_dataset.py", &[s(&d.join("images")), "--classes", "3", "--train", "6", "--val", "4"]);
     for split in ["train", "val"] {
         let tars = d.join(format!("{split}-shards"));
-        py("extract/tests/py/make_shards.py", &[s(&d.join("images").join(split)), s(&tars), "--shards", "2"]);
+        py("scripts/make-shards.py", &[s(&d.join("images").join(split)), s(&tars), "--shards", "2"]);
         run(Command::new(extract_bin()).args([
             "--model",
             s(&root().join("models/resnet50-narrow.onnx")),

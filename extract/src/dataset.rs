@@ -245,7 +245,7 @@ pub fn scan(root: &Path) -> Result<Dataset, Error> {
 }
 
 /// The images `--images` names: tar shards where it names them (a `.tar`
-/// file, a brace range, a folder holding `.tar` files and no folder),
+/// file, a brace range, a folder holding `.tar` files and no folder or image),
 /// labelled by `label_from`; else an image folder ([`scan`]).
 pub fn open(images: &Path, label_from: &LabelFrom) -> Result<Dataset, Error> {
     let spelled = images.to_string_lossy();
@@ -261,13 +261,15 @@ pub fn open(images: &Path, label_from: &LabelFrom) -> Result<Dataset, Error> {
     scan(images)
 }
 
-/// A folder's `.tar` files, sorted, where it holds some and no folder.
+/// A folder's `.tar` files, sorted, where it holds some, and no folder and
+/// no image.
 fn shard_folder(dir: &Path) -> Result<Option<Vec<PathBuf>>, Error> {
     if !dir.is_dir() {
         return Ok(None);
     }
     let items = list(dir)?;
-    if items.iter().any(|i| matches!(i, Item::Folder(..))) {
+    // Images beside the tars, or class folders: an image folder, whose tars are no images.
+    if items.iter().any(|i| matches!(i, Item::Folder(..)) || matches!(i, Item::File(p) if is_image(p))) {
         return Ok(None);
     }
     let mut tars: Vec<PathBuf> = items

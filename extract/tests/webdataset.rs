@@ -31,7 +31,7 @@ fn extract_ok(images: &str, out: &Path, args: &[&str]) -> FeatureFile {
 
 /// The shared photos as `n` shards labelled by `label`, in `dir`.
 fn shards(src: &Path, dir: &Path, n: usize, label: &str) -> Vec<PathBuf> {
-    let o = py("extract/tests/py/make_shards.py", &[s(src), s(dir), "--shards", &n.to_string(), "--label", label]);
+    let o = py("scripts/make-shards.py", &[s(src), s(dir), "--shards", &n.to_string(), "--label", label]);
     assert!(o.status.success(), "{}", stderr(&o));
     (0..n).map(|k| dir.join(format!("shard-{k:05}.tar"))).collect()
 }
@@ -181,11 +181,23 @@ fn broken_and_hostile_shards() {
     assert_eq!(f.paths, ["h.tar/../../x.jpg"]);
     assert!(!dir.path().parent().unwrap().join("x.jpg").exists());
 
+    // A member whose header claims a terabyte: never allocated, one line.
+    {
+        let mut b = tar::Builder::new(std::fs::File::create(dir.path().join("huge.tar")).unwrap());
+        let mut h = tar::Header::new_gnu();
+        h.set_path("x.jpg").unwrap();
+        h.set_size(1 << 40);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, jpeg.as_slice()).unwrap();
+        b.finish().unwrap();
+    }
     // Not a tar; a missing shard of a range; an empty range: one line, no file.
     std::fs::write(dir.path().join("bad.tar"), b"this is not a tar file at all").unwrap();
     let missing = dir.path().join("s/shard-{00000..00001}.tar");
     for (images, expect) in [
         (dir.path().join("bad.tar"), "bad.tar: not a tar file"),
+        (dir.path().join("huge.tar"), "member x.jpg claims 1099511627776 bytes, past the end of the file"),
         (missing.clone(), "shard-00001.tar does not exist"),
         (dir.path().join("s/shard-{00003..00001}.tar"), "a brace range must be"),
     ] {

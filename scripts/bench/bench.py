@@ -16,6 +16,9 @@ For the same model file, threads and batch size:
      CPU: the plugin offers no other vendor's): images/s, the ratio to
      the baseline, and the features' cosine to the baseline's (min, median);
      the CPU's model and its avx512_vnni / amx flags printed above;
+  5b. tar shards: the same photos as webdataset shards (scripts/make-shards.py)
+     against the folder, narrow model, end to end; peak memory for 4 and
+     16 shards;
   6. phone photos (12 Mpx JPEGs made from the photos, photos.phone_photos):
      extract end to end with the narrow and the full model, JPEGs decoded
      at their reduced scale (the default) against --exact-decode (the
@@ -191,6 +194,35 @@ def phones(extract, photos, common, repeat, tmp):
         print(f"{label:<8} {exact:>12.1f} {scaled:>13.1f} {scaled / exact:>13.2f} {lo:>9.5f} {mid:>11.5f}")
 
 
+def tar_shards(extract, photos, many, n, common, repeat, tmp):
+    """The same photos as a folder and as webdataset tar shards on local
+    disk (4 shards for N photos, 16 for 4N), narrow model: shards must not
+    cost the decode-bound model its rate, nor grow memory with the shards."""
+    model = os.path.join(ROOT, "models", "resnet50-narrow.onnx")
+    make = os.path.join(ROOT, "scripts", "make-shards.py")
+    sharded = {}
+    for name, folder, count in (("n", photos, 4), ("4n", many, 16)):
+        sharded[name] = os.path.join(tmp, f"shards-{name}")
+        subprocess.run([sys.executable, make, folder, sharded[name], "--shards", str(count)], check=True)
+    print(f"\ntar shards against the folder, narrow model, extract end to end (steady-state as above); {cpu_line()}")
+    rows = {"folder": [], "shards": []}
+    mem = []
+    for _ in range(repeat):
+        for label, small, large in (("folder", photos, many), ("shards", sharded["n"], sharded["4n"])):
+            out = os.path.join(tmp, f"tar-{label}.parquet")
+            (t1, m1), (t4, m4) = (timed([extract, "--model", model, "--images", images, "--out", out, "--overwrite",
+                                         "--device", "cpu"] + common) for images in (small, large))
+            rows[label].append(3 * n / (t4 - t1))
+            if label == "shards":
+                mem.append((m1, m4))
+    folder, shards = (float(np.median(rows[k])) for k in ("folder", "shards"))
+    m1, m4 = (float(np.median(col)) for col in zip(*mem))
+    print(f"{'images':<8} {'img/s':>8} {'vs folder':>10}")
+    print(f"{'folder':<8} {folder:>8.1f} {1.0:>10.2f}")
+    print(f"{'shards':<8} {shards:>8.1f} {shards / folder:>10.2f}")
+    print(f"peak memory over shards: 4 shards {m1:.0f} MiB, 16 shards {m4:.0f} MiB, ratio {m4 / m1:.3f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos", default=os.path.join(ROOT, "..", "shared", "data", "imagenet-samples"))
@@ -240,6 +272,7 @@ def main():
     print(f"\npeak memory of extract (narrow): N={n}: {m1:.0f} MiB, 4N={4 * n}: {m4:.0f} MiB, ratio {m4 / m1:.3f}")
 
     devices(extract, photos, many, n, common, args.repeat, tmp)
+    tar_shards(extract, photos, many, n, common, args.repeat, tmp)
     phones(extract, photos, common, args.repeat, tmp)
 
     # classify fit against scikit-learn on one feature file, n in the thousands.

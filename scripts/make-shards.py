@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """webdataset tar shards of an image folder (`SRC/<class>/<image>`), written
 by webdataset's own TarWriter: the images in sorted order, cut into N
-shards of consecutive samples, the original bytes kept.
+shards of consecutive samples, the original bytes kept. The tests and the
+benchmark make their shards with it; so can anyone with a folder.
 
-    make_shards.py SRC OUT --shards N [--label cls|folder|json|txt|none]
+    scripts/make-shards.py SRC OUT --shards N [--label cls|folder|json|txt|none]
 
 --label: cls (a .cls member, the class index in sorted class order), folder
 (no label member; the sample's key is `<class>/<stem>`, timm's ImageTar),
