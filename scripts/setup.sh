@@ -4,6 +4,9 @@
 #     the test-model generator and the reference oracles (scripts/requirements.txt);
 #   - a copy of OpenVINO's plugin in .venv/test-openvino for the tests and
 #     the benchmark (scripts/requirements-openvino.txt);
+#   - img2dataset in a venv of its own, .venv/img2dataset (its pins are
+#     not the oracles'), for the tests that read the shards it writes
+#     (scripts/requirements-img2dataset.txt);
 #   - the offline test models in models/ (only where no model is there yet:
 #     a models/resnet50.onnx that is already there is never replaced).
 #
@@ -21,7 +24,7 @@ for arg in "$@"; do
     case "$arg" in
         --gpu) gpu=1 ;;
         --openvino) openvino=1 ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "setup.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -75,6 +78,15 @@ if [ "$(cat "$ov/.stamp" 2>/dev/null)" != "$(sha256sum < scripts/requirements-op
     rm -rf "$ov"
     .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --target "$ov" -r scripts/requirements-openvino.txt
     sha256sum < scripts/requirements-openvino.txt > "$ov/.stamp"
+fi
+
+i2d=.venv/img2dataset
+if [ "$(cat "$i2d/.stamp" 2>/dev/null)" != "$(sha256sum < scripts/requirements-img2dataset.txt)" ]; then
+    echo "setup: installing img2dataset into $i2d" >&2
+    rm -rf "$i2d"
+    "$python" -m venv "$i2d"
+    "$i2d/bin/python" -m pip install -q --disable-pip-version-check -r scripts/requirements-img2dataset.txt
+    sha256sum < scripts/requirements-img2dataset.txt > "$i2d/.stamp"
 fi
 
 if [ ! -f models/resnet50.onnx ] || [ ! -f models/resnet50-narrow.onnx ]; then

@@ -28,7 +28,7 @@ pub enum Error {
     BadRange(String),
     #[error("no sample of {0} has an image member (extensions {exts})", exts = EXTENSIONS.join(", "))]
     NoSamples(PathBuf),
-    #[error("--label-from json:{field}: {path} holds no readable JSON with a field {field:?}")]
+    #[error("--label-from json:{field}: no sample has a .json member with a field {field:?} (the first: {path})")]
     NoJsonField { field: String, path: String },
 }
 
@@ -348,7 +348,7 @@ fn scan_shards(shards: &[PathBuf], spec: &Path, label_from: &LabelFrom) -> Resul
         other => other.clone(),
     };
     let mut names: Vec<Option<String>> = Vec::with_capacity(samples.len());
-    for (shard, s) in &samples {
+    for (_, s) in &samples {
         names.push(
             match &from {
                 LabelFrom::Cls => s.cls.clone(),
@@ -359,9 +359,7 @@ fn scan_shards(shards: &[PathBuf], spec: &Path, label_from: &LabelFrom) -> Resul
                         s.json.as_deref().and_then(|j| serde_json::from_slice(j).ok());
                     match value.as_ref().and_then(|v| v.get(field)) {
                         Some(serde_json::Value::String(v)) => Some(v.clone()),
-                        Some(serde_json::Value::Null) | None => {
-                            return Err(Error::NoJsonField { field: field.clone(), path: format!("{shard}/{}", s.key) })
-                        }
+                        Some(serde_json::Value::Null) | None => None,
                         Some(v) => Some(v.to_string()),
                     }
                 }
@@ -369,6 +367,12 @@ fn scan_shards(shards: &[PathBuf], spec: &Path, label_from: &LabelFrom) -> Resul
             }
             .filter(|n| !n.is_empty()),
         );
+    }
+    // A field that some samples lack leaves those unlabeled; one that none
+    // has is a misspelt flag.
+    if let (LabelFrom::Json(field), true) = (&from, names.iter().all(Option::is_none)) {
+        let (shard, first) = &samples[0];
+        return Err(Error::NoJsonField { field: field.clone(), path: format!("{shard}/{}", first.key) });
     }
     let mut classes: Vec<String> = names.iter().flatten().cloned().collect();
     classes.sort();
@@ -396,6 +400,39 @@ fn scan_shards(shards: &[PathBuf], spec: &Path, label_from: &LabelFrom) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn brace_ranges_expand_as_webdataset_spells_them_and_every_shard_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["s-0008.tar", "s-0009.tar", "s-0010.tar", "a-x.tar", "a-y.tar", "a-z.tar"] {
+            std::fs::write(dir.path().join(name), b"").unwrap();
+        }
+        let d = dir.path().to_string_lossy();
+        let names = |pattern: &str| -> Vec<String> {
+            expand_braces(&format!("{d}/{pattern}"))
+                .unwrap()
+                .iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect()
+        };
+        // Zero-padded to the first bound's width, across a change of digits.
+        assert_eq!(names("s-{0008..0010}.tar"), ["s-0008.tar", "s-0009.tar", "s-0010.tar"]);
+        assert_eq!(names("a-{x,z}.tar"), ["a-x.tar", "a-z.tar"]);
+        assert_eq!(names("{s-0009,a-y}.tar"), ["s-0009.tar", "a-y.tar"]);
+        let missing = expand_braces(&format!("{d}/s-{{0008..0011}}.tar")).unwrap_err().to_string();
+        assert!(missing.ends_with("s-0011.tar does not exist"), "{missing}");
+        for bad in ["s-{0010..0008}.tar", "s-{8..x}.tar", "s-{0008}.tar", "s-{0008..0010.tar"] {
+            assert!(matches!(expand_braces(&format!("{d}/{bad}")), Err(Error::BadRange(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn label_from_parses_its_names_and_json_fields() {
+        assert_eq!("json:label".parse::<LabelFrom>(), Ok(LabelFrom::Json("label".into())));
+        assert_eq!("cls".parse::<LabelFrom>(), Ok(LabelFrom::Cls));
+        assert!("json:".parse::<LabelFrom>().is_err() && "class".parse::<LabelFrom>().is_err());
+        assert_eq!(LabelFrom::Json("a.b".into()).to_string(), "json:a.b");
+    }
 
     fn touch(root: &Path, rel: &str) {
         let p = root.join(rel);

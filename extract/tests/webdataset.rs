@@ -42,6 +42,26 @@ fn oracle(shards: &[PathBuf]) -> Vec<Value> {
     py_json("extract/tests/py/read_shards.py", &args).as_array().unwrap().clone()
 }
 
+/// A URL path with its `%XX` escapes decoded.
+fn unquote(path: &str) -> String {
+    let b = path.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match (b[i], path.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
 /// Each row's class name, by row.
 fn label_names(f: &FeatureFile) -> Vec<Option<String>> {
     f.labels.iter().map(|l| l.map(|i| f.header.classes[i as usize].clone())).collect()
@@ -206,5 +226,59 @@ fn broken_and_hostile_shards() {
         let o = extract(s(&images), &out, &[]);
         assert_one_line_failure("extract", &args, &o, expect);
         assert!(!out.exists());
+    }
+}
+
+/// Shards img2dataset itself wrote (from a local server over the photos,
+/// the original bytes kept, the class in each sample's `.json`): the
+/// folder's features, bit for bit, image for image, and the `.json`'s
+/// label with `--label-from json:label`.
+#[test]
+#[ignore = "needs scripts/setup.sh (.venv, .venv/img2dataset, models/) and ../shared: scripts/test.sh runs it"]
+fn img2dataset_shards_give_the_folders_features_and_their_json_labels() {
+    let Some(photos) = shared_data("imagenet-samples") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let folder = extract_ok(s(&photos), &dir.path().join("folder.parquet"), &[]);
+    let made = py_json("extract/tests/py/img2dataset_shards.py", &[s(&photos), s(&dir.path().join("i2d"))]);
+    let tars: Vec<PathBuf> =
+        made["shards"].as_array().unwrap().iter().map(|p| PathBuf::from(p.as_str().unwrap())).collect();
+    assert!(tars.len() >= 3, "{made}");
+    let truth = oracle(&tars);
+    assert_eq!(truth.len(), folder.len(), "img2dataset downloaded every photo");
+
+    let f =
+        extract_ok(made["folder"].as_str().unwrap(), &dir.path().join("t.parquet"), &["--label-from", "json:label"]);
+    assert_eq!(f.len(), folder.len());
+    // Each row's image, by the URL img2dataset recorded: its place in the folder.
+    let by_row: std::collections::HashMap<String, &Value> = truth
+        .iter()
+        .map(|t| {
+            (
+                format!(
+                    "{}/{}.{}",
+                    t["shard"].as_str().unwrap(),
+                    t["key"].as_str().unwrap(),
+                    t["image"].as_str().unwrap()
+                ),
+                t,
+            )
+        })
+        .collect();
+    let folder_row: std::collections::HashMap<&str, usize> =
+        folder.paths.iter().enumerate().map(|(i, p)| (p.as_str(), i)).collect();
+    let names = label_names(&f);
+    for (i, path) in f.paths.iter().enumerate() {
+        let t = by_row[path];
+        let url = t["json"]["url"].as_str().unwrap();
+        // http://127.0.0.1:PORT/<class>/<file>, the path quoted (a ' is %27).
+        let rel = unquote(url.splitn(4, '/').nth(3).unwrap());
+        let j = *folder_row
+            .get(rel.as_str())
+            .unwrap_or_else(|| panic!("{path}: {rel} is no photo of the folder ({:?}...)", &folder.paths[..2]));
+        assert_eq!(names[i].as_deref(), t["json"]["label"].as_str(), "{path}");
+        assert_eq!(names[i].as_deref(), Some(rel.split('/').next().unwrap()), "{path}: the class folder");
+        for (a, b) in f.columns.iter().zip(&folder.columns) {
+            assert_eq!(a.row(i), b.row(j), "{path} ({rel}): the folder's features, bit for bit");
+        }
     }
 }
