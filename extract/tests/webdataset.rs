@@ -282,3 +282,29 @@ fn img2dataset_shards_give_the_folders_features_and_their_json_labels() {
         }
     }
 }
+
+/// A sharded run over tar shards: the parts together are the single run,
+/// bit for bit, row for row.
+#[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/) and ../shared: scripts/test.sh runs it"]
+fn parts_over_tar_shards_are_the_single_run() {
+    let Some(photos) = shared_data("imagenet-samples") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    shards(&photos, &dir.path().join("s"), 4, "cls");
+    let images = dir.path().join("s/shard-{00000..00003}.tar").to_string_lossy().into_owned();
+    let single = extract_ok(&images, &dir.path().join("single.parquet"), &[]);
+    for n in [1, 3, 7] {
+        let parts = dir.path().join(format!("parts-{n}/"));
+        for k in 0..n {
+            let o = extract(&images, &parts, &["--shard", &format!("{k}/{n}")]);
+            assert!(o.status.success(), "{k}/{n}: {}", stderr(&o));
+        }
+        let whole = FeatureFile::open(&parts).unwrap();
+        assert_eq!(whole.paths, single.paths, "N={n}");
+        assert_eq!(whole.labels, single.labels, "N={n}");
+        assert_eq!(whole.header.classes, single.header.classes, "N={n}");
+        for (a, b) in whole.columns.iter().zip(&single.columns) {
+            assert_eq!(a.values, b.values, "N={n} {}", a.name);
+        }
+    }
+}
