@@ -18,7 +18,7 @@ For the same model file, threads and batch size:
      the CPU's model and its avx512_vnni / amx flags printed above;
   5b. tar shards: the same photos as webdataset shards (scripts/make-shards.py)
      against the folder, narrow model, end to end; peak memory for 4 and
-     16 shards;
+     16 shards; what one task of a 1,000-shard run pays before its image;
   6. phone photos (12 Mpx JPEGs made from the photos, photos.phone_photos):
      extract end to end with the narrow and the full model, JPEGs decoded
      at their reduced scale (the default) against --exact-decode (the
@@ -221,6 +221,33 @@ def tar_shards(extract, photos, many, n, common, repeat, tmp):
     print(f"{'folder':<8} {folder:>8.1f} {1.0:>10.2f}")
     print(f"{'shards':<8} {shards:>8.1f} {shards / folder:>10.2f}")
     print(f"peak memory over shards: 4 shards {m1:.0f} MiB, 16 shards {m4:.0f} MiB, ratio {m4 / m1:.3f}")
+
+    # What a task pays before its first image where the run has 1,000 shards:
+    # one task of 1,000 (--shard 0/1000: one image) against the same image in
+    # one shard alone; today every task lists every shard.
+    one = os.path.join(tmp, "one-image")
+    first = images_under(photos)[0]
+    os.makedirs(os.path.join(one, "c"), exist_ok=True)
+    os.symlink(os.path.abspath(first), os.path.join(one, "c", os.path.basename(first)))
+    thousand = os.path.join(tmp, "thousand")
+    subprocess.run([sys.executable, make, one, os.path.join(tmp, "single-shard"), "--shards", "1"], check=True)
+    os.makedirs(thousand, exist_ok=True)
+    for k in range(1000):
+        os.link(os.path.join(tmp, "single-shard", "shard-00000.tar"), os.path.join(thousand, f"shard-{k:05d}.tar"))
+
+    def task(images, extra):
+        start = time.perf_counter()
+        subprocess.run([extract, "--model", model, "--images", images, "--device", "cpu"] + common + extra,
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return time.perf_counter() - start
+
+    lone, big = [], []
+    for _ in range(repeat):
+        lone.append(task(os.path.join(tmp, "single-shard"), ["--out", os.path.join(tmp, "lone.parquet"), "--overwrite"]))
+        big.append(task(thousand, ["--shard", "0/1000", "--out", os.path.join(tmp, "thousand-parts") + "/", "--overwrite"]))
+    lone, big = float(np.median(lone)), float(np.median(big))
+    print(f"one task of 1,000 shards: {big:.2f} s against {lone:.2f} s for its image alone: "
+          f"{(big - lone) * 1000:.0f} ms of listing ({(big - lone):.2f} ms a shard)")
 
 
 def main():
