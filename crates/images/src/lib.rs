@@ -75,13 +75,14 @@ impl Location {
     /// unspelled) under `root`; a path whose first part is a `.tar` file in
     /// `root` names a member of that shard.
     pub fn of_row(root: &Path, rel: &Path) -> Result<Location, String> {
-        let mut parts = rel.components();
-        if let Some(first) = parts.next() {
+        // Split as the row was written, not as a path is normalized: a
+        // member `./a.jpg` keeps its `./`.
+        let spelled = rel.to_string_lossy();
+        if let Some((first, name)) = spelled.split_once('/') {
             let shard = root.join(first);
             let is_tar = shard.extension().is_some_and(|e| e.eq_ignore_ascii_case("tar"));
             if is_tar && shard.is_file() {
-                let name = parts.as_path().to_string_lossy();
-                return webdataset::member(&shard, &name);
+                return webdataset::member(&shard, name);
             }
         }
         Ok(Location::File(root.join(rel)))
