@@ -42,6 +42,11 @@ fn oracle(shards: &[PathBuf]) -> Vec<Value> {
     py_json("extract/tests/py/read_shards.py", &args).as_array().unwrap().clone()
 }
 
+/// The row an oracle sample should be: `<shard>/<key>.<image extension>`.
+fn row_path(t: &Value) -> String {
+    format!("{}/{}.{}", t["shard"].as_str().unwrap(), t["key"].as_str().unwrap(), t["image"].as_str().unwrap())
+}
+
 /// A URL path with its `%XX` escapes decoded.
 fn unquote(path: &str) -> String {
     let b = path.as_bytes();
@@ -86,17 +91,7 @@ fn shards_give_the_folders_features_bit_for_bit_and_webdatasets_labels() {
     for spelled in &spellings {
         let f = extract_ok(spelled, &dir.path().join("t.parquet"), &["--overwrite"]);
         assert_eq!(f.len(), folder.len(), "{spelled}");
-        let want: Vec<String> = truth
-            .iter()
-            .map(|t| {
-                format!(
-                    "{}/{}.{}",
-                    t["shard"].as_str().unwrap(),
-                    t["key"].as_str().unwrap(),
-                    t["image"].as_str().unwrap()
-                )
-            })
-            .collect();
+        let want: Vec<String> = truth.iter().map(row_path).collect();
         assert_eq!(f.paths, want, "{spelled}: rows in webdataset's order, named as it keys them");
         // webdataset's .cls is the class index; the folder's classes, in order.
         let cls: Vec<Option<String>> = truth.iter().map(|t| t["cls"].as_str().map(str::to_string)).collect();
@@ -250,20 +245,7 @@ fn img2dataset_shards_give_the_folders_features_and_their_json_labels() {
         extract_ok(made["folder"].as_str().unwrap(), &dir.path().join("t.parquet"), &["--label-from", "json:label"]);
     assert_eq!(f.len(), folder.len());
     // Each row's image, by the URL img2dataset recorded: its place in the folder.
-    let by_row: std::collections::HashMap<String, &Value> = truth
-        .iter()
-        .map(|t| {
-            (
-                format!(
-                    "{}/{}.{}",
-                    t["shard"].as_str().unwrap(),
-                    t["key"].as_str().unwrap(),
-                    t["image"].as_str().unwrap()
-                ),
-                t,
-            )
-        })
-        .collect();
+    let by_row: std::collections::HashMap<String, &Value> = truth.iter().map(|t| (row_path(t), t)).collect();
     let folder_row: std::collections::HashMap<&str, usize> =
         folder.paths.iter().enumerate().map(|(i, p)| (p.as_str(), i)).collect();
     let names = label_names(&f);
