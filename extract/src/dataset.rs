@@ -24,8 +24,10 @@ pub enum Error {
     Shard { path: PathBuf, why: String },
     #[error("{range}: shard {} does not exist", .missing.display())]
     MissingShard { range: String, missing: PathBuf },
-    #[error("{0}: a brace range must be {{FIRST..LAST}} of numbers or {{a,b,c}}")]
+    #[error("{0}: a brace range must be {{FIRST..LAST}} of numbers or {{a,b,c}}, naming at most a million shards")]
     BadRange(String),
+    #[error("{} and {} are in two folders: the shards of one run share a folder (rows name a shard by its file name)", .first.display(), .other.display())]
+    ShardsApart { first: PathBuf, other: PathBuf },
     #[error("no sample of {0} has an image member (extensions {exts})", exts = EXTENSIONS.join(", "))]
     NoSamples(PathBuf),
     #[error("--label-from json:{field}: no sample has a .json member with a field {field:?} (the first: {path})")]
@@ -249,7 +251,8 @@ pub fn scan(root: &Path) -> Result<Dataset, Error> {
 /// labelled by `label_from`; else an image folder ([`scan`]).
 pub fn open(images: &Path, label_from: &LabelFrom) -> Result<Dataset, Error> {
     let spelled = images.to_string_lossy();
-    if spelled.contains('{') {
+    // A path that exists is itself, braces in its name or not.
+    if spelled.contains('{') && !images.exists() {
         return scan_shards(&expand_braces(&spelled)?, images, label_from);
     }
     if images.is_file() {
@@ -283,6 +286,10 @@ fn shard_folder(dir: &Path) -> Result<Option<Vec<PathBuf>>, Error> {
     Ok((!tars.is_empty()).then_some(tars))
 }
 
+/// The most shards a brace pattern may name: a million shards is a typo,
+/// not a dataset (img2dataset's largest runs write tens of thousands).
+const MAX_SHARDS: usize = 1_000_000;
+
 /// The shard names a brace pattern spells (`s/{000..003}.tar`,
 /// `s/{a,b}.tar`), each of which must exist.
 fn expand_braces(pattern: &str) -> Result<Vec<PathBuf>, Error> {
@@ -295,8 +302,7 @@ fn expand_braces(pattern: &str) -> Result<Vec<PathBuf>, Error> {
         let choices: Vec<String> = match body.split_once("..") {
             Some((a, b)) => {
                 let (x, y) = (a.parse::<u64>().map_err(|_| bad())?, b.parse::<u64>().map_err(|_| bad())?);
-                // A range of a million shards is a typo, not a dataset.
-                if y < x || y - x >= featurefile::shards::MAX_PARTS as u64 * 10 {
+                if y < x || y - x >= MAX_SHARDS as u64 {
                     return Err(bad());
                 }
                 (x..=y).map(|v| format!("{v:0width$}", width = a.len())).collect()
@@ -304,6 +310,10 @@ fn expand_braces(pattern: &str) -> Result<Vec<PathBuf>, Error> {
             None if body.contains(',') => body.split(',').map(str::to_string).collect(),
             None => return Err(bad()),
         };
+        // Ranges multiply: a product past what one range may hold is a typo too.
+        if names.len().saturating_mul(choices.len()) > MAX_SHARDS {
+            return Err(bad());
+        }
         names = names.iter().flat_map(|n| choices.iter().map(move |c| format!("{n}{head}{c}"))).collect();
         rest = &rest[close + 1..];
     }
@@ -316,6 +326,12 @@ fn expand_braces(pattern: &str) -> Result<Vec<PathBuf>, Error> {
 
 /// Lists each shard's samples, in shard order and in each shard's order.
 fn scan_shards(shards: &[PathBuf], spec: &Path, label_from: &LabelFrom) -> Result<Dataset, Error> {
+    // Rows name a shard by its file name under one root: the shards share a folder.
+    let folder = |p: &PathBuf| p.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_owned();
+    if let Some(other) = shards.iter().find(|p| folder(p) != folder(&shards[0])) {
+        return Err(Error::ShardsApart { first: shards[0].clone(), other: other.clone() });
+    }
+    let root = folder(&shards[0]);
     let mut samples: Vec<(String, Sample)> = Vec::new();
     let mut broken = Vec::new();
     let mut without_image = 0;
@@ -336,8 +352,7 @@ fn scan_shards(shards: &[PathBuf], spec: &Path, label_from: &LabelFrom) -> Resul
             }
         }
     }
-    let root = shards[0].parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let root = root.canonicalize().map_err(|e| Error::Io { path: root.to_owned(), source: e })?;
+    let root = root.canonicalize().map_err(|e| Error::Io { path: root.clone(), source: e })?;
     if samples.is_empty() {
         return Err(Error::NoSamples(spec.to_owned()));
     }
@@ -421,9 +436,23 @@ mod tests {
         assert_eq!(names("{s-0009,a-y}.tar"), ["s-0009.tar", "a-y.tar"]);
         let missing = expand_braces(&format!("{d}/s-{{0008..0011}}.tar")).unwrap_err().to_string();
         assert!(missing.ends_with("s-0011.tar does not exist"), "{missing}");
-        for bad in ["s-{0010..0008}.tar", "s-{8..x}.tar", "s-{0008}.tar", "s-{0008..0010.tar"] {
+        for bad in
+            ["s-{0010..0008}.tar", "s-{8..x}.tar", "s-{0008}.tar", "s-{0008..0010.tar", "{0..99999}{0..99999}.tar"]
+        {
             assert!(matches!(expand_braces(&format!("{d}/{bad}")), Err(Error::BadRange(_))), "{bad}");
         }
+    }
+
+    #[test]
+    fn shards_of_one_run_share_a_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["a", "b"] {
+            std::fs::create_dir(dir.path().join(sub)).unwrap();
+            std::fs::write(dir.path().join(sub).join("s.tar"), b"").unwrap();
+        }
+        let d = dir.path().to_string_lossy();
+        let e = open(Path::new(&format!("{d}/{{a,b}}/s.tar")), &LabelFrom::Auto).unwrap_err();
+        assert!(matches!(e, Error::ShardsApart { .. }), "{e}");
     }
 
     #[test]

@@ -57,6 +57,11 @@ impl Location {
                 if *size > max_bytes {
                     return Err(format!("member is {size} bytes, above the limit of {max_bytes} (--max-bytes)"));
                 }
+                // Still a regular file (a FIFO put in its place would block the open).
+                let meta = std::fs::metadata(shard.as_path()).map_err(|e| e.to_string())?;
+                if !meta.is_file() {
+                    return Err(format!("the shard is no longer a regular file ({})", atomic::kind_of(&meta)));
+                }
                 let mut f = std::fs::File::open(shard.as_path()).map_err(|e| e.to_string())?;
                 f.seek(std::io::SeekFrom::Start(*offset)).map_err(|e| e.to_string())?;
                 let mut bytes = Vec::with_capacity(*size as usize);
@@ -68,9 +73,7 @@ impl Location {
             }
         }
     }
-}
 
-impl Location {
     /// Where the image of a feature-file row is: `rel` (the `path` column,
     /// unspelled) under `root`; a path whose first part is a `.tar` file in
     /// `root` names a member of that shard.
