@@ -30,8 +30,8 @@ pub enum Error {
     ShardsApart { first: PathBuf, other: PathBuf },
     #[error("no sample of {0} has an image member (extensions {exts})", exts = EXTENSIONS.join(", "))]
     NoSamples(PathBuf),
-    #[error("--label-from json:{field}: no sample has a .json member with a field {field:?} (the first: {path})")]
-    NoJsonField { field: String, path: String },
+    #[error("--label-from {from}: no sample has {what} (the first: {first})")]
+    NoLabels { from: String, what: String, first: String },
 }
 
 /// Where a tar sample's label comes from (`--label-from`).
@@ -383,11 +383,17 @@ fn scan_shards(shards: &[PathBuf], spec: &Path, label_from: &LabelFrom) -> Resul
             .filter(|n| !n.is_empty()),
         );
     }
-    // A field that some samples lack leaves those unlabeled; one that none
-    // has is a misspelt flag.
-    if let (LabelFrom::Json(field), true) = (&from, names.iter().all(Option::is_none)) {
+    // A label some samples lack leaves those unlabeled; one that none has,
+    // asked for by name, is a misspelt flag or the wrong shards.
+    if label_from != &LabelFrom::Auto && from != LabelFrom::None && names.iter().all(Option::is_none) {
         let (shard, first) = &samples[0];
-        return Err(Error::NoJsonField { field: field.clone(), path: format!("{shard}/{}", first.key) });
+        let what = match &from {
+            LabelFrom::Cls => "a .cls member".to_string(),
+            LabelFrom::Txt => "a .txt member".to_string(),
+            LabelFrom::Json(field) => format!("a .json member with a field {field:?}"),
+            _ => "a folder inside the tar".to_string(),
+        };
+        return Err(Error::NoLabels { from: from.to_string(), what, first: format!("{shard}/{}", first.key) });
     }
     let mut classes: Vec<String> = names.iter().flatten().cloned().collect();
     classes.sort();

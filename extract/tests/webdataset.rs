@@ -136,11 +136,15 @@ fn labels_come_from_folders_inside_the_tar_json_fields_and_txt_as_asked() {
             assert_eq!(f.header.classes, classes, "{label}");
         }
     }
-    // A field no sample has: one line naming it.
-    let json = dir.path().join("json");
-    let args = ["--images", s(&json), "--label-from", "json:nope"];
-    let o = extract(s(&json), &out, &["--label-from", "json:nope", "--overwrite"]);
-    assert_one_line_failure("extract", &args, &o, "--label-from json:nope:");
+    // A label asked for by name that no sample has: one line naming it.
+    for (flag, expect) in
+        [("json:nope", "no sample has a .json member with a field \"nope\""), ("txt", "no sample has a .txt member")]
+    {
+        let json = dir.path().join("json");
+        let args = ["--images", s(&json), "--label-from", flag];
+        let o = extract(s(&json), &out, &["--label-from", flag, "--overwrite"]);
+        assert_one_line_failure("extract", &args, &o, &format!("--label-from {flag}: {expect}"));
+    }
 }
 
 /// A shard cut short reads up to the cut and names the rest; a member named
