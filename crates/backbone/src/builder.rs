@@ -203,28 +203,19 @@ pub fn raise_opset(proto: &mut ModelProto, to: i64) -> Result<(), OpsetChanged> 
 }
 
 /// The graph as a model for unit tests: float32 input `x`, float32
-/// `outputs`, shapes left to the reader, opset 17.
+/// `outputs` (both as `model::float_outputs` declares a float tensor),
+/// shapes left to the reader, opset 17.
 #[cfg(test)]
 pub(crate) fn test_model(g: Graph, outputs: &[&str]) -> crate::onnx::ModelProto {
+    use crate::model::float_outputs;
     use crate::onnx::{GraphProto, ModelProto, OperatorSetIdProto};
-    let value = |name: &str| ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: Some(tensor_proto::DataType::Float as i32),
-                shape: None,
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
     ModelProto {
         opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(17) }],
         graph: Some(GraphProto {
             node: g.nodes,
             initializer: g.inits,
-            input: vec![value("x")],
-            output: outputs.iter().map(|o| value(o)).collect(),
+            input: float_outputs(&["x"]),
+            output: float_outputs(outputs),
             ..Default::default()
         }),
         ..Default::default()
