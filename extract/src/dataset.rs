@@ -278,7 +278,7 @@ fn shard_folder(dir: &Path) -> Result<Option<Vec<PathBuf>>, Error> {
     let mut tars: Vec<PathBuf> = items
         .into_iter()
         .filter_map(|i| match i {
-            Item::File(p) if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("tar")) => Some(p),
+            Item::File(p) if webdataset::is_shard_name(&p) => Some(p),
             _ => None,
         })
         .collect();

@@ -83,8 +83,7 @@ impl Location {
         let spelled = rel.to_string_lossy();
         if let Some((first, name)) = spelled.split_once('/') {
             let shard = root.join(first);
-            let is_tar = shard.extension().is_some_and(|e| e.eq_ignore_ascii_case("tar"));
-            if is_tar && shard.is_file() {
+            if webdataset::is_shard_name(&shard) && shard.is_file() {
                 return webdataset::member(&shard, name);
             }
         }

@@ -62,6 +62,11 @@ pub fn key_and_extension(member: &str) -> Option<(&str, &str)> {
     (dot > name_at).then(|| (&member[..dot], &member[dot + 1..]))
 }
 
+/// Whether a file is named as a shard: a `.tar`, without case.
+pub fn is_shard_name(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("tar"))
+}
+
 /// Whether a member's extension is an image's: its last part, without case
 /// (`jpg`, `seg.PNG`).
 pub fn is_image_extension(ext: &str) -> bool {
