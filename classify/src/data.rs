@@ -54,7 +54,15 @@ impl Data {
         allow_partial: bool,
         notes: &mut dyn FnMut(&str),
     ) -> Result<Self, Error> {
-        let source = Source::open(file, allow_partial)?;
+        // A file or a folder of parts in a bucket is copied here first, and
+        // read as a local one (its rows end up in memory either way).
+        let fetched = match file.to_str().filter(|s| store::is_url(s)) {
+            Some(url) => Some(store::fetch(&store::Address::parse(url)?, |name| {
+                featurefile::shards::parse_part_name(name).is_some()
+            })?),
+            None => None,
+        };
+        let source = Source::open(fetched.as_ref().map_or(file, |f| f.path.as_path()), allow_partial)?;
         let names: Vec<&str> = source.header.layers.iter().map(|(n, _)| n.as_str()).collect();
         let index = match (layer, names.as_slice()) {
             (Some(l), _) => names.iter().position(|n| *n == l).ok_or_else(|| Error::NoSuchColumn {

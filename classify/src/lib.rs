@@ -33,6 +33,8 @@ pub use saved::Classifier;
 pub enum Error {
     #[error(transparent)]
     FeatureFile(#[from] featurefile::Error),
+    #[error(transparent)]
+    Store(#[from] store::Error),
     #[error("{}: {source}", .path.display())]
     Io { path: PathBuf, source: std::io::Error },
     /// A write that failed: the filesystem's error, or the encoder's

@@ -19,7 +19,7 @@ struct Cli {
 enum Command {
     /// Fit a classifier on a feature file and save it
     Fit {
-        /// Training feature file, or a folder of parts (extract --shard)
+        /// Training feature file, or a folder of parts (extract --shard), local or s3://
         #[arg(long, default_value = "features/train.parquet")]
         train: PathBuf,
         /// Where to save the classifier

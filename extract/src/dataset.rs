@@ -1,9 +1,11 @@
 //! The images of a run: a folder, `<root>/<class>/<image>`, as
 //! torchvision's ImageFolder reads it, plus unlabeled images directly under
 //! the root; or webdataset tar shards (a `.tar`, a folder of them, a brace
-//! range `shards/{00000..00099}.tar`), labelled by `--label-from`.
+//! range `shards/{00000..00099}.tar`), labelled by `--label-from`; or
+//! either of these in a bucket (`s3://bucket/prefix/`).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use images::webdataset::{self, Sample};
 use images::Location;
@@ -32,6 +34,12 @@ pub enum Error {
     NoSamples(PathBuf),
     #[error("--label-from {from}: no sample has {what} (the first: {first})")]
     NoLabels { from: String, what: String, first: String },
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error("{range}: shard {missing} does not exist")]
+    MissingObject { range: String, missing: String },
+    #[error("{0}: no images and no tar shards below it (expected <prefix>/<class>/<image> or <prefix>/<shard>.tar)")]
+    EmptyPrefix(String),
 }
 
 /// Where a tar sample's label comes from (`--label-from`).
@@ -112,6 +120,9 @@ pub struct Dataset {
     /// What could not be listed, by the name a row would have had: a tar
     /// shard cut short or damaged (its samples before the break are listed).
     pub broken: Vec<(String, String)>,
+    /// Where tar shards from a bucket were copied, for as long as the run
+    /// reads them.
+    pub spool: Option<Arc<tempfile::TempDir>>,
 }
 
 fn hidden(name: &std::ffi::OsStr) -> bool {
@@ -243,7 +254,7 @@ pub fn scan(root: &Path) -> Result<Dataset, Error> {
     }
     entries.sort_by(|a, b| a.rel.cmp(&b.rel));
     notes.sort();
-    Ok(Dataset { root, classes, entries, notes, broken: Vec::new() })
+    Ok(Dataset { root, classes, entries, notes, broken: Vec::new(), spool: None })
 }
 
 /// The images `--images` names: tar shards where it names them (a `.tar`
@@ -251,6 +262,9 @@ pub fn scan(root: &Path) -> Result<Dataset, Error> {
 /// labelled by `label_from`; else an image folder ([`scan`]).
 pub fn open(images: &Path, label_from: &LabelFrom) -> Result<Dataset, Error> {
     let spelled = images.to_string_lossy();
+    if store::is_url(&spelled) {
+        return open_bucket(&spelled, label_from);
+    }
     // A path that exists is itself, braces in its name or not.
     if spelled.contains('{') && !images.exists() {
         return scan_shards(&expand_braces(&spelled)?, images, label_from);
@@ -286,6 +300,112 @@ fn shard_folder(dir: &Path) -> Result<Option<Vec<PathBuf>>, Error> {
     Ok((!tars.is_empty()).then_some(tars))
 }
 
+/// `s3://bucket/prefix/` as [`open`] reads a folder: tar shards where the
+/// address is a `.tar` object, a brace range of them, or a prefix whose
+/// objects are all `.tar`; else `<prefix>/<class>/<image>` objects, read
+/// where they are. Shards are copied to a local spool (streamed, never
+/// whole in memory) and read as local shards; rows and labels are theirs.
+fn open_bucket(url: &str, label_from: &LabelFrom) -> Result<Dataset, Error> {
+    let at = store::Address::parse(url)?;
+    let bucket = store::Bucket::open(&at)?;
+    let (folder, shards): (String, Vec<String>) = if at.key.contains('{') {
+        let names = brace_names(&at.key)?;
+        let folder = names[0].rsplit_once('/').map_or("", |(f, _)| f).to_string();
+        let listed = bucket.list(&folder)?;
+        if let Some(missing) = names.iter().find(|n| listed.binary_search_by(|o| o.key.as_str().cmp(n)).is_err()) {
+            return Err(Error::MissingObject {
+                range: url.to_string(),
+                missing: format!("{}{}/{missing}", store::SCHEME, at.bucket),
+            });
+        }
+        (folder, names)
+    } else if !at.is_folder() && webdataset::is_shard_name(Path::new(&at.key)) {
+        if bucket.size(&at.key)?.is_none() {
+            return Err(Error::MissingObject { range: url.to_string(), missing: url.to_string() });
+        }
+        (at.key.rsplit_once('/').map_or("", |(f, _)| f).to_string(), vec![at.key.clone()])
+    } else {
+        let prefix = at.key.trim_end_matches('/').to_string();
+        let listed = bucket.list(&prefix)?;
+        let below = |key: &str| key.strip_prefix(&prefix).map(|r| r.trim_start_matches('/').to_string());
+        let visible: Vec<(String, &store::Object)> = listed
+            .iter()
+            .filter_map(|o| below(&o.key).map(|r| (r, o)))
+            .filter(|(r, _)| !r.split('/').any(|part| part.starts_with('.')))
+            .collect();
+        let all_shards = !visible.is_empty()
+            && visible.iter().all(|(r, _)| !r.contains('/') && webdataset::is_shard_name(Path::new(r)));
+        if all_shards {
+            (prefix, visible.iter().map(|(_, o)| o.key.clone()).collect())
+        } else {
+            return bucket_folder(url, &bucket, visible);
+        }
+    };
+    let spool = Arc::new(
+        tempfile::Builder::new()
+            .prefix("extract-shards-")
+            .tempdir()
+            .map_err(|e| Error::Io { path: std::env::temp_dir(), source: e })?,
+    );
+    let mut local = Vec::with_capacity(shards.len());
+    for key in &shards {
+        let name = key.rsplit('/').next().unwrap_or(key);
+        let path = spool.path().join(name);
+        bucket.download(key, &path)?;
+        local.push(path);
+    }
+    // The spool's paths mean nothing to the user: errors name the objects.
+    let mut data = scan_shards(&local, Path::new(url), label_from).map_err(|e| match e {
+        Error::Shard { path, why } => {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let shard = shards.iter().find(|k| k.rsplit('/').next() == Some(name.as_str())).cloned().unwrap_or(name);
+            Error::Shard { path: PathBuf::from(format!("{}{}/{shard}", store::SCHEME, at.bucket)), why }
+        }
+        e => e,
+    })?;
+    let folder = if folder.is_empty() { String::new() } else { format!("{folder}/") };
+    data.root = PathBuf::from(format!("{}{}/{folder}", store::SCHEME, at.bucket));
+    data.spool = Some(spool);
+    Ok(data)
+}
+
+/// Objects below a prefix as an image folder: the first part of the key
+/// below the prefix is the class, an image directly below is unlabeled.
+fn bucket_folder(
+    url: &str,
+    bucket: &Arc<store::Bucket>,
+    objects: Vec<(String, &store::Object)>,
+) -> Result<Dataset, Error> {
+    let images: Vec<(String, &store::Object)> =
+        objects.into_iter().filter(|(r, _)| is_image(Path::new(r.as_str()))).collect();
+    if images.is_empty() {
+        return Err(Error::EmptyPrefix(url.to_string()));
+    }
+    let mut classes: Vec<String> =
+        images.iter().filter_map(|(r, _)| r.split_once('/').map(|(c, _)| c.to_string())).collect();
+    classes.sort();
+    classes.dedup();
+    let mut entries: Vec<Entry> = images
+        .into_iter()
+        .map(|(rel, o)| {
+            let label = rel
+                .split_once('/')
+                .map(|(c, _)| classes.binary_search_by(|x| x.as_str().cmp(c)).expect("listed") as i32);
+            Entry { at: Location::Object { bucket: bucket.clone(), key: o.key.clone() }, label, rel }
+        })
+        .collect();
+    entries.sort_by(|a, b| a.rel.cmp(&b.rel));
+    let root = if url.ends_with('/') { url.to_string() } else { format!("{url}/") };
+    Ok(Dataset {
+        root: PathBuf::from(root),
+        classes,
+        entries,
+        notes: vec![format!("objects in a bucket, read where they are: {url}")],
+        broken: Vec::new(),
+        spool: None,
+    })
+}
+
 /// The most shards a brace pattern may name: a million shards is a typo,
 /// not a dataset (img2dataset's largest runs write tens of thousands).
 const MAX_SHARDS: usize = 1_000_000;
@@ -293,6 +413,15 @@ const MAX_SHARDS: usize = 1_000_000;
 /// The shard names a brace pattern spells (`s/{000..003}.tar`,
 /// `s/{a,b}.tar`), each of which must exist.
 fn expand_braces(pattern: &str) -> Result<Vec<PathBuf>, Error> {
+    let paths: Vec<PathBuf> = brace_names(pattern)?.into_iter().map(PathBuf::from).collect();
+    if let Some(missing) = paths.iter().find(|p| !p.is_file()) {
+        return Err(Error::MissingShard { range: pattern.to_string(), missing: missing.clone() });
+    }
+    Ok(paths)
+}
+
+/// The names a brace pattern spells, in its order.
+fn brace_names(pattern: &str) -> Result<Vec<String>, Error> {
     let bad = || Error::BadRange(pattern.to_string());
     let mut names = vec![String::new()];
     let mut rest = pattern;
@@ -317,11 +446,7 @@ fn expand_braces(pattern: &str) -> Result<Vec<PathBuf>, Error> {
         names = names.iter().flat_map(|n| choices.iter().map(move |c| format!("{n}{head}{c}"))).collect();
         rest = &rest[close + 1..];
     }
-    let paths: Vec<PathBuf> = names.into_iter().map(|n| PathBuf::from(n + rest)).collect();
-    if let Some(missing) = paths.iter().find(|p| !p.is_file()) {
-        return Err(Error::MissingShard { range: pattern.to_string(), missing: missing.clone() });
-    }
-    Ok(paths)
+    Ok(names.into_iter().map(|n| n + rest).collect())
 }
 
 /// Lists each shard's samples, in shard order and in each shard's order.
@@ -415,7 +540,7 @@ fn scan_shards(shards: &[PathBuf], spec: &Path, label_from: &LabelFrom) -> Resul
     if without_image > 0 {
         notes.push(format!("{without_image} samples have no image member and are not rows"));
     }
-    Ok(Dataset { root, classes, entries, notes, broken })
+    Ok(Dataset { root, classes, entries, notes, broken, spool: None })
 }
 
 #[cfg(test)]

@@ -117,6 +117,8 @@ pub enum Error {
     NothingRead(usize),
     #[error("interrupted; nothing written")]
     Interrupted,
+    #[error(transparent)]
+    Store(#[from] store::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -211,7 +213,8 @@ pub fn run(opts: &ValidOptions, report: &mut dyn FnMut(Event)) -> Result<Summary
     let plan = Plan::new(opts, report);
     report_runtime_log(report);
     let plan = plan?;
-    if let Some(done) = plan.already_done(opts)? {
+    if let Some(mut done) = plan.already_done(opts)? {
+        done.out = opts.destination();
         return Ok(done);
     }
     report(Event::Note(&plan.describe(opts)));
@@ -273,7 +276,12 @@ pub fn run(opts: &ValidOptions, report: &mut dyn FnMut(Event)) -> Result<Summary
         // still appears, so the folder is complete.
         sink.create_empty(&mut engine)?;
     }
-    let (out, written, skipped) = sink.finish()?;
+    let (mut out, written, skipped) = sink.finish()?;
+    // Complete here first; then in the bucket, whole or not at all.
+    if let Some(p) = opts.publish() {
+        p.bucket.upload(&out, &p.to.key)?;
+        out = opts.destination();
+    }
     Ok(Summary {
         out,
         written,

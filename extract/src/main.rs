@@ -17,10 +17,10 @@ const PROG: &str = "extract";
 #[derive(Parser)]
 #[command(version)]
 struct Cli {
-    /// Output feature file; a folder (ending in /) for a part per --shard task
+    /// Output feature file; a folder (ending in /) for a part per --shard task; or either in a bucket (s3://bucket/features/train/)
     #[arg(long, required_unless_present = "list_layers")]
     out: Option<PathBuf>,
-    /// Image folder, or webdataset tar shards: a .tar, a folder of them, or a brace range (shards/{00000..00099}.tar) [default: data/<stem of --out>]
+    /// Image folder, or webdataset tar shards: a .tar, a folder of them, or a brace range (shards/{00000..00099}.tar); or either in a bucket (s3://bucket/prefix/) [default: data/<stem of --out>]
     #[arg(long)]
     images: Option<PathBuf>,
     /// Labels of tar samples: auto (the .cls member, else the first folder inside the tar, else none), cls, txt, json:FIELD, folder or none

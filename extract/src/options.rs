@@ -63,6 +63,18 @@ pub struct ValidOptions {
     options: Options,
     task: Option<shard::Task>,
     notes: Vec<String>,
+    publish: Option<Publish>,
+}
+
+/// An `s3://` output: the run writes a local file (`out`, in a staging
+/// folder of its own), which is uploaded whole when complete; a part
+/// already in the bucket is first copied there, so that resuming and
+/// `--overwrite` judge it as they judge a local one.
+#[derive(Debug, Clone)]
+pub(crate) struct Publish {
+    pub(crate) to: store::Address,
+    pub(crate) bucket: Arc<store::Bucket>,
+    _staging: Arc<tempfile::TempDir>,
 }
 
 impl ValidOptions {
@@ -74,6 +86,19 @@ impl ValidOptions {
     /// What the check changed, in words (a capped `--threads`).
     pub fn notes(&self) -> &[String] {
         &self.notes
+    }
+
+    /// Where the output goes, as the user named it (with a part's name for
+    /// a sharded run): `out`, or its `s3://` address.
+    pub fn destination(&self) -> PathBuf {
+        match &self.publish {
+            Some(p) => PathBuf::from(p.to.to_string()),
+            None => self.out.clone(),
+        }
+    }
+
+    pub(crate) fn publish(&self) -> Option<&Publish> {
+        self.publish.as_ref()
     }
 }
 
@@ -126,8 +151,13 @@ impl Options {
         if self.device == runtime::Device::OpenVino {
             runtime::check_openvino()?;
         }
+        let spelled = self.out.to_string_lossy().into_owned();
+        let remote = if store::is_url(&spelled) { Some(store::Address::parse(&spelled)?) } else { None };
         // A folder: an existing one, or a path written with a trailing slash.
-        let folder = self.out.is_dir() || self.out.as_os_str().to_string_lossy().ends_with(std::path::MAIN_SEPARATOR);
+        let folder = match &remote {
+            Some(at) => at.is_folder(),
+            None => self.out.is_dir() || spelled.ends_with(std::path::MAIN_SEPARATOR),
+        };
         let task = match self.shard {
             Some(spec) => Some(spec.resolve(|name| std::env::var(name).ok())?),
             None => folder.then_some(shard::Task { index: 0, count: 1 }),
@@ -138,12 +168,41 @@ impl Options {
             }
             self.out = self.out.join(shards::part_name(t.index, t.count));
         }
-        self.check_output()?;
-        Ok(ValidOptions { options: self, task, notes })
+        let publish = match remote {
+            None => {
+                self.check_output()?;
+                None
+            }
+            Some(at) => {
+                let to = match task {
+                    Some(t) => at.join(&shards::part_name(t.index, t.count)),
+                    None => at,
+                };
+                Some(self.stage(to)?)
+            }
+        };
+        Ok(ValidOptions { options: self, task, notes, publish })
     }
 }
 
 impl Options {
+    /// An `s3://` output, reached now (credentials, endpoint, bucket), so
+    /// that a run that could not upload never starts; what the bucket holds
+    /// there already is copied beside the staged file for resuming.
+    fn stage(&mut self, to: store::Address) -> Result<Publish> {
+        let bucket = store::Bucket::open(&to)?;
+        bucket.check_folder(to.key.rsplit_once('/').map_or("", |(folder, _)| folder))?;
+        let exists = bucket.size(&to.key)?.is_some();
+        let io = |e| store::Error::Local { path: std::env::temp_dir(), source: e };
+        let staging = tempfile::Builder::new().prefix("extract-out-").tempdir().map_err(io)?;
+        let name = to.key.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("features.parquet");
+        self.out = staging.path().join(name);
+        if exists && !self.overwrite {
+            bucket.download(&to.key, &self.out)?;
+        }
+        Ok(Publish { to, bucket, _staging: Arc::new(staging) })
+    }
+
     /// The output rule: `--out` (the part, for a sharded run) is no device
     /// node, not the model, and not inside the image folders the run reads.
     fn check_output(&self) -> Result<()> {
@@ -154,7 +213,11 @@ impl Options {
             Some(i) => Path::new(&spelled[..i]).parent().unwrap_or(Path::new(".")).to_owned(),
             None => self.images.clone(),
         };
-        let mut inputs = vec![Input::Tree { what: "image folder", path: &images }];
+        let mut inputs = Vec::new();
+        // Images in a bucket are no local tree an output could land in.
+        if !store::is_url(&spelled) {
+            inputs.push(Input::Tree { what: "image folder", path: &images });
+        }
         if let Some(dir) = &self.calibrate_on {
             inputs.push(Input::Tree { what: "calibration folder", path: dir });
         }

@@ -110,7 +110,7 @@ impl Plan {
         if opts.overwrite || !opts.out.exists() {
             return Ok(None);
         }
-        let other = |what: String| Error::OtherRunsPart { path: opts.out.clone(), what };
+        let other = |what: String| Error::OtherRunsPart { path: opts.destination(), what };
         let found = featurefile::Source::open(&opts.out, false).map_err(|e| other(e.to_string()))?;
         let want = resume::Expected {
             model_sha256: &self.backbone.sha256,

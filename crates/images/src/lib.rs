@@ -35,10 +35,15 @@ pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 /// File extensions read as images (compared without case).
 pub const EXTENSIONS: [&str; 9] = ["jpg", "jpeg", "png", "bmp", "gif", "tif", "tiff", "webp", "jfif"];
 
-/// Where an image's bytes are: a file, or a member of a tar shard.
+/// Where an image's bytes are: a file, a member of a tar shard, or an
+/// object in a bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
     File(PathBuf),
+    Object {
+        bucket: Arc<store::Bucket>,
+        key: String,
+    },
     /// `size` bytes at `offset` of the tar file `shard`: a member's data.
     Member {
         shard: Arc<PathBuf>,
@@ -53,6 +58,12 @@ impl Location {
     pub fn read(&self, max_bytes: u64) -> Result<Vec<u8>, String> {
         match self {
             Location::File(path) => read_file(path, max_bytes),
+            Location::Object { bucket, key } => bucket.read(key, max_bytes).map_err(|e| match e {
+                store::Error::TooLarge { size, max, .. } => {
+                    format!("object is {size} bytes, above the limit of {max} (--max-bytes)")
+                }
+                e => e.to_string(),
+            }),
             Location::Member { shard, offset, size } => {
                 if *size > max_bytes {
                     return Err(format!("member is {size} bytes, above the limit of {max_bytes} (--max-bytes)"));
@@ -78,6 +89,12 @@ impl Location {
     /// unspelled) under `root`; a path whose first part is a `.tar` file in
     /// `root` names a member of that shard.
     pub fn of_row(root: &Path, rel: &Path) -> Result<Location, String> {
+        let spelled_root = root.to_string_lossy();
+        if store::is_url(&spelled_root) {
+            let at = store::Address::parse(&spelled_root).map_err(|e| e.to_string())?;
+            let bucket = store::Bucket::open(&at).map_err(|e| e.to_string())?;
+            return Ok(Location::Object { bucket, key: at.join(&rel.to_string_lossy()).key });
+        }
         // Split as the row was written, not as a path is normalized: a
         // member `./a.jpg` keeps its `./`.
         let spelled = rel.to_string_lossy();
@@ -95,6 +112,7 @@ impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Location::File(p) => write!(f, "{}", p.display()),
+            Location::Object { bucket, key } => write!(f, "{}{}/{key}", store::SCHEME, bucket.name()),
             Location::Member { shard, offset, .. } => write!(f, "{} (the member at byte {offset})", shard.display()),
         }
     }

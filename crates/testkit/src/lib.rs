@@ -312,3 +312,69 @@ pub fn stop_when(child: &mut std::process::Child, ready: impl Fn() -> bool) {
 pub fn openvino_plugin() -> PathBuf {
     root().join(".venv/test-openvino/onnxruntime_ep_openvino/libonnxruntime_providers_openvino_plugin.so")
 }
+
+/// A real S3-compatible server (SeaweedFS, `scripts/s3-server.sh`) on
+/// 127.0.0.1 for one test, stopped by its pid when dropped.
+pub struct S3Server {
+    dir: tempfile::TempDir,
+    /// The `AWS_*` variables that reach it.
+    pub env: Vec<(String, String)>,
+}
+
+impl S3Server {
+    pub fn start() -> S3Server {
+        let dir = tempfile::tempdir().unwrap();
+        let o = Command::new(root().join("scripts/s3-server.sh"))
+            .args(["start", s(dir.path())])
+            .output()
+            .expect("scripts/s3-server.sh runs");
+        assert!(o.status.success(), "the S3 server did not start: {}", stderr(&o));
+        let env = std::fs::read_to_string(dir.path().join("env"))
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        S3Server { dir, env }
+    }
+
+    pub fn var(&self, name: &str) -> &str {
+        &self.env.iter().find(|(k, _)| k == name).expect("set by s3-server.sh").1
+    }
+
+    /// `program` with this server's variables (and no others of AWS's).
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("AWS_")) {
+            cmd.env_remove(k);
+        }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+
+    /// Runs `extract/tests/py/s3.py` (pyarrow's S3 client) against it.
+    pub fn py(&self, args: &[&str]) -> Output {
+        let mut cmd = python_command();
+        cmd.arg(root().join("extract/tests/py/s3.py")).args(args);
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd.output().expect("python runs")
+    }
+
+    pub fn py_json(&self, args: &[&str]) -> serde_json::Value {
+        let o = self.py(args);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "s3.py {args:?} failed\nstdout: {out}\nstderr: {}", stderr(&o));
+        serde_json::from_str(out.trim()).unwrap()
+    }
+
+    /// Stops it now (a test of a server that goes away).
+    pub fn stop(&self) {
+        let _ = Command::new(root().join("scripts/s3-server.sh")).args(["stop", s(self.dir.path())]).status();
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
