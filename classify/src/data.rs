@@ -162,12 +162,14 @@ fn parts_note(source: &Source) -> String {
         0 => String::new(),
         n => format!(" and {n} more"),
     };
+    let images = match p.total_images {
+        Some(total) => format!("{} of {total} images", p.images),
+        None => format!("{} images", p.images),
+    };
     format!(
-        " (--allow-partial: {} of {} parts, {} of {} images; missing {}{more})",
+        " (--allow-partial: {} of {} parts, {images}; missing {}{more})",
         p.count - p.missing,
         p.count,
-        p.images,
-        p.total_images,
         p.first_missing.join(", ")
     )
 }

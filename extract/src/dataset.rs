@@ -40,6 +40,54 @@ pub enum Error {
     MissingObject { range: String, missing: String },
     #[error("{0}: no images and no tar shards below it (expected <prefix>/<class>/<image> or <prefix>/<shard>.tar)")]
     EmptyPrefix(String),
+    #[error("--class-map: sample {row} has the label {label:?}, which the class map does not list")]
+    NotInClassMap { label: String, row: String },
+    #[error("--class-map is for tar shards, whose labels come from their members; the classes of {0} are its folders")]
+    ClassMapForFolder(String),
+}
+
+/// How tar samples are labelled: where from, and in which class list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Labels {
+    pub from: LabelFrom,
+    /// `--class-map`: the classes in index order. Without it the classes
+    /// are the labels the samples have, sorted.
+    pub class_map: Option<Vec<String>>,
+}
+
+impl Labels {
+    /// Whether a task's classes are known without listing the shards of
+    /// the others: then a sharded run splits by whole tar shards.
+    fn known_in_advance(&self) -> bool {
+        self.class_map.is_some() || self.from == LabelFrom::None
+    }
+}
+
+/// A task's share of a sharded run: task `index` of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Split {
+    pub index: usize,
+    pub count: usize,
+}
+
+/// A task's whole tar shards, where `split` takes some: a contiguous range
+/// of the shards in name order, and its record for the part's footer.
+fn split_shards<T>(
+    mut shards: Vec<T>,
+    name: impl Fn(&T) -> String,
+    labels: &Labels,
+    split: Option<Split>,
+) -> (Vec<T>, Option<featurefile::shards::TarShards>) {
+    let Some(split) = split.filter(|_| labels.known_in_advance()) else { return (shards, None) };
+    let total_shards = shards.len();
+    let mine: Vec<T> = shards.drain(featurefile::shards::range(total_shards, split.index, split.count)).collect();
+    let record = featurefile::shards::TarShards {
+        first: mine.first().map(&name),
+        last: mine.last().map(&name),
+        shards: mine.len(),
+        total_shards,
+    };
+    (mine, Some(record))
 }
 
 /// Where a tar sample's label comes from (`--label-from`).
@@ -123,6 +171,9 @@ pub struct Dataset {
     /// Where tar shards from a bucket were copied, for as long as the run
     /// reads them.
     pub spool: Option<Arc<tempfile::TempDir>>,
+    /// A task of a sharded run that listed only its own whole tar shards
+    /// ([`open`] with a `Split`): which ones. `None`: the whole list.
+    pub tar_split: Option<featurefile::shards::TarShards>,
 }
 
 fn hidden(name: &std::ffi::OsStr) -> bool {
@@ -254,28 +305,42 @@ pub fn scan(root: &Path) -> Result<Dataset, Error> {
     }
     entries.sort_by(|a, b| a.rel.cmp(&b.rel));
     notes.sort();
-    Ok(Dataset { root, classes, entries, notes, broken: Vec::new(), spool: None })
+    Ok(Dataset { root, classes, entries, notes, broken: Vec::new(), spool: None, tar_split: None })
 }
 
 /// The images `--images` names: tar shards where it names them (a `.tar`
 /// file, a brace range, a folder holding `.tar` files and no folder or image),
-/// labelled by `label_from`; else an image folder ([`scan`]).
-pub fn open(images: &Path, label_from: &LabelFrom) -> Result<Dataset, Error> {
+/// labelled as `labels` says; else an image folder ([`scan`]). A task of a
+/// sharded run (`split`) whose classes are known in advance (a class map,
+/// or no labels) lists only its own whole tar shards.
+pub fn open(images: &Path, labels: &Labels, split: Option<Split>) -> Result<Dataset, Error> {
     let spelled = images.to_string_lossy();
     if store::is_url(&spelled) {
-        return open_bucket(&spelled, label_from);
+        return open_bucket(&spelled, labels, split);
     }
     // A path that exists is itself, braces in its name or not.
-    if spelled.contains('{') && !images.exists() {
-        return scan_shards(&expand_braces(&spelled)?, images, label_from);
+    let shards = if spelled.contains('{') && !images.exists() {
+        expand_braces(&spelled)?
+    } else if images.is_file() {
+        vec![images.to_owned()]
+    } else if let Some(shards) = shard_folder(images)? {
+        shards
+    } else {
+        if labels.class_map.is_some() {
+            return Err(Error::ClassMapForFolder(spelled.into_owned()));
+        }
+        return scan(images);
+    };
+    // Rows name a shard by its file name under one root: the shards share a folder.
+    let folder = |p: &PathBuf| p.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_owned();
+    if let Some(other) = shards.iter().find(|p| folder(p) != folder(&shards[0])) {
+        return Err(Error::ShardsApart { first: shards[0].clone(), other: other.clone() });
     }
-    if images.is_file() {
-        return scan_shards(&[images.to_owned()], images, label_from);
-    }
-    if let Some(shards) = shard_folder(images)? {
-        return scan_shards(&shards, images, label_from);
-    }
-    scan(images)
+    let root = folder(&shards[0]);
+    let root = root.canonicalize().map_err(|e| Error::Io { path: root.clone(), source: e })?;
+    let file_name = |p: &PathBuf| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let (mine, tar_split) = split_shards(shards, file_name, labels, split);
+    scan_shards(&mine, root, images, labels, tar_split)
 }
 
 /// A folder's `.tar` files, sorted, where it holds some, and no folder and
@@ -305,7 +370,7 @@ fn shard_folder(dir: &Path) -> Result<Option<Vec<PathBuf>>, Error> {
 /// objects are all `.tar`; else `<prefix>/<class>/<image>` objects, read
 /// where they are. Shards are copied to a local spool (streamed, never
 /// whole in memory) and read as local shards; rows and labels are theirs.
-fn open_bucket(url: &str, label_from: &LabelFrom) -> Result<Dataset, Error> {
+fn open_bucket(url: &str, labels: &Labels, split: Option<Split>) -> Result<Dataset, Error> {
     let at = store::Address::parse(url)?;
     let bucket = store::Bucket::open(&at)?;
     let (folder, shards): (String, Vec<String>) = if at.key.contains('{') {
@@ -337,10 +402,14 @@ fn open_bucket(url: &str, label_from: &LabelFrom) -> Result<Dataset, Error> {
             && visible.iter().all(|(r, _)| !r.contains('/') && webdataset::is_shard_name(Path::new(r)));
         if all_shards {
             (prefix, visible.iter().map(|(_, o)| o.key.clone()).collect())
+        } else if labels.class_map.is_some() {
+            return Err(Error::ClassMapForFolder(url.to_string()));
         } else {
             return bucket_folder(url, &bucket, visible);
         }
     };
+    let key_name = |k: &String| k.rsplit('/').next().unwrap_or(k).to_string();
+    let (shards, tar_split) = split_shards(shards, key_name, labels, split);
     let spool = Arc::new(
         tempfile::Builder::new()
             .prefix("extract-shards-")
@@ -355,7 +424,8 @@ fn open_bucket(url: &str, label_from: &LabelFrom) -> Result<Dataset, Error> {
         local.push(path);
     }
     // The spool's paths mean nothing to the user: errors name the objects.
-    let mut data = scan_shards(&local, Path::new(url), label_from).map_err(|e| match e {
+    let root = spool.path().to_owned();
+    let mut data = scan_shards(&local, root, Path::new(url), labels, tar_split).map_err(|e| match e {
         Error::Shard { path, why } => {
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let shard = shards.iter().find(|k| k.rsplit('/').next() == Some(name.as_str())).cloned().unwrap_or(name);
@@ -403,6 +473,7 @@ fn bucket_folder(
         notes: vec![format!("objects in a bucket, read where they are: {url}")],
         broken: Vec::new(),
         spool: None,
+        tar_split: None,
     })
 }
 
@@ -449,14 +520,17 @@ fn brace_names(pattern: &str) -> Result<Vec<String>, Error> {
     Ok(names.into_iter().map(|n| n + rest).collect())
 }
 
-/// Lists each shard's samples, in shard order and in each shard's order.
-fn scan_shards(shards: &[PathBuf], spec: &Path, label_from: &LabelFrom) -> Result<Dataset, Error> {
-    // Rows name a shard by its file name under one root: the shards share a folder.
-    let folder = |p: &PathBuf| p.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_owned();
-    if let Some(other) = shards.iter().find(|p| folder(p) != folder(&shards[0])) {
-        return Err(Error::ShardsApart { first: shards[0].clone(), other: other.clone() });
-    }
-    let root = folder(&shards[0]);
+/// Lists each shard's samples (the shards are in `root`), in shard order
+/// and in each shard's order. A task's share of whole shards (`tar_split`)
+/// may hold none.
+fn scan_shards(
+    shards: &[PathBuf],
+    root: PathBuf,
+    spec: &Path,
+    labels: &Labels,
+    tar_split: Option<featurefile::shards::TarShards>,
+) -> Result<Dataset, Error> {
+    let label_from = &labels.from;
     let mut samples: Vec<(String, Sample)> = Vec::new();
     let mut broken = Vec::new();
     let mut without_image = 0;
@@ -477,8 +551,7 @@ fn scan_shards(shards: &[PathBuf], spec: &Path, label_from: &LabelFrom) -> Resul
             }
         }
     }
-    let root = root.canonicalize().map_err(|e| Error::Io { path: root.clone(), source: e })?;
-    if samples.is_empty() {
+    if samples.is_empty() && tar_split.is_none() {
         return Err(Error::NoSamples(spec.to_owned()));
     }
     let from = match label_from {
@@ -510,7 +583,11 @@ fn scan_shards(shards: &[PathBuf], spec: &Path, label_from: &LabelFrom) -> Resul
     }
     // A label some samples lack leaves those unlabeled; one that none has,
     // asked for by name, is a misspelt flag or the wrong shards.
-    if label_from != &LabelFrom::Auto && from != LabelFrom::None && names.iter().all(Option::is_none) {
+    if label_from != &LabelFrom::Auto
+        && from != LabelFrom::None
+        && !samples.is_empty()
+        && names.iter().all(Option::is_none)
+    {
         let (shard, first) = &samples[0];
         let what = match &from {
             LabelFrom::Cls => "a .cls member".to_string(),
@@ -520,13 +597,26 @@ fn scan_shards(shards: &[PathBuf], spec: &Path, label_from: &LabelFrom) -> Resul
         };
         return Err(Error::NoLabels { from: from.to_string(), what, first: format!("{shard}/{}", first.key) });
     }
-    let mut classes: Vec<String> = names.iter().flatten().cloned().collect();
-    classes.sort();
-    classes.dedup();
-    // Class indices (webdataset's usual .cls) sort as numbers: class 10 after 9.
-    if classes.iter().all(|c| c.parse::<u64>().is_ok()) {
-        classes.sort_by_key(|c| c.parse::<u64>().expect("checked"));
-    }
+    let classes = match &labels.class_map {
+        Some(map) => {
+            if let Some(((shard, s), label)) =
+                samples.iter().zip(&names).find_map(|(s, n)| n.as_ref().filter(|n| !map.contains(n)).map(|n| (s, n)))
+            {
+                return Err(Error::NotInClassMap { label: label.clone(), row: format!("{shard}/{}", s.key) });
+            }
+            map.clone()
+        }
+        None => {
+            let mut classes: Vec<String> = names.iter().flatten().cloned().collect();
+            classes.sort();
+            classes.dedup();
+            // Class indices (webdataset's usual .cls) sort as numbers: class 10 after 9.
+            if classes.iter().all(|c| c.parse::<u64>().is_ok()) {
+                classes.sort_by_key(|c| c.parse::<u64>().expect("checked"));
+            }
+            classes
+        }
+    };
     let entries = samples
         .into_iter()
         .zip(names)
@@ -536,11 +626,14 @@ fn scan_shards(shards: &[PathBuf], spec: &Path, label_from: &LabelFrom) -> Resul
             Entry { rel: format!("{shard}/{}.{ext}", s.key), at, label }
         })
         .collect();
-    let mut notes = vec![format!("{} tar shard(s), labels from {from}", shards.len())];
+    let mut notes = vec![match &tar_split {
+        Some(t) => format!("{} of {} tar shard(s) (this task's), labels from {from}", t.shards, t.total_shards),
+        None => format!("{} tar shard(s), labels from {from}", shards.len()),
+    }];
     if without_image > 0 {
         notes.push(format!("{without_image} samples have no image member and are not rows"));
     }
-    Ok(Dataset { root, classes, entries, notes, broken, spool: None })
+    Ok(Dataset { root, classes, entries, notes, broken, spool: None, tar_split })
 }
 
 #[cfg(test)]
@@ -582,7 +675,7 @@ mod tests {
             std::fs::write(dir.path().join(sub).join("s.tar"), b"").unwrap();
         }
         let d = dir.path().to_string_lossy();
-        let e = open(Path::new(&format!("{d}/{{a,b}}/s.tar")), &LabelFrom::Auto).unwrap_err();
+        let e = open(Path::new(&format!("{d}/{{a,b}}/s.tar")), &Labels::default(), None).unwrap_err();
         assert!(matches!(e, Error::ShardsApart { .. }), "{e}");
     }
 

@@ -119,6 +119,8 @@ pub enum Error {
     Interrupted,
     #[error(transparent)]
     Store(#[from] store::Error),
+    #[error("--class-map {}: {why}", .path.display())]
+    ClassMap { path: PathBuf, why: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

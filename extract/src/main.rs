@@ -26,6 +26,9 @@ struct Cli {
     /// Labels of tar samples: auto (the .cls member, else the first folder inside the tar, else none), cls, txt, json:FIELD, folder or none
     #[arg(long, default_value = "auto")]
     label_from: extract::dataset::LabelFrom,
+    /// Tar samples' classes, one name per line in index order (timm's class_map); with it a --shard task reads only its own whole shards
+    #[arg(long, value_name = "FILE")]
+    class_map: Option<PathBuf>,
     /// ONNX file, PyTorch .pth or MindSpore .ckpt checkpoint, or named weights (torchvision:IMAGENET1K_V1, torchvision:IMAGENET1K_V2, mindspore:resnet50_224_new, onnx-zoo:resnet50-v1-12)
     #[arg(long, default_value = backbone::source::DEFAULT)]
     model: backbone::ModelSpec,
@@ -126,6 +129,7 @@ fn main() -> ExitCode {
     let opts = Options {
         images: args.images.unwrap_or_else(|| extract::default_images(&out)),
         label_from: args.label_from,
+        class_map: args.class_map,
         out,
         model: args.model,
         layers: args.layer,

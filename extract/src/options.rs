@@ -18,6 +18,8 @@ pub struct Options {
     pub images: PathBuf,
     /// Where a tar sample's label comes from.
     pub label_from: crate::dataset::LabelFrom,
+    /// `--class-map`: a file of class names, one per line, in index order.
+    pub class_map: Option<PathBuf>,
     pub out: PathBuf,
     pub model: ModelSpec,
     pub layers: Vec<String>,
@@ -64,6 +66,7 @@ pub struct ValidOptions {
     task: Option<shard::Task>,
     notes: Vec<String>,
     publish: Option<Publish>,
+    labels: crate::dataset::Labels,
 }
 
 /// An `s3://` output: the run writes a local file (`out`, in a staging
@@ -95,6 +98,11 @@ impl ValidOptions {
             Some(p) => PathBuf::from(p.to.to_string()),
             None => self.out.clone(),
         }
+    }
+
+    /// How tar samples are labelled (`--label-from`, `--class-map` read).
+    pub fn labels(&self) -> &crate::dataset::Labels {
+        &self.labels
     }
 
     pub(crate) fn publish(&self) -> Option<&Publish> {
@@ -151,6 +159,10 @@ impl Options {
         if self.device == runtime::Device::OpenVino {
             runtime::check_openvino()?;
         }
+        let labels = crate::dataset::Labels {
+            from: self.label_from.clone(),
+            class_map: self.class_map.as_deref().map(read_class_map).transpose()?,
+        };
         let spelled = self.out.to_string_lossy().into_owned();
         let remote = if store::is_url(&spelled) { Some(store::Address::parse(&spelled)?) } else { None };
         // A folder: an existing one, or a path written with a trailing slash.
@@ -181,7 +193,7 @@ impl Options {
                 Some(self.stage(to)?)
             }
         };
-        Ok(ValidOptions { options: self, task, notes, publish })
+        Ok(ValidOptions { options: self, task, notes, publish, labels })
     }
 }
 
@@ -226,4 +238,30 @@ impl Options {
         }
         Ok(atomic::check_destination(&self.out, &inputs)?)
     }
+}
+
+/// The most classes a class map may list (ImageNet-21k has 21,841).
+const MAX_CLASSES: usize = 1_000_000;
+
+/// A class map: one class name per line, in index order (timm's
+/// `class_map` file); blank lines and surrounding spaces do not count.
+fn read_class_map(path: &Path) -> Result<Vec<String>> {
+    let bad = |why: String| Error::ClassMap { path: path.to_owned(), why };
+    let meta = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(bad(format!("not a regular file ({})", atomic::kind_of(&meta))));
+    }
+    if meta.len() > 64 << 20 {
+        return Err(bad(format!("{} bytes is no class list", meta.len())));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let classes: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect();
+    if classes.is_empty() || classes.len() > MAX_CLASSES {
+        return Err(bad(format!("{} classes listed (1 to {MAX_CLASSES})", classes.len())));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(twice) = classes.iter().find(|c| !seen.insert(c.as_str())) {
+        return Err(bad(format!("{twice:?} is listed twice")));
+    }
+    Ok(classes)
 }

@@ -47,24 +47,38 @@ impl Plan {
         }
         let names = unique(opts.layers.iter().cloned());
         let layers = model.resolve(&names).map_err(|e| Error::Layers { what: opts.model.to_string(), source: e })?;
-        let mut data = dataset::open(&opts.images, &opts.label_from)?;
+        // A task lists only its own whole tar shards where it can: not for
+        // int8 calibrated on its own images (each task would calibrate on
+        // other ones; --calibrate-on gives them one folder).
+        let split = opts
+            .task()
+            .filter(|_| opts.precision != Precision::Int8 || opts.calibrate_on.is_some())
+            .map(|t| dataset::Split { index: t.index, count: t.count });
+        let mut data = dataset::open(&opts.images, opts.labels(), split)?;
         let tensors = unique(layers.iter().map(|l| l.tensor.clone()));
         let numbers = match opts.precision {
             Precision::Fp32 => Numbers::Fp32,
             Precision::Fp16 => Numbers::fp16(&opened, &tensors, report)?,
             Precision::Int8 => {
                 // Calibrated on the whole tree (or --calibrate-on's), before a shard takes its share.
-                let other = opts.calibrate_on.as_deref().map(|c| dataset::open(c, &opts.label_from)).transpose()?;
+                let other = opts.calibrate_on.as_deref().map(|c| dataset::open(c, opts.labels(), None)).transpose()?;
                 let bits = opts.weight_bits.unwrap_or_else(backbone::quantize::WeightBits::for_this_cpu);
                 let tree = other.as_ref().unwrap_or(&data);
                 Numbers::int8(&opened, &tensors, Calibrate { tree, images: opts.calibrate, bits })?
             }
         };
         // Every task lists the whole tree (cheap), so all agree on the
-        // classes and on the list they split.
+        // classes and on the list they split; or, for tar shards whose
+        // classes are known in advance, only its own whole shards.
         let shard = opts.task().map(|t| {
-            let total_images = data.entries.len();
-            data.entries = data.entries.drain(shards::range(total_images, t.index, t.count)).collect();
+            let total_images = match &data.tar_split {
+                Some(_) => None,
+                None => {
+                    let total = data.entries.len();
+                    data.entries = data.entries.drain(shards::range(total, t.index, t.count)).collect();
+                    Some(total)
+                }
+            };
             Shard {
                 index: t.index,
                 count: t.count,
@@ -72,6 +86,7 @@ impl Plan {
                 last: data.entries.last().map(|e| e.rel.clone()),
                 images: data.entries.len(),
                 total_images,
+                tar_shards: data.tar_split.clone(),
             }
         });
         // Batches are sized by the rows there are, not by the flag: two
@@ -141,7 +156,13 @@ impl Plan {
     pub(crate) fn describe(&self, opts: &Options) -> String {
         let weights = self.backbone.weights.as_ref().map(|w| format!(" ({})", w.name)).unwrap_or_default();
         let share = match &self.shard {
-            Some(s) => format!("; shard {}/{}: {} of {} images", s.index, s.count, s.images, s.total_images),
+            Some(Shard { index, count, images, total_images: Some(total), .. }) => {
+                format!("; shard {index}/{count}: {images} of {total} images")
+            }
+            Some(Shard { index, count, images, tar_shards: Some(t), .. }) => {
+                format!("; shard {index}/{count}: {images} images in {} of {} tar shards", t.shards, t.total_shards)
+            }
+            Some(Shard { index, count, images, .. }) => format!("; shard {index}/{count}: {images} images"),
             None => String::new(),
         };
         let views = match self.preprocess.views {

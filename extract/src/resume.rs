@@ -77,8 +77,12 @@ pub fn judge(found: Option<(&Header, usize)>, want: &Expected) -> Resume {
     } else if found.shard.as_ref() != want.shard {
         Some(match (&found.shard, want.shard) {
             (Some(f), Some(w)) => format!(
-                "another share of the images: {} images from {:?}, this run's {} from {:?} of {}",
-                f.images, f.first, w.images, w.first, w.total_images
+                "another share of the images: {} images from {:?}, this run's {} from {:?}{}",
+                f.images,
+                f.first,
+                w.images,
+                w.first,
+                w.total_images.map(|n| format!(" of {n}")).unwrap_or_default()
             ),
             (Some(f), None) => format!("part {} of {} of a sharded run", f.index, f.count),
             (None, _) => "a single run's file, not a part".to_string(),
@@ -114,7 +118,8 @@ mod tests {
             first: Some("a/1.png".into()),
             last: Some("a/3.png".into()),
             images: 3,
-            total_images: 12,
+            total_images: Some(12),
+            tar_shards: None,
         }
     }
 
@@ -224,7 +229,7 @@ mod tests {
         assert!(conflict(judge_with(&h, |_, _, _, s, _, _| s.first = Some("a/0.png".into()))).starts_with(
             "another share of the images: 3 images from Some(\"a/1.png\"), this run's 3 from Some(\"a/0.png\") of 12"
         ));
-        assert!(conflict(judge_with(&h, |_, _, _, s, _, _| s.total_images = 13)).starts_with("another share"));
+        assert!(conflict(judge_with(&h, |_, _, _, s, _, _| s.total_images = Some(13))).starts_with("another share"));
         // A part quantized to int8, where this run is fp32 (and the other way round).
         let mut int8 = h.clone();
         int8.inference = Some(featurefile::Inference {

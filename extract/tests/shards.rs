@@ -111,7 +111,7 @@ fn parts_in_order_are_the_single_run_bit_for_bit() {
         let mut skipped = Vec::new();
         for (k, p) in ps.iter().enumerate() {
             let shard = p.header.shard.as_ref().expect("a part has a shard record");
-            assert_eq!((shard.index, shard.count, shard.total_images), (k, n, 14), "N={n} part {k}");
+            assert_eq!((shard.index, shard.count, shard.total_images), (k, n, Some(14)), "N={n} part {k}");
             assert_eq!(
                 (
                     p.header.model.clone(),
@@ -387,23 +387,7 @@ fn the_sbatch_script_runs_as_an_array_task_would() {
 #[test]
 #[ignore = "needs scripts/setup.sh (.venv, models/): scripts/test.sh runs it"]
 fn the_kubernetes_manifest_is_an_indexed_job_whose_command_runs() {
-    let text = std::fs::read_to_string(testkit::root().join("deploy/kubernetes/extract-job.yaml")).unwrap();
-    let value = |key: &str| -> String {
-        let line =
-            text.lines().find(|l| l.trim_start().starts_with(&format!("{key}:"))).unwrap_or_else(|| panic!("no {key}"));
-        line.split_once(':').unwrap().1.trim().to_string()
-    };
-    assert_eq!(value("kind"), "Job");
-    assert_eq!(value("completionMode"), "Indexed", "JOB_COMPLETION_INDEX is set for Indexed Jobs only");
-    let completions: usize = value("completions").parse().unwrap();
-    // The container's command, one list item per line under `command:`.
-    let command: Vec<String> = text
-        .lines()
-        .skip_while(|l| l.trim() != "command:")
-        .skip(1)
-        .take_while(|l| l.trim_start().starts_with("- "))
-        .map(|l| l.trim_start()[2..].trim().trim_matches('"').to_string())
-        .collect();
+    let (completions, command) = testkit::indexed_job("deploy/kubernetes/extract-job.yaml");
     assert_eq!(command[0], "extract");
     let shard = command.iter().position(|a| a == "--shard").expect("--shard");
     assert_eq!(command[shard + 1], format!("auto/{completions}"), "N in --shard auto/N is the Job's completions");

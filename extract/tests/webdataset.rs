@@ -270,7 +270,8 @@ fn img2dataset_shards_give_the_folders_features_and_their_json_labels() {
 }
 
 /// A sharded run over tar shards: the parts together are the single run,
-/// bit for bit, row for row.
+/// bit for bit, row for row; with `--class-map` each task reads only its
+/// own whole shards (its footer says which), and the parts are the same.
 #[test]
 #[ignore = "needs scripts/setup.sh (.venv, models/) and ../shared: scripts/test.sh runs it"]
 fn parts_over_tar_shards_are_the_single_run() {
@@ -279,18 +280,84 @@ fn parts_over_tar_shards_are_the_single_run() {
     shards(&photos, &dir.path().join("s"), 4, "cls");
     let images = dir.path().join("s/shard-{00000..00003}.tar").to_string_lossy().into_owned();
     let single = extract_ok(&images, &dir.path().join("single.parquet"), &[]);
-    for n in [1, 3, 7] {
-        let parts = dir.path().join(format!("parts-{n}/"));
-        for k in 0..n {
-            let o = extract(&images, &parts, &["--shard", &format!("{k}/{n}")]);
-            assert!(o.status.success(), "{k}/{n}: {}", stderr(&o));
+    let map = dir.path().join("classes.txt");
+    std::fs::write(&map, "0\n1\n2\n3\n").unwrap();
+    for (how, extra) in [("listing every shard", vec![]), ("by whole shards", vec!["--class-map", s(&map)])] {
+        for n in [1, 3, 7] {
+            let parts = dir.path().join(format!("parts-{n}-{}/", extra.len()));
+            for k in 0..n {
+                let shard = format!("{k}/{n}");
+                let o = extract(&images, &parts, &[&["--shard", shard.as_str()], extra.as_slice()].concat());
+                assert!(o.status.success(), "{how} {k}/{n}: {}", stderr(&o));
+            }
+            let whole = FeatureFile::open(&parts).unwrap();
+            assert_eq!(whole.paths, single.paths, "{how} N={n}");
+            assert_eq!(whole.labels, single.labels, "{how} N={n}");
+            assert_eq!(whole.header.classes, single.header.classes, "{how} N={n}");
+            for (a, b) in whole.columns.iter().zip(&single.columns) {
+                assert_eq!(a.values, b.values, "{how} N={n} {}", a.name);
+            }
+            // Which shards each part read: whole ones, in order, each once.
+            let mut read = Vec::new();
+            for k in 0..n {
+                let part = FeatureFile::open(&parts.join(featurefile::shards::part_name(k, n))).unwrap();
+                let record = part.header.shard.unwrap();
+                match (extra.is_empty(), record.tar_shards) {
+                    (true, None) => assert_eq!(record.total_images, Some(single.len()), "{how}"),
+                    (false, Some(t)) => {
+                        assert_eq!((record.total_images, t.total_shards), (None, 4), "{how}");
+                        read.push(t.shards);
+                        let prefixes: std::collections::BTreeSet<&str> =
+                            part.paths.iter().map(|p| p.split('/').next().unwrap()).collect();
+                        assert!(prefixes.len() <= t.shards, "{how} part {k}: rows from {prefixes:?}, not only {t:?}");
+                    }
+                    (_, t) => panic!("{how} part {k}: tar_shards {t:?}"),
+                }
+            }
+            if !extra.is_empty() {
+                assert_eq!(read.iter().sum::<usize>(), 4, "{how} N={n}: every shard read once: {read:?}");
+            }
         }
-        let whole = FeatureFile::open(&parts).unwrap();
-        assert_eq!(whole.paths, single.paths, "N={n}");
-        assert_eq!(whole.labels, single.labels, "N={n}");
-        assert_eq!(whole.header.classes, single.header.classes, "N={n}");
-        for (a, b) in whole.columns.iter().zip(&single.columns) {
-            assert_eq!(a.values, b.values, "N={n} {}", a.name);
-        }
+    }
+}
+
+/// `--class-map` fixes the classes' order for tar samples; a label it does
+/// not list, a map given for a folder, and a map that is no class list are
+/// one line each, and nothing is written.
+#[test]
+#[ignore = "needs scripts/setup.sh (.venv, models/) and ../shared: scripts/test.sh runs it"]
+fn a_class_map_orders_the_classes_and_refuses_labels_it_does_not_list() {
+    let Some(photos) = shared_data("imagenet-samples") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let tars = shards(&photos, &dir.path().join("s"), 2, "txt");
+    let truth = oracle(&tars);
+    let images = s(&dir.path().join("s")).to_string();
+    let out = dir.path().join("f.parquet");
+    let map = dir.path().join("classes.txt");
+    // Reversed, with a class no sample has: the map's order, all of it.
+    std::fs::write(&map, "unseen\nscenery\nobjects\nmammals\nfood\n").unwrap();
+    let f = extract_ok(&images, &out, &["--label-from", "txt", "--class-map", s(&map)]);
+    assert_eq!(f.header.classes, ["unseen", "scenery", "objects", "mammals", "food"]);
+    let txt: Vec<Option<String>> = truth.iter().map(|t| t["txt"].as_str().map(str::to_string)).collect();
+    assert_eq!(label_names(&f), txt, "each row's label is its .txt, by the map's index");
+    std::fs::remove_file(&out).unwrap();
+
+    let short = dir.path().join("short.txt");
+    std::fs::write(&short, "food\nmammals\n").unwrap();
+    let twice = dir.path().join("twice.txt");
+    std::fs::write(&twice, "food\nfood\n").unwrap();
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "\n\n").unwrap();
+    let cases = [
+        (images.as_str(), s(&short), "which the class map does not list"),
+        (s(&photos), s(&map), "--class-map is for tar shards"),
+        (images.as_str(), s(&twice), "\"food\" is listed twice"),
+        (images.as_str(), s(&empty), "0 classes listed"),
+        (images.as_str(), s(dir.path()), "not a regular file"),
+    ];
+    for (images, map, expect) in cases {
+        let o = extract(images, &out, &["--label-from", "txt", "--class-map", map]);
+        assert_one_line_failure("extract", &["--class-map", map], &o, expect);
+        assert!(!out.exists(), "{map}: nothing written");
     }
 }

@@ -324,7 +324,8 @@ mod tests {
             first: Some("a.jpg".into()),
             last: Some("b.jpg".into()),
             images: 2,
-            total_images: 6,
+            total_images: Some(6),
+            tar_shards: None,
         });
         assert_eq!(names(&h), without(&[keys::INFERENCE]));
         h.inference = Some(Inference {

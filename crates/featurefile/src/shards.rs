@@ -21,8 +21,23 @@ pub struct Shard {
     pub last: Option<String>,
     /// Images in the range, read or not.
     pub images: usize,
-    /// Images in the whole list: every task lists the whole tree.
-    pub total_images: usize,
+    /// Images in the whole list, which every task lists; `None` for a
+    /// split by whole tar shards, where a task lists only its own shards.
+    pub total_images: Option<usize>,
+    /// For a split by whole tar shards: which of the run's shards the part read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tar_shards: Option<TarShards>,
+}
+
+/// A part's contiguous range of a run's tar shards (in name order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TarShards {
+    /// The first and last shard's file name (`None`: more tasks than shards).
+    pub first: Option<String>,
+    pub last: Option<String>,
+    /// Shards in the part's range, and in the run.
+    pub shards: usize,
+    pub total_shards: usize,
 }
 
 /// Task `index` of `count`'s share of `total` items: contiguous, sizes

@@ -33,7 +33,8 @@ pub struct Parts {
     pub first_missing: Vec<String>,
     /// Images in the present parts' ranges, and in the whole list.
     pub images: usize,
-    pub total_images: usize,
+    /// `None` for a split by whole tar shards (no task listed them all).
+    pub total_images: Option<usize>,
 }
 
 impl Parts {
@@ -118,12 +119,18 @@ impl Source {
                     if numbers(&h) != numbers(m) {
                         return Err(disagree(format!("another precision or int8 calibration {than}")));
                     }
-                    if shard.total_images != first.total_images {
+                    let of_shards = |s: &shards::Shard| s.tar_shards.as_ref().map(|t| t.total_shards);
+                    if (shard.total_images, of_shards(&shard)) != (first.total_images, of_shards(first)) {
+                        let list = |s: &shards::Shard| match (s.total_images, of_shards(s)) {
+                            (Some(n), _) => format!("a list of {n} images"),
+                            (None, Some(n)) => format!("a split of {n} tar shards"),
+                            (None, None) => "no list".to_string(),
+                        };
                         return Err(disagree(format!(
-                            "a list of {} images where {} has {}: the image folder changed between tasks",
-                            shard.total_images,
+                            "{} where {} has {}: the images changed between tasks",
+                            list(&shard),
                             name_of(first_path),
-                            first.total_images
+                            list(first)
                         )));
                     }
                     m.skipped.extend(h.skipped);

@@ -44,7 +44,8 @@ fn written() -> (Vec<String>, Vec<String>) {
             first: Some("cats/a.png".into()),
             last: Some("cats/a.png".into()),
             images: 1,
-            total_images: 1,
+            total_images: Some(1),
+            tar_shards: None,
         }),
         inference: Some(featurefile::Inference {
             device: "cpu".into(),

@@ -34,7 +34,8 @@ fn header(index: usize, count: usize) -> Header {
             first: Some(format!("cats/{index}.png")),
             last: Some(format!("cats/{index}.png")),
             images: 1,
-            total_images: count,
+            total_images: Some(count),
+            tar_shards: None,
         }),
         inference: None,
     }
@@ -89,9 +90,9 @@ fn each_disagreement_is_refused_naming_the_part_and_what_differs() {
             "another precision or int8 calibration than part-00000-of-00003.parquet",
         ),
         (
-            Box::new(|h| h.shard.as_mut().unwrap().total_images = 4),
+            Box::new(|h| h.shard.as_mut().unwrap().total_images = Some(4)),
             None,
-            "a list of 4 images where part-00000-of-00003.parquet has 3: the image folder changed between tasks",
+            "a list of 4 images where part-00000-of-00003.parquet has a list of 3 images: the images changed between tasks",
         ),
         (Box::new(|h| h.shard = None), None, "no extract.shard record in its footer"),
         (Box::new(|h| h.shard.as_mut().unwrap().index = 1), None, "its footer says part 1 of 3"),

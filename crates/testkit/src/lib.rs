@@ -378,3 +378,25 @@ impl Drop for S3Server {
         self.stop();
     }
 }
+
+/// A Kubernetes Indexed Job manifest of the repository (path from the
+/// root): its `completions` and its container's command, one list item per
+/// line under `command:`. Panics unless it is an Indexed Job.
+pub fn indexed_job(path: &str) -> (usize, Vec<String>) {
+    let text = std::fs::read_to_string(root().join(path)).unwrap();
+    let value = |key: &str| -> String {
+        let line =
+            text.lines().find(|l| l.trim_start().starts_with(&format!("{key}:"))).unwrap_or_else(|| panic!("no {key}"));
+        line.split_once(':').unwrap().1.trim().to_string()
+    };
+    assert_eq!(value("kind"), "Job", "{path}");
+    assert_eq!(value("completionMode"), "Indexed", "{path}: JOB_COMPLETION_INDEX is set for Indexed Jobs only");
+    let command = text
+        .lines()
+        .skip_while(|l| l.trim() != "command:")
+        .skip(1)
+        .take_while(|l| l.trim_start().starts_with("- "))
+        .map(|l| l.trim_start()[2..].trim().trim_matches('"').to_string())
+        .collect();
+    (value("completions").parse().unwrap(), command)
+}
