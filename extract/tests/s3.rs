@@ -83,6 +83,10 @@ fn photos_in_a_bucket_give_the_local_features_bit_for_bit() {
     ok(extract(&server, s(&tars), s(&tar_out), &[]), "local shards");
     let local_tars = FeatureFile::open(&tar_out).unwrap();
 
+    let classify = testkit::workspace_bin(Path::new(env!("CARGO_BIN_EXE_extract")), "classify");
+    let clf = dir.path().join("c.json");
+    let args = ["fit", "--train", s(&folder_out), "--out", s(&clf), "--C", "1", "--layer", "avgpool"];
+    ok(server.command(&classify).args(args).output().unwrap(), "classify fit");
     for (images, like) in [
         ("s3://photos/shards/shard-{00000..00003}.tar", &local_tars),
         ("s3://photos/shards/", &local_tars),
@@ -91,6 +95,14 @@ fn photos_in_a_bucket_give_the_local_features_bit_for_bit() {
     ] {
         let out = dir.path().join("bucket.parquet");
         ok(extract(&server, images, s(&out), &["--overwrite"]), images);
+        // The report finds every image in the bucket: an object, or a shard's member.
+        let html = dir.path().join("report.html");
+        let args = ["score", s(&out), "--classifier", s(&clf), "--report", s(&html)];
+        ok(server.command(&classify).args(args).output().unwrap(), "classify score --report");
+        let report = testkit::py_json("classify/tests/py/check_report.py", &[s(&html)]);
+        let cards = report["cards"].as_array().unwrap();
+        assert_eq!(cards.len(), 100, "{images}");
+        assert!(cards.iter().all(|c| c["image"] == true && c["missing"] == false), "{images}: {cards:?}");
         let f = FeatureFile::open(&out).unwrap();
         assert_eq!(f.paths, like.paths, "{images}: rows as the local run names them");
         assert_eq!(f.labels, like.labels, "{images}");

@@ -49,12 +49,12 @@ from reference import load_rgb, transform
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def timed(cmd):
+def timed(cmd, env=None):
     """Wall seconds and peak RSS (MiB) of a command, via GNU time."""
     with tempfile.NamedTemporaryFile("r") as t:
         start = time.perf_counter()
         subprocess.run(["/usr/bin/time", "-f", "%M", "-o", t.name] + cmd, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         secs = time.perf_counter() - start
         return secs, int(t.read().strip().splitlines()[-1]) / 1024
 
@@ -194,37 +194,76 @@ def phones(extract, photos, common, repeat, tmp):
         print(f"{label:<8} {exact:>12.1f} {scaled:>13.1f} {scaled / exact:>13.2f} {lo:>9.5f} {mid:>11.5f}")
 
 
+class S3Server:
+    """A real S3 server on 127.0.0.1 (scripts/s3-server.sh), its AWS_*
+    variables in `env`; stopped by its pid on exit."""
+
+    def __init__(self, tmp):
+        self.dir = os.path.join(tmp, "s3-server")
+        subprocess.run([os.path.join(ROOT, "scripts", "s3-server.sh"), "start", self.dir], check=True,
+                       stderr=subprocess.DEVNULL)
+        self.env = dict(os.environ)
+        for line in open(os.path.join(self.dir, "env")):
+            key, value = line.removeprefix("export ").strip().split("=", 1)
+            self.env[key] = value
+
+    def s3(self, *args):
+        subprocess.run([sys.executable, os.path.join(ROOT, "extract", "tests", "py", "s3.py"), *args], check=True,
+                       env=self.env)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        subprocess.run([os.path.join(ROOT, "scripts", "s3-server.sh"), "stop", self.dir], check=False)
+
+
 def tar_shards(extract, photos, many, n, common, repeat, tmp):
-    """The same photos as a folder and as webdataset tar shards on local
-    disk (4 shards for N photos, 16 for 4N), narrow model: shards must not
-    cost the decode-bound model its rate, nor grow memory with the shards."""
+    """The same photos as a folder, as webdataset tar shards on local disk,
+    and as the same shards in a bucket on a real S3 server on 127.0.0.1 (4
+    shards for N photos, 16 for 4N), narrow model: shards must not cost the
+    decode-bound model its rate, nor grow memory with the shards."""
     model = os.path.join(ROOT, "models", "resnet50-narrow.onnx")
     make = os.path.join(ROOT, "scripts", "make-shards.py")
     sharded = {}
     for name, folder, count in (("n", photos, 4), ("4n", many, 16)):
         sharded[name] = os.path.join(tmp, f"shards-{name}")
         subprocess.run([sys.executable, make, folder, sharded[name], "--shards", str(count)], check=True)
+    with S3Server(tmp) as server:
+        server.s3("mb", "bench")
+        for name in sharded:
+            server.s3("put", sharded[name], f"bench/shards-{name}")
+        tar_rates(extract, model, photos, many, sharded, server, n, common, repeat, tmp)
+        task_overhead(extract, model, make, photos, server, common, repeat, tmp)
+
+
+def tar_rates(extract, model, photos, many, sharded, server, n, common, repeat, tmp):
     print(f"\ntar shards against the folder, narrow model, extract end to end (steady-state as above); {cpu_line()}")
-    rows = {"folder": [], "shards": []}
-    mem = []
+    sources = {"folder": (photos, many), "shards": (sharded["n"], sharded["4n"]),
+               "bucket": ("s3://bench/shards-n/", "s3://bench/shards-4n/")}
+    rows = {k: [] for k in sources}
+    mem = {k: [] for k in sources}
     for _ in range(repeat):
-        for label, small, large in (("folder", photos, many), ("shards", sharded["n"], sharded["4n"])):
+        for label, (small, large) in sources.items():
             out = os.path.join(tmp, f"tar-{label}.parquet")
             (t1, m1), (t4, m4) = (timed([extract, "--model", model, "--images", images, "--out", out, "--overwrite",
-                                         "--device", "cpu"] + common) for images in (small, large))
+                                         "--device", "cpu"] + common, env=server.env) for images in (small, large))
             rows[label].append(3 * n / (t4 - t1))
-            if label == "shards":
-                mem.append((m1, m4))
-    folder, shards = (float(np.median(rows[k])) for k in ("folder", "shards"))
-    m1, m4 = (float(np.median(col)) for col in zip(*mem))
-    print(f"{'images':<8} {'img/s':>8} {'vs folder':>10}")
-    print(f"{'folder':<8} {folder:>8.1f} {1.0:>10.2f}")
-    print(f"{'shards':<8} {shards:>8.1f} {shards / folder:>10.2f}")
-    print(f"peak memory over shards: 4 shards {m1:.0f} MiB, 16 shards {m4:.0f} MiB, ratio {m4 / m1:.3f}")
+            mem[label].append((m1, m4))
+    folder = float(np.median(rows["folder"]))
+    print(f"{'images':<8} {'img/s':>8} {'vs folder':>10} {'peak MiB N':>11} {'4N':>6} {'ratio':>6}")
+    for label in sources:
+        rate = float(np.median(rows[label]))
+        m1, m4 = (float(np.median(col)) for col in zip(*mem[label]))
+        print(f"{label:<8} {rate:>8.1f} {rate / folder:>10.2f} {m1:>11.0f} {m4:>6.0f} {m4 / m1:>6.3f}")
+    print("(folder: N photos and 4N; shards: 4 and 16 shards on disk; bucket: the same shards from the S3 server)")
 
-    # What a task pays before its first image where the run has 1,000 shards:
-    # one task of 1,000 (--shard 0/1000: one image) against the same image in
-    # one shard alone; today every task lists every shard.
+
+def task_overhead(extract, model, make, photos, server, common, repeat, tmp):
+    """What a task pays before its first image where the run has 1,000
+    shards: one task of 1,000 (--shard 0/1000: one image) against the same
+    image in one shard alone. Without a class map every task lists every
+    shard; with one it lists the names and reads its own shard."""
     one = os.path.join(tmp, "one-image")
     first = images_under(photos)[0]
     os.makedirs(os.path.join(one, "c"), exist_ok=True)
@@ -234,20 +273,30 @@ def tar_shards(extract, photos, many, n, common, repeat, tmp):
     os.makedirs(thousand, exist_ok=True)
     for k in range(1000):
         os.link(os.path.join(tmp, "single-shard", "shard-00000.tar"), os.path.join(thousand, f"shard-{k:05d}.tar"))
+    server.s3("put", thousand, "bench/thousand")
+    server.s3("put", os.path.join(tmp, "single-shard"), "bench/single")
+    classes = os.path.join(tmp, "classes.txt")
+    with open(classes, "w") as f:
+        f.write("0\n")
 
     def task(images, extra):
         start = time.perf_counter()
         subprocess.run([extract, "--model", model, "--images", images, "--device", "cpu"] + common + extra,
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=server.env)
         return time.perf_counter() - start
 
-    lone, big = [], []
-    for _ in range(repeat):
-        lone.append(task(os.path.join(tmp, "single-shard"), ["--out", os.path.join(tmp, "lone.parquet"), "--overwrite"]))
-        big.append(task(thousand, ["--shard", "0/1000", "--out", os.path.join(tmp, "thousand-parts") + "/", "--overwrite"]))
-    lone, big = float(np.median(lone)), float(np.median(big))
-    print(f"one task of 1,000 shards: {big:.2f} s against {lone:.2f} s for its image alone: "
-          f"{(big - lone) * 1000:.0f} ms of listing ({(big - lone):.2f} ms a shard)")
+    print("\none task of a 1,000-shard run (--shard 0/1000, one image) against its image in one shard alone")
+    print(f"{'shards':<8} {'split':<24} {'task s':>7} {'alone s':>8} {'overhead ms':>12}")
+    for where, many_shards, single in (("disk", thousand, os.path.join(tmp, "single-shard")),
+                                       ("bucket", "s3://bench/thousand/", "s3://bench/single/")):
+        for split, extra in (("listing every shard", []), ("whole shards (class map)", ["--class-map", classes])):
+            lone, big = [], []
+            for _ in range(repeat):
+                lone.append(task(single, ["--out", os.path.join(tmp, "lone.parquet"), "--overwrite"] + extra))
+                big.append(task(many_shards, ["--shard", "0/1000", "--out", os.path.join(tmp, "thousand-parts") + "/",
+                                              "--overwrite"] + extra))
+            lone, big = float(np.median(lone)), float(np.median(big))
+            print(f"{where:<8} {split:<24} {big:>7.2f} {lone:>8.2f} {(big - lone) * 1000:>12.0f}")
 
 
 def main():
@@ -258,6 +307,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=3, help="rounds of the extract measurements (median shown)")
     ap.add_argument("--fit-rows", type=int, default=1500,
                     help="training rows of the classify-vs-scikit-learn feature file (at most 1500)")
+    ap.add_argument("--only", choices=["all", "tar"], default="all",
+                    help="tar: the tar-shard and bucket section alone")
     args = ap.parse_args()
     extract = os.path.join(ROOT, "target", "release", "extract")
     classify = os.path.join(ROOT, "target", "release", "classify")
@@ -268,6 +319,9 @@ def main():
 
     many = os.path.join(tmp, "x4")
     replicate(photos, many, 4)
+    if args.only == "tar":
+        tar_shards(extract, photos, many, n, common, args.repeat, tmp)
+        return
     print(f"machine: {os.cpu_count()} cores; threads {args.threads}, batch {args.batch}; {n} photos from {photos}")
     print(f"rates are steady-state: (4N - N) images over the time between a run on N={n} and one on 4N "
           f"(start-up excluded); the median of {args.repeat} rounds, each round measuring all three in turn\n")

@@ -44,6 +44,13 @@ pub enum Location {
         bucket: Arc<store::Bucket>,
         key: String,
     },
+    /// `size` bytes at `offset` of the tar shard object `key`: a member's data.
+    ObjectMember {
+        bucket: Arc<store::Bucket>,
+        key: String,
+        offset: u64,
+        size: u64,
+    },
     /// `size` bytes at `offset` of the tar file `shard`: a member's data.
     Member {
         shard: Arc<PathBuf>,
@@ -64,6 +71,12 @@ impl Location {
                 }
                 e => e.to_string(),
             }),
+            Location::ObjectMember { bucket, key, offset, size } => {
+                if *size > max_bytes {
+                    return Err(format!("member is {size} bytes, above the limit of {max_bytes} (--max-bytes)"));
+                }
+                bucket.read_range(key, *offset, *size).map_err(|e| e.to_string())
+            }
             Location::Member { shard, offset, size } => {
                 if *size > max_bytes {
                     return Err(format!("member is {size} bytes, above the limit of {max_bytes} (--max-bytes)"));
@@ -93,7 +106,11 @@ impl Location {
         if store::is_url(&spelled_root) {
             let at = store::Address::parse(&spelled_root).map_err(|e| e.to_string())?;
             let bucket = store::Bucket::open(&at).map_err(|e| e.to_string())?;
-            return Ok(Location::Object { bucket, key: at.join(&rel.to_string_lossy()).key });
+            let rel = rel.to_string_lossy();
+            if let Some((first, name)) = rel.split_once('/').filter(|(f, _)| webdataset::is_shard_name(Path::new(f))) {
+                return webdataset::object_member(&bucket, &at.join(first).key, name);
+            }
+            return Ok(Location::Object { bucket, key: at.join(&rel).key });
         }
         // Split as the row was written, not as a path is normalized: a
         // member `./a.jpg` keeps its `./`.
@@ -113,6 +130,9 @@ impl std::fmt::Display for Location {
         match self {
             Location::File(p) => write!(f, "{}", p.display()),
             Location::Object { bucket, key } => write!(f, "{}{}/{key}", store::SCHEME, bucket.name()),
+            Location::ObjectMember { bucket, key, offset, .. } => {
+                write!(f, "{}{}/{key} (the member at byte {offset})", store::SCHEME, bucket.name())
+            }
             Location::Member { shard, offset, .. } => write!(f, "{} (the member at byte {offset})", shard.display()),
         }
     }

@@ -171,6 +171,41 @@ pub fn member(shard: &Path, name: &str) -> Result<Location, String> {
     })
 }
 
+/// The image member `name` of the tar shard object `key` in a bucket, as
+/// [`member`] finds it in a file: the shard is read once as a stream (its
+/// members' headers; the data passes by) and its index of image members
+/// kept, so a report of many rows reads each shard once; the member's bytes
+/// are then fetched alone.
+pub fn object_member(bucket: &Arc<store::Bucket>, key: &str, name: &str) -> Result<Location, String> {
+    type Index = std::collections::HashMap<String, (u64, u64)>;
+    thread_local! {
+        static INDEXED: std::cell::RefCell<std::collections::HashMap<String, Arc<Index>>> = Default::default();
+    }
+    let url = format!("{}{}/{key}", store::SCHEME, bucket.name());
+    let index = match INDEXED.with(|i| i.borrow().get(&url).cloned()) {
+        Some(index) => index,
+        None => {
+            let reader = bucket.reader(key).map_err(|e| e.to_string())?;
+            let mut archive = tar::Archive::new(reader);
+            let mut index = Index::new();
+            for entry in archive.entries().map_err(|e| format!("{url}: {e}"))? {
+                // A shard cut short: the members before the cut are indexed.
+                let Ok(entry) = entry else { break };
+                let member = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+                let image = key_and_extension(&member).is_some_and(|(_, ext)| is_image_extension(ext));
+                if entry.header().entry_type().is_file() && image {
+                    index.entry(member).or_insert((entry.raw_file_position(), entry.size()));
+                }
+            }
+            let index = Arc::new(index);
+            INDEXED.with(|i| i.borrow_mut().insert(url.clone(), index.clone()));
+            index
+        }
+    };
+    let &(offset, size) = index.get(name).ok_or_else(|| format!("{url} holds no image member {name}"))?;
+    Ok(Location::ObjectMember { bucket: bucket.clone(), key: key.to_string(), offset, size })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -278,6 +278,24 @@ impl Bucket {
         })
     }
 
+    /// `size` bytes of the object from `offset` (a member of a tar shard).
+    pub fn read_range(&self, key: &str, offset: u64, size: u64) -> Result<Vec<u8>> {
+        let bytes =
+            runtime().block_on(self.store.get_range(&Key::from(key), offset..offset + size)).map_err(self.fail(key))?;
+        Ok(bytes.to_vec())
+    }
+
+    /// The object as a reader that fetches it chunk by chunk as it is read:
+    /// what a tar reader walks without the object ever whole in memory.
+    pub fn reader(&self, key: &str) -> Result<ObjectReader> {
+        let got = runtime().block_on(self.store.get(&Key::from(key))).map_err(self.fail(key))?;
+        Ok(ObjectReader {
+            stream: got.into_stream(),
+            chunk: bytes::Bytes::new(),
+            url: format!("{SCHEME}{}/{key}", self.name),
+        })
+    }
+
     /// Streams the object into a new file at `dest` (never whole in
     /// memory); returns its size.
     pub fn download(&self, key: &str, dest: &Path) -> Result<u64> {
@@ -353,6 +371,28 @@ impl Bucket {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.fail(key)(e)),
         }
+    }
+}
+
+/// An object read as a stream (see [`Bucket::reader`]).
+pub struct ObjectReader {
+    stream: futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>,
+    chunk: bytes::Bytes,
+    url: String,
+}
+
+impl std::io::Read for ObjectReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.chunk.is_empty() {
+            match runtime().block_on(self.stream.next()) {
+                None => return Ok(0),
+                Some(Ok(chunk)) => self.chunk = chunk,
+                Some(Err(e)) => return Err(std::io::Error::other(format!("{}: {}", self.url, say(&e, "")))),
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk.split_to(n));
+        Ok(n)
     }
 }
 
