@@ -67,6 +67,8 @@ pub struct How {
     pub metric: Metric,
     /// Rows per image, consecutive: an image's views share a fold.
     pub views: usize,
+    /// A grid done within this time prints no progress lines (`--progress-after`).
+    pub quiet_for: std::time::Duration,
 }
 
 /// One fold held out: the other folds scaled by their own statistics, and
@@ -87,9 +89,6 @@ fn fold_params(params: Params, x_train: ArrayView2<f32>, gamma_scale: bool) -> P
         params
     }
 }
-
-/// A grid done within this time prints no progress lines.
-const QUIET_FOR: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Scores every candidate by stratified cross-validation on the raw
 /// (unscaled) rows `x_raw`: each fold's scaling is fitted on its training
@@ -144,7 +143,7 @@ pub fn cross_validate(
         }
         rows.push((params, sum / splits.len() as f64));
         // A quick grid stays quiet; a slow one says where it is.
-        if start.elapsed() < QUIET_FOR {
+        if start.elapsed() < how.quiet_for {
             continue;
         }
         progress(&format!(

@@ -9,6 +9,11 @@
 //! Only standard `ai.onnx` operators (runtimes without `ai.onnx.ml` run
 //! it), opset 13 or later, the backbone's batch dimension kept.
 //!
+//! With `--input pixels` the model takes one image as it comes, uint8
+//! `[height, width, 3]` RGB of any size, and does what `extract` does to it
+//! inside the graph first ([`Head::pixels`]); it needs opset 18 (`Resize`
+//! with `antialias`), to which the backbone is raised.
+//!
 //! Outputs: `label` (int64 class index, as `classify predict` picks it),
 //! `probabilities` (logistic), `scores` (SVM: `classify predict`'s
 //! per-class scores, votes plus squashed confidences) or `votes` (kNN:
@@ -17,7 +22,7 @@
 
 use std::path::PathBuf;
 
-use backbone::builder::{attr_int, tensor_info, Dim, Graph};
+use backbone::builder::{attr_int, attr_string, tensor_info, Dim, Graph};
 use backbone::cache::Cache;
 use backbone::download::DownloadEvent;
 use backbone::onnx::{tensor_proto, tensor_shape_proto, type_proto, AttributeProto, StringStringEntryProto};
@@ -32,12 +37,35 @@ use crate::{Classifier, Error, Result};
 /// The opset the head needs (ReduceSum's axes as an input, Softmax over
 /// one axis); a backbone at an older one is raised to it.
 pub const MIN_OPSET: i64 = 13;
+/// The opset of `--input pixels`: `Resize` with `antialias` (Pillow's filter).
+pub const PIXELS_OPSET: i64 = 18;
+
+/// `--input`: what the exported model takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Input {
+    /// The preprocessed float batch `extract` feeds the backbone.
+    #[default]
+    Tensor,
+    /// One decoded RGB image, uint8 [height, width, 3], of any size.
+    Pixels,
+}
+
+featurefile::named_choice!(Input { Tensor => "tensor", Pixels => "pixels" });
+
+/// The graph input of `--input pixels`.
+pub const PIXELS: &str = "pixels";
+/// The preprocessed image inside a pixels model, before the backbone:
+/// float [1, 3, crop, crop], normalized as `extract` normalizes it. Not an
+/// output; a test adds it as one to compare it with `extract`'s tensor.
+pub const PREPROCESSED: &str = "classify/pixels/preprocessed";
 
 #[derive(Debug, Clone)]
 pub struct ExportOptions {
     pub classifier: PathBuf,
     pub model: backbone::ModelSpec,
     pub out: PathBuf,
+    /// What the exported model takes: the preprocessed tensor, or pixels.
+    pub input: Input,
 }
 
 /// What was written, for the summary line.
@@ -65,7 +93,8 @@ pub fn export(opts: &ExportOptions, report: &mut dyn FnMut(DownloadEvent)) -> Re
         });
     }
     let mut proto = opened.proto(&[c.layer.tensor.as_str()])?;
-    backbone::builder::raise_opset(&mut proto, MIN_OPSET)
+    let opset = if opts.input == Input::Pixels { PIXELS_OPSET } else { MIN_OPSET };
+    backbone::builder::raise_opset(&mut proto, opset)
         .map_err(|e| Error::BackboneOpset { model: opts.model.to_string(), source: e })?;
     let backbone = &opened.model;
 
@@ -88,6 +117,20 @@ pub fn export(opts: &ExportOptions, report: &mut dyn FnMut(DownloadEvent)) -> Re
         .unwrap_or(tensor_shape_proto::dimension::Value::DimParam("N".into()));
     graph.output = outputs.iter().map(|o| output_info(&o.name, o.elem, &batch, o.cols)).collect();
     graph.name = Some("backbone and classifier".into());
+    if opts.input == Input::Pixels {
+        // The prefix comes first (nodes in order), and produces what the
+        // backbone read from its input.
+        let mut pre = Head::default();
+        pre.pixels(PIXELS, &backbone.input, &preprocess);
+        graph.node.splice(0..0, pre.g.nodes);
+        graph.initializer.extend(pre.g.inits);
+        graph.input.retain(|i| i.name() != backbone.input);
+        let dims = vec![Dim::Named("height".into()), Dim::Named("width".into()), Dim::Fixed(3)];
+        graph.input.insert(0, tensor_info(PIXELS, tensor_proto::DataType::Uint8, dims));
+        for o in &mut graph.output {
+            set_batch(o, 1);
+        }
+    }
 
     let layer = json!({"column": c.feature_column, "tensor": c.layer.tensor, "pool": c.layer.pool, "dim": c.layer.dim});
     let provenance = json!({
@@ -109,6 +152,7 @@ pub fn export(opts: &ExportOptions, report: &mut dyn FnMut(DownloadEvent)) -> Re
         ("classify.layer", layer.to_string()),
         ("classify.classifier", provenance.to_string()),
         ("classify.outputs", serde_json::Value::Object(output_doc).to_string()),
+        ("classify.input", input_doc(opts.input, &backbone.input, &preprocess).to_string()),
     ];
     proto.metadata_props.retain(|p| !p.key().starts_with("classify."));
     proto
@@ -120,6 +164,35 @@ pub fn export(opts: &ExportOptions, report: &mut dyn FnMut(DownloadEvent)) -> Re
     let bytes = proto.encode_to_vec();
     atomic::write_bytes(&opts.out, &bytes).map_err(|e| Error::io(&opts.out, e))?;
     Ok(Exported { out: opts.out.clone(), outputs: outputs.into_iter().map(|o| o.name).collect(), bytes: bytes.len() })
+}
+
+/// `classify.input`: what the model takes, and the preprocessing it embeds.
+fn input_doc(input: Input, backbone_input: &str, p: &featurefile::Preprocess) -> serde_json::Value {
+    match input {
+        Input::Tensor => json!({
+            "kind": "tensor",
+            "name": backbone_input,
+            "doc": format!("float [N, 3, {c}, {c}]: RGB resized (shorter side {r}, antialiased bilinear), centre-cropped, /255, normalized by mean and std (classify.preprocess)", c = p.crop, r = p.resize),
+        }),
+        Input::Pixels => json!({
+            "kind": "pixels",
+            "name": PIXELS,
+            "doc": "uint8 [height, width, 3]: one decoded RGB image, upright (EXIF orientation applied), of any size",
+            "embeds": {
+                "resize": p.resize, "crop": p.crop, "mean": p.mean, "std": p.std,
+                "filter": "onnx Resize linear antialias=1 half_pixel (Pillow's antialiased bilinear, within one grey level)",
+            },
+        }),
+    }
+}
+
+/// Sets a graph output's first dimension.
+fn set_batch(o: &mut backbone::onnx::ValueInfoProto, n: i64) {
+    if let Some(type_proto::Value::TensorType(t)) = o.r#type.as_mut().and_then(|t| t.value.as_mut()) {
+        if let Some(d) = t.shape.as_mut().and_then(|s| s.dim.first_mut()) {
+            d.value = Some(tensor_shape_proto::dimension::Value::DimValue(n));
+        }
+    }
 }
 
 fn describe_output(name: &str) -> &'static str {
@@ -199,6 +272,81 @@ impl Head {
 
     fn scalar(&mut self, name: &str, v: f32) -> String {
         self.floats(name, &[], vec![v])
+    }
+
+    /// A float64 scalar: image sizes computed as Python computes them.
+    fn double(&mut self, name: &str, v: f64) -> String {
+        let name = format!("classify/{name}");
+        let t = backbone::builder::raw_tensor(&name, &[], tensor_proto::DataType::Double, v.to_le_bytes().to_vec());
+        self.g.inits.push(t);
+        name
+    }
+
+    /// `extract`'s preprocessing of a decoded image, in the graph: the
+    /// shorter side to `resize` (the longer one `floor(resize * long /
+    /// short)`, as torchvision computes it), antialiased bilinear
+    /// (`Resize` linear, `antialias`, half-pixel centres: Pillow's filter),
+    /// rounded to whole grey levels as Pillow's 8-bit result is, the centre
+    /// `crop` (offsets rounded half to even, as Python rounds), then /255,
+    /// mean and std per channel, into `out`: [1, 3, crop, crop].
+    fn pixels(&mut self, input: &str, out: &str, p: &featurefile::Preprocess) {
+        use tensor_proto::DataType::{Double, Float, Int64};
+        let cast = |h: &mut Self, x: &str, name: &str, to: tensor_proto::DataType| {
+            h.op("Cast", &[x], name, vec![attr_int("to", to as i64)])
+        };
+        let shape = self.op("Shape", &[input], "pixels/shape", vec![]);
+        let hw_at = self.ints("pixels/hw_at", &[0, 1]);
+        let hw = self.op("Gather", &[&shape, &hw_at], "pixels/hw", vec![attr_int("axis", 0)]);
+        let hw = cast(self, &hw, "pixels/hw_f64", Double);
+        let short = self.op("ReduceMin", &[&hw], "pixels/short", vec![attr_int("keepdims", 1)]);
+        let resize = self.double("pixels/resize_f64", p.resize as f64);
+        let scaled = self.op("Mul", &[&hw, &resize], "pixels/hw_times_resize", vec![]);
+        let scaled = self.op("Div", &[&scaled, &short], "pixels/hw_over_short", vec![]);
+        let new_hw = self.op("Floor", &[&scaled], "pixels/resized_hw_f64", vec![]);
+        let new_hw_i = cast(self, &new_hw, "pixels/resized_hw", Int64);
+        let nc = self.ints("pixels/batch_channels", &[1, 3]);
+        let sizes = self.op("Concat", &[&nc, &new_hw_i], "pixels/sizes", vec![attr_int("axis", 0)]);
+        // [H, W, 3] uint8 -> [1, 3, H, W] float
+        let x = cast(self, input, "pixels/float", Float);
+        let x = self.op("Transpose", &[&x], "pixels/chw", vec![backbone::builder::attr_ints("perm", &[2, 0, 1])]);
+        let zero = self.ints("pixels/axis0", &[0]);
+        let x = self.op("Unsqueeze", &[&x, &zero], "pixels/nchw", vec![]);
+        let x = self.g.node(
+            "Resize",
+            &[&x, "", "", &sizes],
+            "classify/pixels/resized".into(),
+            "classify/pixels/resized/Resize".into(),
+            vec![
+                attr_string("mode", "linear"),
+                attr_int("antialias", 1),
+                attr_string("coordinate_transformation_mode", "half_pixel"),
+            ],
+        );
+        let x = self.op("Round", &[&x], "pixels/rounded", vec![]);
+        let (lo, hi) = (self.scalar("pixels/black", 0.0), self.scalar("pixels/white", 255.0));
+        let x = self.op("Clip", &[&x, &lo, &hi], "pixels/levels", vec![]);
+        // The crop's offsets: round((resized - crop) / 2), half to even.
+        let crop = self.double("pixels/crop_f64", p.crop as f64);
+        let two = self.double("pixels/two_f64", 2.0);
+        let margin = self.op("Sub", &[&new_hw, &crop], "pixels/margin", vec![]);
+        let half = self.op("Div", &[&margin, &two], "pixels/half_margin", vec![]);
+        let start = self.op("Round", &[&half], "pixels/crop_start_f64", vec![]);
+        let start = cast(self, &start, "pixels/crop_start", Int64);
+        let size = self.ints("pixels/crop_size", &[p.crop as i64, p.crop as i64]);
+        let end = self.op("Add", &[&start, &size], "pixels/crop_end", vec![]);
+        let axes = self.ints("pixels/crop_axes", &[2, 3]);
+        let x = self.op("Slice", &[&x, &start, &end, &axes], "pixels/cropped", vec![]);
+        // torchvision: /255, then (x - mean) / std, in float32.
+        let scale = self.scalar("pixels/255", 255.0);
+        let x = self.op("Div", &[&x, &scale], "pixels/unit", vec![]);
+        let mean = self.floats("pixels/mean", &[1, 3, 1, 1], p.mean.iter().map(|&v| v as f32).collect());
+        let std = self.floats("pixels/std", &[1, 3, 1, 1], p.std.iter().map(|&v| v as f32).collect());
+        let x = self.op("Sub", &[&x, &mean], "pixels/centred", vec![]);
+        let normalized = self.op("Div", &[&x, &std], "pixels/preprocessed", vec![]);
+        debug_assert_eq!(normalized, PREPROCESSED);
+        self.op("Identity", &[&normalized], "pixels/backbone_input", vec![]);
+        let last = self.g.nodes.last_mut().expect("just added");
+        last.output = vec![out.to_string()];
     }
 
     /// `extract`'s pooling of the layer's tensor, one vector per image.

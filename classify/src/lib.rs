@@ -215,6 +215,8 @@ pub struct FitOptions {
     pub cv_metric: Metric,
     /// Fit on the parts there are when some of a folder's are missing.
     pub allow_partial: bool,
+    /// A cross-validation grid done within this time prints no progress lines.
+    pub quiet_for: std::time::Duration,
 }
 
 /// kNN's neighbours when `--k` is not given.
@@ -472,6 +474,7 @@ pub fn fit(opts: &ValidFitOptions, notes: &mut dyn FnMut(&str)) -> Result<FitRep
                 weight: opts.class_weight,
                 metric: opts.cv_metric,
                 views,
+                quiet_for: opts.quiet_for,
             };
             let table = cv::cross_validate(&candidates, x_raw.view(), &y, n_classes, &how, notes)?;
             let best = table.rows.iter().find(|(s, _)| *s == table.best).expect("the best is a row").1;

@@ -57,6 +57,9 @@ enum Command {
         /// Read a folder of parts with some missing
         #[arg(long)]
         allow_partial: bool,
+        /// Cross-validation prints a line per candidate once it has run this many seconds (0: from the first)
+        #[arg(long, default_value_t = 2.0)]
+        progress_after: f64,
     },
     /// Accuracy, per-class precision/recall/F1 and the confusion matrix on a labeled feature file
     Score {
@@ -128,6 +131,9 @@ enum Command {
         /// The ONNX file to write
         #[arg(long)]
         out: PathBuf,
+        /// What the model takes: tensor (the preprocessed float batch) or pixels (one uint8 [height, width, 3] RGB image of any size, preprocessed inside the graph)
+        #[arg(long, value_parser = cli::choice::<classify::export::Input>(classify::export::Input::NAMES), default_value_t = classify::export::Input::Tensor)]
+        input: classify::export::Input,
     },
 }
 
@@ -166,7 +172,9 @@ fn run(command: Command) -> classify::Result<()> {
             cv,
             cv_metric,
             allow_partial,
+            progress_after,
         } => {
+            let quiet = if progress_after.is_finite() { progress_after.clamp(0.0, 1e6) } else { 1e6 };
             let opts = FitOptions {
                 train,
                 out,
@@ -181,6 +189,7 @@ fn run(command: Command) -> classify::Result<()> {
                 cv,
                 cv_metric,
                 allow_partial,
+                quiet_for: std::time::Duration::from_secs_f64(quiet),
             }
             .check()?;
             let report = classify::fit(&opts, &mut note)?;
@@ -243,9 +252,10 @@ fn run(command: Command) -> classify::Result<()> {
                 cli::emit(PROG, &found.to_text());
             }
         }
-        Command::Export { classifier, model, out } => {
+        Command::Export { classifier, model, out, input } => {
             let mut report = cli::download::reporter(PROG);
-            let e = classify::export::export(&classify::export::ExportOptions { classifier, model, out }, &mut report)?;
+            let opts = classify::export::ExportOptions { classifier, model, out, input };
+            let e = classify::export::export(&opts, &mut report)?;
             eprintln!("wrote {} ({:.1} MB): outputs {}", e.out.display(), e.bytes as f64 / 1e6, e.outputs.join(", "));
         }
     }

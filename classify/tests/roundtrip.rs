@@ -45,6 +45,7 @@ fn fit(train: &Path, out: &Path, model: ModelKind, kernel: Kernel, scale: scale:
         cv: None,
         cv_metric: classify::Metric::Accuracy,
         allow_partial: false,
+        quiet_for: std::time::Duration::from_secs(2),
     };
     classify::fit(&opts.check().unwrap(), &mut |_| {}).unwrap()
 }

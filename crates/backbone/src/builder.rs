@@ -100,6 +100,15 @@ pub fn attr_float(name: &str, v: f32) -> AttributeProto {
     }
 }
 
+pub fn attr_string(name: &str, v: &str) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(attribute_proto::AttributeType::String as i32),
+        s: Some(v.as_bytes().to_vec()),
+        ..Default::default()
+    }
+}
+
 /// A dimension of a graph input or output.
 #[derive(Debug, Clone)]
 pub enum Dim {
@@ -147,7 +156,11 @@ fn is_default_domain(o: &OperatorSetIdProto) -> bool {
 
 /// Operators whose meaning is the same from opset 7 to 13: a model made
 /// of these alone may be raised to any opset up to 13 as it is.
-const SAME_UP_TO_13: [&str; 24] = [
+/// Operators whose meaning has not changed up to opset 18 (later versions
+/// only added types, or attributes whose defaults keep the old meaning:
+/// BatchNormalization's training_mode, Reshape's allowzero, Shape's
+/// start and end).
+const SAME_UP_TO_18: [&str; 24] = [
     "Conv",
     "Relu",
     "MaxPool",
@@ -184,17 +197,17 @@ pub struct OpsetChanged {
     pub op: String,
 }
 
-/// Raises the default domain's opset to `to` (at most 13) when it is
+/// Raises the default domain's opset to `to` (at most 18) when it is
 /// below, if every operator of the graph means the same there; a model
 /// already at `to` or later is left as it is.
 pub fn raise_opset(proto: &mut ModelProto, to: i64) -> Result<(), OpsetChanged> {
-    assert!(to <= 13, "SAME_UP_TO_13 vouches for opsets up to 13 only");
+    assert!(to <= 18, "SAME_UP_TO_18 vouches for opsets up to 18 only");
     let from = opset(proto);
     if from >= to {
         return Ok(());
     }
     let graph = proto.graph.as_ref().expect("a parsed model has a graph");
-    if let Some(n) = graph.node.iter().find(|n| !SAME_UP_TO_13.contains(&n.op_type())) {
+    if let Some(n) = graph.node.iter().find(|n| !SAME_UP_TO_18.contains(&n.op_type())) {
         return Err(OpsetChanged { from, to, op: n.op_type().to_string() });
     }
     proto.opset_import.retain(|o| !is_default_domain(o));
