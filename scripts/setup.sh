@@ -14,17 +14,23 @@
 #   scripts/setup.sh --gpu       onnxruntime-gpu with its CUDA and cuDNN wheels
 #   scripts/setup.sh --openvino  also OpenVINO's plugin for ONNX Runtime
 #                                (scripts/requirements-openvino.txt): --device openvino
-#   A run without an option goes back to the CPU runtime alone.
+#   scripts/setup.sh --web       also what `classify export --web` copies and its
+#                                test drives the page with: web/node_modules
+#                                (onnxruntime-web, playwright-core; npm) and
+#                                Debian's chromium (apt-get, as root)
+#   A run without --gpu or --openvino goes back to the CPU runtime alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 gpu=0
 openvino=0
+web=0
 for arg in "$@"; do
     case "$arg" in
         --gpu) gpu=1 ;;
         --openvino) openvino=1 ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        --web) web=1 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "setup.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -87,6 +93,25 @@ if [ "$(cat "$i2d/.stamp" 2>/dev/null)" != "$(sha256sum < scripts/requirements-i
     "$python" -m venv "$i2d"
     "$i2d/bin/python" -m pip install -q --disable-pip-version-check -r scripts/requirements-img2dataset.txt
     sha256sum < scripts/requirements-img2dataset.txt > "$i2d/.stamp"
+fi
+
+if [ "$web" = 1 ]; then
+    command -v node >/dev/null || { echo "setup: --web needs Node.js and npm (apt-get install nodejs npm)" >&2; exit 1; }
+    if [ "$(cat web/node_modules/.stamp 2>/dev/null)" != "$(sha256sum < web/package-lock.json)" ]; then
+        echo "setup: installing onnxruntime-web and playwright-core into web/node_modules" >&2
+        # No install scripts: playwright-core would fetch nothing, and the page needs none.
+        (cd web && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+        sha256sum < web/package-lock.json > web/node_modules/.stamp
+    fi
+    if ! command -v chromium >/dev/null; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            echo "setup: installing Debian's chromium (the page's test drives it)" >&2
+            apt-get update -qq >/dev/null
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+        else
+            echo "setup: no chromium: install Debian's package chromium for the page's test" >&2
+        fi
+    fi
 fi
 
 if [ ! -f models/resnet50.onnx ] || [ ! -f models/resnet50-narrow.onnx ]; then

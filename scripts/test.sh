@@ -13,7 +13,8 @@ cargo fmt --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 # No module imports one that imports it back (cargo tree checks the crates).
 scripts/check-modules.py
-scripts/setup.sh
+# --web: the browser page's runtime and test tools (onnxruntime-web, chromium).
+scripts/setup.sh --web
 # Checks bound to hardware this machine lacks may be skipped, by name and
 # said here; any other missing piece fails its test (testkit::hardware).
 if grep -q '^vendor_id.*GenuineIntel' /proc/cpuinfo; then

@@ -63,24 +63,43 @@ pub const PREPROCESSED: &str = "classify/pixels/preprocessed";
 pub struct ExportOptions {
     pub classifier: PathBuf,
     pub model: backbone::ModelSpec,
-    pub out: PathBuf,
-    /// What the exported model takes: the preprocessed tensor, or pixels.
-    pub input: Input,
+    /// The ONNX file; `None` with `web` alone.
+    pub out: Option<PathBuf>,
+    /// What the exported model takes; `None`: pixels with `web`, else the tensor.
+    pub input: Option<Input>,
+    /// `--web DIR`: a static page that runs the pixels model in a browser.
+    pub web: Option<PathBuf>,
 }
 
 /// What was written, for the summary line.
 pub struct Exported {
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
+    pub web: Option<PathBuf>,
     pub outputs: Vec<String>,
     pub bytes: usize,
 }
 
 pub fn export(opts: &ExportOptions, report: &mut dyn FnMut(DownloadEvent)) -> Result<Exported> {
+    let input = match (opts.input, &opts.web) {
+        (Some(Input::Tensor), Some(_)) => return Err(Error::WebNeedsPixels),
+        (Some(input), _) => input,
+        (None, Some(_)) => Input::Pixels,
+        (None, None) => Input::Tensor,
+    };
+    if opts.out.is_none() && opts.web.is_none() {
+        return Err(Error::NoExportDestination);
+    }
     let mut inputs = vec![atomic::Input::Path { what: "classifier", path: &opts.classifier }];
     if let backbone::ModelSpec::File(model) = &opts.model {
         inputs.push(atomic::Input::Path { what: "model", path: model });
     }
-    atomic::check_destination(&opts.out, &inputs)?;
+    if let Some(out) = &opts.out {
+        atomic::check_destination(out, &inputs)?;
+    }
+    let runtime = crate::web::runtime_dir();
+    if let Some(dir) = &opts.web {
+        crate::web::check(dir, &runtime)?;
+    }
     let c = Classifier::load(&opts.classifier)?;
     let preprocess = c.preprocess.clone().ok_or_else(|| Error::NoPreprocess(opts.classifier.clone()))?;
     let opened = backbone::source::open(&opts.model, Cache::default_location().as_ref(), report)?;
@@ -93,7 +112,7 @@ pub fn export(opts: &ExportOptions, report: &mut dyn FnMut(DownloadEvent)) -> Re
         });
     }
     let mut proto = opened.proto(&[c.layer.tensor.as_str()])?;
-    let opset = if opts.input == Input::Pixels { PIXELS_OPSET } else { MIN_OPSET };
+    let opset = if input == Input::Pixels { PIXELS_OPSET } else { MIN_OPSET };
     backbone::builder::raise_opset(&mut proto, opset)
         .map_err(|e| Error::BackboneOpset { model: opts.model.to_string(), source: e })?;
     let backbone = &opened.model;
@@ -117,7 +136,7 @@ pub fn export(opts: &ExportOptions, report: &mut dyn FnMut(DownloadEvent)) -> Re
         .unwrap_or(tensor_shape_proto::dimension::Value::DimParam("N".into()));
     graph.output = outputs.iter().map(|o| output_info(&o.name, o.elem, &batch, o.cols)).collect();
     graph.name = Some("backbone and classifier".into());
-    if opts.input == Input::Pixels {
+    if input == Input::Pixels {
         // The prefix comes first (nodes in order), and produces what the
         // backbone read from its input.
         let mut pre = Head::default();
@@ -152,7 +171,7 @@ pub fn export(opts: &ExportOptions, report: &mut dyn FnMut(DownloadEvent)) -> Re
         ("classify.layer", layer.to_string()),
         ("classify.classifier", provenance.to_string()),
         ("classify.outputs", serde_json::Value::Object(output_doc).to_string()),
-        ("classify.input", input_doc(opts.input, &backbone.input, &preprocess).to_string()),
+        ("classify.input", input_doc(input, &backbone.input, &preprocess).to_string()),
     ];
     proto.metadata_props.retain(|p| !p.key().starts_with("classify."));
     proto
@@ -162,8 +181,34 @@ pub fn export(opts: &ExportOptions, report: &mut dyn FnMut(DownloadEvent)) -> Re
     proto.producer_version = Some(env!("CARGO_PKG_VERSION").into());
 
     let bytes = proto.encode_to_vec();
-    atomic::write_bytes(&opts.out, &bytes).map_err(|e| Error::io(&opts.out, e))?;
-    Ok(Exported { out: opts.out.clone(), outputs: outputs.into_iter().map(|o| o.name).collect(), bytes: bytes.len() })
+    if let Some(out) = &opts.out {
+        atomic::write_bytes(out, &bytes).map_err(|e| Error::io(out, e))?;
+    }
+    if let Some(dir) = &opts.web {
+        let scores =
+            outputs.iter().map(|o| o.name.as_str()).find(|n| matches!(*n, "probabilities" | "scores" | "votes"));
+        let info = format!(
+            "{} on {} features of {} ({} classes), exported by classify {}.",
+            c.params(),
+            c.feature_column,
+            c.backbone.file,
+            c.classes.len(),
+            env!("CARGO_PKG_VERSION")
+        );
+        let page = crate::web::Page {
+            title: "Image classifier",
+            info: &info,
+            classes: &c.classes,
+            scores: scores.expect("every head has a scores output"),
+        };
+        crate::web::write(dir, &runtime, &bytes, &page)?;
+    }
+    Ok(Exported {
+        out: opts.out.clone(),
+        web: opts.web.clone(),
+        outputs: outputs.into_iter().map(|o| o.name).collect(),
+        bytes: bytes.len(),
+    })
 }
 
 /// `classify.input`: what the model takes, and the preprocessing it embeds.

@@ -13,6 +13,7 @@ pub mod predict;
 pub mod report;
 pub mod saved;
 pub mod scale;
+pub mod web;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -127,6 +128,14 @@ pub enum Error {
     ExportOtherBackbone { model: String, sha256: String, fitted_file: String, fitted_sha256: String },
     #[error("the RBF SVM's kernel matrix for its largest pair of classes ({rows} rows) is {rows} x {rows} doubles, {}, over half the {} of memory available; --kernel linear or --model logistic grow with the rows, not their square", data::human_bytes(*.bytes), data::human_bytes(*.available))]
     KernelTooLarge { rows: usize, bytes: usize, available: usize },
+    #[error("--web {}: {why}", .dir.display())]
+    WebDir { dir: PathBuf, why: String },
+    #[error("onnxruntime-web's {missing} is not in {}: run scripts/setup.sh --web (or set ORT_WEB_DIST to its dist folder)", .dir.display())]
+    NoWebRuntime { dir: PathBuf, missing: String },
+    #[error("--web needs --input pixels (the page feeds the model an image's pixels)")]
+    WebNeedsPixels,
+    #[error("export needs --out FILE, --web DIR, or both")]
+    NoExportDestination,
 }
 
 impl Error {

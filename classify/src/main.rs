@@ -129,11 +129,14 @@ enum Command {
         #[arg(long)]
         model: backbone::ModelSpec,
         /// The ONNX file to write
-        #[arg(long)]
-        out: PathBuf,
-        /// What the model takes: tensor (the preprocessed float batch) or pixels (one uint8 [height, width, 3] RGB image of any size, preprocessed inside the graph)
-        #[arg(long, value_parser = cli::choice::<classify::export::Input>(classify::export::Input::NAMES), default_value_t = classify::export::Input::Tensor)]
-        input: classify::export::Input,
+        #[arg(long, required_unless_present = "web")]
+        out: Option<PathBuf>,
+        /// What the model takes: tensor (the preprocessed float batch) or pixels (one uint8 [height, width, 3] RGB image of any size, preprocessed inside the graph) [default: tensor; pixels with --web]
+        #[arg(long, value_parser = cli::choice::<classify::export::Input>(classify::export::Input::NAMES))]
+        input: Option<classify::export::Input>,
+        /// Also write a static web page into this folder that classifies images in the browser (the pixels model, onnxruntime-web, index.html)
+        #[arg(long, value_name = "DIR")]
+        web: Option<PathBuf>,
     },
 }
 
@@ -252,11 +255,20 @@ fn run(command: Command) -> classify::Result<()> {
                 cli::emit(PROG, &found.to_text());
             }
         }
-        Command::Export { classifier, model, out, input } => {
+        Command::Export { classifier, model, out, input, web } => {
             let mut report = cli::download::reporter(PROG);
-            let opts = classify::export::ExportOptions { classifier, model, out, input };
+            let opts = classify::export::ExportOptions { classifier, model, out, input, web };
             let e = classify::export::export(&opts, &mut report)?;
-            eprintln!("wrote {} ({:.1} MB): outputs {}", e.out.display(), e.bytes as f64 / 1e6, e.outputs.join(", "));
+            if let Some(out) = &e.out {
+                eprintln!("wrote {} ({:.1} MB): outputs {}", out.display(), e.bytes as f64 / 1e6, e.outputs.join(", "));
+            }
+            if let Some(dir) = &e.web {
+                eprintln!(
+                    "wrote the page {}/index.html with its model and onnxruntime-web: serve the folder (python3 -m http.server -d {}) and open it",
+                    dir.display(),
+                    dir.display()
+                );
+            }
         }
     }
     Ok(())
