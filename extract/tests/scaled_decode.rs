@@ -61,19 +61,18 @@ fn large_jpegs_decode_at_pils_draft_scale_bit_for_bit() {
             // libjpeg-turbo's scaled decoder, as PIL's: the same pixels.
             assert_eq!(largest(&input, draft), 0.0, "{name}: not PIL's draft input");
             assert!(largest(&input, full) > level, "{name}: the scaled decode is the full one");
-        } else {
+        } else if name.contains("cmyk") {
+            // CMYK is the image crate's (libjpeg-turbo's path is PIL's draft's): within a few levels.
             assert!(largest(&input, full) <= 5.0 * level, "{name}: decoded in full, yet not PIL's input");
+        } else {
+            assert_eq!(largest(&input, full), 0.0, "{name}: decoded in full, yet not PIL's input");
         }
         let exact = Config { decode: Decode::Exact, ..Default::default() };
         preprocess_file(&images::Location::File(file.to_owned()), &exact, &mut input).unwrap();
-        let (worst, mean) = (
-            largest(&input, full),
-            input.iter().zip(full).map(|(x, y)| (x - y).abs()).sum::<f32>() / input.len() as f32,
-        );
-        assert!(
-            worst <= 5.0 * level && mean < 0.01,
-            "{name}: --exact-decode differs from PIL's full decode by {worst} (mean {mean})"
-        );
+        // libjpeg-turbo at full scale, as PIL decodes: the same pixels (CMYK: within a few levels).
+        let worst = largest(&input, full);
+        let bar = if name.contains("cmyk") { 5.0 * level } else { 0.0 };
+        assert!(worst <= bar, "{name}: --exact-decode differs from PIL's full decode by {worst}");
     }
     assert!(scales.iter().any(|(n, d)| n.contains("turned") && *d > 1), "an EXIF-turned file is decoded scaled");
 }
