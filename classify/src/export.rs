@@ -48,14 +48,23 @@ pub enum Input {
     Tensor,
     /// One decoded RGB image, uint8 [height, width, 3], of any size.
     Pixels,
+    /// A batch of same-size decoded RGB images, uint8 [N, height, width, 3].
+    PixelBatch,
 }
 
-featurefile::named_choice!(Input { Tensor => "tensor", Pixels => "pixels" });
+featurefile::named_choice!(Input { Tensor => "tensor", Pixels => "pixels", PixelBatch => "pixel-batch" });
+
+impl Input {
+    /// Whether the model takes pixels (one image, or a batch of them).
+    pub fn pixels(self) -> bool {
+        matches!(self, Input::Pixels | Input::PixelBatch)
+    }
+}
 
 /// The graph input of `--input pixels`.
 pub const PIXELS: &str = "pixels";
 /// The preprocessed image inside a pixels model, before the backbone:
-/// float [1, 3, crop, crop], normalized as `extract` normalizes it. Not an
+/// float [N, 3, crop, crop], normalized as `extract` normalizes it. Not an
 /// output; a test adds it as one to compare it with `extract`'s tensor.
 pub const PREPROCESSED: &str = "classify/pixels/preprocessed";
 
@@ -81,7 +90,8 @@ pub struct Exported {
 
 pub fn export(opts: &ExportOptions, report: &mut dyn FnMut(DownloadEvent)) -> Result<Exported> {
     let input = match (opts.input, &opts.web) {
-        (Some(Input::Tensor), Some(_)) => return Err(Error::WebNeedsPixels),
+        // The page feeds one image at a time.
+        (Some(input), Some(_)) if input != Input::Pixels => return Err(Error::WebNeedsPixels),
         (Some(input), _) => input,
         (None, Some(_)) => Input::Pixels,
         (None, None) => Input::Tensor,
@@ -112,7 +122,7 @@ pub fn export(opts: &ExportOptions, report: &mut dyn FnMut(DownloadEvent)) -> Re
         });
     }
     let mut proto = opened.proto(&[c.layer.tensor.as_str()])?;
-    let opset = if input == Input::Pixels { PIXELS_OPSET } else { MIN_OPSET };
+    let opset = if input.pixels() { PIXELS_OPSET } else { MIN_OPSET };
     backbone::builder::raise_opset(&mut proto, opset)
         .map_err(|e| Error::BackboneOpset { model: opts.model.to_string(), source: e })?;
     let backbone = &opened.model;
@@ -136,19 +146,24 @@ pub fn export(opts: &ExportOptions, report: &mut dyn FnMut(DownloadEvent)) -> Re
         .unwrap_or(tensor_shape_proto::dimension::Value::DimParam("N".into()));
     graph.output = outputs.iter().map(|o| output_info(&o.name, o.elem, &batch, o.cols)).collect();
     graph.name = Some("backbone and classifier".into());
-    if input == Input::Pixels {
+    if input.pixels() {
         // The prefix comes first (nodes in order), and produces what the
         // backbone read from its input.
+        let batch = input == Input::PixelBatch;
         let mut pre = Head::default();
-        pre.pixels(PIXELS, &backbone.input, &preprocess);
+        pre.pixels(PIXELS, batch, &backbone.input, &preprocess);
         graph.node.splice(0..0, pre.g.nodes);
         graph.initializer.extend(pre.g.inits);
         graph.input.retain(|i| i.name() != backbone.input);
-        let dims = vec![Dim::Named("height".into()), Dim::Named("width".into()), Dim::Fixed(3)];
-        graph.input.insert(0, tensor_info(PIXELS, tensor_proto::DataType::Uint8, dims));
-        for o in &mut graph.output {
-            set_batch(o, 1);
+        let mut dims = vec![Dim::Named("height".into()), Dim::Named("width".into()), Dim::Fixed(3)];
+        if batch {
+            dims.insert(0, Dim::Named("N".into()));
+        } else {
+            for o in &mut graph.output {
+                set_batch(o, 1);
+            }
         }
+        graph.input.insert(0, tensor_info(PIXELS, tensor_proto::DataType::Uint8, dims));
     }
 
     let layer = json!({"column": c.feature_column, "tensor": c.layer.tensor, "pool": c.layer.pool, "dim": c.layer.dim});
@@ -219,10 +234,14 @@ fn input_doc(input: Input, backbone_input: &str, p: &featurefile::Preprocess) ->
             "name": backbone_input,
             "doc": format!("float [N, 3, {c}, {c}]: RGB resized (shorter side {r}, antialiased bilinear), centre-cropped, /255, normalized by mean and std (classify.preprocess)", c = p.crop, r = p.resize),
         }),
-        Input::Pixels => json!({
-            "kind": "pixels",
+        Input::Pixels | Input::PixelBatch => json!({
+            "kind": input.to_string(),
             "name": PIXELS,
-            "doc": "uint8 [height, width, 3]: one decoded RGB image, upright (EXIF orientation applied), of any size",
+            "doc": if input == Input::Pixels {
+                "uint8 [height, width, 3]: one decoded RGB image, upright (EXIF orientation applied), of any size"
+            } else {
+                "uint8 [N, height, width, 3]: N decoded RGB images of one size, upright (EXIF orientation applied)"
+            },
             "embeds": {
                 "resize": p.resize, "crop": p.crop, "mean": p.mean, "std": p.std,
                 "filter": "onnx Resize linear antialias=1 half_pixel (Pillow's antialiased bilinear, within one grey level)",
@@ -334,13 +353,15 @@ impl Head {
     /// rounded to whole grey levels as Pillow's 8-bit result is, the centre
     /// `crop` (offsets rounded half to even, as Python rounds), then /255,
     /// mean and std per channel, into `out`: [1, 3, crop, crop].
-    fn pixels(&mut self, input: &str, out: &str, p: &featurefile::Preprocess) {
+    fn pixels(&mut self, input: &str, batch: bool, out: &str, p: &featurefile::Preprocess) {
         use tensor_proto::DataType::{Double, Float, Int64};
         let cast = |h: &mut Self, x: &str, name: &str, to: tensor_proto::DataType| {
             h.op("Cast", &[x], name, vec![attr_int("to", to as i64)])
         };
         let shape = self.op("Shape", &[input], "pixels/shape", vec![]);
-        let hw_at = self.ints("pixels/hw_at", &[0, 1]);
+        // [H, W, 3], or [N, H, W, 3] for a batch.
+        let first = i64::from(batch);
+        let hw_at = self.ints("pixels/hw_at", &[first, first + 1]);
         let hw = self.op("Gather", &[&shape, &hw_at], "pixels/hw", vec![attr_int("axis", 0)]);
         let hw = cast(self, &hw, "pixels/hw_f64", Double);
         let short = self.op("ReduceMin", &[&hw], "pixels/short", vec![attr_int("keepdims", 1)]);
@@ -349,13 +370,23 @@ impl Head {
         let scaled = self.op("Div", &[&scaled, &short], "pixels/hw_over_short", vec![]);
         let new_hw = self.op("Floor", &[&scaled], "pixels/resized_hw_f64", vec![]);
         let new_hw_i = cast(self, &new_hw, "pixels/resized_hw", Int64);
-        let nc = self.ints("pixels/batch_channels", &[1, 3]);
-        let sizes = self.op("Concat", &[&nc, &new_hw_i], "pixels/sizes", vec![attr_int("axis", 0)]);
-        // [H, W, 3] uint8 -> [1, 3, H, W] float
+        let n = if batch {
+            let n_at = self.ints("pixels/n_at", &[0]);
+            self.op("Gather", &[&shape, &n_at], "pixels/n", vec![attr_int("axis", 0)])
+        } else {
+            self.ints("pixels/one", &[1])
+        };
+        let c = self.ints("pixels/channels", &[3]);
+        let sizes = self.op("Concat", &[&n, &c, &new_hw_i], "pixels/sizes", vec![attr_int("axis", 0)]);
+        // uint8 [H, W, 3] or [N, H, W, 3] -> float [N, 3, H, W]
         let x = cast(self, input, "pixels/float", Float);
-        let x = self.op("Transpose", &[&x], "pixels/chw", vec![backbone::builder::attr_ints("perm", &[2, 0, 1])]);
-        let zero = self.ints("pixels/axis0", &[0]);
-        let x = self.op("Unsqueeze", &[&x, &zero], "pixels/nchw", vec![]);
+        let x = if batch {
+            self.op("Transpose", &[&x], "pixels/nchw", vec![backbone::builder::attr_ints("perm", &[0, 3, 1, 2])])
+        } else {
+            let x = self.op("Transpose", &[&x], "pixels/chw", vec![backbone::builder::attr_ints("perm", &[2, 0, 1])]);
+            let zero = self.ints("pixels/axis0", &[0]);
+            self.op("Unsqueeze", &[&x, &zero], "pixels/nchw", vec![])
+        };
         let x = self.g.node(
             "Resize",
             &[&x, "", "", &sizes],

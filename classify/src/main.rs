@@ -131,7 +131,7 @@ enum Command {
         /// The ONNX file to write
         #[arg(long, required_unless_present = "web")]
         out: Option<PathBuf>,
-        /// What the model takes: tensor (the preprocessed float batch) or pixels (one uint8 [height, width, 3] RGB image of any size, preprocessed inside the graph) [default: tensor; pixels with --web]
+        /// What the model takes: tensor (the preprocessed float batch), pixels (one uint8 [height, width, 3] RGB image of any size, preprocessed inside the graph) or pixel-batch (uint8 [N, height, width, 3]) [default: tensor; pixels with --web]
         #[arg(long, value_parser = cli::choice::<classify::export::Input>(classify::export::Input::NAMES))]
         input: Option<classify::export::Input>,
         /// Also write a static web page into this folder that classifies images in the browser (the pixels model, onnxruntime-web, index.html)

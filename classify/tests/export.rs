@@ -443,8 +443,20 @@ fn a_pixels_model_preprocesses_as_extract_does_within_one_grey_level() {
         ok(&["export", "--classifier", s(&c), "--model", s(&model(MODEL)), "--out", s(&exported), "--input", "pixels"]);
         let predicted = d.join(format!("{what}.csv"));
         ok(&["predict", s(&features), "--classifier", s(&c), "--out", s(&predicted)]);
-        let r = py_json("classify/tests/py/check_pixels.py", &[s(&exported), s(&photos), s(&tensors), s(&predicted)]);
+        let batch = d.join(format!("{what}-batch.onnx"));
+        let m = model(MODEL);
+        ok(&["export", "--classifier", s(&c), "--model", s(&m), "--out", s(&batch), "--input", "pixel-batch"]);
+        let r = py_json(
+            "classify/tests/py/check_pixels.py",
+            &[s(&exported), s(&photos), s(&tensors), s(&predicted), s(&batch)],
+        );
         eprintln!("{what}: {r}");
+        // Same-size photos as one uint8 [N, height, width, 3] batch: what each gets alone.
+        let b = &r["batch"];
+        assert!(b["images"].as_u64().unwrap() >= 10, "{b}");
+        assert_eq!(b["labels_same"], true, "{what}: {b}");
+        assert!(b["max_score_diff"].as_f64().unwrap() <= 1e-5, "{what}: {b}");
+        assert!(b["input"][0][1][0].is_string(), "a batch dimension: {b}");
         assert_eq!(r["images"], 100);
         assert!(r["sizes"].as_u64().unwrap() > 10, "photos of many sizes: {}", r["sizes"]);
         assert_eq!(r["input_doc"]["kind"], "pixels");
