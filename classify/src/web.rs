@@ -85,8 +85,8 @@ pub fn write(dir: &Path, runtime: &Path, model: &[u8], page: &Page) -> Result<()
         std::fs::copy(runtime.join(f), staged.path().join(f)).map_err(|e| Error::io(&runtime.join(f), e))?;
     }
     let html = PAGE
-        .replace("__TITLE__", &esc(page.title))
-        .replace("__INFO__", &esc(page.info))
+        .replace("__TITLE__", &crate::report::esc(page.title))
+        .replace("__INFO__", &crate::report::esc(page.info))
         .replace("__CLASSES__", &serde_json::to_string(page.classes).expect("strings").replace("</", "<\\/"))
         .replace("__SCORES__", page.scores);
     put("index.html", html.as_bytes())?;
@@ -119,8 +119,4 @@ pub fn write(dir: &Path, runtime: &Path, model: &[u8], page: &Page) -> Result<()
         let _ = std::fs::remove_dir_all(old);
     }
     Ok(())
-}
-
-fn esc(s: &str) -> String {
-    crate::report::esc(s)
 }

@@ -67,20 +67,18 @@ impl Location {
         match self {
             Location::File(path) => read_file(path, max_bytes),
             Location::Object { bucket, key } => bucket.read(key, max_bytes).map_err(|e| match e {
-                store::Error::TooLarge { size, max, .. } => {
-                    format!("object is {size} bytes, above the limit of {max} (--max-bytes)")
-                }
+                store::Error::TooLarge { size, max, .. } => too_large("object", size, max),
                 e => e.to_string(),
             }),
             Location::ObjectMember { bucket, key, offset, size } => {
                 if *size > max_bytes {
-                    return Err(format!("member is {size} bytes, above the limit of {max_bytes} (--max-bytes)"));
+                    return Err(too_large("member", *size, max_bytes));
                 }
                 bucket.read_range(key, *offset, *size).map_err(|e| e.to_string())
             }
             Location::Member { shard, offset, size } => {
                 if *size > max_bytes {
-                    return Err(format!("member is {size} bytes, above the limit of {max_bytes} (--max-bytes)"));
+                    return Err(too_large("member", *size, max_bytes));
                 }
                 // Still a regular file (a FIFO put in its place would block the open).
                 let meta = std::fs::metadata(shard.as_path()).map_err(|e| e.to_string())?;
@@ -139,6 +137,11 @@ impl std::fmt::Display for Location {
     }
 }
 
+/// Why an image's bytes were not read: a file, an object or a member over `--max-bytes`.
+fn too_large(what: &str, size: u64, max_bytes: u64) -> String {
+    format!("{what} is {size} bytes, above the limit of {max_bytes} (--max-bytes)")
+}
+
 /// What one image file may cost before it is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -191,7 +194,7 @@ pub fn read_file(path: &Path, max_bytes: u64) -> Result<Vec<u8>, String> {
     }
     let len = meta.len();
     if len > max_bytes {
-        return Err(format!("file is {len} bytes, above the limit of {max_bytes} (--max-bytes)"));
+        return Err(too_large("file", len, max_bytes));
     }
     let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let mut bytes = Vec::with_capacity(len as usize);

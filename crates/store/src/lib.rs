@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -447,9 +447,9 @@ pub fn fetch(address: &Address, wanted: impl Fn(&str) -> bool) -> Result<Fetched
     }
     let path = dir.path().join("objects");
     std::fs::create_dir(&path).map_err(|e| Error::Local { path: path.clone(), source: e })?;
-    for o in below {
-        bucket.download(&o.key, &path.join(name(&o.key)))?;
-    }
+    let dests: Vec<PathBuf> = below.iter().map(|o| path.join(name(&o.key))).collect();
+    let pairs: Vec<(&str, &Path)> = below.iter().zip(&dests).map(|(o, d)| (o.key.as_str(), d.as_path())).collect();
+    bucket.download_all(&pairs)?;
     Ok(Fetched { _dir: dir, path })
 }
 
