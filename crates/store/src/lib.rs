@@ -146,6 +146,13 @@ fn say(e: &object_store::Error, bucket: &str) -> String {
     if has("NoSuchBucket") {
         return format!("bucket {bucket:?} does not exist");
     }
+    // No key in the environment: object_store asked the EC2 instance
+    // metadata service for a role's, and that failed (its 403 is no refusal
+    // of credentials given).
+    if has("169.254.169.254") || has("/latest/api/token") || has("meta-data/iam") {
+        return "no credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set, and no instance role answered"
+            .to_string();
+    }
     if has("SignatureDoesNotMatch") || has("InvalidAccessKeyId") || has("AccessDenied") || has("403 Forbidden") {
         return "access denied: the server refused these credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)"
             .to_string();
@@ -456,6 +463,20 @@ pub fn fetch(address: &Address, wanted: impl Fn(&str) -> bool) -> Result<Fetched
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_instance_role_lookup_says_there_are_no_credentials() {
+        let e = object_store::Error::Generic {
+            store: "S3",
+            source: "Error performing PUT http://169.254.169.254/latest/api/token in 1s - Client error with status 403 Forbidden".into(),
+        };
+        assert!(say(&e, "b").starts_with("no credentials: AWS_ACCESS_KEY_ID"), "{}", say(&e, "b"));
+        let refused = object_store::Error::Generic {
+            store: "S3",
+            source: "Client error with status 403 Forbidden: <Code>SignatureDoesNotMatch</Code>".into(),
+        };
+        assert!(say(&refused, "b").starts_with("access denied"), "{}", say(&refused, "b"));
+    }
 
     #[test]
     fn addresses_parse_into_bucket_and_key() {
