@@ -41,7 +41,7 @@ for i in range(len(classes)):
         scaling = max(1.0, float(np.sqrt((xs * xs).sum(axis=1).mean())))
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter("always")
-            m = LinearSVC(C=a.C, loss="hinge", dual=True, intercept_scaling=scaling, tol=a.tol, max_iter=a.max_passes)
+            m = LinearSVC(C=a.C, loss="hinge", dual=True, intercept_scaling=scaling, tol=a.tol, max_iter=a.max_passes, random_state=0)
             m.fit(xs, np.where(y[rows] == classes[i], 1, -1))
         converged &= not any(issubclass(x.category, ConvergenceWarning) for x in w)
         passes.append(int(m.n_iter_))

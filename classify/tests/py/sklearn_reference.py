@@ -49,7 +49,7 @@ class OneVsOneLinearSVC:
                 xs = x[rows]
                 scaling = max(1.0, float(np.sqrt((xs * xs).sum(axis=1).mean())))
                 m = LinearSVC(C=self.C, loss="hinge", dual=True, intercept_scaling=scaling,
-                              tol=1e-6, max_iter=200_000, class_weight={1: w[a], -1: w[b]})
+                              tol=1e-6, max_iter=200_000, class_weight={1: w[a], -1: w[b]}, random_state=0)
                 m.fit(xs, np.where(y[rows] == self.classes_[a], 1, -1))
                 self.pairs.append((a, b, m))
         return self
